@@ -1,0 +1,165 @@
+/*
+ * client.c — creating and closing clients, per-thread error messages.
+ */
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client_int.h"
+
+/* The handle is shared by threads, so "the last error" is per thread: each
+ * thread sees the message of its own last failed call on that handle. */
+static _Thread_local struct {
+    const okv_client *who;
+    char msg[512];
+} last_error;
+
+int client_fail(const okv_client *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    last_error.who = c;
+    vsnprintf(last_error.msg, sizeof last_error.msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *okv_errmsg(const okv_client *c)
+{
+    return last_error.who == c ? last_error.msg : "";
+}
+
+const char *client_method_path(enum client_method m)
+{
+    static const char *const paths[M_COUNT] = {
+        "/orderkv.v1.KV/Get", "/orderkv.v1.KV/Put", "/orderkv.v1.KV/Delete",
+        "/orderkv.v1.KV/Scan", "/orderkv.v1.Admin/Status",
+    };
+    return m < M_COUNT ? paths[m] : "";
+}
+
+static uint64_t random_id(void)
+{
+    uint64_t id = 0;
+    if (getrandom(&id, sizeof id, 0) != (ssize_t)sizeof id) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        id = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
+    }
+    return id ? id : 1;
+}
+
+/* Splits "a:1,b:2" into c->addrs; rejects empty entries and entries without
+ * a port so that typos fail here, not as a timeout later. */
+static int parse_addresses(okv_client *c, const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && (*p == ' ')) {
+            p++;
+            len--;
+        }
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == 0)
+            return client_fail(c, OKV_EINVAL, "empty address in '%s'", list);
+        if (len >= CLIENT_ADDR_MAX)
+            return client_fail(c, OKV_EINVAL, "address longer than %d bytes in '%s'",
+                               CLIENT_ADDR_MAX - 1, list);
+        if (c->naddrs == CLIENT_MAX_ADDRS)
+            return client_fail(c, OKV_EINVAL, "more than %d addresses", CLIENT_MAX_ADDRS);
+        char *a = c->addrs[c->naddrs];
+        memcpy(a, p, len);
+        a[len] = '\0';
+        const char *colon = strrchr(a, ':');
+        if (!colon || colon == a || colon[1] == '\0')
+            return client_fail(c, OKV_EINVAL, "address '%s' is not HOST:PORT", a);
+        c->naddrs++;
+        p += len;
+        while (*p == ' ')
+            p++;
+        if (*p == ',')
+            p++;
+        else if (*p)
+            return client_fail(c, OKV_EINVAL, "malformed address list '%s'", list);
+    }
+    if (c->naddrs == 0)
+        return client_fail(c, OKV_EINVAL, "no address given");
+    return OKV_OK;
+}
+
+int okv_connect(okv_client **out, const char *addresses, const okv_options *opts)
+{
+    if (!out)
+        return OKV_EINVAL;
+    *out = NULL;
+    okv_options defaults = OKV_OPTIONS_INIT;
+    if (opts && opts->version != OKV_OPTIONS_VERSION)
+        return client_fail(NULL, OKV_EINVAL, "okv_options.version is %u; this library is %d",
+                           opts->version, OKV_OPTIONS_VERSION);
+    okv_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return OKV_ENOMEM;
+    c->opts = opts ? *opts : defaults;
+    if (c->opts.default_timeout_ms <= 0)
+        c->opts.default_timeout_ms = defaults.default_timeout_ms;
+    if (c->opts.client_id == 0)
+        c->opts.client_id = random_id();
+    if (!addresses) {
+        free(c);
+        return client_fail(NULL, OKV_EINVAL, "no address given");
+    }
+    int rc = parse_addresses(c, addresses);
+    if (rc) {
+        /* Keep the message visible through okv_errmsg(NULL) for the caller. */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", okv_errmsg(c));
+        client_fail(NULL, rc, "%s", msg);
+        free(c);
+        return rc;
+    }
+    snprintf(c->addr_list, sizeof c->addr_list, "%s", addresses);
+    grpc_init();
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    /* Reconnect quickly after a node restarts: gRPC's default backoff grows
+     * to two minutes, far longer than any call's deadline. */
+    grpc_arg argv[4];
+    const char *keys[4] = { GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                            GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS };
+    int values[4] = { 64 * 1024 * 1024, 100, 100, 1000 };
+    for (int i = 0; i < 4; i++) {
+        argv[i].type = GRPC_ARG_INTEGER;
+        argv[i].key = (char *)keys[i];
+        argv[i].value.integer = values[i];
+    }
+    grpc_channel_args args = { 4, argv };
+    for (size_t i = 0; i < c->naddrs; i++) {
+        c->channels[i] = grpc_channel_create(c->addrs[i], creds, &args);
+        for (int m = 0; m < M_COUNT; m++)
+            c->methods[i][m] = grpc_channel_register_call(
+                c->channels[i], client_method_path((enum client_method)m), NULL, NULL);
+    }
+    grpc_channel_credentials_release(creds);
+    atomic_init(&c->current, 0);
+    atomic_init(&c->next_request_id, 1);
+    *out = c;
+    return OKV_OK;
+}
+
+void okv_close(okv_client *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->naddrs; i++)
+        grpc_channel_destroy(c->channels[i]);
+    free(c);
+    grpc_shutdown();
+}

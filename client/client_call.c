@@ -1,0 +1,255 @@
+/*
+ * client_call.c — one unary gRPC call, with failover across addresses and
+ * the mapping of every outcome to an OKV_E* code.
+ *
+ * The rule that matters for money: a write reports a clean failure
+ * (OKV_EUNAVAILABLE, OKV_ETIMEDOUT, OKV_EINVAL, ...) only when it certainly
+ * did not apply. We know that when the server answered with an error of its
+ * own, or when no connection to any server was ever ready. Once a request may
+ * have left this process (the channel was READY and the call started), a
+ * lost connection or a passed deadline is OKV_EUNKNOWN.
+ */
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "orderkv.pb-c.h"
+
+static gpr_timespec deadline_in(int ms)
+{
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+static int passed(gpr_timespec deadline)
+{
+    return gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0;
+}
+
+/* Waits until the channel is READY (1), fails (0: TRANSIENT_FAILURE or
+ * SHUTDOWN) or the deadline passes (-1). Asking for the state with
+ * try_to_connect starts a connection on an idle channel. */
+static int wait_ready(grpc_channel *ch, grpc_completion_queue *cq, gpr_timespec deadline)
+{
+    grpc_connectivity_state st = grpc_channel_check_connectivity_state(ch, 1);
+    int saw_connecting = 0;
+    for (;;) {
+        if (st == GRPC_CHANNEL_READY)
+            return 1;
+        if (st == GRPC_CHANNEL_SHUTDOWN)
+            return 0;
+        /* A failure only counts once we saw our own attempt: an old failure
+         * from before a server restart must not fail this call. */
+        if (st == GRPC_CHANNEL_TRANSIENT_FAILURE && saw_connecting)
+            return 0;
+        if (st == GRPC_CHANNEL_CONNECTING)
+            saw_connecting = 1;
+        if (st == GRPC_CHANNEL_TRANSIENT_FAILURE && !saw_connecting) {
+            /* Backing off after an earlier failure: count this as our attempt. */
+            saw_connecting = 1;
+        }
+        void *tag = &st;
+        grpc_channel_watch_connectivity_state(ch, st, deadline, cq, tag);
+        grpc_event ev = grpc_completion_queue_pluck(cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (!ev.success)
+            return -1;
+        st = grpc_channel_check_connectivity_state(ch, 1);
+    }
+}
+
+/* The Error of a response message: field 1 of every orderkv response. */
+static const Orderkv__V1__Error *response_error(const ProtobufCMessage *msg)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(msg->descriptor, 1);
+    if (!f || f->type != PROTOBUF_C_TYPE_MESSAGE)
+        return NULL;
+    const Orderkv__V1__Error *e;
+    memcpy(&e, (const char *)msg + f->offset, sizeof e);
+    return e;
+}
+
+static int code_from_proto(int pcode)
+{
+    switch (pcode) {
+    case ORDERKV__V1__ERROR_CODE__NOT_FOUND: return OKV_ENOTFOUND;
+    case ORDERKV__V1__ERROR_CODE__INVALID_ARGUMENT: return OKV_EINVAL;
+    case ORDERKV__V1__ERROR_CODE__NOT_LEADER: return OKV_ENOTLEADER;
+    case ORDERKV__V1__ERROR_CODE__CONFLICT: return OKV_ECONFLICT;
+    case ORDERKV__V1__ERROR_CODE__UNAVAILABLE: return OKV_EUNAVAILABLE;
+    case ORDERKV__V1__ERROR_CODE__TIMEOUT: return OKV_ETIMEDOUT;
+    case ORDERKV__V1__ERROR_CODE__CORRUPTION: return OKV_ECORRUPT;
+    case ORDERKV__V1__ERROR_CODE__UNKNOWN_OUTCOME: return OKV_EUNKNOWN;
+    case ORDERKV__V1__ERROR_CODE__UNIMPLEMENTED: return OKV_EUNIMPLEMENTED;
+    default: return OKV_EINTERNAL;
+    }
+}
+
+/* A gRPC status with no orderkv body: it came from gRPC itself (transport,
+ * deadline) or from a server that is not orderkv. */
+static int code_from_status(grpc_status_code st, int is_write)
+{
+    switch (st) {
+    case GRPC_STATUS_NOT_FOUND: return OKV_ENOTFOUND;
+    case GRPC_STATUS_INVALID_ARGUMENT:
+    case GRPC_STATUS_OUT_OF_RANGE: return OKV_EINVAL;
+    case GRPC_STATUS_RESOURCE_EXHAUSTED: return is_write ? OKV_EUNKNOWN : OKV_EINVAL;
+    case GRPC_STATUS_FAILED_PRECONDITION: return OKV_ECONFLICT;
+    case GRPC_STATUS_UNIMPLEMENTED: return OKV_EUNIMPLEMENTED;
+    case GRPC_STATUS_DATA_LOSS: return OKV_ECORRUPT;
+    case GRPC_STATUS_UNAVAILABLE: return is_write ? OKV_EUNKNOWN : OKV_EUNAVAILABLE;
+    case GRPC_STATUS_DEADLINE_EXCEEDED:
+    case GRPC_STATUS_CANCELLED: return is_write ? OKV_EUNKNOWN : OKV_ETIMEDOUT;
+    default: return is_write ? OKV_EUNKNOWN : OKV_EINTERNAL;
+    }
+}
+
+typedef struct call_result {
+    grpc_status_code status;
+    char details[384];
+    grpc_byte_buffer *body;
+} call_result;
+
+/* Runs the call on one channel; 0 if it ran (whatever the status), else the
+ * call could not even start. */
+static int run_call(okv_client *c, size_t idx, enum client_method m, const ProtobufCMessage *req,
+                    gpr_timespec deadline, grpc_completion_queue *cq, call_result *res)
+{
+    size_t len = protobuf_c_message_get_packed_size(req);
+    uint8_t stackbuf[2048];
+    uint8_t *buf = len <= sizeof stackbuf ? stackbuf : gpr_malloc(len);
+    protobuf_c_message_pack(req, buf);
+    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, len);
+    if (buf != stackbuf)
+        gpr_free(buf);
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice_unref(sl);
+
+    grpc_call *call = grpc_channel_create_registered_call(
+        c->channels[idx], NULL, GRPC_PROPAGATE_DEFAULTS, cq, c->methods[idx][m], deadline, NULL);
+    grpc_metadata_array init_md, trail_md;
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+    grpc_slice details = grpc_empty_slice();
+    res->body = NULL;
+
+    /* RECV_INITIAL_METADATA is required in the batch: without it a
+     * trailers-only error reply would only surface at the deadline. */
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &res->body;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &res->status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    int rc = -1;
+    if (grpc_call_start_batch(call, ops, 6, call, NULL) == GRPC_CALL_OK) {
+        grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        rc = 0;
+        char *d = grpc_slice_to_c_string(details);
+        snprintf(res->details, sizeof res->details, "%s", d);
+        gpr_free(d);
+    }
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    grpc_byte_buffer_destroy(send);
+    grpc_call_unref(call);
+    return rc;
+}
+
+static ProtobufCMessage *unpack_body(grpc_byte_buffer *body, const ProtobufCMessageDescriptor *d)
+{
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, body))
+        return NULL;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(all),
+                                                    GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    return m;
+}
+
+/* Turns a finished call into a code; consumes res->body. */
+static int interpret(okv_client *c, size_t idx, const call_result *res,
+                     const ProtobufCMessageDescriptor *d, int is_write, ProtobufCMessage **out)
+{
+    ProtobufCMessage *msg = res->body ? unpack_body(res->body, d) : NULL;
+    grpc_byte_buffer_destroy(res->body);
+    const Orderkv__V1__Error *e = msg ? response_error(msg) : NULL;
+    if (res->status == GRPC_STATUS_OK && msg && (!e || e->code == 0)) {
+        *out = msg;
+        return OKV_OK;
+    }
+    int code;
+    if (e && e->code != 0) {
+        code = client_fail(c, code_from_proto(e->code), "%s", e->message);
+    } else if (res->status == GRPC_STATUS_OK) {
+        code = client_fail(c, is_write ? OKV_EUNKNOWN : OKV_EPROTO,
+                           "malformed response from %s", c->addrs[idx]);
+    } else {
+        code = code_from_status(res->status, is_write);
+        client_fail(c, code, "%s%s (from %s, gRPC status %d)%s", res->details,
+                    res->details[0] ? "" : "no detail", c->addrs[idx], (int)res->status,
+                    code == OKV_EUNKNOWN ? "; the write may or may not have applied" : "");
+    }
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+    return code;
+}
+
+int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *req,
+                 const ProtobufCMessageDescriptor *resp_desc, int is_write, int timeout_ms,
+                 ProtobufCMessage **resp_out, size_t *addr_index_out)
+{
+    *resp_out = NULL;
+    int ms = timeout_ms > 0 ? timeout_ms : c->opts.default_timeout_ms;
+    gpr_timespec deadline = deadline_in(ms);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    size_t start = atomic_load(&c->current);
+    int rc = OKV_EUNAVAILABLE;
+    int reached = 0, timed_out = 0;
+    for (size_t k = 0; k < c->naddrs; k++) {
+        size_t idx = (start + k) % c->naddrs;
+        int ready = wait_ready(c->channels[idx], cq, deadline);
+        if (ready <= 0) {
+            timed_out |= ready < 0;
+            continue;   /* nothing was sent: trying the next node is safe */
+        }
+        call_result res;
+        if (run_call(c, idx, m, req, deadline, cq, &res) != 0)
+            continue;
+        reached = 1;
+        atomic_store(&c->current, idx);
+        if (addr_index_out)
+            *addr_index_out = idx;
+        int had_body = res.body != NULL;
+        rc = interpret(c, idx, &res, resp_desc, is_write, resp_out);
+        /* A read that met a transport failure may go to the next node. */
+        if (rc == OKV_EUNAVAILABLE && !is_write && !had_body && k + 1 < c->naddrs &&
+            !passed(deadline))
+            continue;
+        break;
+    }
+    if (!reached) {
+        if (timed_out)
+            rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
+                             c->addr_list, ms);
+        else
+            rc = client_fail(c, OKV_EUNAVAILABLE,
+                             "cannot connect to %s (is orderkvd running there?)", c->addr_list);
+    }
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_destroy(cq);
+    return rc;
+}

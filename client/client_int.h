@@ -1,0 +1,45 @@
+/*
+ * client_int.h — liborderkv internals shared by its files.
+ */
+#ifndef OKV_CLIENT_INT_H
+#define OKV_CLIENT_INT_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
+
+#include "orderkv.h"
+
+#define CLIENT_MAX_ADDRS 16
+#define CLIENT_ADDR_MAX 256
+
+struct okv_client {
+    okv_options opts;
+    size_t naddrs;
+    char addrs[CLIENT_MAX_ADDRS][CLIENT_ADDR_MAX];
+    grpc_channel *channels[CLIENT_MAX_ADDRS];
+    void *methods[CLIENT_MAX_ADDRS][8];   /* registered call handles per channel */
+    atomic_size_t current;                /* index of the node last reached */
+    _Atomic uint64_t next_request_id;
+    char addr_list[CLIENT_MAX_ADDRS * CLIENT_ADDR_MAX];  /* for messages */
+};
+
+/* Methods, indexing okv_client.methods. */
+enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_COUNT };
+
+/* Records code + message as this thread's last error on c; returns code. */
+int client_fail(const okv_client *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* One unary call with failover across addresses. On OKV_OK, *resp_out is the
+ * unpacked response (free with protobuf_c_message_free_unpacked). is_write
+ * selects the ambiguity rules: a write that may have reached a server never
+ * reports a clean failure, it reports OKV_EUNKNOWN. */
+int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *req,
+                 const ProtobufCMessageDescriptor *resp_desc, int is_write, int timeout_ms,
+                 ProtobufCMessage **resp_out, size_t *addr_index_out);
+
+/* Method path of m (e.g. "/orderkv.v1.KV/Get"). */
+const char *client_method_path(enum client_method m);
+
+#endif

@@ -1,0 +1,244 @@
+/*
+ * client_kv.c — get, put, delete, scan and their result objects.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_int.h"
+#include "orderkv.pb-c.h"
+
+struct okv_value {
+    uint64_t version;
+    size_t len;
+    char data[];     /* len bytes + a NUL */
+};
+
+struct okv_scan_result {
+    Orderkv__V1__ScanResponse *resp;
+};
+
+/* Arguments are checked here too, so a bad call fails at once with a precise
+ * message instead of a round trip. */
+static int check_table_key(okv_client *c, const char *table, const void *key, size_t key_len)
+{
+    if (!table || !table[0])
+        return client_fail(c, OKV_EINVAL, "table name is empty");
+    if (strlen(table) > OKV_MAX_TABLE_NAME_LEN)
+        return client_fail(c, OKV_EINVAL, "table name is longer than %u bytes",
+                           OKV_MAX_TABLE_NAME_LEN);
+    if (!key || key_len == 0)
+        return client_fail(c, OKV_EINVAL, "key is empty");
+    if (key_len > OKV_MAX_KEY_LEN)
+        return client_fail(c, OKV_EINVAL, "key is %zu bytes; the limit is %u", key_len,
+                           OKV_MAX_KEY_LEN);
+    return OKV_OK;
+}
+
+int okv_get(okv_client *c, const char *table, const void *key, size_t key_len, okv_value **out,
+            int timeout_ms)
+{
+    if (!c || !out)
+        return OKV_EINVAL;
+    *out = NULL;
+    int rc = check_table_key(c, table, key, key_len);
+    if (rc)
+        return rc;
+    Orderkv__V1__GetRequest req = ORDERKV__V1__GET_REQUEST__INIT;
+    req.table = (char *)table;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    ProtobufCMessage *m;
+    rc = client_unary(c, M_GET, &req.base, &orderkv__v1__get_response__descriptor, 0, timeout_ms,
+                      &m, NULL);
+    if (rc)
+        return rc;
+    Orderkv__V1__GetResponse *resp = (Orderkv__V1__GetResponse *)m;
+    okv_value *v = malloc(sizeof *v + resp->value.len + 1);
+    if (!v) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        return client_fail(c, OKV_ENOMEM, "out of memory");
+    }
+    v->version = resp->version;
+    v->len = resp->value.len;
+    if (v->len)
+        memcpy(v->data, resp->value.data, v->len);
+    v->data[v->len] = '\0';
+    protobuf_c_message_free_unpacked(m, NULL);
+    *out = v;
+    return OKV_OK;
+}
+
+const void *okv_value_data(const okv_value *v) { return v->data; }
+size_t okv_value_len(const okv_value *v) { return v->len; }
+uint64_t okv_value_version(const okv_value *v) { return v->version; }
+void okv_value_free(okv_value *v) { free(v); }
+
+static int do_put(okv_client *c, const char *table, const void *key, size_t key_len,
+                  const void *value, size_t value_len, int check, uint64_t expected,
+                  uint64_t *version_out, int timeout_ms)
+{
+    if (!c)
+        return OKV_EINVAL;
+    int rc = check_table_key(c, table, key, key_len);
+    if (rc)
+        return rc;
+    if (value_len > OKV_MAX_VALUE_LEN)
+        return client_fail(c, OKV_EINVAL, "value is %zu bytes; the limit is %u", value_len,
+                           OKV_MAX_VALUE_LEN);
+    if (value_len && !value)
+        return client_fail(c, OKV_EINVAL, "value is NULL but value_len is %zu", value_len);
+    Orderkv__V1__PutRequest req = ORDERKV__V1__PUT_REQUEST__INIT;
+    req.table = (char *)table;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    req.value.data = (uint8_t *)value;
+    req.value.len = value_len;
+    req.client_id = c->opts.client_id;
+    req.request_id = atomic_fetch_add(&c->next_request_id, 1);
+    req.check_version = check;
+    req.expected_version = expected;
+    ProtobufCMessage *m;
+    rc = client_unary(c, M_PUT, &req.base, &orderkv__v1__put_response__descriptor, 1, timeout_ms,
+                      &m, NULL);
+    if (rc)
+        return rc;
+    if (version_out)
+        *version_out = ((Orderkv__V1__PutResponse *)m)->version;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return OKV_OK;
+}
+
+int okv_put(okv_client *c, const char *table, const void *key, size_t key_len, const void *value,
+            size_t value_len, uint64_t *version_out, int timeout_ms)
+{
+    return do_put(c, table, key, key_len, value, value_len, 0, 0, version_out, timeout_ms);
+}
+
+int okv_put_if(okv_client *c, const char *table, const void *key, size_t key_len,
+               const void *value, size_t value_len, uint64_t expected_version,
+               uint64_t *version_out, int timeout_ms)
+{
+    return do_put(c, table, key, key_len, value, value_len, 1, expected_version, version_out,
+                  timeout_ms);
+}
+
+int okv_delete(okv_client *c, const char *table, const void *key, size_t key_len,
+               int *existed_out, int timeout_ms)
+{
+    if (!c)
+        return OKV_EINVAL;
+    int rc = check_table_key(c, table, key, key_len);
+    if (rc)
+        return rc;
+    Orderkv__V1__DeleteRequest req = ORDERKV__V1__DELETE_REQUEST__INIT;
+    req.table = (char *)table;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    req.client_id = c->opts.client_id;
+    req.request_id = atomic_fetch_add(&c->next_request_id, 1);
+    ProtobufCMessage *m;
+    rc = client_unary(c, M_DELETE, &req.base, &orderkv__v1__delete_response__descriptor, 1,
+                      timeout_ms, &m, NULL);
+    if (rc)
+        return rc;
+    if (existed_out)
+        *existed_out = ((Orderkv__V1__DeleteResponse *)m)->existed;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return OKV_OK;
+}
+
+static int check_scan(okv_client *c, const char *table, const okv_scan_opts *o)
+{
+    if (!table || !table[0])
+        return client_fail(c, OKV_EINVAL, "table name is empty");
+    if (o->version != OKV_SCAN_OPTS_VERSION)
+        return client_fail(c, OKV_EINVAL, "okv_scan_opts.version is %u; this library is %d",
+                           o->version, OKV_SCAN_OPTS_VERSION);
+    if (o->prefix_len && (o->start_len || o->end_len))
+        return client_fail(c, OKV_EINVAL,
+                           "give a scan either a prefix or a start/end range, not both");
+    if ((o->prefix_len && !o->prefix) || (o->start_len && !o->start) || (o->end_len && !o->end) ||
+        (o->resume_len && !o->resume))
+        return client_fail(c, OKV_EINVAL, "a scan bound has a length but no bytes");
+    if (o->limit > OKV_SCAN_MAX_LIMIT)
+        return client_fail(c, OKV_EINVAL, "scan limit %u is over the maximum %u", o->limit,
+                           OKV_SCAN_MAX_LIMIT);
+    return OKV_OK;
+}
+
+int okv_scan(okv_client *c, const char *table, const okv_scan_opts *opts, okv_scan_result **out)
+{
+    if (!c || !out)
+        return OKV_EINVAL;
+    *out = NULL;
+    okv_scan_opts defaults = OKV_SCAN_OPTS_INIT;
+    const okv_scan_opts *o = opts ? opts : &defaults;
+    int rc = check_scan(c, table, o);
+    if (rc)
+        return rc;
+    Orderkv__V1__ScanRequest req = ORDERKV__V1__SCAN_REQUEST__INIT;
+    req.table = (char *)table;
+    req.prefix.data = (uint8_t *)o->prefix;
+    req.prefix.len = o->prefix_len;
+    req.start.data = (uint8_t *)o->start;
+    req.start.len = o->start_len;
+    req.end.data = (uint8_t *)o->end;
+    req.end.len = o->end_len;
+    req.limit = o->limit;
+    req.resume_token.data = (uint8_t *)o->resume;
+    req.resume_token.len = o->resume_len;
+    ProtobufCMessage *m;
+    rc = client_unary(c, M_SCAN, &req.base, &orderkv__v1__scan_response__descriptor, 0,
+                      o->timeout_ms, &m, NULL);
+    if (rc)
+        return rc;
+    okv_scan_result *r = malloc(sizeof *r);
+    if (!r) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        return client_fail(c, OKV_ENOMEM, "out of memory");
+    }
+    r->resp = (Orderkv__V1__ScanResponse *)m;
+    *out = r;
+    return OKV_OK;
+}
+
+size_t okv_scan_result_count(const okv_scan_result *r) { return r->resp->n_items; }
+
+const void *okv_scan_result_key(const okv_scan_result *r, size_t i, size_t *len_out)
+{
+    if (i >= r->resp->n_items)
+        return NULL;
+    if (len_out)
+        *len_out = r->resp->items[i]->key.len;
+    return r->resp->items[i]->key.data;
+}
+
+const void *okv_scan_result_value(const okv_scan_result *r, size_t i, size_t *len_out)
+{
+    if (i >= r->resp->n_items)
+        return NULL;
+    if (len_out)
+        *len_out = r->resp->items[i]->value.len;
+    /* protobuf-c leaves empty bytes fields NULL; callers get "" instead. */
+    return r->resp->items[i]->value.data ? (const void *)r->resp->items[i]->value.data : "";
+}
+
+uint64_t okv_scan_result_version(const okv_scan_result *r, size_t i)
+{
+    return i < r->resp->n_items ? r->resp->items[i]->version : 0;
+}
+
+const void *okv_scan_result_resume(const okv_scan_result *r, size_t *len_out)
+{
+    if (len_out)
+        *len_out = r->resp->resume_token.len;
+    return r->resp->resume_token.len ? r->resp->resume_token.data : NULL;
+}
+
+void okv_scan_result_free(okv_scan_result *r)
+{
+    if (!r)
+        return;
+    protobuf_c_message_free_unpacked(&r->resp->base, NULL);
+    free(r);
+}

@@ -1,0 +1,179 @@
+/*
+ * orderkv.h — the liborderkv client API.
+ *
+ * Conventions (see docs/client-api.md for every function):
+ *  - Every call returns an int: OKV_OK (0) on success or a negative OKV_E* code.
+ *    okv_strerror(code) names the code; okv_errmsg(client) gives the detail of
+ *    the last failed call made *by the calling thread* on that client.
+ *  - An object returned through `**out` belongs to the caller, who frees it with
+ *    that type's _free function. Every _free accepts NULL.
+ *  - A returned `const` pointer is borrowed from the object it came from and lives
+ *    as long as that object.
+ *  - An okv_client is thread-safe: many threads may issue calls on one handle.
+ *  - timeout_ms on a call: 0 means the client's default (okv_options), otherwise
+ *    the deadline for the whole call, including retries.
+ *  - Keys are 1..OKV_MAX_KEY_LEN bytes, values 0..OKV_MAX_VALUE_LEN bytes.
+ */
+#ifndef ORDERKV_H
+#define ORDERKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OKV_VERSION_STRING "0.1.0"
+
+/* Limits enforced by client and server alike. */
+#define OKV_MAX_KEY_LEN 1024u
+#define OKV_MAX_VALUE_LEN (1024u * 1024u)
+#define OKV_MAX_TABLE_NAME_LEN 64u
+#define OKV_SCAN_DEFAULT_LIMIT 100u
+#define OKV_SCAN_MAX_LIMIT 10000u
+
+/* Result codes. Specific codes exist only for what callers handle. */
+enum okv_code {
+    OKV_OK = 0,
+    OKV_ENOTFOUND = -1,      /* key (or table) does not exist */
+    OKV_EINVAL = -2,         /* bad argument: empty key, over a limit, bad table name */
+    OKV_EUNAVAILABLE = -3,   /* no server reachable; nothing was applied */
+    OKV_ETIMEDOUT = -4,      /* deadline passed before the request was sent: not applied */
+    OKV_ENOTLEADER = -5,     /* the node is not the partition's leader */
+    OKV_ECONFLICT = -6,      /* a condition (expected version) did not hold */
+    OKV_EUNKNOWN = -7,       /* outcome unknown: the write may or may not have applied */
+    OKV_EINTERNAL = -8,      /* server-side failure; see okv_errmsg */
+    OKV_ENOMEM = -9,         /* allocation failed */
+    OKV_ECORRUPT = -10,      /* stored data failed a check; the server refuses it */
+    OKV_EIO = -11,           /* storage I/O error */
+    OKV_EUNIMPLEMENTED = -12,/* the server does not know the request */
+    OKV_EFORMAT = -13,       /* data dir of another format version */
+    OKV_EPROTO = -14         /* malformed message on the wire */
+};
+
+/* Static English name of a code, e.g. "not found". Never NULL. */
+const char *okv_strerror(int code);
+
+typedef struct okv_client okv_client;
+typedef struct okv_value okv_value;
+typedef struct okv_scan_result okv_scan_result;
+typedef struct okv_status okv_status;
+
+/* ---- connecting ---------------------------------------------------------- */
+
+typedef struct okv_options {
+    unsigned version;            /* OKV_OPTIONS_VERSION */
+    int default_timeout_ms;      /* deadline of calls that pass timeout_ms = 0 */
+    uint64_t client_id;          /* 0: a random id is chosen; tags every write */
+} okv_options;
+
+#define OKV_OPTIONS_VERSION 1
+#define OKV_OPTIONS_INIT { OKV_OPTIONS_VERSION, 5000, 0 }
+
+/*
+ * Opens a client on a comma-separated list of "host:port" addresses of cluster
+ * nodes, e.g. "127.0.0.1:7400,127.0.0.1:7401". No network I/O happens here:
+ * the first call finds a reachable node. opts may be NULL for defaults.
+ * Errors: OKV_EINVAL (empty or malformed list), OKV_ENOMEM; since there is
+ * no handle then, okv_errmsg(NULL) gives the detail.
+ */
+int okv_connect(okv_client **out, const char *addresses, const okv_options *opts);
+
+/* Closes the client and frees it. No call may be in flight. Accepts NULL. */
+void okv_close(okv_client *client);
+
+/* Detail of the last failed call by this thread on this client ("" if none). */
+const char *okv_errmsg(const okv_client *client);
+
+/* ---- key-value ----------------------------------------------------------- */
+
+/*
+ * Reads a key. On success *out holds the value and its version.
+ * Errors: OKV_ENOTFOUND (no such key, or no such table — see okv_errmsg),
+ * OKV_EINVAL, OKV_EUNAVAILABLE, OKV_ETIMEDOUT.
+ */
+int okv_get(okv_client *client, const char *table, const void *key, size_t key_len,
+            okv_value **out, int timeout_ms);
+
+const void *okv_value_data(const okv_value *v);   /* borrowed; NUL-terminated for convenience */
+size_t okv_value_len(const okv_value *v);
+uint64_t okv_value_version(const okv_value *v);
+void okv_value_free(okv_value *v);
+
+/*
+ * Writes a key; acknowledged only once durable. *version_out (may be NULL)
+ * receives the version the write produced.
+ * Errors: OKV_EINVAL, OKV_ENOTFOUND (no such table), OKV_EUNAVAILABLE (not
+ * applied), OKV_EUNKNOWN (deadline or connection lost mid-flight: may have applied).
+ */
+int okv_put(okv_client *client, const char *table, const void *key, size_t key_len,
+            const void *value, size_t value_len, uint64_t *version_out, int timeout_ms);
+
+/*
+ * Compare-and-set: writes only if the key's current version equals
+ * expected_version (0 = the key must be absent). OKV_ECONFLICT otherwise.
+ */
+int okv_put_if(okv_client *client, const char *table, const void *key, size_t key_len,
+               const void *value, size_t value_len, uint64_t expected_version,
+               uint64_t *version_out, int timeout_ms);
+
+/*
+ * Deletes a key. Deleting a missing key succeeds (*existed_out = 0).
+ * existed_out may be NULL. Errors as okv_put.
+ */
+int okv_delete(okv_client *client, const char *table, const void *key, size_t key_len,
+               int *existed_out, int timeout_ms);
+
+/* Which keys a scan visits: all keys with `prefix`, or the range [start, end).
+ * Give a prefix or a range, not both; an empty end means "to the end".
+ * Results come in key order; `resume` continues after a previous page. */
+typedef struct okv_scan_opts {
+    unsigned version;            /* OKV_SCAN_OPTS_VERSION */
+    const void *prefix; size_t prefix_len;
+    const void *start;  size_t start_len;
+    const void *end;    size_t end_len;
+    uint32_t limit;              /* 0: OKV_SCAN_DEFAULT_LIMIT; max OKV_SCAN_MAX_LIMIT */
+    const void *resume; size_t resume_len; /* token from okv_scan_result_resume */
+    int timeout_ms;
+} okv_scan_opts;
+
+#define OKV_SCAN_OPTS_VERSION 1
+#define OKV_SCAN_OPTS_INIT { OKV_SCAN_OPTS_VERSION, NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, 0 }
+
+/* Errors: OKV_EINVAL (prefix and range both given, limit too large, bad token),
+ * OKV_ENOTFOUND (no such table), OKV_EUNAVAILABLE, OKV_ETIMEDOUT. */
+int okv_scan(okv_client *client, const char *table, const okv_scan_opts *opts,
+             okv_scan_result **out);
+
+size_t okv_scan_result_count(const okv_scan_result *r);
+const void *okv_scan_result_key(const okv_scan_result *r, size_t i, size_t *len_out);
+const void *okv_scan_result_value(const okv_scan_result *r, size_t i, size_t *len_out);
+uint64_t okv_scan_result_version(const okv_scan_result *r, size_t i);
+/* Token for the next page, or NULL when the scan is complete. */
+const void *okv_scan_result_resume(const okv_scan_result *r, size_t *len_out);
+void okv_scan_result_free(okv_scan_result *r);
+
+/* ---- admin --------------------------------------------------------------- */
+
+/* Status of the node the client reached. */
+int okv_status_get(okv_client *client, okv_status **out, int timeout_ms);
+
+uint64_t okv_status_node_id(const okv_status *s);
+const char *okv_status_server_version(const okv_status *s);
+const char *okv_status_address(const okv_status *s);    /* the node that answered */
+uint64_t okv_status_uptime_ms(const okv_status *s);
+size_t okv_status_table_count(const okv_status *s);
+const char *okv_status_table_name(const okv_status *s, size_t i);
+uint32_t okv_status_table_id(const okv_status *s, size_t i);
+uint32_t okv_status_table_partitions(const okv_status *s, size_t i);
+/* Counters, by name; 0 for an unknown name. Names: "writes", "syncs" (synced
+ * batches; writes/syncs is the group-commit factor),
+ * "reads". */
+uint64_t okv_status_counter(const okv_status *s, const char *name);
+void okv_status_free(okv_status *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ORDERKV_H */

@@ -1,0 +1,218 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "log.h"
+
+void config_defaults(config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->data_dir, sizeof c->data_dir, "%s", CONFIG_DEFAULT_DATA_DIR);
+    snprintf(c->listen, sizeof c->listen, "%s", CONFIG_DEFAULT_LISTEN);
+    c->log_level = OKV_LOG_INFO;
+    c->node_id = 1;
+    c->partitions = CATALOG_DEFAULT_PARTITIONS;
+    c->threads = 2;
+    c->shutdown_grace_ms = 5000;
+}
+
+const char *config_usage(void)
+{
+    return "usage: orderkvd [options]\n"
+           "\n"
+           "Runs one orderkv node: the orders, payments and accounts tables over\n"
+           "RocksDB, served over gRPC (proto/orderkv.proto).\n"
+           "\n"
+           "  --data-dir DIR        data directory (default ./data; created if absent)\n"
+           "  --listen HOST:PORT    address to serve on (default 127.0.0.1:7400;\n"
+           "                        port 0 picks a free port)\n"
+           "  --port-file FILE      once serving, write the bound HOST:PORT to FILE\n"
+           "  --log-level LEVEL     error, warn, info (default) or debug\n"
+           "  --node-id N           this node's id (default 1)\n"
+           "  --partitions N        partitions per table when creating a data dir\n"
+           "                        (default 8; an existing dir keeps its own)\n"
+           "  --threads N           gRPC completion-queue threads (default 2)\n"
+           "  --shutdown-grace-ms N how long in-flight calls may finish on SIGTERM\n"
+           "                        (default 5000)\n"
+           "  --config FILE         read `key = value` settings (flag names without\n"
+           "                        dashes) from FILE; later flags override it\n"
+           "  -h, --help            show this help\n"
+           "  --version             show the version\n";
+}
+
+static int parse_uint(const char *key, const char *value, uint64_t min, uint64_t max,
+                      uint64_t *out, okv_error *err)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || end == value || *end || value[0] == '-' || v < min || v > max)
+        return okv_error_set(err, OKV_EINVAL, "--%s: '%s' is not a number in %llu..%llu", key,
+                             value, (unsigned long long)min, (unsigned long long)max);
+    *out = v;
+    return OKV_OK;
+}
+
+static int set_string(char *dst, size_t cap, const char *key, const char *value, okv_error *err)
+{
+    if (value[0] == '\0')
+        return okv_error_set(err, OKV_EINVAL, "--%s: empty value", key);
+    if (strlen(value) >= cap)
+        return okv_error_set(err, OKV_EINVAL, "--%s: value longer than %zu bytes", key, cap - 1);
+    memcpy(dst, value, strlen(value) + 1);
+    return OKV_OK;
+}
+
+int config_set(config *c, const char *key, const char *value, okv_error *err)
+{
+    uint64_t v;
+    int rc;
+    if (strcmp(key, "data-dir") == 0)
+        return set_string(c->data_dir, sizeof c->data_dir, key, value, err);
+    if (strcmp(key, "listen") == 0) {
+        if (!strchr(value, ':'))
+            return okv_error_set(err, OKV_EINVAL, "--listen: '%s' is not HOST:PORT", value);
+        return set_string(c->listen, sizeof c->listen, key, value, err);
+    }
+    if (strcmp(key, "port-file") == 0)
+        return set_string(c->port_file, sizeof c->port_file, key, value, err);
+    if (strcmp(key, "log-level") == 0) {
+        int lvl = okv_log_parse_level(value);
+        if (lvl < 0)
+            return okv_error_set(err, OKV_EINVAL,
+                                 "--log-level: '%s' is not one of error, warn, info, debug",
+                                 value);
+        c->log_level = lvl;
+        return OKV_OK;
+    }
+    if (strcmp(key, "node-id") == 0) {
+        if ((rc = parse_uint(key, value, 1, UINT64_MAX, &v, err)))
+            return rc;
+        c->node_id = v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "partitions") == 0) {
+        if ((rc = parse_uint(key, value, 1, CATALOG_MAX_PARTITIONS, &v, err)))
+            return rc;
+        c->partitions = (uint32_t)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "threads") == 0) {
+        if ((rc = parse_uint(key, value, 1, 8, &v, err)))
+            return rc;
+        c->threads = (int)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "shutdown-grace-ms") == 0) {
+        if ((rc = parse_uint(key, value, 0, 600000, &v, err)))
+            return rc;
+        c->shutdown_grace_ms = (int)v;
+        return OKV_OK;
+    }
+    return okv_error_set(err, OKV_EINVAL, "unknown setting '%s' (see orderkvd --help)", key);
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+int config_parse_text(config *c, const char *text, const char *origin, okv_error *err)
+{
+    char line[8192];
+    int lineno = 0;
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        lineno++;
+        if (len >= sizeof line)
+            return okv_error_set(err, OKV_EINVAL, "%s:%d: line too long", origin, lineno);
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p += len + (nl ? 1 : 0);
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *s = trim(line);
+        if (*s == '\0')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq)
+            return okv_error_set(err, OKV_EINVAL, "%s:%d: expected 'key = value'", origin, lineno);
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        okv_error sub;
+        if (config_set(c, key, value, &sub))
+            return okv_error_set(err, OKV_EINVAL, "%s:%d: %s", origin, lineno, sub.msg);
+    }
+    return OKV_OK;
+}
+
+static int load_file(config *c, const char *path, okv_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return okv_error_set(err, OKV_EINVAL, "--config: cannot open %s: %s", path,
+                             strerror(errno));
+    char *buf = malloc(1 << 20);
+    size_t n = buf ? fread(buf, 1, (1 << 20) - 1, f) : 0;
+    int too_big = buf && !feof(f);
+    fclose(f);
+    if (!buf)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory");
+    if (too_big) {
+        free(buf);
+        return okv_error_set(err, OKV_EINVAL, "--config: %s is larger than 1 MiB", path);
+    }
+    buf[n] = '\0';
+    int rc = config_parse_text(c, buf, path, err);
+    free(buf);
+    return rc;
+}
+
+int config_parse_args(config *c, int argc, char **argv, okv_error *err)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            c->show_help = 1;
+            continue;
+        }
+        if (strcmp(a, "--version") == 0) {
+            c->show_version = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return okv_error_set(err, OKV_EINVAL, "unexpected argument '%s' (see --help)", a);
+        char key[64];
+        const char *value;
+        const char *eq = strchr(a + 2, '=');
+        size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+        if (klen >= sizeof key)
+            return okv_error_set(err, OKV_EINVAL, "unknown flag '%s' (see --help)", a);
+        memcpy(key, a + 2, klen);
+        key[klen] = '\0';
+        if (eq) {
+            value = eq + 1;
+        } else {
+            if (i + 1 >= argc)
+                return okv_error_set(err, OKV_EINVAL, "--%s needs a value", key);
+            value = argv[++i];
+        }
+        int rc = strcmp(key, "config") == 0 ? load_file(c, value, err)
+                                            : config_set(c, key, value, err);
+        if (rc)
+            return rc;
+    }
+    return OKV_OK;
+}

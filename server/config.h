@@ -1,0 +1,47 @@
+/*
+ * config.h — orderkvd settings from the command line and an optional config
+ * file. Pure: parsing only, no side effects, so it is unit-tested.
+ *
+ * Precedence: built-in defaults < config file (--config FILE) < flags.
+ * The file has one `key = value` per line; '#' starts a comment; keys are
+ * the long flag names without dashes (data-dir, listen, log-level, ...).
+ */
+#ifndef OKV_SERVER_CONFIG_H
+#define OKV_SERVER_CONFIG_H
+
+#include <stdint.h>
+
+#include "errors.h"
+
+#define CONFIG_DEFAULT_LISTEN "127.0.0.1:7400"
+#define CONFIG_DEFAULT_DATA_DIR "./data"
+
+typedef struct config {
+    char data_dir[4096];
+    char listen[128];
+    char port_file[4096];     /* "" = none */
+    int log_level;            /* OKV_LOG_* */
+    uint64_t node_id;
+    uint32_t partitions;      /* per table, used only when the dir is created */
+    int threads;              /* completion-queue threads */
+    int shutdown_grace_ms;
+    int show_help;
+    int show_version;
+} config;
+
+void config_defaults(config *c);
+
+/* Parses argv (flags override what is already in c). A --config FILE flag is
+ * applied where it appears, so later flags override the file. OKV_EINVAL
+ * with a message naming the flag on any error. */
+int config_parse_args(config *c, int argc, char **argv, okv_error *err);
+
+/* Applies the `key = value` text of a config file named `origin`. */
+int config_parse_text(config *c, const char *text, const char *origin, okv_error *err);
+
+/* Sets one setting by its long name. */
+int config_set(config *c, const char *key, const char *value, okv_error *err);
+
+const char *config_usage(void);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * node.h — what the services of one orderkvd node share.
+ */
+#ifndef OKV_SERVER_NODE_H
+#define OKV_SERVER_NODE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "committer.h"
+#include "kvstore.h"
+#include "rpc_server.h"
+
+typedef struct node {
+    uint64_t node_id;
+    char data_dir[4096];
+    char listen_address[128];
+    uint64_t started_ms;            /* monotonic clock at start */
+    kvstore *kv;
+    committer *com;
+    rpc_server *rpc;
+    _Atomic uint64_t reads;
+} node;
+
+/* Registers orderkv.v1.KV (Get, Put, Delete, Scan) on the node's server. */
+int service_kv_register(node *n, okv_error *err);
+
+/* Registers orderkv.v1.Admin (Status). */
+int service_admin_register(node *n, okv_error *err);
+
+/* Answers a call with an error: the gRPC status plus a response body whose
+ * field 1 is the Error message. Every orderkv response message has `Error
+ * error = 1` and nothing else set on failure, so one encoding serves all. */
+void service_reply_error(rpc_call *call, int code, const char *msg);
+
+/* Proto ErrorCode for an OKV_E* code. */
+int service_error_code(int code);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t node_now_ms(void);
+
+#endif

@@ -1,0 +1,377 @@
+#include "rpc_server.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define MAX_METHODS 16
+#define MAX_THREADS 8
+/* Calls requested ahead per method: how many calls of one method can arrive
+ * at once before gRPC queues them internally. */
+#define SLOTS_PER_METHOD 64
+
+typedef struct rpc_method {
+    char path[128];
+    void *handle;          /* from grpc_server_register_method */
+    rpc_handler fn;
+    void *arg;
+} rpc_method;
+
+enum call_state { CALL_REQUESTED, CALL_REPLYING, CALL_SHUTDOWN_TAG };
+
+struct rpc_call {
+    enum call_state state;
+    rpc_server *srv;
+    rpc_method *method;            /* NULL: the catch-all slot */
+    grpc_call *call;
+    gpr_timespec deadline;
+    grpc_metadata_array request_md;
+    grpc_byte_buffer *payload;
+    grpc_call_details details;     /* catch-all slot only */
+    grpc_byte_buffer *response;
+    grpc_slice status_details;
+    int cancelled;
+};
+
+struct rpc_server {
+    grpc_server *server;
+    grpc_completion_queue *cq;
+    char address[128];
+    rpc_method methods[MAX_METHODS];
+    size_t nmethods;
+    pthread_t threads[MAX_THREADS];
+    int nthreads;
+    atomic_int live_calls;
+    atomic_int shutting_down;
+    struct rpc_call shutdown_tag;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int shutdown_done;             /* guarded by mu */
+};
+
+int rpc_status_for_code(int code)
+{
+    switch (code) {
+    case OKV_OK: return GRPC_STATUS_OK;
+    case OKV_ENOTFOUND: return GRPC_STATUS_NOT_FOUND;
+    case OKV_EINVAL: return GRPC_STATUS_INVALID_ARGUMENT;
+    case OKV_EPROTO: return GRPC_STATUS_INVALID_ARGUMENT;
+    case OKV_ENOTLEADER: return GRPC_STATUS_UNAVAILABLE;
+    case OKV_EUNAVAILABLE: return GRPC_STATUS_UNAVAILABLE;
+    case OKV_ECONFLICT: return GRPC_STATUS_FAILED_PRECONDITION;
+    case OKV_ETIMEDOUT: return GRPC_STATUS_DEADLINE_EXCEEDED;
+    case OKV_ECORRUPT: return GRPC_STATUS_DATA_LOSS;
+    case OKV_EUNIMPLEMENTED: return GRPC_STATUS_UNIMPLEMENTED;
+    case OKV_EUNKNOWN: return GRPC_STATUS_INTERNAL;
+    default: return GRPC_STATUS_INTERNAL;
+    }
+}
+
+static rpc_call *call_new(rpc_server *s, rpc_method *m)
+{
+    rpc_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->srv = s;
+    c->method = m;
+    c->state = CALL_REQUESTED;
+    grpc_metadata_array_init(&c->request_md);
+    if (!m)
+        grpc_call_details_init(&c->details);
+    atomic_fetch_add(&s->live_calls, 1);
+    return c;
+}
+
+static void call_free(rpc_call *c)
+{
+    rpc_server *s = c->srv;
+    grpc_metadata_array_destroy(&c->request_md);
+    if (!c->method)
+        grpc_call_details_destroy(&c->details);
+    if (c->payload)
+        grpc_byte_buffer_destroy(c->payload);
+    if (c->response)
+        grpc_byte_buffer_destroy(c->response);
+    grpc_slice_unref(c->status_details);
+    if (c->call)
+        grpc_call_unref(c->call);
+    free(c);
+    if (atomic_fetch_sub(&s->live_calls, 1) == 1) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* Posts one slot that receives the next call of method m (NULL: any
+ * unregistered method). */
+static void request_slot(rpc_server *s, rpc_method *m)
+{
+    if (atomic_load(&s->shutting_down))
+        return;
+    rpc_call *c = call_new(s, m);
+    if (!c) {
+        OKV_ERROR("out of memory requesting a call slot");
+        return;
+    }
+    grpc_call_error e;
+    if (m)
+        e = grpc_server_request_registered_call(s->server, m->handle, &c->call, &c->deadline,
+                                                &c->request_md, &c->payload, s->cq, s->cq, c);
+    else
+        e = grpc_server_request_call(s->server, &c->call, &c->details, &c->request_md, s->cq,
+                                     s->cq, c);
+    if (e != GRPC_CALL_OK) {
+        OKV_WARN("request call slot failed: %d", (int)e);
+        call_free(c);
+    }
+}
+
+void rpc_call_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp, size_t resp_len)
+{
+    grpc_op ops[4];
+    memset(ops, 0, sizeof ops);
+    size_t n = 0;
+    ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (resp) {
+        grpc_slice sl = grpc_slice_from_copied_buffer((const char *)resp, resp_len);
+        c->response = grpc_raw_byte_buffer_create(&sl, 1);
+        grpc_slice_unref(sl);
+        ops[n].op = GRPC_OP_SEND_MESSAGE;
+        ops[n++].data.send_message.send_message = c->response;
+    }
+    c->status_details = grpc_slice_from_copied_string(code == OKV_OK || !msg ? "" : msg);
+    ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[n].data.send_status_from_server.status = (grpc_status_code)rpc_status_for_code(code);
+    ops[n++].data.send_status_from_server.status_details = &c->status_details;
+    ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
+    c->state = CALL_REPLYING;
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    if (e != GRPC_CALL_OK) {
+        /* Not expected with well-formed ops; free now since no event will come. */
+        OKV_ERROR("start reply batch failed: %d", (int)e);
+        call_free(c);
+    }
+}
+
+/* A call arrived on one of our slots. */
+static void on_arrival(rpc_server *s, rpc_call *c)
+{
+    request_slot(s, c->method);   /* keep the pool full */
+    if (!c->method) {
+        char *path = grpc_slice_to_c_string(c->details.method);
+        char msg[256];
+        snprintf(msg, sizeof msg, "unknown method %s (orderkv serves orderkv.v1.KV and "
+                                  "orderkv.v1.Admin; see proto/orderkv.proto)", path);
+        gpr_free(path);
+        rpc_call_reply(c, OKV_EUNIMPLEMENTED, msg, NULL, 0);
+        return;
+    }
+    if (!c->payload) {
+        rpc_call_reply(c, OKV_EINVAL, "request carries no message", NULL, 0);
+        return;
+    }
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, c->payload)) {
+        rpc_call_reply(c, OKV_EPROTO, "request message could not be decompressed", NULL, 0);
+        return;
+    }
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    c->method->fn(c, GRPC_SLICE_START_PTR(all), GRPC_SLICE_LENGTH(all), c->method->arg);
+    grpc_slice_unref(all);
+}
+
+static void *cq_thread(void *arg)
+{
+    rpc_server *s = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        rpc_call *c = ev.tag;
+        switch (c->state) {
+        case CALL_SHUTDOWN_TAG:
+            pthread_mutex_lock(&s->mu);
+            s->shutdown_done = 1;
+            pthread_cond_broadcast(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+            break;
+        case CALL_REQUESTED:
+            if (ev.success)
+                on_arrival(s, c);
+            else
+                call_free(c);   /* the server is shutting down */
+            break;
+        case CALL_REPLYING:
+            call_free(c);
+            break;
+        }
+    }
+    return NULL;
+}
+
+int rpc_server_new(rpc_server **out, const char *address, okv_error *err)
+{
+    *out = NULL;
+    rpc_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory");
+    grpc_init();
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->shutdown_tag.state = CALL_SHUTDOWN_TAG;
+    s->shutdown_tag.srv = s;
+
+    /* Pitfall 3: without this a second server on the same port binds
+     * silently and steals half the connections. */
+    grpc_arg args[2];
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[0].value.integer = 0;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[1].value.integer = 8 * 1024 * 1024;   /* > max key + value + framing */
+    grpc_channel_args cargs = { 2, args };
+    s->server = grpc_server_create(&cargs, NULL);
+    s->cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(s->server, s->cq, NULL);
+
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int port = grpc_server_add_http2_port(s->server, address, creds);
+    grpc_server_credentials_release(creds);
+    if (port == 0) {
+        rpc_server_shutdown_and_free(s, 0);
+        return okv_error_set(err, OKV_EINVAL,
+                             "cannot listen on %s (address in use, or not host:port?)", address);
+    }
+    /* Report the port actually bound (differs when the caller asked for 0). */
+    const char *colon = strrchr(address, ':');
+    int hostlen = colon ? (int)(colon - address) : (int)strlen(address);
+    snprintf(s->address, sizeof s->address, "%.*s:%d", hostlen, address, port);
+    *out = s;
+    return OKV_OK;
+}
+
+const char *rpc_server_address(const rpc_server *s) { return s->address; }
+
+int rpc_server_add_method(rpc_server *s, const char *path, rpc_handler fn, void *arg,
+                          okv_error *err)
+{
+    if (s->nmethods == MAX_METHODS)
+        return okv_error_set(err, OKV_EINVAL, "too many methods");
+    rpc_method *m = &s->methods[s->nmethods];
+    snprintf(m->path, sizeof m->path, "%s", path);
+    m->fn = fn;
+    m->arg = arg;
+    m->handle = grpc_server_register_method(s->server, m->path, NULL,
+                                            GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+    if (!m->handle)
+        return okv_error_set(err, OKV_EINVAL, "cannot register method %s", path);
+    s->nmethods++;
+    return OKV_OK;
+}
+
+int rpc_server_start(rpc_server *s, int threads, okv_error *err)
+{
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    grpc_server_start(s->server);
+    for (size_t i = 0; i < s->nmethods; i++)
+        for (int k = 0; k < SLOTS_PER_METHOD; k++)
+            request_slot(s, &s->methods[i]);
+    for (int k = 0; k < 4; k++)
+        request_slot(s, NULL);
+    for (int i = 0; i < threads; i++) {
+        if (pthread_create(&s->threads[i], NULL, cq_thread, s) != 0)
+            return okv_error_set(err, OKV_EINTERNAL, "cannot start completion-queue thread");
+        s->nthreads++;
+    }
+    return OKV_OK;
+}
+
+/* Waits until cond(s) holds or the absolute deadline passes; returns cond(s). */
+static int wait_until(rpc_server *s, int (*cond)(rpc_server *), const struct timespec *deadline)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!cond(s)) {
+        if (deadline) {
+            if (pthread_cond_timedwait(&s->cv, &s->mu, deadline) != 0)
+                break;
+        } else {
+            pthread_cond_wait(&s->cv, &s->mu);
+        }
+    }
+    int ok = cond(s);
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static int is_shutdown_done(rpc_server *s) { return s->shutdown_done; }
+static int no_live_calls(rpc_server *s) { return atomic_load(&s->live_calls) == 0; }
+
+void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms)
+{
+    if (!s)
+        return;
+    atomic_store(&s->shutting_down, 1);
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    if (s->nthreads == 0) {
+        /* Never started: drain the queue here. */
+        grpc_server_cancel_all_calls(s->server);
+        for (;;) {
+            grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+            if (ev.type == GRPC_OP_COMPLETE && ev.tag == &s->shutdown_tag)
+                break;
+            if (ev.type == GRPC_OP_COMPLETE)
+                call_free(ev.tag);
+        }
+    } else {
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_sec += grace_ms / 1000;
+        dl.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+        if (dl.tv_nsec >= 1000000000L) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000L;
+        }
+        if (!wait_until(s, is_shutdown_done, &dl)) {
+            OKV_WARN("in-flight calls did not finish within %d ms; cancelling them", grace_ms);
+            grpc_server_cancel_all_calls(s->server);
+            wait_until(s, is_shutdown_done, NULL);
+        }
+        /* Slots requested but never used complete with success = 0 and are
+         * freed by the queue threads; wait for every one of them. */
+        wait_until(s, no_live_calls, NULL);
+    }
+    grpc_completion_queue_shutdown(s->cq);
+    for (int i = 0; i < s->nthreads; i++)
+        pthread_join(s->threads[i], NULL);
+    if (s->nthreads == 0) {
+        while (grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+               GRPC_QUEUE_SHUTDOWN) {
+        }
+    }
+    grpc_server_destroy(s->server);
+    grpc_completion_queue_destroy(s->cq);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+    grpc_shutdown();
+}

@@ -1,0 +1,59 @@
+/*
+ * rpc_server.h — unary gRPC methods served with gRPC's C core.
+ *
+ * A small layer over grpc_server so services deal in bytes in, bytes out:
+ *   - methods are registered by path before start; each gets a pool of
+ *     pre-requested calls whose request message arrives with the call;
+ *   - unknown methods are answered UNIMPLEMENTED at once (a catch-all slot);
+ *   - a handler runs on a completion-queue thread and must not block: it
+ *     answers at once (reads) or passes the call to another thread, which
+ *     answers later (writes, after their sync). rpc_call_reply may be called
+ *     from any thread, exactly once per call.
+ *   - shutdown is graceful: no new calls, in-flight ones finish (up to a grace
+ *     period, then they are cancelled), and only then are the queue and the
+ *     server destroyed (GRPC-CORE-NOTES pitfall 7).
+ */
+#ifndef OKV_SERVER_RPC_SERVER_H
+#define OKV_SERVER_RPC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+
+typedef struct rpc_server rpc_server;
+typedef struct rpc_call rpc_call;
+
+/* Handles one call. req/len: the serialized request, valid only during the
+ * handler. The handler (or whoever it hands the call to) must call
+ * rpc_call_reply exactly once. */
+typedef void (*rpc_handler)(rpc_call *call, const uint8_t *req, size_t len, void *arg);
+
+/* Creates a server listening on `address` (host:port; port 0 picks a free
+ * one). Nothing is served before rpc_server_start. */
+int rpc_server_new(rpc_server **out, const char *address, okv_error *err);
+
+/* The address actually bound, e.g. "127.0.0.1:34567" (borrowed). */
+const char *rpc_server_address(const rpc_server *s);
+
+/* Registers a method by full path ("/orderkv.v1.KV/Get"). Before start only. */
+int rpc_server_add_method(rpc_server *s, const char *path, rpc_handler fn, void *arg,
+                          okv_error *err);
+
+/* Starts serving with `threads` completion-queue threads. */
+int rpc_server_start(rpc_server *s, int threads, okv_error *err);
+
+/* Answers a call. code is OKV_OK or an OKV_E* code (mapped to a gRPC status);
+ * msg is the status message for errors (copied); resp/resp_len the
+ * serialized response message (copied), or NULL for none. */
+void rpc_call_reply(rpc_call *call, int code, const char *msg, const uint8_t *resp,
+                    size_t resp_len);
+
+/* Stops accepting calls, lets in-flight calls finish for up to grace_ms, then
+ * cancels the rest, joins the threads and frees everything. Accepts NULL. */
+void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms);
+
+/* gRPC status code for an OKV_E* code (exposed for tests). */
+int rpc_status_for_code(int code);
+
+#endif
