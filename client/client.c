@@ -79,6 +79,9 @@ static int parse_addresses(okv_client *c, const char *list)
         char *a = c->addrs[c->naddrs];
         memcpy(a, p, len);
         a[len] = '\0';
+        for (const char *q = a; *q; q++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]", *q))
+                return client_fail(c, OKV_EINVAL, "address '%s' has a character not allowed in HOST:PORT", a);
         const char *colon = strrchr(a, ':');
         if (!colon || colon == a || colon[1] == '\0')
             return client_fail(c, OKV_EINVAL, "address '%s' is not HOST:PORT", a);

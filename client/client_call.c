@@ -29,33 +29,40 @@ static int passed(gpr_timespec deadline)
     return gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0;
 }
 
-/* Waits until the channel is READY (1), fails (0: TRANSIENT_FAILURE or
- * SHUTDOWN) or the deadline passes (-1). Asking for the state with
- * try_to_connect starts a connection on an idle channel. */
+/* How long a channel that already failed gets to reconnect within one call.
+ * gRPC keeps a failed channel in TRANSIENT_FAILURE ("sticky") while it
+ * retries in the background, with a backoff we cap at 1 s (client.c); one
+ * backoff plus a connect is enough to notice a node that came back. */
+#define RECONNECT_GRACE_MS 1200
+
+/* Waits until the channel is READY (1), fails (0) or the deadline passes
+ * (-1). Asking for the state with try_to_connect starts a connection on an
+ * idle channel. */
 static int wait_ready(grpc_channel *ch, grpc_completion_queue *cq, gpr_timespec deadline)
 {
     grpc_connectivity_state st = grpc_channel_check_connectivity_state(ch, 1);
-    int saw_connecting = 0;
+    int attempted = 0;
     for (;;) {
         if (st == GRPC_CHANNEL_READY)
             return 1;
         if (st == GRPC_CHANNEL_SHUTDOWN)
             return 0;
-        /* A failure only counts once we saw our own attempt: an old failure
-         * from before a server restart must not fail this call. */
-        if (st == GRPC_CHANNEL_TRANSIENT_FAILURE && saw_connecting)
-            return 0;
-        if (st == GRPC_CHANNEL_CONNECTING)
-            saw_connecting = 1;
-        if (st == GRPC_CHANNEL_TRANSIENT_FAILURE && !saw_connecting) {
-            /* Backing off after an earlier failure: count this as our attempt. */
-            saw_connecting = 1;
+        gpr_timespec until = deadline;
+        if (st == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+            /* Our own attempt failed: give up on this node for this call. */
+            if (attempted)
+                return 0;
+            /* An earlier failure: allow one background reconnect. */
+            gpr_timespec grace = deadline_in(RECONNECT_GRACE_MS);
+            if (gpr_time_cmp(grace, until) < 0)
+                until = grace;
         }
+        attempted = 1;
         void *tag = &st;
-        grpc_channel_watch_connectivity_state(ch, st, deadline, cq, tag);
+        grpc_channel_watch_connectivity_state(ch, st, until, cq, tag);
         grpc_event ev = grpc_completion_queue_pluck(cq, tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (!ev.success)
-            return -1;
+            return passed(deadline) ? -1 : 0;
         st = grpc_channel_check_connectivity_state(ch, 1);
     }
 }
