@@ -42,6 +42,7 @@ struct rpc_call {
     grpc_byte_buffer *response;
     grpc_slice status_details;
     int cancelled;
+    int active;                    /* counted in active_calls */
 };
 
 struct rpc_server {
@@ -52,7 +53,8 @@ struct rpc_server {
     size_t nmethods;
     pthread_t threads[MAX_THREADS];
     int nthreads;
-    atomic_int live_calls;
+    atomic_int live_calls;         /* every rpc_call allocated */
+    atomic_int active_calls;       /* arrived and not yet answered */
     atomic_int shutting_down;
     struct rpc_call shutdown_tag;
     pthread_mutex_t mu;
@@ -96,6 +98,11 @@ static rpc_call *call_new(rpc_server *s, rpc_method *m)
 static void call_free(rpc_call *c)
 {
     rpc_server *s = c->srv;
+    if (c->active && atomic_fetch_sub(&s->active_calls, 1) == 1) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
     grpc_metadata_array_destroy(&c->request_md);
     if (!c->method)
         grpc_call_details_destroy(&c->details);
@@ -169,6 +176,8 @@ void rpc_call_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp,
 /* A call arrived on one of our slots. */
 static void on_arrival(rpc_server *s, rpc_call *c)
 {
+    atomic_fetch_add(&s->active_calls, 1);
+    c->active = 1;
     request_slot(s, c->method);   /* keep the pool full */
     if (!c->method) {
         char *path = grpc_slice_to_c_string(c->details.method);
@@ -325,6 +334,7 @@ static int wait_until(rpc_server *s, int (*cond)(rpc_server *), const struct tim
 
 static int is_shutdown_done(rpc_server *s) { return s->shutdown_done; }
 static int no_live_calls(rpc_server *s) { return atomic_load(&s->live_calls) == 0; }
+static int no_active_calls(rpc_server *s) { return atomic_load(&s->active_calls) == 0; }
 
 void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms)
 {
@@ -351,11 +361,14 @@ void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms)
             dl.tv_sec++;
             dl.tv_nsec -= 1000000000L;
         }
-        if (!wait_until(s, is_shutdown_done, &dl)) {
+        /* Graceful part: every call that arrived gets its answer (writes wait
+         * for their sync). Idle client connections do not count: gRPC would
+         * wait for clients to hang up, so once no call is active the rest
+         * is cancelled and the connections closed. */
+        if (!wait_until(s, no_active_calls, &dl))
             OKV_WARN("in-flight calls did not finish within %d ms; cancelling them", grace_ms);
-            grpc_server_cancel_all_calls(s->server);
-            wait_until(s, is_shutdown_done, NULL);
-        }
+        grpc_server_cancel_all_calls(s->server);
+        wait_until(s, is_shutdown_done, NULL);
         /* Slots requested but never used complete with success = 0 and are
          * freed by the queue threads; wait for every one of them. */
         wait_until(s, no_live_calls, NULL);

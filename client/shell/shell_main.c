@@ -235,8 +235,8 @@ int main(int argc, char **argv)
             opts.default_timeout_ms = c.timeout_ms;
         int crc = okv_connect(&ctx.client, c.addr, &opts);
         if (crc != OKV_OK) {
-            fprintf(stderr, "orderkv: bad --addr/ORDERKV_ADDR \"%s\": %s\n", c.addr,
-                    okv_strerror(crc));
+            fprintf(stderr, "orderkv: bad --addr/ORDERKV_ADDR \"%s\": %s: %s\n", c.addr,
+                    okv_strerror(crc), okv_errmsg(NULL));
             rc = EXIT_USAGE;
         }
     }
