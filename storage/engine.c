@@ -131,23 +131,33 @@ static int mkdir_p(const char *dir, okv_error *err)
     return OKV_OK;
 }
 
+/* "<digits><suffix>", RocksDB's numbered files (000001.dbtmp). */
+static int is_numbered(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), sl = strlen(suffix), i = 0;
+    if (n <= sl || strcmp(name + n - sl, suffix) != 0)
+        return 0;
+    while (i < n - sl && name[i] >= '0' && name[i] <= '9')
+        i++;
+    return i == n - sl;
+}
+
 /* Files RocksDB writes into a DB dir before CURRENT exists. A dir holding only
- * these is the remains of an interrupted create and safe to initialise. */
+ * these is the remains of an interrupted create and safe to initialise; any
+ * other file means the dir is somebody else's. */
 static int is_rocks_file(const char *name)
 {
-    static const char *const prefixes[] = { "LOCK", "LOG", "IDENTITY", "MANIFEST-",
-                                            "OPTIONS-" };
-    size_t n = strlen(name);
-    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-        return 1;
+    static const char *const exact[] = { ".", "..", "LOCK", "LOG", "IDENTITY" };
+    static const char *const prefixes[] = { "LOG.old.", "MANIFEST-", "OPTIONS-" };
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(name, exact[i]) == 0)
+            return 1;
     for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
         if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
             return 1;
-    if (n > 4 && strcmp(name + n - 4, ".log") == 0)
-        return 1;
-    if (n > 6 && strcmp(name + n - 6, ".dbtmp") == 0)
-        return 1;
-    return 0;
+    /* Not "*.log": RocksDB makes the first WAL only after CURRENT, and
+     * itself refuses to create a DB over one (that is a damaged DB). */
+    return is_numbered(name, ".dbtmp");
 }
 
 /* Decides whether dir is fresh (*fresh = 1: to be created) or holds a RocksDB
@@ -363,8 +373,11 @@ static int check_column_families(engine *e, okv_error *err)
     char *errptr = NULL;
     size_t n = 0;
     char **names = rocksdb_list_column_families(e->db_opts, e->dir, &n, &errptr);
-    if (errptr)
+    if (errptr) {
+        /* RocksDB returns a malloc'd (empty) array even on failure. */
+        rocksdb_list_column_families_destroy(names, n);
         return rocks_open_fail(err, errptr, e->dir, "listing column families");
+    }
 
     char list[256];
     join_names(list, sizeof list, names, n);
@@ -376,9 +389,13 @@ static int check_column_families(engine *e, okv_error *err)
     if (ours == ENGINE_NUM_ROCKS_CFS && n > ours)
         rc = refuse_superset(e, names, n, list, err);
     else if (ours != ENGINE_NUM_ROCKS_CFS || n != ours)
+        /* Only some of ours and nothing else is also what a MANIFEST cut
+         * short looks like (RocksDB reads a truncated one without complaint
+         * and loses the records that created the families), so say so. */
         rc = okv_error_set(err, OKV_EFORMAT,
-                           "data dir %s is not an orderkv data dir (column families: %s)",
-                           e->dir, list);
+                           "data dir %s is not an orderkv data dir (column families: %s)%s",
+                           e->dir, list, n == ours ? "; if it was one, its MANIFEST is "
+                           "damaged" : "");
     rocksdb_list_column_families_destroy(names, n);
     return rc;
 }
@@ -405,9 +422,6 @@ static int open_db(engine *e, int fresh, okv_error *err)
         rocksdb_free(errptr);
         return OKV_EIO;
     }
-    e->db = NULL;
-    for (int i = 0; i < ENGINE_NUM_ROCKS_CFS; i++)
-        e->cf[i] = NULL;
     return rocks_open_fail(err, errptr, e->dir, "opening RocksDB");
 }
 
@@ -534,6 +548,8 @@ int engine_get(engine *e, enum engine_cf cf, const void *key, size_t key_len,
                char **val_out, size_t *len_out, okv_error *err)
 {
     okv_error_clear(err);
+    *val_out = NULL;
+    *len_out = 0;
     if (!cf_ok(cf))
         return okv_error_set(err, OKV_EINVAL, "engine_get: bad column family %d", (int)cf);
     char *errptr = NULL;
@@ -717,6 +733,7 @@ int engine_iter_new(engine_iter **out, engine *e, enum engine_cf cf, const void 
     engine_iter *it = calloc(1, sizeof *it);
     if (!it)
         goto oom;
+    it->e = e;
     if (lower && lower_len) {
         if (!(it->lower = dup_bytes(lower, lower_len)))
             goto oom;
@@ -832,7 +849,7 @@ int engine_iter_status(const engine_iter *it, okv_error *err)
     if (!errptr)
         return OKV_OK;
     int code = code_of_rocks(errptr);
-    okv_error_set(err, code, "iterator: %s", errptr);
+    okv_error_set(err, code, "data dir %s: iterator: %s", it->e->dir, errptr);
     rocksdb_free(errptr);
     return code;
 }

@@ -17,7 +17,8 @@
  * Errors: every function returns OKV_OK or a negative OKV_E* code and, if err
  * is not NULL, fills it with a message. RocksDB statuses map as: NotFound ->
  * OKV_ENOTFOUND, Corruption -> OKV_ECORRUPT, IOError/NoSpace -> OKV_EIO,
- * InvalidArgument -> OKV_EINVAL, anything else -> OKV_EINTERNAL.
+ * InvalidArgument -> OKV_EINVAL, anything else -> OKV_EINTERNAL. A data dir
+ * held by another process (RocksDB's LOCK) is OKV_EIO "... is in use ...".
  *
  * Threads: an engine may be used from many threads at once (RocksDB is), but a
  * batch or an iterator belongs to one thread at a time.
@@ -80,6 +81,10 @@ void engine_batch_put(engine_batch *b, enum engine_cf cf, const void *key, size_
 void engine_batch_delete(engine_batch *b, enum engine_cf cf, const void *key, size_t key_len);
 void engine_batch_clear(engine_batch *b);
 size_t engine_batch_count(const engine_batch *b);   /* operations queued */
+
+/* engine_batch_put/_delete cannot fail on the spot: an error while queueing
+ * (out of memory, a bad column family) is remembered and returned by
+ * engine_write, which then writes nothing. engine_batch_clear forgets it. */
 
 /* Applies every operation of b atomically (all or none, also across a crash).
  * sync = 1: returns only after the batch is durable. b is left unchanged. */

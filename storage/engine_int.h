@@ -65,6 +65,7 @@ struct engine_batch {
 };
 
 struct engine_iter {
+    const engine *e;              /* for messages; must outlive the iterator */
     rocksdb_iterator_t *it;
     rocksdb_readoptions_t *ropts; /* holds Slices pointing at lower/upper */
     char *lower;                  /* NULL: no lower bound */
