@@ -133,11 +133,14 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
     grpc_init();
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     /* Reconnect quickly after a node restarts: gRPC's default backoff grows
-     * to two minutes, far longer than any call's deadline. */
+     * to two minutes, far longer than any call's deadline. (gRPC uses the
+     * "min reconnect backoff" as the minimum time a connection attempt may
+     * take, so that one stays generous: a slow or loaded node still gets
+     * time to finish the HTTP/2 handshake.) */
     grpc_arg argv[4];
     const char *keys[4] = { GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
                             GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS };
-    int values[4] = { 64 * 1024 * 1024, 100, 100, 1000 };
+    int values[4] = { 64 * 1024 * 1024, 100, 5000, 1000 };
     for (int i = 0; i < 4; i++) {
         argv[i].type = GRPC_ARG_INTEGER;
         argv[i].key = (char *)keys[i];
@@ -151,6 +154,7 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
                 c->channels[i], client_method_path((enum client_method)m), NULL, NULL);
     }
     grpc_channel_credentials_release(creds);
+    pthread_mutex_init(&c->cq_mu, NULL);
     atomic_init(&c->current, 0);
     atomic_init(&c->next_request_id, 1);
     *out = c;
@@ -161,8 +165,43 @@ void okv_close(okv_client *c)
 {
     if (!c)
         return;
+    for (size_t i = 0; i < c->cq_nfree; i++) {
+        grpc_completion_queue_shutdown(c->cq_free[i]);
+        grpc_completion_queue_destroy(c->cq_free[i]);
+    }
+    free(c->cq_free);
+    pthread_mutex_destroy(&c->cq_mu);
     for (size_t i = 0; i < c->naddrs; i++)
         grpc_channel_destroy(c->channels[i]);
     free(c);
     grpc_shutdown();
+}
+
+grpc_completion_queue *client_cq_get(okv_client *c)
+{
+    grpc_completion_queue *cq = NULL;
+    pthread_mutex_lock(&c->cq_mu);
+    if (c->cq_nfree)
+        cq = c->cq_free[--c->cq_nfree];
+    pthread_mutex_unlock(&c->cq_mu);
+    return cq ? cq : grpc_completion_queue_create_for_pluck(NULL);
+}
+
+void client_cq_put(okv_client *c, grpc_completion_queue *cq)
+{
+    pthread_mutex_lock(&c->cq_mu);
+    if (c->cq_nfree == c->cq_cap) {
+        size_t cap = c->cq_cap ? c->cq_cap * 2 : 16;
+        grpc_completion_queue **n = realloc(c->cq_free, cap * sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&c->cq_mu);
+            grpc_completion_queue_shutdown(cq);
+            grpc_completion_queue_destroy(cq);
+            return;
+        }
+        c->cq_free = n;
+        c->cq_cap = cap;
+    }
+    c->cq_free[c->cq_nfree++] = cq;
+    pthread_mutex_unlock(&c->cq_mu);
 }

@@ -222,7 +222,7 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
     *resp_out = NULL;
     int ms = timeout_ms > 0 ? timeout_ms : c->opts.default_timeout_ms;
     gpr_timespec deadline = deadline_in(ms);
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_completion_queue *cq = client_cq_get(c);
     size_t start = atomic_load(&c->current);
     int rc = OKV_EUNAVAILABLE;
     int reached = 0, timed_out = 0;
@@ -256,7 +256,7 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
             rc = client_fail(c, OKV_EUNAVAILABLE,
                              "cannot connect to %s (is orderkvd running there?)", c->addr_list);
     }
-    grpc_completion_queue_shutdown(cq);
-    grpc_completion_queue_destroy(cq);
+    /* Every op started on cq was plucked, so it is idle and reusable. */
+    client_cq_put(c, cq);
     return rc;
 }

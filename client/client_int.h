@@ -5,6 +5,7 @@
 #define OKV_CLIENT_INT_H
 
 #include <grpc/grpc.h>
+#include <pthread.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdatomic.h>
 
@@ -22,7 +23,16 @@ struct okv_client {
     atomic_size_t current;                /* index of the node last reached */
     _Atomic uint64_t next_request_id;
     char addr_list[CLIENT_MAX_ADDRS * CLIENT_ADDR_MAX];  /* for messages */
+    /* Idle completion queues, reused by calls: creating and destroying one
+     * per call costs more than the call's own work on loopback. */
+    pthread_mutex_t cq_mu;
+    grpc_completion_queue **cq_free;
+    size_t cq_nfree, cq_cap;
 };
+
+/* A pluck completion queue for one call; give it back with client_cq_put. */
+grpc_completion_queue *client_cq_get(okv_client *c);
+void client_cq_put(okv_client *c, grpc_completion_queue *cq);
 
 /* Methods, indexing okv_client.methods. */
 enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_COUNT };

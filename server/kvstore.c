@@ -11,6 +11,11 @@ struct kvstore {
     catalog cat;
     /* Last version handed out, per table (catalog index) and partition. */
     uint64_t *seqs[CATALOG_MAX_TABLES];
+    /* Partitions whose sequence moved since the last commit: their new
+     * value joins the batch once at commit, not once per write. */
+    uint8_t *dirty[CATALOG_MAX_TABLES];
+    uint32_t *dirty_list;      /* (table index << 16 | partition) */
+    size_t ndirty;
 };
 
 /* First boot writes the catalog; later boots read it. */
@@ -42,10 +47,14 @@ static int load_catalog(kvstore *kv, uint32_t partitions, int *ignored, okv_erro
 
 static int load_seqs(kvstore *kv, okv_error *err)
 {
+    kv->dirty_list = calloc(CATALOG_MAX_TABLES * CATALOG_MAX_PARTITIONS, sizeof(uint32_t));
+    if (!kv->dirty_list)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory loading sequences");
     for (size_t i = 0; i < kv->cat.count; i++) {
         const catalog_table *t = &kv->cat.tables[i];
         kv->seqs[i] = calloc(t->partitions, sizeof(uint64_t));
-        if (!kv->seqs[i])
+        kv->dirty[i] = calloc(t->partitions, 1);
+        if (!kv->seqs[i] || !kv->dirty[i])
             return okv_error_set(err, OKV_ENOMEM, "out of memory loading sequences");
         for (uint32_t p = 0; p < t->partitions; p++) {
             uint8_t key[KEYCODEC_SEQ_KEY_LEN];
@@ -97,8 +106,11 @@ void kvstore_close(kvstore *kv)
 {
     if (!kv)
         return;
-    for (size_t i = 0; i < CATALOG_MAX_TABLES; i++)
+    for (size_t i = 0; i < CATALOG_MAX_TABLES; i++) {
         free(kv->seqs[i]);
+        free(kv->dirty[i]);
+    }
+    free(kv->dirty_list);
     engine_close(kv->eng);
     free(kv);
 }
@@ -310,15 +322,27 @@ int kvstore_stage(kvstore *kv, engine_batch *b, kv_write *w, okv_error *err)
                          KEYCODEC_VALUE_HEADER_LEN + w->value_len);
         free(val);
     }
-    uint8_t skey[KEYCODEC_SEQ_KEY_LEN], sval[8];
-    keycodec_seq_key(skey, t->id, w->partition);
-    keycodec_put_u64be(sval, version);
-    engine_batch_put(b, ENGINE_CF_META, skey, sizeof skey, sval, sizeof sval);
+    if (!kv->dirty[t->index][w->partition]) {
+        kv->dirty[t->index][w->partition] = 1;
+        kv->dirty_list[kv->ndirty++] = (uint32_t)(t->index << 16) | w->partition;
+    }
     return OKV_OK;
 }
 
 int kvstore_commit(kvstore *kv, engine_batch *b, okv_error *err)
 {
+    /* The sequences go in the same batch as the writes that moved them, so
+     * after a crash a partition's sequence is never behind its data. */
+    for (size_t i = 0; i < kv->ndirty; i++) {
+        size_t ti = kv->dirty_list[i] >> 16;
+        uint32_t p = kv->dirty_list[i] & 0xffffu;
+        uint8_t skey[KEYCODEC_SEQ_KEY_LEN], sval[8];
+        keycodec_seq_key(skey, kv->cat.tables[ti].id, p);
+        keycodec_put_u64be(sval, kv->seqs[ti][p]);
+        engine_batch_put(b, ENGINE_CF_META, skey, sizeof skey, sval, sizeof sval);
+        kv->dirty[ti][p] = 0;
+    }
+    kv->ndirty = 0;
     if (engine_batch_count(b) == 0)
         return OKV_OK;
     return engine_write(kv->eng, b, 1, err);

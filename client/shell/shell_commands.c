@@ -454,7 +454,7 @@ static int cmd_tables(shell_ctx *ctx, const cmd_def *def, const args *a)
     return 0;
 }
 
-static const char *const counter_names[] = { "writes", "syncs", "reads", "keys" };
+static const char *const counter_names[] = { "writes", "syncs", "reads" };
 #define N_COUNTERS (sizeof counter_names / sizeof counter_names[0])
 
 static void status_print_human(shell_ctx *ctx, const okv_status *s)
