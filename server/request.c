@@ -18,9 +18,68 @@ const char *request_method_path(enum request_kind kind)
     }
 }
 
+/* Reads a varint at *p (< end); 0 on success. */
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Length on the wire of the last occurrence of length-delimited field
+ * `field` in a top-level message, or -1 if absent or unparsable.
+ * protobuf-c hands strings over NUL-terminated, so a name with an embedded
+ * NUL ("accounts\0evil") would silently become "accounts"; comparing with
+ * the wire length catches that. */
+static long wire_field_len(const uint8_t *buf, size_t len, uint32_t field)
+{
+    const uint8_t *p = buf, *end = buf + len;
+    long found = -1;
+    while (p < end) {
+        uint64_t key, v;
+        if (read_varint(&p, end, &key))
+            return -1;
+        switch (key & 7) {
+        case 0:
+            if (read_varint(&p, end, &v))
+                return -1;
+            break;
+        case 1:
+            if (end - p < 8)
+                return -1;
+            p += 8;
+            break;
+        case 2:
+            if (read_varint(&p, end, &v) || v > (uint64_t)(end - p))
+                return -1;
+            if ((key >> 3) == field)
+                found = (long)v;
+            p += v;
+            break;
+        case 5:
+            if (end - p < 4)
+                return -1;
+            p += 4;
+            break;
+        default:
+            return -1;
+        }
+    }
+    return found;
+}
+
 static int check_table(request *r, const catalog *cat, const char *name, okv_error *err)
 {
     size_t len = strlen(name);
+    if (r->wire && wire_field_len(r->wire, r->wire_len, 1) > (long)len)
+        return okv_error_set(err, OKV_EINVAL, "table name contains a NUL byte");
     if (len == 0)
         return okv_error_set(err, OKV_EINVAL, "table name is empty");
     if (len > OKV_MAX_TABLE_NAME_LEN)
@@ -191,6 +250,8 @@ int request_decode(request *out, enum request_kind kind, const catalog *cat,
 {
     memset(out, 0, sizeof *out);
     out->kind = kind;
+    out->wire = buf;
+    out->wire_len = len;
     int rc;
     switch (kind) {
     case REQ_GET: rc = decode_get(out, cat, buf, len, err); break;
@@ -200,6 +261,8 @@ int request_decode(request *out, enum request_kind kind, const catalog *cat,
     case REQ_STATUS: rc = decode_status(out, buf, len, err); break;
     default: rc = okv_error_set(err, OKV_EUNIMPLEMENTED, "unknown request kind %d", (int)kind);
     }
+    out->wire = NULL;   /* only valid during decoding */
+    out->wire_len = 0;
     if (rc)
         request_release(out);
     return rc;

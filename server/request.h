@@ -43,6 +43,8 @@ typedef struct request {
     int single_partition;   /* every key in range shares one partition key */
     uint32_t limit;
     uint8_t *scan_buf;      /* owned: successor bounds derived from the request */
+    const uint8_t *wire;    /* the raw request, during request_decode only */
+    size_t wire_len;
 } request;
 
 /* Decodes and validates `len` bytes of request `kind` into *out. On failure

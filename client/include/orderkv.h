@@ -26,6 +26,13 @@ extern "C" {
 
 #define OKV_VERSION_STRING "0.1.0"
 
+/* Marks the functions liborderkv exports; everything else in it is hidden. */
+#if defined(__GNUC__)
+#define OKV_API __attribute__((visibility("default")))
+#else
+#define OKV_API
+#endif
+
 /* Limits enforced by client and server alike. */
 #define OKV_MAX_KEY_LEN 1024u
 #define OKV_MAX_VALUE_LEN (1024u * 1024u)
@@ -53,7 +60,7 @@ enum okv_code {
 };
 
 /* Static English name of a code, e.g. "not found". Never NULL. */
-const char *okv_strerror(int code);
+OKV_API const char *okv_strerror(int code);
 
 typedef struct okv_client okv_client;
 typedef struct okv_value okv_value;
@@ -78,13 +85,13 @@ typedef struct okv_options {
  * Errors: OKV_EINVAL (empty or malformed list), OKV_ENOMEM; since there is
  * no handle then, okv_errmsg(NULL) gives the detail.
  */
-int okv_connect(okv_client **out, const char *addresses, const okv_options *opts);
+OKV_API int okv_connect(okv_client **out, const char *addresses, const okv_options *opts);
 
 /* Closes the client and frees it. No call may be in flight. Accepts NULL. */
-void okv_close(okv_client *client);
+OKV_API void okv_close(okv_client *client);
 
 /* Detail of the last failed call by this thread on this client ("" if none). */
-const char *okv_errmsg(const okv_client *client);
+OKV_API const char *okv_errmsg(const okv_client *client);
 
 /* ---- key-value ----------------------------------------------------------- */
 
@@ -93,13 +100,13 @@ const char *okv_errmsg(const okv_client *client);
  * Errors: OKV_ENOTFOUND (no such key, or no such table — see okv_errmsg),
  * OKV_EINVAL, OKV_EUNAVAILABLE, OKV_ETIMEDOUT.
  */
-int okv_get(okv_client *client, const char *table, const void *key, size_t key_len,
+OKV_API int okv_get(okv_client *client, const char *table, const void *key, size_t key_len,
             okv_value **out, int timeout_ms);
 
-const void *okv_value_data(const okv_value *v);   /* borrowed; NUL-terminated for convenience */
-size_t okv_value_len(const okv_value *v);
-uint64_t okv_value_version(const okv_value *v);
-void okv_value_free(okv_value *v);
+OKV_API const void *okv_value_data(const okv_value *v);   /* borrowed; NUL-terminated for convenience */
+OKV_API size_t okv_value_len(const okv_value *v);
+OKV_API uint64_t okv_value_version(const okv_value *v);
+OKV_API void okv_value_free(okv_value *v);
 
 /*
  * Writes a key; acknowledged only once durable. *version_out (may be NULL)
@@ -107,14 +114,14 @@ void okv_value_free(okv_value *v);
  * Errors: OKV_EINVAL, OKV_ENOTFOUND (no such table), OKV_EUNAVAILABLE (not
  * applied), OKV_EUNKNOWN (deadline or connection lost mid-flight: may have applied).
  */
-int okv_put(okv_client *client, const char *table, const void *key, size_t key_len,
+OKV_API int okv_put(okv_client *client, const char *table, const void *key, size_t key_len,
             const void *value, size_t value_len, uint64_t *version_out, int timeout_ms);
 
 /*
  * Compare-and-set: writes only if the key's current version equals
  * expected_version (0 = the key must be absent). OKV_ECONFLICT otherwise.
  */
-int okv_put_if(okv_client *client, const char *table, const void *key, size_t key_len,
+OKV_API int okv_put_if(okv_client *client, const char *table, const void *key, size_t key_len,
                const void *value, size_t value_len, uint64_t expected_version,
                uint64_t *version_out, int timeout_ms);
 
@@ -122,7 +129,7 @@ int okv_put_if(okv_client *client, const char *table, const void *key, size_t ke
  * Deletes a key. Deleting a missing key succeeds (*existed_out = 0).
  * existed_out may be NULL. Errors as okv_put.
  */
-int okv_delete(okv_client *client, const char *table, const void *key, size_t key_len,
+OKV_API int okv_delete(okv_client *client, const char *table, const void *key, size_t key_len,
                int *existed_out, int timeout_ms);
 
 /* Which keys a scan visits: all keys with `prefix`, or the range [start, end).
@@ -143,35 +150,35 @@ typedef struct okv_scan_opts {
 
 /* Errors: OKV_EINVAL (prefix and range both given, limit too large, bad token),
  * OKV_ENOTFOUND (no such table), OKV_EUNAVAILABLE, OKV_ETIMEDOUT. */
-int okv_scan(okv_client *client, const char *table, const okv_scan_opts *opts,
+OKV_API int okv_scan(okv_client *client, const char *table, const okv_scan_opts *opts,
              okv_scan_result **out);
 
-size_t okv_scan_result_count(const okv_scan_result *r);
-const void *okv_scan_result_key(const okv_scan_result *r, size_t i, size_t *len_out);
-const void *okv_scan_result_value(const okv_scan_result *r, size_t i, size_t *len_out);
-uint64_t okv_scan_result_version(const okv_scan_result *r, size_t i);
+OKV_API size_t okv_scan_result_count(const okv_scan_result *r);
+OKV_API const void *okv_scan_result_key(const okv_scan_result *r, size_t i, size_t *len_out);
+OKV_API const void *okv_scan_result_value(const okv_scan_result *r, size_t i, size_t *len_out);
+OKV_API uint64_t okv_scan_result_version(const okv_scan_result *r, size_t i);
 /* Token for the next page, or NULL when the scan is complete. */
-const void *okv_scan_result_resume(const okv_scan_result *r, size_t *len_out);
-void okv_scan_result_free(okv_scan_result *r);
+OKV_API const void *okv_scan_result_resume(const okv_scan_result *r, size_t *len_out);
+OKV_API void okv_scan_result_free(okv_scan_result *r);
 
 /* ---- admin --------------------------------------------------------------- */
 
 /* Status of the node the client reached. */
-int okv_status_get(okv_client *client, okv_status **out, int timeout_ms);
+OKV_API int okv_status_get(okv_client *client, okv_status **out, int timeout_ms);
 
-uint64_t okv_status_node_id(const okv_status *s);
-const char *okv_status_server_version(const okv_status *s);
-const char *okv_status_address(const okv_status *s);    /* the node that answered */
-uint64_t okv_status_uptime_ms(const okv_status *s);
-size_t okv_status_table_count(const okv_status *s);
-const char *okv_status_table_name(const okv_status *s, size_t i);
-uint32_t okv_status_table_id(const okv_status *s, size_t i);
-uint32_t okv_status_table_partitions(const okv_status *s, size_t i);
+OKV_API uint64_t okv_status_node_id(const okv_status *s);
+OKV_API const char *okv_status_server_version(const okv_status *s);
+OKV_API const char *okv_status_address(const okv_status *s);    /* the node that answered */
+OKV_API uint64_t okv_status_uptime_ms(const okv_status *s);
+OKV_API size_t okv_status_table_count(const okv_status *s);
+OKV_API const char *okv_status_table_name(const okv_status *s, size_t i);
+OKV_API uint32_t okv_status_table_id(const okv_status *s, size_t i);
+OKV_API uint32_t okv_status_table_partitions(const okv_status *s, size_t i);
 /* Counters, by name; 0 for an unknown name. Names: "writes", "syncs" (synced
  * batches; writes/syncs is the group-commit factor),
  * "reads". */
-uint64_t okv_status_counter(const okv_status *s, const char *name);
-void okv_status_free(okv_status *s);
+OKV_API uint64_t okv_status_counter(const okv_status *s, const char *name);
+OKV_API void okv_status_free(okv_status *s);
 
 #ifdef __cplusplus
 }

@@ -75,6 +75,22 @@ static void test_request__empty_table(void **state)
     assert_non_null(strstr(err.msg, "table name is empty"));
 }
 
+static void test_request__table_with_embedded_nul_is_refused(void **state)
+{
+    (void)state;
+    /* GetRequest{table: "orders\0x", key: "k"} encoded by hand: protobuf-c
+     * would hand the table over as "orders". */
+    static const uint8_t wire[] = { 0x0a, 8, 'o', 'r', 'd', 'e', 'r', 's', 0, 'x', 0x12, 1, 'k' };
+    request r;
+    okv_error err;
+    assert_int_equal(request_decode(&r, REQ_GET, &cat, wire, sizeof wire, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "NUL"));
+    /* The same bytes without the NUL tail are a valid request. */
+    static const uint8_t ok[] = { 0x0a, 6, 'o', 'r', 'd', 'e', 'r', 's', 0x12, 1, 'k' };
+    assert_int_equal(request_decode(&r, REQ_GET, &cat, ok, sizeof ok, &err), OKV_OK);
+    request_release(&r);
+}
+
 static void test_request__empty_key(void **state)
 {
     (void)state;
@@ -265,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_request__put_valid),
         cmocka_unit_test(test_request__unknown_table),
         cmocka_unit_test(test_request__empty_table),
+        cmocka_unit_test(test_request__table_with_embedded_nul_is_refused),
         cmocka_unit_test(test_request__empty_key),
         cmocka_unit_test(test_request__key_limit),
         cmocka_unit_test(test_request__value_limit),

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `cmake --install` puts liborderkv, orderkv.h and orderkv.pc under a prefix,
+# and a program outside the tree builds against them with pkg-config alone,
+# both against the shared and the static library.
+set -euo pipefail
+build="$1"
+tmp="$(mktemp -d /tmp/okvtest-install-XXXXXX)"
+trap 'rm -rf "$tmp"' EXIT
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+for f in include/orderkv.h lib/pkgconfig/orderkv.pc bin/orderkvd bin/orderkv; do
+  [ -e "$tmp/prefix/$f" ] || { echo "missing after install: $f"; exit 1; }
+done
+ls "$tmp/prefix/lib"/liborderkv.so* "$tmp/prefix/lib/liborderkv.a" >/dev/null
+
+cat >"$tmp/app.c" <<'C'
+#include <orderkv.h>
+#include <stdio.h>
+int main(void)
+{
+    okv_client *c;
+    if (okv_connect(&c, "127.0.0.1:1", NULL) != OKV_OK)
+        return 1;
+    okv_value *v = NULL;
+    int rc = okv_get(c, "orders", "k", 1, &v, 1000);
+    printf("%s\n", okv_strerror(rc));
+    okv_close(c);
+    return rc == OKV_EUNAVAILABLE || rc == OKV_ETIMEDOUT ? 0 : 1;
+}
+C
+export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
+# shellcheck disable=SC2046
+cc -std=c11 -Wall -Werror "$tmp/app.c" -o "$tmp/app" $(pkg-config --cflags --libs orderkv)
+LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/app"
+# shellcheck disable=SC2046
+cc -std=c11 "$tmp/app.c" -o "$tmp/app_static" $(pkg-config --cflags orderkv) \
+  "$tmp/prefix/lib/liborderkv.a" $(pkg-config --libs grpc libprotobuf-c)
+"$tmp/app_static"
+echo "install: ok"
