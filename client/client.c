@@ -137,21 +137,26 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
      * "min reconnect backoff" as the minimum time a connection attempt may
      * take, so that one stays generous: a slow or loaded node still gets
      * time to finish the HTTP/2 handshake.) */
-    grpc_arg argv[4];
-    const char *keys[4] = { GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-                            GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS };
-    int values[4] = { 64 * 1024 * 1024, 100, 5000, 1000 };
-    for (int i = 0; i < 4; i++) {
+    /* A local subchannel pool gives each channel its own connection;
+     * otherwise gRPC would share one connection among identical channels. */
+    grpc_arg argv[5];
+    const char *keys[5] = { GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                            GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                            GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL };
+    int values[5] = { 64 * 1024 * 1024, 100, 5000, 1000, 1 };
+    for (int i = 0; i < 5; i++) {
         argv[i].type = GRPC_ARG_INTEGER;
         argv[i].key = (char *)keys[i];
         argv[i].value.integer = values[i];
     }
-    grpc_channel_args args = { 4, argv };
+    grpc_channel_args args = { 5, argv };
     for (size_t i = 0; i < c->naddrs; i++) {
-        c->channels[i] = grpc_channel_create(c->addrs[i], creds, &args);
-        for (int m = 0; m < M_COUNT; m++)
-            c->methods[i][m] = grpc_channel_register_call(
-                c->channels[i], client_method_path((enum client_method)m), NULL, NULL);
+        for (int k = 0; k < CLIENT_CONNS_PER_NODE; k++) {
+            c->channels[i][k] = grpc_channel_create(c->addrs[i], creds, &args);
+            for (int m = 0; m < M_COUNT; m++)
+                c->methods[i][k][m] = grpc_channel_register_call(
+                    c->channels[i][k], client_method_path((enum client_method)m), NULL, NULL);
+        }
     }
     grpc_channel_credentials_release(creds);
     pthread_mutex_init(&c->cq_mu, NULL);
@@ -172,7 +177,8 @@ void okv_close(okv_client *c)
     free(c->cq_free);
     pthread_mutex_destroy(&c->cq_mu);
     for (size_t i = 0; i < c->naddrs; i++)
-        grpc_channel_destroy(c->channels[i]);
+        for (int k = 0; k < CLIENT_CONNS_PER_NODE; k++)
+            grpc_channel_destroy(c->channels[i][k]);
     free(c);
     grpc_shutdown();
 }

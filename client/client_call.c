@@ -121,8 +121,9 @@ typedef struct call_result {
 
 /* Runs the call on one channel; 0 if it ran (whatever the status), else the
  * call could not even start. */
-static int run_call(okv_client *c, size_t idx, enum client_method m, const ProtobufCMessage *req,
-                    gpr_timespec deadline, grpc_completion_queue *cq, call_result *res)
+static int run_call(okv_client *c, size_t idx, unsigned k, enum client_method m,
+                    const ProtobufCMessage *req, gpr_timespec deadline, grpc_completion_queue *cq,
+                    call_result *res)
 {
     size_t len = protobuf_c_message_get_packed_size(req);
     uint8_t stackbuf[2048];
@@ -135,7 +136,8 @@ static int run_call(okv_client *c, size_t idx, enum client_method m, const Proto
     grpc_slice_unref(sl);
 
     grpc_call *call = grpc_channel_create_registered_call(
-        c->channels[idx], NULL, GRPC_PROPAGATE_DEFAULTS, cq, c->methods[idx][m], deadline, NULL);
+        c->channels[idx][k], NULL, GRPC_PROPAGATE_DEFAULTS, cq, c->methods[idx][k][m], deadline,
+        NULL);
     grpc_metadata_array init_md, trail_md;
     grpc_metadata_array_init(&init_md);
     grpc_metadata_array_init(&trail_md);
@@ -228,13 +230,14 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
     int reached = 0, timed_out = 0;
     for (size_t k = 0; k < c->naddrs; k++) {
         size_t idx = (start + k) % c->naddrs;
-        int ready = wait_ready(c->channels[idx], cq, deadline);
+        unsigned conn = atomic_fetch_add(&c->next_conn, 1) % CLIENT_CONNS_PER_NODE;
+        int ready = wait_ready(c->channels[idx][conn], cq, deadline);
         if (ready <= 0) {
             timed_out |= ready < 0;
             continue;   /* nothing was sent: trying the next node is safe */
         }
         call_result res;
-        if (run_call(c, idx, m, req, deadline, cq, &res) != 0)
+        if (run_call(c, idx, conn, m, req, deadline, cq, &res) != 0)
             continue;
         reached = 1;
         atomic_store(&c->current, idx);

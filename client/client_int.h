@@ -13,13 +13,17 @@
 
 #define CLIENT_MAX_ADDRS 16
 #define CLIENT_ADDR_MAX 256
+/* Connections per node. gRPC runs each HTTP/2 connection's transport work
+ * serially, so one connection caps a busy client; calls spread over a few. */
+#define CLIENT_CONNS_PER_NODE 4
 
 struct okv_client {
     okv_options opts;
     size_t naddrs;
     char addrs[CLIENT_MAX_ADDRS][CLIENT_ADDR_MAX];
-    grpc_channel *channels[CLIENT_MAX_ADDRS];
-    void *methods[CLIENT_MAX_ADDRS][8];   /* registered call handles per channel */
+    grpc_channel *channels[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE];
+    void *methods[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE][8];  /* registered calls */
+    atomic_uint next_conn;                /* round-robin over a node's connections */
     atomic_size_t current;                /* index of the node last reached */
     _Atomic uint64_t next_request_id;
     char addr_list[CLIENT_MAX_ADDRS * CLIENT_ADDR_MAX];  /* for messages */

@@ -22,6 +22,13 @@
 struct committer {
     kvstore *kv;
     pthread_t thread;
+    /* Answering callers is handed to a second thread, so the committer
+     * starts the next sync while the last batch's replies go out. */
+    pthread_t completer;
+    pthread_mutex_t done_mu;
+    pthread_cond_t done_cv;
+    commit_op *done_head, *done_tail;   /* guarded by done_mu */
+    int done_stopping;                  /* guarded by done_mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     commit_op *head, *tail;   /* queue, guarded by mu */
@@ -95,13 +102,23 @@ static void flush(committer *c, commit_op *staged)
             n++;
         atomic_fetch_add(&c->writes, n);
     }
-    while (staged) {
-        commit_op *next = staged->next;
+    commit_op *last = NULL;
+    for (commit_op *op = staged; op; op = op->next) {
+        op->code = rc ? OKV_EUNKNOWN : OKV_OK;
         if (rc)
-            okv_error_set(&staged->err, OKV_EUNKNOWN,
+            okv_error_set(&op->err, OKV_EUNKNOWN,
                           "storage failed while making the write durable: %.400s", err.msg);
-        finish(staged, rc ? OKV_EUNKNOWN : OKV_OK);
-        staged = next;
+        last = op;
+    }
+    if (staged) {
+        pthread_mutex_lock(&c->done_mu);
+        if (c->done_tail)
+            c->done_tail->next = staged;
+        else
+            c->done_head = staged;
+        c->done_tail = last;
+        pthread_cond_signal(&c->done_cv);
+        pthread_mutex_unlock(&c->done_mu);
     }
     engine_batch_clear(c->batch);
     memset(c->keyset, 0, sizeof c->keyset);
@@ -147,6 +164,30 @@ static void process(committer *c, commit_op *list)
         memset(c->keyset, 0, sizeof c->keyset);
 }
 
+/* Answers durable (or failed) writes in the order they were committed. */
+static void *completer_main(void *arg)
+{
+    committer *c = arg;
+    pthread_mutex_lock(&c->done_mu);
+    for (;;) {
+        while (!c->done_head && !c->done_stopping)
+            pthread_cond_wait(&c->done_cv, &c->done_mu);
+        if (!c->done_head)
+            break;
+        commit_op *list = c->done_head;
+        c->done_head = c->done_tail = NULL;
+        pthread_mutex_unlock(&c->done_mu);
+        while (list) {
+            commit_op *next = list->next;
+            finish(list, list->code);
+            list = next;
+        }
+        pthread_mutex_lock(&c->done_mu);
+    }
+    pthread_mutex_unlock(&c->done_mu);
+    return NULL;
+}
+
 static void *committer_main(void *arg)
 {
     committer *c = arg;
@@ -177,7 +218,19 @@ int committer_new(committer **out, kvstore *kv, okv_error *err)
     c->kv = kv;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    pthread_mutex_init(&c->done_mu, NULL);
+    pthread_cond_init(&c->done_cv, NULL);
+    if (pthread_create(&c->completer, NULL, completer_main, c) != 0) {
+        engine_batch_free(c->batch);
+        free(c);
+        return okv_error_set(err, OKV_EINTERNAL, "cannot start the completer thread");
+    }
     if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
+        pthread_mutex_lock(&c->done_mu);
+        c->done_stopping = 1;
+        pthread_cond_signal(&c->done_cv);
+        pthread_mutex_unlock(&c->done_mu);
+        pthread_join(c->completer, NULL);
         engine_batch_free(c->batch);
         free(c);
         return okv_error_set(err, OKV_EINTERNAL, "cannot start the committer thread");
@@ -220,6 +273,14 @@ void committer_free(committer *c)
     pthread_cond_signal(&c->cv);
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
+    /* The committer is done: every op it took is in the done queue. */
+    pthread_mutex_lock(&c->done_mu);
+    c->done_stopping = 1;
+    pthread_cond_signal(&c->done_cv);
+    pthread_mutex_unlock(&c->done_mu);
+    pthread_join(c->completer, NULL);
+    pthread_mutex_destroy(&c->done_mu);
+    pthread_cond_destroy(&c->done_cv);
     engine_batch_free(c->batch);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);

@@ -4,9 +4,11 @@
  * Request threads (gRPC completion-queue threads) never write to RocksDB; they
  * hand each write to committer_submit and return at once. The committer thread
  * takes everything queued, stages it into one batch, writes that batch with a
- * single sync, and only then calls each write's `done` callback. While one
- * sync is in progress, new writes queue up and share the next one, so with N
- * concurrent writers a sync carries up to N writes (see docs/performance.md).
+ * single sync, and only then hands the batch to the completer thread, which
+ * calls each write's `done` callback while the committer already runs the
+ * next sync. While one sync is in progress, new writes queue up and share the
+ * next one, so with N concurrent writers a sync carries up to N writes (see
+ * docs/performance.md).
  *
  * Invariants:
  *  1. `done` runs only after the write is durable (synced) or has failed.
@@ -31,8 +33,9 @@ struct commit_op {
     kv_write w;
     int code;             /* result: OKV_OK or an error */
     okv_error err;
-    /* Called on the committer thread once the result is final. It may free
-     * the op. It must not block for long: it delays every later write. */
+    /* Called on the completer thread (or, for a write refused before it was
+     * staged, the committer or submitting thread) once the result is final.
+     * It may free the op. It must not block for long. */
     void (*done)(commit_op *op);
     commit_op *next;      /* private to the committer */
 };
