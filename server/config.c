@@ -99,6 +99,7 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
         if ((rc = parse_uint(key, value, 1, CATALOG_MAX_PARTITIONS, &v, err)))
             return rc;
         c->partitions = (uint32_t)v;
+        c->partitions_set = 1;
         return OKV_OK;
     }
     if (strcmp(key, "threads") == 0) {

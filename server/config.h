@@ -23,6 +23,7 @@ typedef struct config {
     int log_level;            /* OKV_LOG_* */
     uint64_t node_id;
     uint32_t partitions;      /* per table, used only when the dir is created */
+    int partitions_set;       /* --partitions was given explicitly */
     int threads;              /* completion-queue threads */
     int shutdown_grace_ms;
     int show_help;

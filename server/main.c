@@ -36,6 +36,13 @@ static int write_port_file(const char *path, const char *address)
     return 0;
 }
 
+static void stop_all(node *n)
+{
+    rpc_server_shutdown_and_free(n->rpc, 0);
+    committer_free(n->com);
+    kvstore_close(n->kv);
+}
+
 static int run(const config *cfg, const sigset_t *sigs)
 {
     node n;
@@ -46,38 +53,51 @@ static int run(const config *cfg, const sigset_t *sigs)
 
     okv_error err;
     okv_error_clear(&err);
-    int ignored = 0;
-    int rc = kvstore_open(&n.kv, cfg->data_dir, cfg->partitions, &ignored, &err);
+    /* Bind first: a port in use must not leave a fresh data dir behind. */
+    int rc = rpc_server_new(&n.rpc, cfg->listen, &err);
     if (rc) {
-        OKV_ERROR("cannot open data dir %s: %s: %s", cfg->data_dir, okv_strerror(rc), err.msg);
+        OKV_ERROR("cannot start: %s", err.msg);
         return 1;
     }
-    if (ignored)
+    int ignored = 0;
+    rc = kvstore_open(&n.kv, cfg->data_dir, cfg->partitions, &ignored, &err);
+    if (rc) {
+        OKV_ERROR("cannot open data dir %s: %s: %s", cfg->data_dir, okv_strerror(rc), err.msg);
+        stop_all(&n);
+        return 1;
+    }
+    if (ignored && cfg->partitions_set)
         OKV_WARN("--partitions %u ignored: data dir %s was created with its own partition "
                  "counts, which never change",
                  cfg->partitions, cfg->data_dir);
-    if ((rc = committer_new(&n.com, n.kv, &err)) ||
-        (rc = rpc_server_new(&n.rpc, cfg->listen, &err)) ||
-        (rc = service_kv_register(&n, &err)) || (rc = service_admin_register(&n, &err)) ||
+    if ((rc = committer_new(&n.com, n.kv, &err)) || (rc = service_kv_register(&n, &err)) ||
+        (rc = service_admin_register(&n, &err)) ||
         (rc = rpc_server_start(n.rpc, cfg->threads, &err))) {
         OKV_ERROR("cannot start: %s", err.msg);
-        rpc_server_shutdown_and_free(n.rpc, 0);
-        committer_free(n.com);
-        kvstore_close(n.kv);
+        stop_all(&n);
         return 1;
     }
     snprintf(n.listen_address, sizeof n.listen_address, "%s", rpc_server_address(n.rpc));
-    if (cfg->port_file[0] && write_port_file(cfg->port_file, n.listen_address) != 0)
+    if (cfg->port_file[0] && write_port_file(cfg->port_file, n.listen_address) != 0) {
+        /* Whoever asked for the file waits for it: failing loudly beats
+         * serving on a port nobody can learn. */
         OKV_ERROR("cannot write --port-file %s: %s", cfg->port_file, strerror(errno));
+        stop_all(&n);
+        return 1;
+    }
     OKV_INFO("orderkvd %s serving on %s, data dir %s", OKV_VERSION_STRING, n.listen_address,
              cfg->data_dir);
 
     int sig = 0;
     sigwait(sigs, &sig);
-    OKV_INFO("received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    OKV_INFO("received %s; finishing in-flight requests",
+             sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
     rpc_server_shutdown_and_free(n.rpc, cfg->shutdown_grace_ms);
+    n.rpc = NULL;
     committer_free(n.com);
     kvstore_close(n.kv);
+    if (cfg->port_file[0])
+        unlink(cfg->port_file);   /* a stale address would mislead the next reader */
     OKV_INFO("stopped cleanly");
     return 0;
 }
@@ -109,6 +129,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);   /* the terminal went away: stop cleanly too */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     return run(&cfg, &sigs);
