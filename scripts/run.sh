@@ -7,8 +7,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
-cmake -S . -B build >/dev/null
-cmake --build build -j"$(nproc)" --target orderkvd orderkv_shell
+echo "building orderkv (log: build/build.log)" >&2
+mkdir -p build
+if ! { cmake -S . -B build && cmake --build build -j"$(nproc)" --target orderkvd orderkv_shell; } \
+     >build/build.log 2>&1; then
+  tail -n 30 build/build.log >&2
+  echo "build failed; full log in build/build.log" >&2
+  exit 1
+fi
 
 port="${ORDERKV_PORT:-7400}"
 mkdir -p data
