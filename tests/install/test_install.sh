@@ -4,6 +4,8 @@
 # both against the shared and the static library.
 set -euo pipefail
 build="$1"
+# The app is built with the same sanitizer flags as the library (ASan build).
+extra=(${OKV_APP_CFLAGS:-})
 tmp="$(mktemp -d /tmp/okvtest-install-XXXXXX)"
 trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
@@ -29,10 +31,10 @@ int main(void)
 C
 export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig"
 # shellcheck disable=SC2046
-cc -std=c11 -Wall -Werror "$tmp/app.c" -o "$tmp/app" $(pkg-config --cflags --libs orderkv)
+cc -std=c11 -Wall -Werror "${extra[@]}" "$tmp/app.c" -o "$tmp/app" $(pkg-config --cflags --libs orderkv)
 LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/app"
 # shellcheck disable=SC2046
-cc -std=c11 "$tmp/app.c" -o "$tmp/app_static" $(pkg-config --cflags orderkv) \
+cc -std=c11 "${extra[@]}" "$tmp/app.c" -o "$tmp/app_static" $(pkg-config --cflags orderkv) \
   "$tmp/prefix/lib/liborderkv.a" $(pkg-config --libs grpc libprotobuf-c)
 "$tmp/app_static"
 echo "install: ok"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Single-node benchmark: starts a fresh orderkvd (data in a temp dir), then
+# runs orderkv-bench for durable puts and for gets at 1, 16 and 64 clients
+# (16-byte keys, 256-byte values) and prints a Markdown table. Run from a
+# built tree: scripts/bench-node.sh [SECONDS per run, default 10] [BUILD dir]
+set -euo pipefail
+secs="${1:-10}"
+build="$(cd "${2:-build}" && pwd)"
+tmp="$(mktemp -d /tmp/okvbench-XXXXXX)"
+pid=""
+cleanup() { [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+"$build/server/orderkvd" --data-dir "$tmp/data" --listen 127.0.0.1:0 --port-file "$tmp/addr" \
+  --log-level warn 2>"$tmp/log" &
+pid=$!
+for _ in $(seq 1 100); do [ -s "$tmp/addr" ] && break; sleep 0.1; done
+addr="$(cat "$tmp/addr")"
+bench=("$build/client/bench/orderkv-bench" --addr "$addr" --duration "$secs" --warmup 2
+       --key-size 16 --value-size 256 --keys 100000 --no-progress --json)
+echo "| workload | clients | ops/s | p50 ms | p99 ms | p999 ms |"
+echo "|---|---|---|---|---|---|"
+row() {
+  /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("| %s | %d | %.0f | %.3f | %.3f | %.3f |" % (r["workload"], r["clients"], r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"]))'
+}
+for c in 1 16 64; do "${bench[@]}" --workload put --clients "$c" | row; done
+"${bench[@]}" --workload get --clients 1 --preload --duration 1 >/dev/null
+for c in 1 16 64; do "${bench[@]}" --workload get --clients "$c" | row; done
+"$build/client/shell/orderkv" --addr "$addr" -e status | grep -E "^(writes|syncs)"
