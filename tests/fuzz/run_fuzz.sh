@@ -8,7 +8,7 @@
 #   tests/fuzz/run_fuzz.sh 60          # what CI runs
 #   OKV_FUZZ_BUILD=/tmp/fz JOBS=2 tests/fuzz/run_fuzz.sh 600
 #
-# Environment: OKV_FUZZ_BUILD (build dir, default /tmp/orderkv-fuzz-build),
+# Environment: OKV_FUZZ_BUILD (build dir, default build-fuzz in the tree),
 # JOBS (make parallelism, default 2), CC (default clang), FUZZ_ARGS (extra
 # libFuzzer flags).
 set -eu
@@ -19,7 +19,7 @@ if [ $# -ne 1 ] || ! [ "$1" -gt 0 ] 2>/dev/null; then
 fi
 seconds=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
-build=${OKV_FUZZ_BUILD:-/tmp/orderkv-fuzz-build}
+build=${OKV_FUZZ_BUILD:-$src/build-fuzz}
 jobs=${JOBS:-2}
 cc=${CC:-clang}
 
