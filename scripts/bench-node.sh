@@ -23,6 +23,24 @@ row() {
   /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("| %s | %d | %.0f | %.3f | %.3f | %.3f |" % (r["workload"], r["clients"], r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"]))'
 }
 for c in 1 16 64; do "${bench[@]}" --workload put --clients "$c" | row; done
+# Group commit factor: alternate 1 and 64 clients three times, so a noisy
+# minute on a shared machine hits both sides, and compare medians.
+ones=(); sixtyfours=()
+rate() { /usr/bin/python3 -c 'import json,sys; print(round(json.loads(sys.stdin.read())["ops_per_s"]))'; }
+for _ in 1 2 3; do
+  ones+=("$("${bench[@]}" --workload put --clients 1 | rate)")
+  sixtyfours+=("$("${bench[@]}" --workload put --clients 64 | rate)")
+done
+/usr/bin/python3 - "${ones[@]}" "${sixtyfours[@]}" <<'PY'
+import statistics, sys
+v = [int(x) for x in sys.argv[1:]]
+one, many = v[:3], v[3:]
+print()
+print("puts/s, 1 client: %s (median %d); 64 clients: %s (median %d); ratio of medians %.1fx"
+      % (one, statistics.median(one), many, statistics.median(many),
+         statistics.median(many) / statistics.median(one)))
+print()
+PY
 "${bench[@]}" --workload get --clients 1 --preload --duration 1 >/dev/null
 for c in 1 16 64; do "${bench[@]}" --workload get --clients "$c" | row; done
 "$build/client/shell/orderkv" --addr "$addr" -e status | grep -E "^(writes|syncs)"
