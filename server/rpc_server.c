@@ -8,12 +8,14 @@
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "rpc_stream.h"
 
 #define MAX_METHODS 16
 #define MAX_THREADS 8
@@ -24,13 +26,15 @@
 typedef struct rpc_method {
     char path[128];
     void *handle;          /* from grpc_server_register_method */
-    rpc_handler fn;
+    rpc_handler fn;        /* unary methods */
+    rpc_stream_handler stream_fn;   /* streaming methods (fn == NULL) */
     void *arg;
 } rpc_method;
 
-enum call_state { CALL_REQUESTED, CALL_REPLYING, CALL_SHUTDOWN_TAG };
+enum call_state { CALL_REQUESTED, CALL_REPLYING };
 
 struct rpc_call {
+    rpc_tag tag;                   /* first: the queue hands back &tag */
     enum call_state state;
     rpc_server *srv;
     rpc_method *method;            /* NULL: the catch-all slot */
@@ -56,7 +60,8 @@ struct rpc_server {
     atomic_int live_calls;         /* every rpc_call allocated */
     atomic_int active_calls;       /* arrived and not yet answered */
     atomic_int shutting_down;
-    struct rpc_call shutdown_tag;
+    atomic_int live_streams;       /* streams handed to their owners */
+    rpc_tag shutdown_tag;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int shutdown_done;             /* guarded by mu */
@@ -80,11 +85,14 @@ int rpc_status_for_code(int code)
     }
 }
 
+static void on_call_event(rpc_tag *tag, int ok);
+
 static rpc_call *call_new(rpc_server *s, rpc_method *m)
 {
     rpc_call *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
+    c->tag.fn = on_call_event;
     c->srv = s;
     c->method = m;
     c->state = CALL_REQUESTED;
@@ -135,10 +143,11 @@ static void request_slot(rpc_server *s, rpc_method *m)
     grpc_call_error e;
     if (m)
         e = grpc_server_request_registered_call(s->server, m->handle, &c->call, &c->deadline,
-                                                &c->request_md, &c->payload, s->cq, s->cq, c);
+                                                &c->request_md, m->fn ? &c->payload : NULL,
+                                                s->cq, s->cq, &c->tag);
     else
         e = grpc_server_request_call(s->server, &c->call, &c->details, &c->request_md, s->cq,
-                                     s->cq, c);
+                                     s->cq, &c->tag);
     if (e != GRPC_CALL_OK) {
         OKV_WARN("request call slot failed: %d", (int)e);
         call_free(c);
@@ -165,7 +174,7 @@ void rpc_call_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp,
     ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     ops[n++].data.recv_close_on_server.cancelled = &c->cancelled;
     c->state = CALL_REPLYING;
-    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, c, NULL);
+    grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->tag, NULL);
     if (e != GRPC_CALL_OK) {
         /* Not expected with well-formed ops; free now since no event will come. */
         OKV_ERROR("start reply batch failed: %d", (int)e);
@@ -176,9 +185,21 @@ void rpc_call_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp,
 /* A call arrived on one of our slots. */
 static void on_arrival(rpc_server *s, rpc_call *c)
 {
+    request_slot(s, c->method);   /* keep the pool full */
+    if (c->method && c->method->stream_fn) {
+        /* The stream's owner drives the call from here on; it stays
+         * counted in live_streams until rpc_server_stream_done. */
+        grpc_call *call = c->call;
+        c->call = NULL;
+        atomic_fetch_add(&s->live_streams, 1);
+        rpc_stream_handler fn = c->method->stream_fn;
+        void *arg = c->method->arg;
+        call_free(c);
+        fn(arg, s, call);
+        return;
+    }
     atomic_fetch_add(&s->active_calls, 1);
     c->active = 1;
-    request_slot(s, c->method);   /* keep the pool full */
     if (!c->method) {
         char *path = grpc_slice_to_c_string(c->details.method);
         char msg[256];
@@ -203,6 +224,27 @@ static void on_arrival(rpc_server *s, rpc_call *c)
     grpc_slice_unref(all);
 }
 
+static void on_call_event(rpc_tag *tag, int ok)
+{
+    rpc_call *c = (rpc_call *)tag;
+    if (c->state == CALL_REPLYING)
+        call_free(c);
+    else if (ok)
+        on_arrival(c->srv, c);
+    else
+        call_free(c);   /* the server is shutting down */
+}
+
+static void on_shutdown_done(rpc_tag *tag, int ok)
+{
+    (void)ok;
+    rpc_server *s = (rpc_server *)((char *)tag - offsetof(rpc_server, shutdown_tag));
+    pthread_mutex_lock(&s->mu);
+    s->shutdown_done = 1;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void *cq_thread(void *arg)
 {
     rpc_server *s = arg;
@@ -212,24 +254,8 @@ static void *cq_thread(void *arg)
             break;
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
-        rpc_call *c = ev.tag;
-        switch (c->state) {
-        case CALL_SHUTDOWN_TAG:
-            pthread_mutex_lock(&s->mu);
-            s->shutdown_done = 1;
-            pthread_cond_broadcast(&s->cv);
-            pthread_mutex_unlock(&s->mu);
-            break;
-        case CALL_REQUESTED:
-            if (ev.success)
-                on_arrival(s, c);
-            else
-                call_free(c);   /* the server is shutting down */
-            break;
-        case CALL_REPLYING:
-            call_free(c);
-            break;
-        }
+        rpc_tag *tag = ev.tag;
+        tag->fn(tag, ev.success);
     }
     return NULL;
 }
@@ -243,8 +269,7 @@ int rpc_server_new(rpc_server **out, const char *address, okv_error *err)
     grpc_init();
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    s->shutdown_tag.state = CALL_SHUTDOWN_TAG;
-    s->shutdown_tag.srv = s;
+    s->shutdown_tag.fn = on_shutdown_done;
 
     /* Pitfall 3: without this a second server on the same port binds
      * silently and steals half the connections. */
@@ -295,6 +320,35 @@ int rpc_server_add_method(rpc_server *s, const char *path, rpc_handler fn, void 
     return OKV_OK;
 }
 
+int rpc_server_add_stream_method(rpc_server *s, const char *path, rpc_stream_handler fn,
+                                 void *arg, okv_error *err)
+{
+    if (s->nmethods == MAX_METHODS)
+        return okv_error_set(err, OKV_EINVAL, "too many methods");
+    rpc_method *m = &s->methods[s->nmethods];
+    snprintf(m->path, sizeof m->path, "%s", path);
+    m->stream_fn = fn;
+    m->arg = arg;
+    m->handle = grpc_server_register_method(s->server, m->path, NULL, GRPC_SRM_PAYLOAD_NONE, 0);
+    if (!m->handle)
+        return okv_error_set(err, OKV_EINVAL, "cannot register method %s", path);
+    s->nmethods++;
+    return OKV_OK;
+}
+
+grpc_completion_queue *rpc_server_cq(rpc_server *s) { return s->cq; }
+
+int rpc_server_is_shutting_down(const rpc_server *s) { return atomic_load(&s->shutting_down); }
+
+void rpc_server_stream_done(rpc_server *s)
+{
+    if (atomic_fetch_sub(&s->live_streams, 1) == 1) {
+        pthread_mutex_lock(&s->mu);
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
 int rpc_server_start(rpc_server *s, int threads, okv_error *err)
 {
     if (threads < 1)
@@ -333,7 +387,10 @@ static int wait_until(rpc_server *s, int (*cond)(rpc_server *), const struct tim
 }
 
 static int is_shutdown_done(rpc_server *s) { return s->shutdown_done; }
-static int no_live_calls(rpc_server *s) { return atomic_load(&s->live_calls) == 0; }
+static int no_live_calls(rpc_server *s)
+{
+    return atomic_load(&s->live_calls) == 0 && atomic_load(&s->live_streams) == 0;
+}
 static int no_active_calls(rpc_server *s) { return atomic_load(&s->active_calls) == 0; }
 
 void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms)
@@ -350,7 +407,7 @@ void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms)
             if (ev.type == GRPC_OP_COMPLETE && ev.tag == &s->shutdown_tag)
                 break;
             if (ev.type == GRPC_OP_COMPLETE)
-                call_free(ev.tag);
+                ((rpc_tag *)ev.tag)->fn(ev.tag, 0);
         }
     } else {
         struct timespec dl;
