@@ -662,6 +662,12 @@ void engine_batch_delete(engine_batch *b, enum engine_cf cf, const void *key, si
     batch_append(b, BATCH_OP_DELETE, cf, key, key_len, NULL, 0);
 }
 
+void engine_batch_delete_range(engine_batch *b, enum engine_cf cf, const void *begin,
+                               size_t begin_len, const void *end, size_t end_len)
+{
+    batch_append(b, BATCH_OP_DELETE_RANGE, cf, begin, begin_len, end, end_len);
+}
+
 void engine_batch_clear(engine_batch *b)
 {
     b->len = 0;
@@ -692,6 +698,8 @@ int engine_write(engine *e, engine_batch *b, int sync, okv_error *err)
         rocksdb_column_family_handle_t *h = cf_handle(e, (enum engine_cf)p[1]);
         if (p[0] == BATCH_OP_PUT)
             rocksdb_writebatch_put_cf(wb, h, key, kl, key + kl, vl);
+        else if (p[0] == BATCH_OP_DELETE_RANGE)
+            rocksdb_writebatch_delete_range_cf(wb, h, key, kl, key + kl, vl);
         else
             rocksdb_writebatch_delete_cf(wb, h, key, kl);
         off += BATCH_REC_HEADER + kl + vl;

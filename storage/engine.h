@@ -79,6 +79,10 @@ void engine_batch_free(engine_batch *b); /* accepts NULL */
 void engine_batch_put(engine_batch *b, enum engine_cf cf, const void *key, size_t key_len,
                       const void *val, size_t val_len);
 void engine_batch_delete(engine_batch *b, enum engine_cf cf, const void *key, size_t key_len);
+/* Deletes every key k of cf with begin <= k < end (a RocksDB range
+ * tombstone: one record however many keys it covers). */
+void engine_batch_delete_range(engine_batch *b, enum engine_cf cf, const void *begin,
+                               size_t begin_len, const void *end, size_t end_len);
 void engine_batch_clear(engine_batch *b);
 size_t engine_batch_count(const engine_batch *b);   /* operations queued */
 

@@ -49,10 +49,10 @@ struct engine {
  * exists only per open DB. So a batch records its operations in its own
  * buffer and engine_write translates them into a rocksdb_writebatch_t. Record
  * layout (native byte order; never stored on disk):
- *   u8 op (BATCH_OP_PUT / BATCH_OP_DELETE), u8 cf, u32 key_len, u32 val_len,
+ *   u8 op (BATCH_OP_PUT / _DELETE / _DELETE_RANGE), u8 cf, u32 key_len, u32 val_len,
  *   key bytes, value bytes (none for a delete).
  */
-enum { BATCH_OP_PUT = 1, BATCH_OP_DELETE = 2 };
+enum { BATCH_OP_PUT = 1, BATCH_OP_DELETE = 2, BATCH_OP_DELETE_RANGE = 3 /* key = begin, value = end */ };
 #define BATCH_REC_HEADER 10u
 
 struct engine_batch {

@@ -1,0 +1,404 @@
+#include "fsm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+#include "keycodec.h"
+
+/* Meta-CF keys of the state machine:
+ *   'A' u64-BE group                          -> u64-BE applied index
+ *   'D' u64-BE group u64-BE client u64-BE req -> command result (command.h)
+ *   'W' u64-BE group u64-BE client            -> u64-BE watermark: the client
+ *        promised never to retry a request id below it
+ */
+#define WATERMARK_KEY_LEN 17
+#define APPLIED_KEY_LEN 9
+#define DEDUP_KEY_LEN 25
+
+/* Overlay: the batch's latest value per key, so later entries in the same
+ * batch read what earlier ones wrote (invariant 5). Open addressing; it
+ * grows, and is emptied at every flush. */
+typedef struct ov_slot {
+    uint8_t *key;          /* cf byte + key; NULL = empty slot */
+    size_t key_len;
+    uint8_t *val;          /* NULL = deleted */
+    size_t val_len;
+    uint64_t hash;
+} ov_slot;
+
+struct fsm {
+    engine *e;
+    engine_batch *b;
+    ov_slot *slots;
+    size_t cap, used;
+};
+
+uint64_t fsm_group_id(uint32_t table_id, uint32_t partition)
+{
+    return ((uint64_t)table_id << 32) | partition;
+}
+
+int fsm_new(fsm **out, engine *e, okv_error *err)
+{
+    *out = NULL;
+    fsm *f = calloc(1, sizeof *f);
+    if (!f || !(f->b = engine_batch_new()) || !(f->slots = calloc(1024, sizeof *f->slots))) {
+        if (f)
+            engine_batch_free(f->b);
+        free(f);
+        return okv_error_set(err, OKV_ENOMEM, "out of memory creating the state machine");
+    }
+    f->e = e;
+    f->cap = 1024;
+    *out = f;
+    return OKV_OK;
+}
+
+static void ov_clear(fsm *f)
+{
+    for (size_t i = 0; i < f->cap; i++) {
+        free(f->slots[i].key);
+        free(f->slots[i].val);
+    }
+    memset(f->slots, 0, f->cap * sizeof *f->slots);
+    f->used = 0;
+}
+
+void fsm_free(fsm *f)
+{
+    if (!f)
+        return;
+    ov_clear(f);
+    free(f->slots);
+    engine_batch_free(f->b);
+    free(f);
+}
+
+static ov_slot *ov_find(fsm *f, const uint8_t *k, size_t klen, uint64_t h)
+{
+    size_t i = (size_t)h & (f->cap - 1);
+    while (f->slots[i].key) {
+        ov_slot *s = &f->slots[i];
+        if (s->hash == h && s->key_len == klen && memcmp(s->key, k, klen) == 0)
+            return s;
+        i = (i + 1) & (f->cap - 1);
+    }
+    return &f->slots[i];
+}
+
+static int ov_grow(fsm *f)
+{
+    size_t ncap = f->cap * 2;
+    ov_slot *ns = calloc(ncap, sizeof *ns);
+    if (!ns)
+        return -1;
+    ov_slot *old = f->slots;
+    size_t ocap = f->cap;
+    f->slots = ns;
+    f->cap = ncap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].key)
+            *ov_find(f, old[i].key, old[i].key_len, old[i].hash) = old[i];
+    free(old);
+    return 0;
+}
+
+/* Key of the overlay: the column family byte, then the storage key. */
+static size_t ov_key(uint8_t *buf, enum engine_cf cf, const uint8_t *k, size_t klen)
+{
+    buf[0] = (uint8_t)cf;
+    memcpy(buf + 1, k, klen);
+    return klen + 1;
+}
+
+/* Stages a put (val != NULL) or delete into the batch and the overlay. */
+static int stage(fsm *f, enum engine_cf cf, const uint8_t *k, size_t klen, const uint8_t *val,
+                 size_t vlen, okv_error *err)
+{
+    if (f->used * 2 >= f->cap && ov_grow(f))
+        return okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+    uint8_t okey[1 + KEYCODEC_DATA_PREFIX_LEN + OKV_MAX_KEY_LEN + DEDUP_KEY_LEN];
+    size_t olen = ov_key(okey, cf, k, klen);
+    uint64_t h = okv_hash64(okey, olen);
+    ov_slot *s = ov_find(f, okey, olen, h);
+    uint8_t *nv = NULL;
+    if (val) {
+        nv = malloc(vlen ? vlen : 1);
+        if (!nv)
+            return okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+        memcpy(nv, val, vlen);
+    }
+    if (!s->key) {
+        s->key = malloc(olen);
+        if (!s->key) {
+            free(nv);
+            return okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+        }
+        memcpy(s->key, okey, olen);
+        s->key_len = olen;
+        s->hash = h;
+        f->used++;
+    }
+    free(s->val);
+    s->val = nv;
+    s->val_len = vlen;
+    if (val)
+        engine_batch_put(f->b, cf, k, klen, val, vlen);
+    else
+        engine_batch_delete(f->b, cf, k, klen);
+    return OKV_OK;
+}
+
+/* Reads through the overlay. OKV_ENOTFOUND if absent; *val malloc'd. */
+static int read_key(fsm *f, enum engine_cf cf, const uint8_t *k, size_t klen, uint8_t **val,
+                    size_t *vlen, okv_error *err)
+{
+    uint8_t okey[1 + KEYCODEC_DATA_PREFIX_LEN + OKV_MAX_KEY_LEN + DEDUP_KEY_LEN];
+    size_t olen = ov_key(okey, cf, k, klen);
+    ov_slot *s = ov_find(f, okey, olen, okv_hash64(okey, olen));
+    if (s->key) {
+        if (!s->val)
+            return OKV_ENOTFOUND;
+        *val = malloc(s->val_len + 1);
+        if (!*val)
+            return okv_error_set(err, OKV_ENOMEM, "out of memory");
+        memcpy(*val, s->val, s->val_len);
+        *vlen = s->val_len;
+        return OKV_OK;
+    }
+    char *raw = NULL;
+    int rc = engine_get(f->e, cf, k, klen, &raw, vlen, err);
+    *val = (uint8_t *)raw;
+    return rc;
+}
+
+static void applied_key(uint8_t out[APPLIED_KEY_LEN], uint64_t group)
+{
+    out[0] = 'A';
+    keycodec_put_u64be(out + 1, group);
+}
+
+static void dedup_key(uint8_t out[DEDUP_KEY_LEN], uint64_t group, uint64_t client, uint64_t req)
+{
+    out[0] = 'D';
+    keycodec_put_u64be(out + 1, group);
+    keycodec_put_u64be(out + 9, client);
+    keycodec_put_u64be(out + 17, req);
+}
+
+void fsm_set_applied(fsm *f, uint64_t group, uint64_t index)
+{
+    uint8_t k[APPLIED_KEY_LEN], v[8];
+    applied_key(k, group);
+    keycodec_put_u64be(v, index);
+    /* Cannot fail but for memory; the batch remembers that and the flush
+     * reports it (engine.h), so the error is not lost. */
+    (void)stage(f, ENGINE_CF_META, k, sizeof k, v, sizeof v, NULL);
+}
+
+int fsm_applied_index(fsm *f, uint64_t group, uint64_t *out, okv_error *err)
+{
+    uint8_t k[APPLIED_KEY_LEN];
+    applied_key(k, group);
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    int rc = read_key(f, ENGINE_CF_META, k, sizeof k, &v, &vlen, err);
+    if (rc == OKV_ENOTFOUND) {
+        *out = 0;
+        return OKV_OK;
+    }
+    if (rc)
+        return rc;
+    int bad = vlen != 8;
+    if (!bad)
+        *out = keycodec_get_u64be(v);
+    free(v);
+    return bad ? okv_error_set(err, OKV_ECORRUPT, "applied index of group %llu is %zu bytes",
+                               (unsigned long long)group, vlen)
+               : OKV_OK;
+}
+
+/* Current version of a data key (0 if absent). */
+static int current_version(fsm *f, const uint8_t *dkey, size_t dlen, uint64_t *version,
+                           okv_error *err)
+{
+    uint8_t *raw = NULL;
+    size_t rlen = 0;
+    int rc = read_key(f, ENGINE_CF_DATA, dkey, dlen, &raw, &rlen, err);
+    *version = 0;
+    if (rc == OKV_ENOTFOUND)
+        return OKV_OK;
+    if (rc)
+        return rc;
+    const uint8_t *v;
+    size_t vl;
+    int bad = keycodec_value_decode(raw, rlen, version, &v, &vl);
+    free(raw);
+    return bad ? okv_error_set(err, OKV_ECORRUPT, "stored value with a bad header") : OKV_OK;
+}
+
+static void watermark_key(uint8_t out[WATERMARK_KEY_LEN], uint64_t group, uint64_t client)
+{
+    out[0] = 'W';
+    keycodec_put_u64be(out + 1, group);
+    keycodec_put_u64be(out + 9, client);
+}
+
+static int stored_watermark(fsm *f, uint64_t group, uint64_t client, uint64_t *w, okv_error *err)
+{
+    uint8_t k[WATERMARK_KEY_LEN];
+    watermark_key(k, group, client);
+    uint8_t *v = NULL;
+    size_t vlen = 0;
+    *w = 0;
+    int rc = read_key(f, ENGINE_CF_META, k, sizeof k, &v, &vlen, err);
+    if (rc == OKV_ENOTFOUND)
+        return OKV_OK;
+    if (rc)
+        return rc;
+    int bad = vlen != 8;
+    if (!bad)
+        *w = keycodec_get_u64be(v);
+    free(v);
+    return bad ? okv_error_set(err, OKV_ECORRUPT, "watermark record with a bad format") : OKV_OK;
+}
+
+/* Raises the client's watermark and drops the dedup records below it
+ * (invariant 4). A request below the stored watermark is refused without
+ * effect, so dropping its record can never let it apply twice. */
+static int raise_watermark(fsm *f, uint64_t group, const command *c, uint64_t stored,
+                           okv_error *err)
+{
+    if (c->watermark <= stored)
+        return OKV_OK;
+    uint8_t k[WATERMARK_KEY_LEN], v[8];
+    watermark_key(k, group, c->client_id);
+    keycodec_put_u64be(v, c->watermark);
+    int rc = stage(f, ENGINE_CF_META, k, sizeof k, v, sizeof v, err);
+    if (rc)
+        return rc;
+    uint8_t lo[DEDUP_KEY_LEN], hi[DEDUP_KEY_LEN];
+    dedup_key(lo, group, c->client_id, 0);
+    dedup_key(hi, group, c->client_id, c->watermark);
+    engine_batch_delete_range(f->b, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi);
+    return OKV_OK;
+}
+
+static int apply_write(fsm *f, uint64_t index, const command *c, command_result *out,
+                       okv_error *err)
+{
+    uint8_t dkey[KEYCODEC_DATA_PREFIX_LEN + OKV_MAX_KEY_LEN];
+    size_t dlen = keycodec_data_key(dkey, c->table_id, c->partition, c->key, c->key_len);
+    uint64_t cur;
+    int rc = current_version(f, dkey, dlen, &cur, err);
+    if (rc)
+        return rc;
+    out->existed = cur != 0;
+    if (c->check_version && cur != c->expected_version) {
+        out->code = OKV_ECONFLICT;
+        out->version = 0;
+        return OKV_OK;
+    }
+    out->code = OKV_OK;
+    out->version = index;
+    if (c->op == CMD_DELETE)
+        return stage(f, ENGINE_CF_DATA, dkey, dlen, NULL, 0, err);
+    uint8_t *val = malloc(KEYCODEC_VALUE_HEADER_LEN + c->value_len);
+    if (!val)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+    keycodec_value_header(val, index);
+    if (c->value_len)
+        memcpy(val + KEYCODEC_VALUE_HEADER_LEN, c->value, c->value_len);
+    rc = stage(f, ENGINE_CF_DATA, dkey, dlen, val, KEYCODEC_VALUE_HEADER_LEN + c->value_len, err);
+    free(val);
+    return rc;
+}
+
+int fsm_apply(fsm *f, uint64_t group, uint64_t index, const uint8_t *buf, size_t len,
+              command_result *out, okv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    command c;
+    int rc = command_decode(buf, len, &c, err);
+    if (rc)
+        return rc;
+    if (fsm_group_id(c.table_id, c.partition) != group)
+        return okv_error_set(err, OKV_ECORRUPT,
+                             "entry %llu of group %llu carries a command for table %u "
+                             "partition %u",
+                             (unsigned long long)index, (unsigned long long)group, c.table_id,
+                             c.partition);
+    uint64_t wm = 0;
+    if (c.client_id) {
+        if ((rc = stored_watermark(f, group, c.client_id, &wm, err)))
+            return rc;
+        if (c.request_id < wm || c.request_id < c.watermark) {
+            /* The client promised never to send this id again: it is a stale
+             * duplicate (or a confused client). No effect. */
+            out->code = OKV_EINVAL;
+            fsm_set_applied(f, group, index);
+            return OKV_OK;
+        }
+        uint8_t dk[DEDUP_KEY_LEN];
+        dedup_key(dk, group, c.client_id, c.request_id);
+        uint8_t *prev = NULL;
+        size_t plen = 0;
+        rc = read_key(f, ENGINE_CF_META, dk, sizeof dk, &prev, &plen, err);
+        if (rc == OKV_OK) {
+            int bad = command_result_decode(prev, plen, out);
+            free(prev);
+            if (bad)
+                return okv_error_set(err, OKV_ECORRUPT, "dedup record with a bad format");
+            fsm_set_applied(f, group, index);
+            return OKV_OK;   /* a retry: same answer, no second effect */
+        }
+        if (rc != OKV_ENOTFOUND)
+            return rc;
+    }
+    rc = apply_write(f, index, &c, out, err);
+    if (rc)
+        return rc;
+    if (c.client_id) {
+        uint8_t dk[DEDUP_KEY_LEN], rv[COMMAND_RESULT_LEN];
+        dedup_key(dk, group, c.client_id, c.request_id);
+        command_result_encode(out, rv);
+        if ((rc = raise_watermark(f, group, &c, wm, err)) ||
+            (rc = stage(f, ENGINE_CF_META, dk, sizeof dk, rv, sizeof rv, err)))
+            return rc;
+    }
+    fsm_set_applied(f, group, index);
+    return OKV_OK;
+}
+
+int fsm_get(fsm *f, uint32_t table_id, uint32_t partition, const uint8_t *key, size_t key_len,
+            uint8_t **value_out, size_t *value_len, uint64_t *version, okv_error *err)
+{
+    uint8_t dkey[KEYCODEC_DATA_PREFIX_LEN + OKV_MAX_KEY_LEN];
+    size_t dlen = keycodec_data_key(dkey, table_id, partition, key, key_len);
+    uint8_t *raw = NULL;
+    size_t rlen = 0;
+    int rc = read_key(f, ENGINE_CF_DATA, dkey, dlen, &raw, &rlen, err);
+    if (rc)
+        return rc;
+    const uint8_t *v;
+    size_t vl;
+    if (keycodec_value_decode(raw, rlen, version, &v, &vl)) {
+        free(raw);
+        return okv_error_set(err, OKV_ECORRUPT, "stored value with a bad header");
+    }
+    memmove(raw, v, vl);
+    *value_out = raw;
+    *value_len = vl;
+    return OKV_OK;
+}
+
+int fsm_flush(fsm *f, okv_error *err)
+{
+    int rc = engine_batch_count(f->b) ? engine_write(f->e, f->b, 0, err) : OKV_OK;
+    engine_batch_clear(f->b);
+    ov_clear(f);
+    return rc;
+}
+
+size_t fsm_pending(const fsm *f) { return engine_batch_count(f->b); }

@@ -1,0 +1,71 @@
+/*
+ * fsm.h — the partition state machine: applies committed Raft entries of
+ * every partition replica on a node to RocksDB.
+ *
+ * Determinism: applying the same entries in the same order to the same state
+ * gives the same state and the same results on every replica. Nothing here
+ * reads a clock, a random number or anything outside the data dir.
+ *
+ * Invariants (DESIGN.md "Node internals"):
+ *  1. Data writes, the dedup record and the group's applied index of an entry
+ *     go into one batch, so after a crash an entry is either wholly applied
+ *     (and its index recorded) or not at all: never twice, never skipped.
+ *  2. The batch need not be synced: the Raft log holds every committed entry
+ *     durably, and a replica re-applies from applied index + 1 at restart.
+ *  3. A key's version is the Raft index of the entry that wrote it.
+ *  4. A write with a client id is applied at most once: its result is kept
+ *     under (group, client id, request id) and a repeat of the request gets
+ *     that result without touching the data. Records below a client's
+ *     watermark are dropped, because the client promised never to retry them.
+ *  5. Within one batch, later entries see earlier entries' effects: reads
+ *     go through an overlay of what the batch holds before RocksDB.
+ *
+ * Threads: one fsm belongs to the raft loop thread.
+ */
+#ifndef OKV_SERVER_FSM_H
+#define OKV_SERVER_FSM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "command.h"
+#include "engine.h"
+#include "errors.h"
+
+typedef struct fsm fsm;
+
+/* Group id of a partition: table id in the high 32 bits, partition in the
+ * low. Group 0 is the cluster's meta group. */
+uint64_t fsm_group_id(uint32_t table_id, uint32_t partition);
+
+int fsm_new(fsm **out, engine *e, okv_error *err);
+void fsm_free(fsm *f);   /* accepts NULL; staged, unflushed work is dropped */
+
+/* Applies the command in entry `index` of `group`. *out gets the result the
+ * client sees (OKV_OK, OKV_ECONFLICT, ...). Returns OKV_OK when the entry was
+ * applied (including a command whose result is a conflict), or OKV_ECORRUPT
+ * when the entry cannot be a command of this group: the caller must stop,
+ * because replicas would diverge. Also records `index` as applied. */
+int fsm_apply(fsm *f, uint64_t group, uint64_t index, const uint8_t *cmd, size_t len,
+              command_result *out, okv_error *err);
+
+/* Records `index` as applied for an entry with no command (empty entries a
+ * new leader appends, configuration changes). */
+void fsm_set_applied(fsm *f, uint64_t group, uint64_t index);
+
+/* The applied index of group as stored (0 if never applied). */
+int fsm_applied_index(fsm *f, uint64_t group, uint64_t *out, okv_error *err);
+
+/* Reads a user key's current value as this replica has applied it (overlay
+ * first). OKV_ENOTFOUND if absent. *value_out is malloc'd. */
+int fsm_get(fsm *f, uint32_t table_id, uint32_t partition, const uint8_t *key, size_t key_len,
+            uint8_t **value_out, size_t *value_len, uint64_t *version, okv_error *err);
+
+/* Writes everything staged since the last flush (unsynced) and clears the
+ * overlay. */
+int fsm_flush(fsm *f, okv_error *err);
+
+/* Operations staged and not yet flushed. */
+size_t fsm_pending(const fsm *f);
+
+#endif

@@ -1,0 +1,330 @@
+/* The partition state machine over a real RocksDB: versions are Raft
+ * indexes, conditions, exactly-once through the dedup table and watermarks,
+ * read-your-batch through the overlay, atomicity of data + applied index,
+ * and determinism whatever the flush points. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm.h"
+#include "keycodec.h"
+#include "okv_test.h"
+
+#define T 1u   /* table orders */
+#define P 3u   /* partition */
+
+typedef struct fx {
+    char *dir;
+    engine *e;
+    fsm *f;
+} fx;
+
+static void open_fx(fx *x)
+{
+    okv_error err;
+    assert_int_equal(engine_open(&x->e, x->dir, NULL, &err), OKV_OK);
+    assert_int_equal(fsm_new(&x->f, x->e, &err), OKV_OK);
+}
+
+static void close_fx(fx *x)
+{
+    fsm_free(x->f);
+    engine_close(x->e);
+}
+
+static int setup(void **state)
+{
+    fx *x = calloc(1, sizeof *x);
+    x->dir = okv_test_tmpdir("fsm");
+    open_fx(x);
+    *state = x;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *x = *state;
+    close_fx(x);
+    okv_test_rmtree(x->dir);
+    free(x->dir);
+    free(x);
+    return 0;
+}
+
+typedef struct cmd_spec {
+    uint8_t op;
+    const char *key;
+    const char *value;
+    int check;
+    uint64_t expected;
+    uint64_t client, req, watermark;
+} cmd_spec;
+
+static command_result apply(fsm *f, uint64_t index, cmd_spec s)
+{
+    command c;
+    memset(&c, 0, sizeof c);
+    c.op = s.op;
+    c.table_id = T;
+    c.partition = P;
+    c.key = (const uint8_t *)s.key;
+    c.key_len = strlen(s.key);
+    c.value = (const uint8_t *)(s.value ? s.value : "");
+    c.value_len = s.value ? strlen(s.value) : 0;
+    c.check_version = s.check;
+    c.expected_version = s.expected;
+    c.client_id = s.client;
+    c.request_id = s.req;
+    c.watermark = s.watermark;
+    uint8_t buf[2048];
+    command_encode(&c, buf);
+    command_result r;
+    okv_error err;
+    int rc = fsm_apply(f, fsm_group_id(T, P), index, buf, command_encoded_size(&c), &r, &err);
+    if (rc)
+        fail_msg("apply %llu: %s", (unsigned long long)index, err.msg);
+    return r;
+}
+
+/* The value and version as applied; version 0 if absent. */
+static uint64_t version_of(fsm *f, const char *key, char *val_out)
+{
+    uint8_t *v = NULL;
+    size_t len = 0;
+    uint64_t ver = 0;
+    okv_error err;
+    int rc = fsm_get(f, T, P, (const uint8_t *)key, strlen(key), &v, &len, &ver, &err);
+    if (rc == OKV_ENOTFOUND)
+        return 0;
+    assert_int_equal(rc, OKV_OK);
+    if (val_out) {
+        memcpy(val_out, v, len);
+        val_out[len] = '\0';
+    }
+    free(v);
+    return ver;
+}
+
+static void flush(fsm *f)
+{
+    okv_error err;
+    assert_int_equal(fsm_flush(f, &err), OKV_OK);
+}
+
+static void test_fsm__version_is_the_raft_index(void **state)
+{
+    fx *x = *state;
+    command_result r = apply(x->f, 17, (cmd_spec){ CMD_PUT, "k", "v1", 0, 0, 0, 0, 0 });
+    assert_int_equal(r.code, OKV_OK);
+    assert_int_equal(r.version, 17);
+    assert_false(r.existed);
+    char v[64];
+    assert_int_equal(version_of(x->f, "k", v), 17);   /* visible in the batch */
+    flush(x->f);
+    assert_int_equal(version_of(x->f, "k", v), 17);   /* and after the flush */
+    assert_string_equal(v, "v1");
+    r = apply(x->f, 18, (cmd_spec){ CMD_DELETE, "k", NULL, 0, 0, 0, 0, 0 });
+    assert_true(r.existed);
+    assert_int_equal(version_of(x->f, "k", NULL), 0);
+}
+
+static void test_fsm__conditions_see_earlier_entries_of_the_same_batch(void **state)
+{
+    fx *x = *state;
+    apply(x->f, 5, (cmd_spec){ CMD_PUT, "acct", "100", 1, 0, 0, 0, 0 });
+    /* Not flushed: the overlay must answer. */
+    command_result r = apply(x->f, 6, (cmd_spec){ CMD_PUT, "acct", "90", 1, 5, 0, 0, 0 });
+    assert_int_equal(r.code, OKV_OK);
+    r = apply(x->f, 7, (cmd_spec){ CMD_PUT, "acct", "80", 1, 5, 0, 0, 0 });
+    assert_int_equal(r.code, OKV_ECONFLICT);
+    assert_int_equal(r.version, 0);
+    flush(x->f);
+    char v[64];
+    assert_int_equal(version_of(x->f, "acct", v), 6);
+    assert_string_equal(v, "90");
+}
+
+static void test_fsm__a_retried_request_applies_once(void **state)
+{
+    fx *x = *state;
+    command_result a = apply(x->f, 10, (cmd_spec){ CMD_PUT, "pay", "first", 0, 0, 7, 1, 0 });
+    flush(x->f);
+    /* The same (client, request) again, as after a client retry whose first
+     * attempt did commit: the first result, and no second effect. */
+    command_result b = apply(x->f, 11, (cmd_spec){ CMD_PUT, "pay", "second", 0, 0, 7, 1, 0 });
+    assert_int_equal(b.code, a.code);
+    assert_int_equal(b.version, 10);
+    char v[64];
+    assert_int_equal(version_of(x->f, "pay", v), 10);
+    assert_string_equal(v, "first");
+    /* A conflict result is remembered too. */
+    command_result c = apply(x->f, 12, (cmd_spec){ CMD_PUT, "pay", "x", 1, 99, 7, 2, 0 });
+    assert_int_equal(c.code, OKV_ECONFLICT);
+    apply(x->f, 13, (cmd_spec){ CMD_PUT, "pay", "y", 0, 0, 0, 0, 0 });
+    command_result d = apply(x->f, 14, (cmd_spec){ CMD_PUT, "pay", "x", 1, 13, 7, 2, 0 });
+    assert_int_equal(d.code, OKV_ECONFLICT);
+    /* Another client with the same request id is another request. */
+    command_result e = apply(x->f, 15, (cmd_spec){ CMD_PUT, "pay", "z", 0, 0, 8, 1, 0 });
+    assert_int_equal(e.version, 15);
+}
+
+static void test_fsm__watermark_drops_records_and_refuses_stale_ids(void **state)
+{
+    fx *x = *state;
+    for (uint64_t req = 1; req <= 5; req++) {
+        char key[16];
+        snprintf(key, sizeof key, "w%llu", (unsigned long long)req);
+        apply(x->f, 100 + req, (cmd_spec){ CMD_PUT, key, "v", 0, 0, 9, req, 0 });
+    }
+    flush(x->f);
+    /* Request 6 says: answers for every id below 4 have arrived. */
+    apply(x->f, 106, (cmd_spec){ CMD_PUT, "w6", "v", 0, 0, 9, 6, 4 });
+    flush(x->f);
+    /* Records for 1..3 are gone from disk; 4 and 5 remain. */
+    uint8_t lo[25] = { 'D' }, hi[25] = { 'D' };
+    keycodec_put_u64be(lo + 1, fsm_group_id(T, P));
+    keycodec_put_u64be(lo + 9, 9);
+    memcpy(hi, lo, 17);
+    keycodec_put_u64be(hi + 17, UINT64_MAX);
+    engine_iter *it;
+    okv_error err;
+    assert_int_equal(engine_iter_new(&it, x->e, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi, &err),
+                     OKV_OK);
+    uint64_t seen[8];
+    size_t n = 0;
+    for (; engine_iter_valid(it) && n < 8; engine_iter_next(it)) {
+        size_t kl;
+        const char *k = engine_iter_key(it, &kl);
+        seen[n++] = keycodec_get_u64be((const uint8_t *)k + 17);
+    }
+    engine_iter_free(it);
+    assert_int_equal(n, 3);
+    assert_int_equal(seen[0], 4);
+    assert_int_equal(seen[2], 6);
+    /* A stale duplicate of request 2 arrives late: no effect. */
+    command_result r = apply(x->f, 107, (cmd_spec){ CMD_PUT, "w2", "again", 0, 0, 9, 2, 0 });
+    assert_int_equal(r.code, OKV_EINVAL);
+    assert_int_equal(version_of(x->f, "w2", NULL), 102);
+}
+
+static void test_fsm__unflushed_work_is_lost_together(void **state)
+{
+    fx *x = *state;
+    apply(x->f, 1, (cmd_spec){ CMD_PUT, "a", "1", 0, 0, 0, 0, 0 });
+    flush(x->f);
+    apply(x->f, 2, (cmd_spec){ CMD_PUT, "b", "2", 0, 0, 0, 0, 0 });
+    /* "Crash": the staged entry 2 is dropped with its applied index. */
+    close_fx(x);
+    open_fx(x);
+    uint64_t applied;
+    okv_error err;
+    assert_int_equal(fsm_applied_index(x->f, fsm_group_id(T, P), &applied, &err), OKV_OK);
+    assert_int_equal(applied, 1);
+    assert_int_equal(version_of(x->f, "a", NULL), 1);
+    assert_int_equal(version_of(x->f, "b", NULL), 0);
+}
+
+static void test_fsm__a_command_of_another_group_is_corruption(void **state)
+{
+    fx *x = *state;
+    command c;
+    memset(&c, 0, sizeof c);
+    c.op = CMD_PUT;
+    c.table_id = T;
+    c.partition = P + 1;
+    c.key = (const uint8_t *)"k";
+    c.key_len = 1;
+    uint8_t buf[128];
+    command_encode(&c, buf);
+    command_result r;
+    okv_error err;
+    assert_int_equal(fsm_apply(x->f, fsm_group_id(T, P), 1, buf, command_encoded_size(&c), &r, &err),
+                     OKV_ECORRUPT);
+    assert_int_equal(fsm_apply(x->f, fsm_group_id(T, P), 1, buf, 3, &r, &err), OKV_ECORRUPT);
+}
+
+/* Dumps the data and meta CFs into one string, to compare replicas. */
+static char *dump(engine *e)
+{
+    size_t cap = 1 << 20, len = 0;
+    char *out = malloc(cap);
+    for (int cf = ENGINE_CF_DATA; cf <= ENGINE_CF_META; cf++) {
+        engine_iter *it;
+        okv_error err;
+        assert_int_equal(engine_iter_new(&it, e, (enum engine_cf)cf, NULL, 0, NULL, 0, &err), OKV_OK);
+        for (; engine_iter_valid(it); engine_iter_next(it)) {
+            size_t kl, vl;
+            const char *k = engine_iter_key(it, &kl);
+            const char *v = engine_iter_value(it, &vl);
+            if (cf == ENGINE_CF_META && kl && k[0] != 'A' && k[0] != 'D' && k[0] != 'W')
+                continue;   /* the format record */
+            assert_true(len + kl + vl + 2 < cap);
+            memcpy(out + len, k, kl);
+            len += kl;
+            out[len++] = '=';
+            memcpy(out + len, v, vl);
+            len += vl;
+            out[len++] = ';';
+        }
+        engine_iter_free(it);
+    }
+    out[len] = '\0';
+    return out;
+}
+
+static void test_fsm__replicas_agree_whatever_their_flush_points(void **state)
+{
+    (void)state;
+    fx a = { okv_test_tmpdir("fsm-a"), NULL, NULL }, b = { okv_test_tmpdir("fsm-b"), NULL, NULL };
+    open_fx(&a);
+    open_fx(&b);
+    uint64_t seed = 12345;
+    for (uint64_t index = 1; index <= 3000; index++) {
+        seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint64_t r = seed >> 33;
+        char key[16], val[16];
+        snprintf(key, sizeof key, "k%llu", (unsigned long long)(r % 50));
+        snprintf(val, sizeof val, "v%llu", (unsigned long long)index);
+        cmd_spec s = { (r >> 8) % 5 == 0 ? CMD_DELETE : CMD_PUT, key, NULL, (r >> 12) % 3 == 0,
+                       (r >> 16) % 2 ? index - 1 : 0, (r >> 20) % 4, (r >> 24) % 500, 0 };
+        if (s.op == CMD_PUT)
+            s.value = val;
+        if (s.client)
+            s.watermark = s.req > 100 ? s.req - 100 : 0;
+        command_result ra = apply(a.f, index, s), rb = apply(b.f, index, s);
+        assert_int_equal(ra.code, rb.code);
+        assert_int_equal(ra.version, rb.version);
+        assert_int_equal(ra.existed, rb.existed);
+        if (index % 7 == 0)
+            flush(a.f);        /* replica a flushes often */
+        if ((r >> 30) % 97 == 0)
+            flush(b.f);        /* replica b rarely */
+    }
+    flush(a.f);
+    flush(b.f);
+    char *da = dump(a.e), *db = dump(b.e);
+    assert_string_equal(da, db);
+    free(da);
+    free(db);
+    close_fx(&a);
+    close_fx(&b);
+    okv_test_rmtree(a.dir);
+    okv_test_rmtree(b.dir);
+    free(a.dir);
+    free(b.dir);
+}
+
+int main(void)
+{
+#define TT(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        TT(test_fsm__version_is_the_raft_index),
+        TT(test_fsm__conditions_see_earlier_entries_of_the_same_batch),
+        TT(test_fsm__a_retried_request_applies_once),
+        TT(test_fsm__watermark_drops_records_and_refuses_stale_ids),
+        TT(test_fsm__unflushed_work_is_lost_together),
+        TT(test_fsm__a_command_of_another_group_is_corruption),
+        cmocka_unit_test(test_fsm__replicas_agree_whatever_their_flush_points),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
