@@ -7,8 +7,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "cluster.h"
 #include "committer.h"
 #include "kvstore.h"
+#include "raftstore.h"
 #include "rpc_server.h"
 
 typedef struct node {
@@ -17,10 +19,20 @@ typedef struct node {
     char listen_address[128];
     uint64_t started_ms;            /* monotonic clock at start */
     kvstore *kv;
-    committer *com;
+    committer *com;            /* single-node mode */
     rpc_server *rpc;
     _Atomic uint64_t reads;
+    /* Cluster mode (--initial-cluster): writes go through Raft. */
+    raftstore *rs;
+    cluster_map map;
+    _Atomic uint64_t next_client_seq;
 } node;
+
+/* Registers orderkv.v1.KV served through the multi-Raft store. */
+int service_kv_raft_register(node *n, okv_error *err);
+
+/* Answers NOT_LEADER with the leader's id and client address when known. */
+void service_reply_not_leader(rpc_call *call, const node *n, uint64_t leader);
 
 /* Registers orderkv.v1.KV (Get, Put, Delete, Scan) on the node's server. */
 int service_kv_register(node *n, okv_error *err);

@@ -1,0 +1,725 @@
+/*
+ * raftstore.c — see raftstore.h for the loop and its invariants.
+ */
+#include "raftstore.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fsm.h"
+#include "raftlog.h"
+
+/* Reads not answered within this many ticks are failed (a read request can
+ * be lost on a leader change; the caller may retry it safely). */
+#define READ_TIMEOUT_TICKS 30
+
+typedef struct pending_prop {
+    uint64_t index, term;
+    raftstore_propose_cb cb;
+    void *arg;
+    struct pending_prop *next;
+} pending_prop;
+
+typedef struct pending_read {
+    uint64_t ctx;
+    uint64_t index;           /* 0 until the read state arrives */
+    int ticks;                /* ticks waited */
+    raftstore_read_cb cb;
+    void *arg;
+    struct pending_read *next;
+} pending_read;
+
+typedef struct grp {
+    uint64_t id;
+    struct raftlog *log;
+    struct raft_node *node;
+    pending_prop *props, *props_tail;   /* in index order */
+    pending_read *reads;
+    uint64_t applied;
+    int has_rd;
+    struct raft_ready rd;
+} grp;
+
+enum item_kind { ITEM_MSG, ITEM_PROPOSE, ITEM_READ, ITEM_TRANSFER };
+
+typedef struct item {
+    enum item_kind kind;
+    uint64_t group;
+    struct raft_message msg;
+    uint8_t *cmd;
+    size_t len;
+    uint64_t to;                /* ITEM_TRANSFER */
+    raftstore_propose_cb pcb;
+    raftstore_read_cb rcb;
+    void *arg;
+    struct item *next;
+} item;
+
+struct raftstore {
+    raftstore_config cfg;
+    grp **groups;            /* sorted by id */
+    size_t ngroups, cap;
+    fsm *fsm;
+    engine_batch *batch;
+    uint64_t read_seq;
+
+    pthread_t thread;
+    int started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    item *inbox, *inbox_tail;  /* guarded by mu */
+    int stopping;              /* guarded by mu */
+
+    pthread_mutex_t status_mu;
+    raftstore_group_info *status;   /* guarded by status_mu */
+    size_t nstatus;
+};
+
+static void logf_(raftstore *rs, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void logf_(raftstore *rs, int level, const char *fmt, ...)
+{
+    if (!rs->cfg.log)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rs->cfg.log(rs->cfg.log_ctx, level, msg);
+}
+
+/* A broken invariant of the storage or the state machine: replicas would
+ * diverge if this node went on, so it stops here and recovers from disk. */
+static void fatal(raftstore *rs, const char *what)
+{
+    logf_(rs, 0, "fatal: %s", what);
+    fprintf(stderr, "orderkvd: fatal: %s\n", what);
+    abort();
+}
+
+static grp *find_group(raftstore *rs, uint64_t id)
+{
+    size_t lo = 0, hi = rs->ngroups;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (rs->groups[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < rs->ngroups && rs->groups[lo]->id == id ? rs->groups[lo] : NULL;
+}
+
+static int insert_group(raftstore *rs, grp *g)
+{
+    if (rs->ngroups == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 32;
+        grp **n = realloc(rs->groups, cap * sizeof *n);
+        if (!n)
+            return -1;
+        rs->groups = n;
+        rs->cap = cap;
+    }
+    size_t i = rs->ngroups;
+    while (i > 0 && rs->groups[i - 1]->id > g->id) {
+        rs->groups[i] = rs->groups[i - 1];
+        i--;
+    }
+    rs->groups[i] = g;
+    rs->ngroups++;
+    return 0;
+}
+
+static void raft_log_cb(void *ctx, int level, const char *msg)
+{
+    raftstore *rs = ctx;
+    logf_(rs, level == RAFT_LOG_WARN ? 1 : level == RAFT_LOG_INFO ? 2 : 3, "raft: %s", msg);
+}
+
+/* Creates the raft node of a group whose log handle is open. */
+static int start_node(raftstore *rs, grp *g, okv_error *err)
+{
+    uint64_t applied = 0;
+    int rc = fsm_applied_index(rs->fsm, g->id, &applied, err);
+    if (rc)
+        return rc;
+    struct raft_config c;
+    raft_config_init(&c);
+    c.id = rs->cfg.node_id;
+    c.election_tick = rs->cfg.election_ticks;
+    c.heartbeat_tick = rs->cfg.heartbeat_ticks;
+    c.seed = rs->cfg.seed ^ (g->id * 0x9e3779b97f4a7c15ULL);
+    c.applied = applied;
+    c.storage = &raftlog_ops;
+    c.storage_ctx = g->log;
+    c.log_fn = raft_log_cb;
+    c.log_ctx = rs;
+    c.log_level = RAFT_LOG_INFO;
+    g->applied = applied;
+    rc = raft_new(&c, &g->node);
+    if (rc)
+        return okv_error_set(err, OKV_EINTERNAL, "raft group %llu: %s (%s)",
+                             (unsigned long long)g->id, raft_strerror(rc),
+                             raftlog_errmsg(g->log));
+    return OKV_OK;
+}
+
+static int open_group_cb(void *ctx, uint64_t id)
+{
+    raftstore *rs = ctx;
+    grp *g = calloc(1, sizeof *g);
+    okv_error err;
+    if (!g)
+        return OKV_ENOMEM;
+    g->id = id;
+    if (raftlog_open(&g->log, rs->cfg.e, id, &err) != 0 || start_node(rs, g, &err) != OKV_OK ||
+        insert_group(rs, g) != 0) {
+        logf_(rs, 0, "cannot open raft group %llu: %s", (unsigned long long)id, err.msg);
+        raft_free(g->node);
+        raftlog_free(g->log);
+        free(g);
+        return OKV_ECORRUPT;
+    }
+    return 0;
+}
+
+int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err)
+{
+    *out = NULL;
+    raftstore *rs = calloc(1, sizeof *rs);
+    if (!rs)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory");
+    rs->cfg = *cfg;
+    if (rs->cfg.tick_ms <= 0)
+        rs->cfg.tick_ms = 100;
+    if (rs->cfg.election_ticks <= 0)
+        rs->cfg.election_ticks = 10;
+    if (rs->cfg.heartbeat_ticks <= 0)
+        rs->cfg.heartbeat_ticks = 1;
+    if (!rs->cfg.seed)
+        rs->cfg.seed = 0x5eed0000ULL + cfg->node_id;
+    pthread_mutex_init(&rs->mu, NULL);
+    pthread_cond_init(&rs->cv, NULL);
+    pthread_mutex_init(&rs->status_mu, NULL);
+    int rc = fsm_new(&rs->fsm, cfg->e, err);
+    if (!rc && !(rs->batch = engine_batch_new()))
+        rc = okv_error_set(err, OKV_ENOMEM, "out of memory");
+    if (!rc && raftlog_list_groups(cfg->e, open_group_cb, rs, err) != 0)
+        rc = okv_error_set(err, OKV_ECORRUPT, "cannot load the raft groups of this data dir");
+    if (rc) {
+        raftstore_free(rs);
+        return rc;
+    }
+    *out = rs;
+    return OKV_OK;
+}
+
+int raftstore_bootstrap_group(raftstore *rs, uint64_t id, const struct raft_conf *voters,
+                              okv_error *err)
+{
+    if (find_group(rs, id))
+        return OKV_OK;
+    grp *g = calloc(1, sizeof *g);
+    if (!g)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory");
+    g->id = id;
+    engine_batch_clear(rs->batch);
+    int rrc = raftlog_create(&g->log, rs->cfg.e, id, voters, rs->batch, err);
+    int rc = rrc ? okv_error_set(err, OKV_EINTERNAL, "create raft group %llu: %s",
+                                 (unsigned long long)id, raft_strerror(rrc))
+                 : engine_write(rs->cfg.e, rs->batch, 1, err);
+    engine_batch_clear(rs->batch);
+    if (!rc)
+        rc = start_node(rs, g, err);
+    if (!rc && insert_group(rs, g) != 0)
+        rc = okv_error_set(err, OKV_ENOMEM, "out of memory");
+    if (rc) {
+        raft_free(g->node);
+        raftlog_free(g->log);
+        free(g);
+    }
+    return rc;
+}
+
+/* ---- inbox ---------------------------------------------------------------- */
+
+static void push(raftstore *rs, item *it)
+{
+    it->next = NULL;
+    pthread_mutex_lock(&rs->mu);
+    if (rs->stopping) {
+        pthread_mutex_unlock(&rs->mu);
+        if (it->kind == ITEM_MSG)
+            raft_message_release(&it->msg);
+        else if (it->kind == ITEM_PROPOSE)
+            it->pcb(it->arg, OKV_EUNAVAILABLE, NULL, 0);
+        else if (it->kind == ITEM_READ)
+            it->rcb(it->arg, OKV_EUNAVAILABLE, 0);
+        free(it->cmd);
+        free(it);
+        return;
+    }
+    if (rs->inbox_tail)
+        rs->inbox_tail->next = it;
+    else
+        rs->inbox = it;
+    rs->inbox_tail = it;
+    pthread_cond_signal(&rs->cv);
+    pthread_mutex_unlock(&rs->mu);
+}
+
+void raftstore_receive(raftstore *rs, uint64_t group, struct raft_message *m)
+{
+    item *it = calloc(1, sizeof *it);
+    if (!it) {
+        raft_message_release(m);
+        return;   /* Raft tolerates a lost message */
+    }
+    it->kind = ITEM_MSG;
+    it->group = group;
+    it->msg = *m;
+    push(rs, it);
+}
+
+void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t len,
+                       raftstore_propose_cb cb, void *arg)
+{
+    item *it = calloc(1, sizeof *it);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!it || !copy) {
+        free(it);
+        free(copy);
+        cb(arg, OKV_EUNAVAILABLE, NULL, 0);
+        return;
+    }
+    memcpy(copy, cmd, len);
+    it->kind = ITEM_PROPOSE;
+    it->group = group;
+    it->cmd = copy;
+    it->len = len;
+    it->pcb = cb;
+    it->arg = arg;
+    push(rs, it);
+}
+
+void raftstore_read(raftstore *rs, uint64_t group, raftstore_read_cb cb, void *arg)
+{
+    item *it = calloc(1, sizeof *it);
+    if (!it) {
+        cb(arg, OKV_EUNAVAILABLE, 0);
+        return;
+    }
+    it->kind = ITEM_READ;
+    it->group = group;
+    it->rcb = cb;
+    it->arg = arg;
+    push(rs, it);
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+
+static uint64_t leader_of(const grp *g)
+{
+    struct raft_status st;
+    raft_status(g->node, &st);
+    return st.leader;
+}
+
+static void handle_item(raftstore *rs, item *it)
+{
+    grp *g = find_group(rs, it->group);
+    if (it->kind == ITEM_MSG) {
+        if (g)
+            raft_step(g->node, &it->msg);
+        raft_message_release(&it->msg);
+        return;
+    }
+    if (!g) {
+        if (it->kind == ITEM_PROPOSE)
+            it->pcb(it->arg, OKV_ENOTFOUND, NULL, 0);
+        else if (it->kind == ITEM_READ)
+            it->rcb(it->arg, OKV_ENOTFOUND, 0);
+        return;
+    }
+    if (it->kind == ITEM_TRANSFER) {
+        int rc = raft_transfer_leader(g->node, it->to);
+        if (rc)
+            logf_(rs, 1, "transfer of group %llu to node %llu refused: %s",
+                  (unsigned long long)g->id, (unsigned long long)it->to, raft_strerror(rc));
+        return;
+    }
+    if (it->kind == ITEM_PROPOSE) {
+        uint64_t index, term;
+        int rc = raft_propose(g->node, it->cmd, (uint32_t)it->len, &index, &term);
+        if (rc == RAFT_ERR_TOO_LARGE) {
+            it->pcb(it->arg, OKV_EINVAL, NULL, 0);
+            return;
+        }
+        if (rc) {
+            it->pcb(it->arg, rc == RAFT_ERR_NOT_LEADER ? OKV_ENOTLEADER : OKV_EUNAVAILABLE, NULL,
+                    leader_of(g));
+            return;
+        }
+        pending_prop *p = calloc(1, sizeof *p);
+        if (!p) {
+            /* Proposed but untracked: the entry may still commit. */
+            it->pcb(it->arg, OKV_EUNKNOWN, NULL, 0);
+            return;
+        }
+        p->index = index;
+        p->term = term;
+        p->cb = it->pcb;
+        p->arg = it->arg;
+        if (g->props_tail)
+            g->props_tail->next = p;
+        else
+            g->props = p;
+        g->props_tail = p;
+        return;
+    }
+    pending_read *r = calloc(1, sizeof *r);
+    if (!r) {
+        it->rcb(it->arg, OKV_EUNAVAILABLE, 0);
+        return;
+    }
+    r->ctx = ++rs->read_seq;
+    r->cb = it->rcb;
+    r->arg = it->arg;
+    int rc = raft_read_index(g->node, r->ctx);
+    if (rc) {
+        free(r);
+        it->rcb(it->arg, OKV_ENOTLEADER, leader_of(g));
+        return;
+    }
+    r->next = g->reads;
+    g->reads = r;
+}
+
+/* Settles the proposals the entry at (index, term) decides. */
+static void settle_props(grp *g, uint64_t index, uint64_t term, const command_result *r)
+{
+    while (g->props && g->props->index <= index) {
+        pending_prop *p = g->props;
+        g->props = p->next;
+        if (!g->props)
+            g->props_tail = NULL;
+        if (p->index == index && p->term == term)
+            p->cb(p->arg, OKV_OK, r, 0);
+        else
+            p->cb(p->arg, OKV_EUNAVAILABLE, NULL, 0);   /* its index went to another entry */
+        free(p);
+    }
+}
+
+/* Applies committed entries, recording each entry's result in results[]. */
+static void apply_entries(raftstore *rs, grp *g, const struct raft_entry *ents, size_t n,
+                          command_result *results)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct raft_entry *e = &ents[i];
+        memset(&results[i], 0, sizeof results[i]);
+        if (e->type == RAFT_ENTRY_NORMAL && e->len > 0) {
+            okv_error err;
+            if (fsm_apply(rs->fsm, g->id, e->index, e->data, e->len, &results[i], &err) != OKV_OK) {
+                char what[700];
+                snprintf(what, sizeof what, "group %llu entry %llu: %s",
+                         (unsigned long long)g->id, (unsigned long long)e->index, err.msg);
+                fatal(rs, what);
+            }
+        } else {
+            fsm_set_applied(rs->fsm, g->id, e->index);
+        }
+        g->applied = e->index;
+    }
+}
+
+static void serve_reads(grp *g, int tick)
+{
+    pending_read **pp = &g->reads;
+    while (*pp) {
+        pending_read *r = *pp;
+        if (tick)
+            r->ticks++;
+        if (r->index && g->applied >= r->index) {
+            *pp = r->next;
+            r->cb(r->arg, OKV_OK, 0);
+            free(r);
+        } else if (r->ticks > READ_TIMEOUT_TICKS) {
+            *pp = r->next;
+            r->cb(r->arg, OKV_EUNAVAILABLE, leader_of(g));
+            free(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
+static void note_read_states(grp *g, const struct raft_ready *rd)
+{
+    for (size_t i = 0; i < rd->n_read_states; i++)
+        for (pending_read *r = g->reads; r; r = r->next)
+            if (r->ctx == rd->read_states[i].ctx)
+                r->index = rd->read_states[i].index;
+}
+
+static void send_all(raftstore *rs, const grp *g, const struct raft_message *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        rs->cfg.net.send(rs->cfg.net.ctx, m[i].to, g->id, &m[i]);
+}
+
+static void publish_status(raftstore *rs)
+{
+    pthread_mutex_lock(&rs->status_mu);
+    if (rs->nstatus != rs->ngroups) {
+        free(rs->status);
+        rs->status = calloc(rs->ngroups ? rs->ngroups : 1, sizeof *rs->status);
+        rs->nstatus = rs->status ? rs->ngroups : 0;
+    }
+    for (size_t i = 0; i < rs->nstatus; i++) {
+        rs->status[i].group = rs->groups[i]->id;
+        raft_status(rs->groups[i]->node, &rs->status[i].st);
+    }
+    pthread_mutex_unlock(&rs->status_mu);
+}
+
+/* Steps 3–6 of the loop for every group with a Ready. */
+static void handle_readies(raftstore *rs, int tick)
+{
+    engine_batch_clear(rs->batch);
+    int any = 0;
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        grp *g = rs->groups[i];
+        g->has_rd = raft_has_ready(g->node);
+        if (!g->has_rd)
+            continue;
+        any = 1;
+        raft_ready(g->node, &g->rd);
+        const struct raft_ready *rd = &g->rd;
+        send_all(rs, g, rd->msgs, rd->n_msgs);
+        int rc = 0;
+        if (rd->snapshot)
+            fatal(rs, "a snapshot arrived, but installing partition snapshots is not built "
+                      "yet (logs are never compacted, so no leader should send one)");
+        if (rd->n_entries)
+            rc = raftlog_stage_entries(g->log, rs->batch, rd->entries, rd->n_entries);
+        if (!rc && rd->hs_changed)
+            rc = raftlog_stage_hard_state(g->log, rs->batch, &rd->hs);
+        if (rc)
+            fatal(rs, raftlog_errmsg(g->log));
+    }
+    if (any && engine_batch_count(rs->batch)) {
+        okv_error err;
+        if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
+            fatal(rs, err.msg);   /* invariant 3 */
+    }
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        grp *g = rs->groups[i];
+        if (g->has_rd)
+            send_all(rs, g, g->rd.msgs_after_persist, g->rd.n_msgs_after_persist);
+    }
+    rs->cfg.net.flush(rs->cfg.net.ctx);
+
+    /* Apply everything, make it visible (flush), then answer. */
+    size_t total = 0;
+    for (size_t i = 0; i < rs->ngroups; i++)
+        if (rs->groups[i]->has_rd)
+            total += rs->groups[i]->rd.n_committed;
+    command_result *results = total ? calloc(total, sizeof *results) : NULL;
+    if (total && !results)
+        fatal(rs, "out of memory applying entries");
+    size_t off = 0;
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        grp *g = rs->groups[i];
+        if (g->has_rd && g->rd.n_committed) {
+            apply_entries(rs, g, g->rd.committed, g->rd.n_committed, results + off);
+            off += g->rd.n_committed;
+        }
+    }
+    okv_error err;
+    if (fsm_pending(rs->fsm) && fsm_flush(rs->fsm, &err) != OKV_OK)
+        fatal(rs, err.msg);
+    off = 0;
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        grp *g = rs->groups[i];
+        if (g->has_rd) {
+            for (size_t k = 0; k < g->rd.n_committed; k++)
+                settle_props(g, g->rd.committed[k].index, g->rd.committed[k].term,
+                             &results[off + k]);
+            off += g->rd.n_committed;
+            note_read_states(g, &g->rd);
+            raft_advance(g->node);
+            g->has_rd = 0;
+        }
+        serve_reads(g, tick);
+    }
+    free(results);
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int any_ready(raftstore *rs)
+{
+    for (size_t i = 0; i < rs->ngroups; i++)
+        if (raft_has_ready(rs->groups[i]->node))
+            return 1;
+    return 0;
+}
+
+static void *loop_main(void *arg)
+{
+    raftstore *rs = arg;
+    uint64_t next_tick = now_ms() + (uint64_t)rs->cfg.tick_ms;
+    for (;;) {
+        pthread_mutex_lock(&rs->mu);
+        while (!rs->inbox && !rs->stopping && now_ms() < next_tick) {
+            uint64_t wait = next_tick - now_ms();
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_sec += (time_t)(wait / 1000);
+            dl.tv_nsec += (long)(wait % 1000) * 1000000L;
+            if (dl.tv_nsec >= 1000000000L) {
+                dl.tv_sec++;
+                dl.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&rs->cv, &rs->mu, &dl);
+        }
+        int stop = rs->stopping;
+        item *list = rs->inbox;
+        rs->inbox = rs->inbox_tail = NULL;
+        pthread_mutex_unlock(&rs->mu);
+        if (stop) {
+            /* Drain what was queued so every callback is called once. */
+            while (list) {
+                item *next = list->next;
+                if (list->kind == ITEM_MSG)
+                    raft_message_release(&list->msg);
+                else if (list->kind == ITEM_PROPOSE)
+                    list->pcb(list->arg, OKV_EUNAVAILABLE, NULL, 0);
+                else if (list->kind == ITEM_READ)
+                    list->rcb(list->arg, OKV_EUNAVAILABLE, 0);
+                free(list->cmd);
+                free(list);
+                list = next;
+            }
+            break;
+        }
+        while (list) {
+            item *next = list->next;
+            handle_item(rs, list);
+            free(list->cmd);
+            free(list);
+            list = next;
+        }
+        int tick = 0;
+        if (now_ms() >= next_tick) {
+            for (size_t i = 0; i < rs->ngroups; i++)
+                raft_tick(rs->groups[i]->node);
+            next_tick += (uint64_t)rs->cfg.tick_ms;
+            if (next_tick < now_ms())   /* fell behind: do not burst ticks */
+                next_tick = now_ms() + (uint64_t)rs->cfg.tick_ms;
+            tick = 1;
+        }
+        if (tick || any_ready(rs)) {
+            handle_readies(rs, tick);
+            publish_status(rs);
+        }
+    }
+    return NULL;
+}
+
+int raftstore_start(raftstore *rs, int (*campaign)(void *ctx, uint64_t group), void *ctx,
+                    okv_error *err)
+{
+    if (campaign)
+        for (size_t i = 0; i < rs->ngroups; i++)
+            if (campaign(ctx, rs->groups[i]->id))
+                raft_campaign(rs->groups[i]->node);
+    publish_status(rs);
+    if (pthread_create(&rs->thread, NULL, loop_main, rs) != 0)
+        return okv_error_set(err, OKV_EINTERNAL, "cannot start the raft loop thread");
+    rs->started = 1;
+    return OKV_OK;
+}
+
+void raftstore_free(raftstore *rs)
+{
+    if (!rs)
+        return;
+    pthread_mutex_lock(&rs->mu);
+    rs->stopping = 1;
+    pthread_cond_signal(&rs->cv);
+    pthread_mutex_unlock(&rs->mu);
+    if (rs->started)
+        pthread_join(rs->thread, NULL);
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        grp *g = rs->groups[i];
+        while (g->props) {
+            pending_prop *p = g->props;
+            g->props = p->next;
+            p->cb(p->arg, OKV_EUNKNOWN, NULL, 0);   /* its entry may still commit */
+            free(p);
+        }
+        while (g->reads) {
+            pending_read *r = g->reads;
+            g->reads = r->next;
+            r->cb(r->arg, OKV_EUNAVAILABLE, 0);
+            free(r);
+        }
+        raft_free(g->node);
+        raftlog_free(g->log);
+        free(g);
+    }
+    free(rs->groups);
+    fsm_free(rs->fsm);
+    engine_batch_free(rs->batch);
+    free(rs->status);
+    pthread_mutex_destroy(&rs->mu);
+    pthread_cond_destroy(&rs->cv);
+    pthread_mutex_destroy(&rs->status_mu);
+    free(rs);
+}
+
+int raftstore_transfer_leader(raftstore *rs, uint64_t group, uint64_t to)
+{
+    item *it = calloc(1, sizeof *it);
+    if (!it)
+        return OKV_ENOMEM;
+    it->kind = ITEM_TRANSFER;
+    it->group = group;
+    it->to = to;
+    push(rs, it);
+    return OKV_OK;
+}
+
+size_t raftstore_groups(raftstore *rs, raftstore_group_info *out, size_t cap)
+{
+    pthread_mutex_lock(&rs->status_mu);
+    size_t n = rs->nstatus;
+    for (size_t i = 0; i < n && i < cap; i++)
+        out[i] = rs->status[i];
+    pthread_mutex_unlock(&rs->status_mu);
+    return n;
+}
+
+uint64_t raftstore_leader(raftstore *rs, uint64_t group)
+{
+    uint64_t leader = 0;
+    pthread_mutex_lock(&rs->status_mu);
+    for (size_t i = 0; i < rs->nstatus; i++)
+        if (rs->status[i].group == group)
+            leader = rs->status[i].st.leader;
+    pthread_mutex_unlock(&rs->status_mu);
+    return leader;
+}

@@ -1,0 +1,127 @@
+/*
+ * raftstore.h — the multi-Raft store: every Raft group (partition replica)
+ * on this node, driven by one raft loop thread over the node's one RocksDB.
+ *
+ * Each loop iteration (DESIGN.md "Node internals"):
+ *   1. takes everything other threads queued: peer messages, proposals,
+ *      read requests, leadership transfers; steps them into the groups;
+ *   2. ticks every group when a tick is due;
+ *   3. gathers every group's Ready and persists all of it — entries, hard
+ *      states, snapshots — in ONE synced RocksDB batch (group commit across
+ *      groups), sending the messages that may go before the sync meanwhile;
+ *   4. sends the messages that had to wait for the sync;
+ *   5. applies committed entries through the state machine (fsm.h: data and
+ *      applied index in one batch), then answers the proposals those
+ *      entries settle and the reads whose read index is now applied;
+ *   6. advances every group.
+ *
+ * Invariants:
+ *   1. Nothing is acknowledged before a majority has it synced: a proposal
+ *      is answered only when its entry applies, and entries apply only once
+ *      committed.
+ *   2. A proposal is answered from the applied outcome (its entry, matched
+ *      by index and term); if another entry took its index, it certainly did
+ *      not commit and is answered OKV_EUNAVAILABLE.
+ *   3. A failed synced write of the raft log is fatal (raftlog.h R2): the
+ *      process aborts and recovers from disk.
+ *   4. Linearizable reads: a read waits for a read index confirmed by a
+ *      quorum (ReadIndex) and for the group's applied index to reach it.
+ *
+ * Callbacks run on the loop thread and must not block.
+ */
+#ifndef OKV_SERVER_RAFTSTORE_H
+#define OKV_SERVER_RAFTSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "command.h"
+#include "engine.h"
+#include "errors.h"
+#include "raft.h"
+
+typedef struct raftstore raftstore;
+
+/* The network: send queues one message (copying what it needs); flush is
+ * called once per loop iteration after the sends of that iteration. */
+typedef struct raftstore_net {
+    void (*send)(void *ctx, uint64_t to_node, uint64_t group, const struct raft_message *m);
+    void (*flush)(void *ctx);
+    void *ctx;
+} raftstore_net;
+
+typedef struct raftstore_config {
+    uint64_t node_id;
+    engine *e;                   /* borrowed; outlives the store */
+    raftstore_net net;
+    int tick_ms;                 /* default 100 */
+    int election_ticks;          /* default 10 (1 s) */
+    int heartbeat_ticks;         /* default 1 */
+    uint64_t seed;               /* election timeout randomness; default from node id */
+    void (*log)(void *ctx, int level, const char *msg);   /* optional */
+    void *log_ctx;
+} raftstore_config;
+
+/* Answer to a proposal: code OKV_OK with the applied result in *r (whose own
+ * code may be OKV_ECONFLICT etc.), or OKV_ENOTLEADER (leader_hint = the
+ * node the group believes leads, 0 if unknown), OKV_EUNAVAILABLE (certainly
+ * not applied), OKV_EINVAL (too large), OKV_ENOTFOUND (no such group here). */
+typedef void (*raftstore_propose_cb)(void *arg, int code, const command_result *r,
+                                     uint64_t leader_hint);
+
+/* Answer to a read request: OKV_OK once the group's applied state reflects
+ * every write acknowledged before the request (read it now, from this
+ * thread); or OKV_ENOTLEADER / OKV_ENOTFOUND / OKV_EUNAVAILABLE. */
+typedef void (*raftstore_read_cb)(void *arg, int code, uint64_t leader_hint);
+
+/* Opens the store: every group this engine holds is loaded (raftlog). */
+int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err);
+
+/* Creates a brand-new group with the given voters (bootstrap), before
+ * raftstore_start. A group that already exists is left alone (restarts). */
+int raftstore_bootstrap_group(raftstore *rs, uint64_t group, const struct raft_conf *voters,
+                              okv_error *err);
+
+/* Starts the loop thread. Groups for which `campaign` returns 1 campaign at
+ * once (the preferred leader), so leaders spread without waiting for
+ * timeouts. campaign may be NULL. */
+int raftstore_start(raftstore *rs, int (*campaign)(void *ctx, uint64_t group), void *ctx,
+                    okv_error *err);
+
+/* Stops the loop (pending proposals get OKV_EUNKNOWN: their entries may still
+ * commit), frees every group. Accepts NULL. */
+void raftstore_free(raftstore *rs);
+
+/* ---- thread-safe inputs -------------------------------------------------- */
+
+/* A message from a peer; ownership of *m's entries/snapshot passes to the
+ * store (the struct itself is copied). */
+void raftstore_receive(raftstore *rs, uint64_t group, struct raft_message *m);
+
+/* Proposes a command (cmd is copied). cb is called exactly once. */
+void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t len,
+                       raftstore_propose_cb cb, void *arg);
+
+/* Asks for a linearizable read point. cb is called exactly once. */
+void raftstore_read(raftstore *rs, uint64_t group, raftstore_read_cb cb, void *arg);
+
+/* Asks the group (which must be led by this node) to hand leadership to
+ * node `to`. Queued; the outcome shows in the group's status (a refusal is
+ * logged). OKV_ENOMEM if it could not be queued. */
+int raftstore_transfer_leader(raftstore *rs, uint64_t group, uint64_t to);
+
+/* ---- introspection -------------------------------------------------------- */
+
+typedef struct raftstore_group_info {
+    uint64_t group;
+    struct raft_status st;
+} raftstore_group_info;
+
+/* Copies the status of up to cap groups as of the last loop iteration;
+ * returns how many groups the store has. */
+size_t raftstore_groups(raftstore *rs, raftstore_group_info *out, size_t cap);
+
+/* The leader the group last saw (0 if unknown or no such group). */
+uint64_t raftstore_leader(raftstore *rs, uint64_t group);
+
+#endif

@@ -1,0 +1,319 @@
+/*
+ * service_kv_raft.c — orderkv.v1.KV in cluster mode.
+ *
+ * Writes become commands (command.h) proposed to the partition's Raft group
+ * on this node; the answer comes from the applied entry (raftstore.h). A node
+ * that does not lead the group answers NOT_LEADER with the leader's address.
+ * Reads — Get and Scan — are linearizable on any replica: they wait for a
+ * read index confirmed by the group's leader (Raft §6.4, followers forward)
+ * and for this replica to have applied up to it, then read RocksDB.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsm.h"
+#include "log.h"
+#include "node.h"
+#include "orderkv.pb-c.h"
+
+void service_reply_not_leader(rpc_call *call, const node *n, uint64_t leader)
+{
+    const cluster_node *cn = leader ? cluster_node_by_id(&n->map, leader) : NULL;
+    char msg[256];
+    if (cn)
+        snprintf(msg, sizeof msg, "node %llu does not lead this partition; node %llu at %s does",
+                 (unsigned long long)n->node_id, (unsigned long long)leader, cn->addr);
+    else
+        snprintf(msg, sizeof msg, "node %llu does not lead this partition and knows no leader yet",
+                 (unsigned long long)n->node_id);
+    Orderkv__V1__Error e = ORDERKV__V1__ERROR__INIT;
+    e.code = ORDERKV__V1__ERROR_CODE__NOT_LEADER;
+    e.message = msg;
+    e.leader_hint = cn ? leader : 0;
+    e.leader_address = cn ? (char *)cn->addr : "";
+    Orderkv__V1__GetResponse r = ORDERKV__V1__GET_RESPONSE__INIT;
+    r.error = &e;
+    uint8_t buf[768];
+    size_t len = protobuf_c_message_get_packed_size(&r.base);
+    protobuf_c_message_pack(&r.base, buf);
+    rpc_call_reply(call, OKV_ENOTLEADER, msg, buf, len);
+}
+
+static void reply_packed(rpc_call *call, const ProtobufCMessage *m)
+{
+    uint8_t stack[4096];
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
+    if (!buf) {
+        service_reply_error(call, OKV_ENOMEM, "out of memory encoding the response");
+        return;
+    }
+    protobuf_c_message_pack(m, buf);
+    rpc_call_reply(call, OKV_OK, NULL, buf, len);
+    if (buf != stack)
+        free(buf);
+}
+
+/* ---- writes ---------------------------------------------------------------- */
+
+typedef struct write_ctx {
+    node *n;
+    rpc_call *call;
+    int is_delete;
+} write_ctx;
+
+static void write_done(void *arg, int code, const command_result *r, uint64_t leader)
+{
+    write_ctx *w = arg;
+    if (code == OKV_ENOTLEADER) {
+        service_reply_not_leader(w->call, w->n, leader);
+    } else if (code) {
+        const char *msg = code == OKV_EUNAVAILABLE
+                              ? "the write did not commit (leadership changed or the node is "
+                                "stopping); it was not applied, retry"
+                          : code == OKV_EUNKNOWN
+                              ? "the node stopped before the write's outcome was known"
+                              : okv_strerror(code);
+        service_reply_error(w->call, code, msg);
+    } else if (r->code == OKV_ECONFLICT) {
+        service_reply_error(w->call, OKV_ECONFLICT, "version condition failed");
+    } else if (r->code) {
+        service_reply_error(w->call, r->code, "the write was refused when applied");
+    } else if (w->is_delete) {
+        Orderkv__V1__DeleteResponse resp = ORDERKV__V1__DELETE_RESPONSE__INIT;
+        resp.existed = r->existed;
+        resp.version = r->version;
+        reply_packed(w->call, &resp.base);
+    } else {
+        Orderkv__V1__PutResponse resp = ORDERKV__V1__PUT_RESPONSE__INIT;
+        resp.version = r->version;
+        reply_packed(w->call, &resp.base);
+    }
+    free(w);
+}
+
+static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n,
+                         enum request_kind kind)
+{
+    request r;
+    okv_error err;
+    okv_error_clear(&err);
+    int rc = request_decode(&r, kind, kvstore_catalog(n->kv), buf, len, &err);
+    if (rc) {
+        service_reply_error(call, rc, err.msg);
+        return;
+    }
+    command c;
+    memset(&c, 0, sizeof c);
+    c.op = kind == REQ_DELETE ? CMD_DELETE : CMD_PUT;
+    c.check_version = r.check_version;
+    c.expected_version = r.expected_version;
+    c.table_id = r.table->id;
+    c.partition = r.partition;
+    c.client_id = r.client_id;
+    c.request_id = r.request_id;
+    c.key = r.key;
+    c.key_len = r.key_len;
+    c.value = r.value;
+    c.value_len = r.value_len;
+    size_t clen = command_encoded_size(&c);
+    uint8_t *cmd = malloc(clen);
+    write_ctx *w = calloc(1, sizeof *w);
+    if (!cmd || !w) {
+        free(cmd);
+        free(w);
+        request_release(&r);
+        service_reply_error(call, OKV_ENOMEM, "out of memory");
+        return;
+    }
+    command_encode(&c, cmd);
+    uint64_t group = fsm_group_id(r.table->id, r.partition);
+    request_release(&r);
+    w->n = n;
+    w->call = call;
+    w->is_delete = kind == REQ_DELETE;
+    raftstore_propose(n->rs, group, cmd, clen, write_done, w);
+    free(cmd);
+}
+
+static void handle_put(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
+{
+    handle_write(call, buf, len, arg, REQ_PUT);
+}
+
+static void handle_delete(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
+{
+    handle_write(call, buf, len, arg, REQ_DELETE);
+}
+
+/* ---- reads ----------------------------------------------------------------- */
+
+typedef struct read_ctx {
+    node *n;
+    rpc_call *call;
+    request req;
+    _Atomic int waiting;       /* read indexes still outstanding */
+    _Atomic int failed;        /* first failure code (0 = none) */
+    _Atomic uint64_t leader;
+} read_ctx;
+
+static void finish_get(read_ctx *rc)
+{
+    node *n = rc->n;
+    uint8_t *val = NULL;
+    size_t vlen = 0;
+    uint64_t version = 0;
+    okv_error err;
+    okv_error_clear(&err);
+    int code = kvstore_get(n->kv, rc->req.table, rc->req.partition, rc->req.key, rc->req.key_len,
+                           &val, &vlen, &version, &err);
+    atomic_fetch_add(&n->reads, 1);
+    if (code) {
+        service_reply_error(rc->call, code, err.msg);
+        return;
+    }
+    Orderkv__V1__GetResponse resp = ORDERKV__V1__GET_RESPONSE__INIT;
+    resp.value.data = val;
+    resp.value.len = vlen;
+    resp.version = version;
+    reply_packed(rc->call, &resp.base);
+    free(val);
+}
+
+static void finish_scan(read_ctx *rc)
+{
+    node *n = rc->n;
+    kv_item *items = NULL;
+    size_t count = 0;
+    int more = 0;
+    okv_error err;
+    okv_error_clear(&err);
+    int code = kvstore_scan(n->kv, &rc->req, &items, &count, &more, &err);
+    atomic_fetch_add(&n->reads, 1);
+    if (code) {
+        service_reply_error(rc->call, code, err.msg);
+        return;
+    }
+    Orderkv__V1__KeyValue *kvs = calloc(count ? count : 1, sizeof *kvs);
+    Orderkv__V1__KeyValue **ptrs = calloc(count ? count : 1, sizeof *ptrs);
+    uint8_t *token = more && count ? malloc(items[count - 1].key_len + 1) : NULL;
+    if (!kvs || !ptrs || (more && count && !token)) {
+        service_reply_error(rc->call, OKV_ENOMEM, "out of memory encoding scan");
+    } else {
+        Orderkv__V1__ScanResponse resp = ORDERKV__V1__SCAN_RESPONSE__INIT;
+        for (size_t i = 0; i < count; i++) {
+            orderkv__v1__key_value__init(&kvs[i]);
+            kvs[i].key.data = items[i].key;
+            kvs[i].key.len = items[i].key_len;
+            kvs[i].value.data = items[i].value;
+            kvs[i].value.len = items[i].value_len;
+            kvs[i].version = items[i].version;
+            ptrs[i] = &kvs[i];
+        }
+        resp.n_items = count;
+        resp.items = ptrs;
+        if (token) {
+            resp.resume_token.len =
+                request_resume_token(token, items[count - 1].key, items[count - 1].key_len);
+            resp.resume_token.data = token;
+        }
+        reply_packed(rc->call, &resp.base);
+    }
+    free(token);
+    free(kvs);
+    free(ptrs);
+    kvstore_items_free(items, count);
+}
+
+/* One read index answered; the last one reads and replies. */
+static void read_done(void *arg, int code, uint64_t leader)
+{
+    read_ctx *rc = arg;
+    if (code) {
+        int expected = 0;
+        atomic_compare_exchange_strong(&rc->failed, &expected, code);
+        if (leader)
+            atomic_store(&rc->leader, leader);
+    }
+    if (atomic_fetch_sub(&rc->waiting, 1) != 1)
+        return;
+    int failed = atomic_load(&rc->failed);
+    if (failed == OKV_ENOTLEADER || failed == OKV_ENOTFOUND)
+        service_reply_error(rc->call, OKV_EUNAVAILABLE,
+                            "no leader could confirm a read point; retry");
+    else if (failed)
+        service_reply_error(rc->call, failed, "no read point within the time limit; retry");
+    else if (rc->req.kind == REQ_GET)
+        finish_get(rc);
+    else
+        finish_scan(rc);
+    request_release(&rc->req);
+    free(rc);
+}
+
+static void handle_read(rpc_call *call, const uint8_t *buf, size_t len, node *n,
+                        enum request_kind kind)
+{
+    read_ctx *rc = calloc(1, sizeof *rc);
+    if (!rc) {
+        service_reply_error(call, OKV_ENOMEM, "out of memory");
+        return;
+    }
+    okv_error err;
+    okv_error_clear(&err);
+    int code = request_decode(&rc->req, kind, kvstore_catalog(n->kv), buf, len, &err);
+    if (code) {
+        free(rc);
+        service_reply_error(call, code, err.msg);
+        return;
+    }
+    rc->n = n;
+    rc->call = call;
+    const catalog_table *t = rc->req.table;
+    int single = kind == REQ_GET || rc->req.single_partition;
+    uint32_t first = single ? rc->req.partition : 0;
+    uint32_t count = single ? 1 : t->partitions;
+    /* Every partition involved must hold a replica here. */
+    for (uint32_t p = first; p < first + count; p++) {
+        if (!cluster_holds(&n->map, n->node_id, t->id, p)) {
+            uint64_t r[CLUSTER_MAX_NODES];
+            cluster_replicas(&n->map, t->id, p, r);
+            request_release(&rc->req);
+            free(rc);
+            service_reply_not_leader(call, n, r[0]);
+            return;
+        }
+    }
+    atomic_store(&rc->waiting, (int)count);
+    for (uint32_t p = first; p < first + count; p++)
+        raftstore_read(n->rs, fsm_group_id(t->id, p), read_done, rc);
+}
+
+static void handle_get(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
+{
+    handle_read(call, buf, len, arg, REQ_GET);
+}
+
+static void handle_scan(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
+{
+    handle_read(call, buf, len, arg, REQ_SCAN);
+}
+
+int service_kv_raft_register(node *n, okv_error *err)
+{
+    static const struct { enum request_kind kind; rpc_handler fn; } methods[] = {
+        { REQ_GET, handle_get },
+        { REQ_PUT, handle_put },
+        { REQ_DELETE, handle_delete },
+        { REQ_SCAN, handle_scan },
+    };
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        int rc = rpc_server_add_method(n->rpc, request_method_path(methods[i].kind),
+                                       methods[i].fn, n, err);
+        if (rc)
+            return rc;
+    }
+    return OKV_OK;
+}
