@@ -189,19 +189,30 @@ static ProtobufCMessage *unpack_body(grpc_byte_buffer *body, const ProtobufCMess
     return m;
 }
 
+/* What one attempt told us beyond its code. */
+typedef struct attempt {
+    int from_server;                 /* the server answered with an orderkv Error */
+    char leader[CLIENT_ADDR_MAX];    /* NOT_LEADER: the leader's address, "" if unknown */
+} attempt;
+
 /* Turns a finished call into a code; consumes res->body. */
 static int interpret(okv_client *c, size_t idx, const call_result *res,
-                     const ProtobufCMessageDescriptor *d, int is_write, ProtobufCMessage **out)
+                     const ProtobufCMessageDescriptor *d, int is_write, ProtobufCMessage **out,
+                     attempt *at)
 {
     ProtobufCMessage *msg = res->body ? unpack_body(res->body, d) : NULL;
     grpc_byte_buffer_destroy(res->body);
     const Orderkv__V1__Error *e = msg ? response_error(msg) : NULL;
+    memset(at, 0, sizeof *at);
     if (res->status == GRPC_STATUS_OK && msg && (!e || e->code == 0)) {
         *out = msg;
         return OKV_OK;
     }
     int code;
     if (e && e->code != 0) {
+        at->from_server = 1;
+        if (e->leader_address)
+            snprintf(at->leader, sizeof at->leader, "%s", e->leader_address);
         code = client_fail(c, code_from_proto(e->code), "%s", e->message);
     } else if (res->status == GRPC_STATUS_OK) {
         code = client_fail(c, is_write ? OKV_EUNKNOWN : OKV_EPROTO,
@@ -217,6 +228,46 @@ static int interpret(okv_client *c, size_t idx, const call_result *res,
     return code;
 }
 
+/* Index of addr among the client's nodes, adding it if there is room (a
+ * leader the caller did not list); -1 if it cannot be used. */
+static long node_index(okv_client *c, const char *addr)
+{
+    for (size_t i = 0; i < c->naddrs; i++)
+        if (strcmp(c->addrs[i], addr) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Sleeps a jittered backoff before retrying a clean failure: 10–40 ms,
+ * doubling per attempt up to 160–640 ms, never past the deadline. */
+static void backoff(int attempt_no, gpr_timespec deadline)
+{
+    static _Thread_local uint64_t seed;
+    if (!seed)
+        seed = (uint64_t)(uintptr_t)&seed ^ (uint64_t)gpr_now(GPR_CLOCK_MONOTONIC).tv_nsec;
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    int shift = attempt_no < 4 ? attempt_no : 4;
+    int base = 10 << shift;
+    int ms = base + (int)(seed % (uint64_t)(3 * base + 1));
+    gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
+    if (gpr_time_cmp(until, deadline) > 0)
+        until = deadline;
+    gpr_sleep_until(until);
+}
+
+/*
+ * The retry rules. Inside the call's deadline:
+ *  - NOT_LEADER: go to the leader it names (or the next node) at once;
+ *  - a clean UNAVAILABLE from a server (the write did not apply, e.g. the
+ *    leader changed before it committed) or no node reachable: back off
+ *    with jitter and try again;
+ *  - a read that lost its connection: try the next node;
+ *  - a write that may have reached a server and got no answer: stop with
+ *    OKV_EUNKNOWN. (Retrying with the same request id is safe once every
+ *    server deduplicates; the single-node server does not yet.)
+ */
 int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *resp_desc, int is_write, int timeout_ms,
                  ProtobufCMessage **resp_out, size_t *addr_index_out)
@@ -225,40 +276,68 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
     int ms = timeout_ms > 0 ? timeout_ms : c->opts.default_timeout_ms;
     gpr_timespec deadline = deadline_in(ms);
     grpc_completion_queue *cq = client_cq_get(c);
-    size_t start = atomic_load(&c->current);
+    size_t idx = atomic_load(&c->current) % c->naddrs;
     int rc = OKV_EUNAVAILABLE;
-    int reached = 0, timed_out = 0;
-    for (size_t k = 0; k < c->naddrs; k++) {
-        size_t idx = (start + k) % c->naddrs;
+    int reached = 0, timed_out = 0, unreachable_in_a_row = 0;
+    for (int attempt_no = 0;; attempt_no++) {
+        if (attempt_no > 0 && passed(deadline))
+            break;
         unsigned conn = atomic_fetch_add(&c->next_conn, 1) % CLIENT_CONNS_PER_NODE;
         int ready = wait_ready(c->channels[idx][conn], cq, deadline);
         if (ready <= 0) {
+            /* Nothing was sent: trying another node is safe. */
             timed_out |= ready < 0;
-            continue;   /* nothing was sent: trying the next node is safe */
-        }
-        call_result res;
-        if (run_call(c, idx, conn, m, req, deadline, cq, &res) != 0)
+            idx = (idx + 1) % c->naddrs;
+            if (++unreachable_in_a_row >= (int)c->naddrs) {
+                if (reached)
+                    break;   /* keep the last server's answer */
+                rc = client_fail(c, OKV_EUNAVAILABLE,
+                                 "cannot connect to %s (is orderkvd running there?)",
+                                 c->addr_list);
+                if (passed(deadline))
+                    break;
+                backoff(attempt_no, deadline);
+                unreachable_in_a_row = 0;
+            }
             continue;
+        }
+        unreachable_in_a_row = 0;
+        call_result res;
+        if (run_call(c, idx, conn, m, req, deadline, cq, &res) != 0) {
+            idx = (idx + 1) % c->naddrs;
+            continue;
+        }
         reached = 1;
         atomic_store(&c->current, idx);
         if (addr_index_out)
             *addr_index_out = idx;
         int had_body = res.body != NULL;
-        rc = interpret(c, idx, &res, resp_desc, is_write, resp_out);
-        /* A read that met a transport failure may go to the next node. */
-        if (rc == OKV_EUNAVAILABLE && !is_write && !had_body && k + 1 < c->naddrs &&
-            !passed(deadline))
+        attempt at;
+        rc = interpret(c, idx, &res, resp_desc, is_write, resp_out, &at);
+        if (rc == OKV_ENOTLEADER) {
+            long li = at.leader[0] ? node_index(c, at.leader) : -1;
+            if (li >= 0 && (size_t)li != idx) {
+                idx = (size_t)li;
+                continue;
+            }
+            idx = (idx + 1) % c->naddrs;
+            backoff(attempt_no, deadline);
             continue;
+        }
+        if (rc == OKV_EUNAVAILABLE && at.from_server) {
+            backoff(attempt_no, deadline);
+            idx = (idx + 1) % c->naddrs;
+            continue;
+        }
+        if (rc == OKV_EUNAVAILABLE && !is_write && !had_body) {
+            idx = (idx + 1) % c->naddrs;
+            continue;
+        }
         break;
     }
-    if (!reached) {
-        if (timed_out)
-            rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
-                             c->addr_list, ms);
-        else
-            rc = client_fail(c, OKV_EUNAVAILABLE,
-                             "cannot connect to %s (is orderkvd running there?)", c->addr_list);
-    }
+    if (!reached && timed_out && rc == OKV_EUNAVAILABLE)
+        rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
+                         c->addr_list, ms);
     /* Every op started on cq was plucked, so it is idle and reusable. */
     client_cq_put(c, cq);
     return rc;
