@@ -33,6 +33,9 @@ const char *config_usage(void)
            "  --port-file FILE      once serving, write the bound HOST:PORT to FILE\n"
            "  --log-level LEVEL     error, warn, info (default) or debug\n"
            "  --node-id N           this node's id (default 1)\n"
+           "  --initial-cluster SPEC  run as one node of a cluster: ID=HOST:PORT,...\n"
+           "                        (every node's id and client address, this one\n"
+           "                        included; used at first boot, then stored)\n"
            "  --partitions N        partitions per table when creating a data dir\n"
            "                        (default 8; an existing dir keeps its own)\n"
            "  --threads N           gRPC completion-queue threads (default 2)\n"
@@ -78,6 +81,8 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
             return okv_error_set(err, OKV_EINVAL, "--listen: '%s' is not HOST:PORT", value);
         return set_string(c->listen, sizeof c->listen, key, value, err);
     }
+    if (strcmp(key, "initial-cluster") == 0)
+        return set_string(c->initial_cluster, sizeof c->initial_cluster, key, value, err);
     if (strcmp(key, "port-file") == 0)
         return set_string(c->port_file, sizeof c->port_file, key, value, err);
     if (strcmp(key, "log-level") == 0) {

@@ -26,6 +26,7 @@ typedef struct config {
     int partitions_set;       /* --partitions was given explicitly */
     int threads;              /* completion-queue threads */
     int shutdown_grace_ms;
+    char initial_cluster[4096];   /* "" = single-node mode */
     int show_help;
     int show_version;
 } config;

@@ -14,6 +14,7 @@ const char *request_method_path(enum request_kind kind)
     case REQ_DELETE: return "/orderkv.v1.KV/Delete";
     case REQ_SCAN: return "/orderkv.v1.KV/Scan";
     case REQ_STATUS: return "/orderkv.v1.Admin/Status";
+    case REQ_TRANSFER: return "/orderkv.v1.Admin/TransferLeader";
     default: return "";
     }
 }
@@ -245,6 +246,27 @@ static int decode_status(request *r, const uint8_t *buf, size_t len, okv_error *
     return OKV_OK;
 }
 
+static int decode_transfer(request *r, const catalog *cat, const uint8_t *buf, size_t len,
+                           okv_error *err)
+{
+    Orderkv__V1__TransferLeaderRequest *m =
+        orderkv__v1__transfer_leader_request__unpack(NULL, len, buf);
+    if (!m)
+        return okv_error_set(err, OKV_EPROTO, "malformed TransferLeaderRequest (%zu bytes)", len);
+    r->msg = m;
+    int rc = check_table(r, cat, m->table, err);
+    if (rc)
+        return rc;
+    if (m->partition >= r->table->partitions)
+        return okv_error_set(err, OKV_EINVAL, "table %s has partitions 0..%u, not %u",
+                             r->table->name, r->table->partitions - 1, m->partition);
+    if (m->to_node == 0)
+        return okv_error_set(err, OKV_EINVAL, "transfer-leader needs a target node id");
+    r->partition = m->partition;
+    r->to_node = m->to_node;
+    return OKV_OK;
+}
+
 int request_decode(request *out, enum request_kind kind, const catalog *cat,
                    const uint8_t *buf, size_t len, okv_error *err)
 {
@@ -259,6 +281,7 @@ int request_decode(request *out, enum request_kind kind, const catalog *cat,
     case REQ_DELETE: rc = decode_delete(out, cat, buf, len, err); break;
     case REQ_SCAN: rc = decode_scan(out, cat, buf, len, err); break;
     case REQ_STATUS: rc = decode_status(out, buf, len, err); break;
+    case REQ_TRANSFER: rc = decode_transfer(out, cat, buf, len, err); break;
     default: rc = okv_error_set(err, OKV_EUNIMPLEMENTED, "unknown request kind %d", (int)kind);
     }
     out->wire = NULL;   /* only valid during decoding */

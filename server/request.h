@@ -19,7 +19,7 @@
 #include "catalog.h"
 #include "errors.h"
 
-enum request_kind { REQ_GET, REQ_PUT, REQ_DELETE, REQ_SCAN, REQ_STATUS, REQ_KIND_COUNT };
+enum request_kind { REQ_GET, REQ_PUT, REQ_DELETE, REQ_SCAN, REQ_STATUS, REQ_TRANSFER, REQ_KIND_COUNT };
 
 /* Resume tokens: one format byte, then the last user key returned. */
 #define REQUEST_RESUME_TOKEN_V1 0x01
@@ -41,6 +41,7 @@ typedef struct request {
     const uint8_t *upper; size_t upper_len;
     int has_upper;
     int single_partition;   /* every key in range shares one partition key */
+    uint64_t to_node;       /* transfer-leader target */
     uint32_t limit;
     uint8_t *scan_buf;      /* owned: successor bounds derived from the request */
     const uint8_t *wire;    /* the raw request, during request_decode only */

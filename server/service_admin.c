@@ -4,8 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "fsm.h"
 #include "node.h"
 #include "orderkv.pb-c.h"
+
+static const char *role_name(enum raft_role r)
+{
+    switch (r) {
+    case RAFT_LEADER: return "leader";
+    case RAFT_CANDIDATE: return "candidate";
+    case RAFT_PRE_CANDIDATE: return "pre-candidate";
+    default: return "follower";
+    }
+}
 
 static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
 {
@@ -54,18 +65,103 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     resp.counters = cptrs;
     resp.data_dir = n->data_dir;
 
+    /* Cluster mode: the map and this node's replicas. */
+    Orderkv__V1__NodeInfo nodes[CLUSTER_MAX_NODES], *nptrs[CLUSTER_MAX_NODES];
+    raftstore_group_info *groups = NULL;
+    Orderkv__V1__ReplicaStatus *reps = NULL, **rptrs = NULL;
+    if (n->rs) {
+        resp.cluster_id = n->map.cluster_id;
+        for (size_t i = 0; i < n->map.n; i++) {
+            orderkv__v1__node_info__init(&nodes[i]);
+            nodes[i].id = n->map.nodes[i].id;
+            nodes[i].address = n->map.nodes[i].addr;
+            nptrs[i] = &nodes[i];
+        }
+        resp.n_nodes = n->map.n;
+        resp.nodes = nptrs;
+        size_t ng = raftstore_groups(n->rs, NULL, 0);
+        groups = calloc(ng ? ng : 1, sizeof *groups);
+        reps = calloc(ng ? ng : 1, sizeof *reps);
+        rptrs = calloc(ng ? ng : 1, sizeof *rptrs);
+        if (groups && reps && rptrs) {
+            ng = raftstore_groups(n->rs, groups, ng);
+            for (size_t i = 0; i < ng; i++) {
+                Orderkv__V1__ReplicaStatus *rep = &reps[i];
+                orderkv__v1__replica_status__init(rep);
+                rep->group = groups[i].group;
+                rep->table_id = (uint32_t)(groups[i].group >> 32);
+                rep->partition = (uint32_t)groups[i].group;
+                rep->role = (char *)role_name(groups[i].st.role);
+                rep->term = groups[i].st.term;
+                rep->leader = groups[i].st.leader;
+                rep->commit = groups[i].st.commit;
+                rep->applied = groups[i].st.applied;
+                rep->last_index = groups[i].st.last_index;
+                rptrs[i] = rep;
+            }
+            resp.n_replicas = ng;
+            resp.replicas = rptrs;
+        }
+    }
+
     size_t plen = protobuf_c_message_get_packed_size(&resp.base);
     uint8_t *out = malloc(plen ? plen : 1);
     if (!out) {
         service_reply_error(call, OKV_ENOMEM, "out of memory");
+    } else {
+        protobuf_c_message_pack(&resp.base, out);
+        rpc_call_reply(call, OKV_OK, NULL, out, plen);
+        free(out);
+    }
+    free(groups);
+    free(reps);
+    free(rptrs);
+}
+
+static void handle_transfer(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
+{
+    node *n = arg;
+    request r;
+    okv_error err;
+    okv_error_clear(&err);
+    int rc = request_decode(&r, REQ_TRANSFER, kvstore_catalog(n->kv), buf, len, &err);
+    if (rc) {
+        service_reply_error(call, rc, err.msg);
         return;
     }
-    protobuf_c_message_pack(&resp.base, out);
-    rpc_call_reply(call, OKV_OK, NULL, out, plen);
-    free(out);
+    uint64_t group = fsm_group_id(r.table->id, r.partition);
+    uint64_t to = r.to_node;
+    uint32_t table_id = r.table->id, part = r.partition;
+    request_release(&r);
+    if (!n->rs) {
+        service_reply_error(call, OKV_EINVAL, "this node runs alone (no --initial-cluster)");
+        return;
+    }
+    if (!cluster_holds(&n->map, to, table_id, part)) {
+        service_reply_error(call, OKV_EINVAL, "that node holds no replica of the partition");
+        return;
+    }
+    uint64_t leader = raftstore_leader(n->rs, group);
+    if (leader != n->node_id) {
+        service_reply_not_leader(call, n, leader);
+        return;
+    }
+    rc = raftstore_transfer_leader(n->rs, group, to);
+    if (rc) {
+        service_reply_error(call, rc, "could not queue the transfer");
+        return;
+    }
+    Orderkv__V1__TransferLeaderResponse resp = ORDERKV__V1__TRANSFER_LEADER_RESPONSE__INIT;
+    uint8_t outb[64];
+    size_t plen = protobuf_c_message_get_packed_size(&resp.base);
+    protobuf_c_message_pack(&resp.base, outb);
+    rpc_call_reply(call, OKV_OK, NULL, outb, plen);
 }
 
 int service_admin_register(node *n, okv_error *err)
 {
-    return rpc_server_add_method(n->rpc, request_method_path(REQ_STATUS), handle_status, n, err);
+    int rc = rpc_server_add_method(n->rpc, request_method_path(REQ_STATUS), handle_status, n, err);
+    return rc ? rc
+              : rpc_server_add_method(n->rpc, request_method_path(REQ_TRANSFER), handle_transfer,
+                                      n, err);
 }

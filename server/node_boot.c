@@ -1,0 +1,75 @@
+/*
+ * node_boot.c — cluster membership of a data dir, checked at every boot.
+ *
+ * The first boot in cluster mode stores "<node id>|<cluster map text>" in
+ * the meta CF (CLUSTER_KEY). Later boots read it back: the stored map wins
+ * over --initial-cluster (a warning names the difference), a different
+ * --node-id is refused, and a data dir that already holds single-node data
+ * is refused rather than silently mixed into a cluster.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "node.h"
+
+int node_boot_cluster(node *n, const char *spec, okv_error *err);
+
+int node_boot_cluster(node *n, const char *spec, okv_error *err)
+{
+    engine *e = kvstore_engine(n->kv);
+    char *stored = NULL;
+    size_t len = 0;
+    int rc = engine_get(e, ENGINE_CF_META, CLUSTER_KEY, sizeof CLUSTER_KEY - 1, &stored, &len, err);
+    if (rc && rc != OKV_ENOTFOUND)
+        return rc;
+    if (rc == OKV_ENOTFOUND) {
+        /* First boot as a cluster node: the dir must not hold single-node data. */
+        engine_iter *it;
+        if ((rc = engine_iter_new(&it, e, ENGINE_CF_DATA, NULL, 0, NULL, 0, err)))
+            return rc;
+        int has_data = engine_iter_valid(it);
+        engine_iter_free(it);
+        if (has_data)
+            return okv_error_set(err, OKV_EFORMAT,
+                                 "data dir %s holds data of a single-node orderkvd; a cluster "
+                                 "node needs a fresh data dir",
+                                 engine_dir(e));
+        if ((rc = cluster_parse(&n->map, spec, err)))
+            return rc;
+        if (!cluster_node_by_id(&n->map, n->node_id))
+            return okv_error_set(err, OKV_EINVAL,
+                                 "--node-id %llu is not in --initial-cluster %s",
+                                 (unsigned long long)n->node_id, spec);
+        char text[5000];
+        int tl = snprintf(text, sizeof text, "%llu|", (unsigned long long)n->node_id);
+        size_t ml = cluster_encode(&n->map, text + tl, sizeof text - (size_t)tl);
+        return engine_put(e, ENGINE_CF_META, CLUSTER_KEY, sizeof CLUSTER_KEY - 1, text,
+                          (size_t)tl + ml, 1, err);
+    }
+    char *bar = memchr(stored, '|', len);
+    if (!bar) {
+        free(stored);
+        return okv_error_set(err, OKV_ECORRUPT, "data dir %s: malformed cluster record",
+                             engine_dir(e));
+    }
+    *bar = '\0';
+    unsigned long long id = strtoull(stored, NULL, 10);
+    char map_text[5000];
+    snprintf(map_text, sizeof map_text, "%.*s", (int)(len - (size_t)(bar - stored) - 1), bar + 1);
+    free(stored);
+    if (id != n->node_id)
+        return okv_error_set(err, OKV_EINVAL,
+                             "data dir %s belongs to node %llu, not --node-id %llu",
+                             engine_dir(e), id, (unsigned long long)n->node_id);
+    if ((rc = cluster_parse(&n->map, map_text, err)))
+        return okv_error_set(err, OKV_ECORRUPT, "data dir %s: stored cluster map: %s",
+                             engine_dir(e), err ? err->msg : "malformed");
+    cluster_map given;
+    okv_error ignore;
+    if (spec[0] && (cluster_parse(&given, spec, &ignore) || given.cluster_id != n->map.cluster_id))
+        OKV_WARN("--initial-cluster ignored: data dir %s belongs to cluster %s", engine_dir(e),
+                 map_text);
+    return OKV_OK;
+}
