@@ -71,3 +71,73 @@ void okv_status_free(okv_status *s)
     protobuf_c_message_free_unpacked(&s->resp->base, NULL);
     free(s);
 }
+
+int okv_status_get_at(okv_client *c, const char *address, okv_status **out, int timeout_ms)
+{
+    if (!c || !out || !address)
+        return OKV_EINVAL;
+    *out = NULL;
+    okv_client *one;
+    okv_options o = c->opts;
+    int rc = okv_connect(&one, address, &o);
+    if (rc)
+        return client_fail(c, rc, "bad address '%s'", address);
+    rc = okv_status_get(one, out, timeout_ms);
+    if (rc)
+        client_fail(c, rc, "%s", okv_errmsg(one));
+    okv_close(one);
+    return rc;
+}
+
+uint64_t okv_status_cluster_id(const okv_status *s) { return s->resp->cluster_id; }
+size_t okv_status_node_count(const okv_status *s) { return s->resp->n_nodes; }
+
+uint64_t okv_status_node_id_at(const okv_status *s, size_t i)
+{
+    return i < s->resp->n_nodes ? s->resp->nodes[i]->id : 0;
+}
+
+const char *okv_status_node_address_at(const okv_status *s, size_t i)
+{
+    return i < s->resp->n_nodes ? s->resp->nodes[i]->address : NULL;
+}
+
+size_t okv_status_replica_count(const okv_status *s) { return s->resp->n_replicas; }
+
+int okv_status_replica(const okv_status *s, size_t i, okv_replica_info *out)
+{
+    if (i >= s->resp->n_replicas || !out)
+        return OKV_EINVAL;
+    const Orderkv__V1__ReplicaStatus *r = s->resp->replicas[i];
+    out->table_id = r->table_id;
+    out->partition = r->partition;
+    out->role = r->role;
+    out->term = r->term;
+    out->leader = r->leader;
+    out->commit = r->commit;
+    out->applied = r->applied;
+    out->last_index = r->last_index;
+    return OKV_OK;
+}
+
+int okv_transfer_leader(okv_client *c, const char *table, uint32_t partition, uint64_t to_node,
+                        int timeout_ms)
+{
+    if (!c)
+        return OKV_EINVAL;
+    if (!table || !table[0])
+        return client_fail(c, OKV_EINVAL, "table name is empty");
+    Orderkv__V1__TransferLeaderRequest req = ORDERKV__V1__TRANSFER_LEADER_REQUEST__INIT;
+    req.table = (char *)table;
+    req.partition = partition;
+    req.to_node = to_node;
+    ProtobufCMessage *m;
+    /* Not a data write: repeating it is harmless, so it retries like a read. */
+    int rc = client_unary(c, M_TRANSFER, &req.base,
+                          &orderkv__v1__transfer_leader_response__descriptor, 0, timeout_ms, &m,
+                          NULL);
+    if (rc)
+        return rc;
+    protobuf_c_message_free_unpacked(m, NULL);
+    return OKV_OK;
+}

@@ -39,7 +39,7 @@ grpc_completion_queue *client_cq_get(okv_client *c);
 void client_cq_put(okv_client *c, grpc_completion_queue *cq);
 
 /* Methods, indexing okv_client.methods. */
-enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_COUNT };
+enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_COUNT };
 
 /* Records code + message as this thread's last error on c; returns code. */
 int client_fail(const okv_client *c, int code, const char *fmt, ...)

@@ -65,6 +65,7 @@ struct rpc_server {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int shutdown_done;             /* guarded by mu */
+    int drained;                   /* rpc_server_drain ran */
 };
 
 int rpc_status_for_code(int code)
@@ -393,12 +394,36 @@ static int no_live_calls(rpc_server *s)
 }
 static int no_active_calls(rpc_server *s) { return atomic_load(&s->active_calls) == 0; }
 
+void rpc_server_drain(rpc_server *s, int grace_ms)
+{
+    if (!s || s->drained)
+        return;
+    s->drained = 1;
+    atomic_store(&s->shutting_down, 1);
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    if (s->nthreads == 0)
+        return;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += grace_ms / 1000;
+    dl.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    /* Graceful part: every call that arrived gets its answer (writes wait
+     * for their sync). Idle client connections do not count: gRPC would
+     * wait for clients to hang up, so once no call is active the rest is
+     * cancelled and the connections closed (rpc_server_shutdown_and_free). */
+    if (!wait_until(s, no_active_calls, &dl))
+        OKV_WARN("in-flight calls did not finish within %d ms; cancelling them", grace_ms);
+}
+
 void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms)
 {
     if (!s)
         return;
-    atomic_store(&s->shutting_down, 1);
-    grpc_server_shutdown_and_notify(s->server, s->cq, &s->shutdown_tag);
+    rpc_server_drain(s, grace_ms);
     if (s->nthreads == 0) {
         /* Never started: drain the queue here. */
         grpc_server_cancel_all_calls(s->server);
@@ -410,20 +435,6 @@ void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms)
                 ((rpc_tag *)ev.tag)->fn(ev.tag, 0);
         }
     } else {
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_sec += grace_ms / 1000;
-        dl.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
-        /* Graceful part: every call that arrived gets its answer (writes wait
-         * for their sync). Idle client connections do not count: gRPC would
-         * wait for clients to hang up, so once no call is active the rest
-         * is cancelled and the connections closed. */
-        if (!wait_until(s, no_active_calls, &dl))
-            OKV_WARN("in-flight calls did not finish within %d ms; cancelling them", grace_ms);
         grpc_server_cancel_all_calls(s->server);
         wait_until(s, is_shutdown_done, NULL);
         /* Slots requested but never used complete with success = 0 and are

@@ -49,8 +49,14 @@ int rpc_server_start(rpc_server *s, int threads, okv_error *err);
 void rpc_call_reply(rpc_call *call, int code, const char *msg, const uint8_t *resp,
                     size_t resp_len);
 
-/* Stops accepting calls, lets in-flight calls finish for up to grace_ms, then
- * cancels the rest, joins the threads and frees everything. Accepts NULL. */
+/* First half of shutdown: stops accepting calls and waits up to grace_ms for
+ * the calls in flight to be answered. Call it while whatever answers them
+ * (the committer, the raft loop) still runs; stop those next, so that any
+ * call still waiting is answered, then call rpc_server_shutdown_and_free. */
+void rpc_server_drain(rpc_server *s, int grace_ms);
+
+/* Drains (if not done yet), cancels what is left, joins the threads and
+ * frees everything. Accepts NULL. */
 void rpc_server_shutdown_and_free(rpc_server *s, int grace_ms);
 
 /* gRPC status code for an OKV_E* code (exposed for tests). */

@@ -180,6 +180,39 @@ OKV_API uint32_t okv_status_table_partitions(const okv_status *s, size_t i);
 OKV_API uint64_t okv_status_counter(const okv_status *s, const char *name);
 OKV_API void okv_status_free(okv_status *s);
 
+/* Status of the node at `address` (host:port), which need not be in the
+ * client's list: for tools that inspect every node of a cluster. */
+OKV_API int okv_status_get_at(okv_client *client, const char *address, okv_status **out,
+                              int timeout_ms);
+
+/* Cluster mode: the map and the answering node's partition replicas. A
+ * single node reports cluster id 0, no nodes and no replicas. */
+OKV_API uint64_t okv_status_cluster_id(const okv_status *s);
+OKV_API size_t okv_status_node_count(const okv_status *s);
+OKV_API uint64_t okv_status_node_id_at(const okv_status *s, size_t i);
+OKV_API const char *okv_status_node_address_at(const okv_status *s, size_t i);
+
+typedef struct okv_replica_info {
+    uint32_t table_id;
+    uint32_t partition;
+    const char *role;      /* "leader", "follower", ... (borrowed from the status) */
+    uint64_t term;
+    uint64_t leader;       /* node id, 0 if unknown */
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t last_index;
+} okv_replica_info;
+
+OKV_API size_t okv_status_replica_count(const okv_status *s);
+/* Fills *out for replica i; OKV_EINVAL if i is out of range. */
+OKV_API int okv_status_replica(const okv_status *s, size_t i, okv_replica_info *out);
+
+/* Moves leadership of (table, partition) to node to_node (which must hold a
+ * replica). The request finds the current leader by itself; the move itself
+ * completes shortly after the call returns (watch okv_status). */
+OKV_API int okv_transfer_leader(okv_client *client, const char *table, uint32_t partition,
+                                uint64_t to_node, int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

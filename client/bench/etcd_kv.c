@@ -1,0 +1,376 @@
+/*
+ * etcd_kv.c — unary Put / Range calls to etcd through gRPC C core.
+ *
+ * The call path mirrors liborderkv's (client/client_call.c) on purpose, so
+ * that the two targets differ in the server and not in the client: the same
+ * channel arguments, the same number of connections per endpoint, registered
+ * methods, one batch per call with RECV_INITIAL_METADATA in it, a pluck
+ * completion queue reused from a pool, and a protobuf-c unpack of the reply.
+ * What it leaves out is failover: a benchmark should count a failed call, not
+ * hide it by retrying elsewhere.
+ */
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "etcd_kv.h"
+#include "etcd_kv.pb-c.h"
+#include "orderkv.h"
+
+#define ADDR_MAX 256
+#define MAX_CHANNELS (ETCD_KV_MAX_ENDPOINTS * ETCD_KV_CONNS_PER_ENDPOINT)
+
+enum method { M_PUT, M_RANGE, M_COUNT };
+
+static const char *const method_paths[M_COUNT] = {
+    "/etcdserverpb.KV/Put",
+    "/etcdserverpb.KV/Range",
+};
+
+struct etcd_kv {
+    etcd_kv_options opts;
+    size_t naddrs;                      /* endpoints that carry calls */
+    char addrs[ETCD_KV_MAX_ENDPOINTS][ADDR_MAX];
+    /* Channel i talks to addrs[i % naddrs]: consecutive calls alternate
+     * endpoints first, then connections of one endpoint. */
+    size_t nchannels;
+    grpc_channel *channels[MAX_CHANNELS];
+    void *methods[MAX_CHANNELS][M_COUNT];
+    atomic_uint next;                   /* round-robin cursor */
+    pthread_mutex_t cq_mu;              /* idle pluck queues, reused by calls */
+    grpc_completion_queue **cq_free;
+    size_t cq_nfree, cq_cap;
+};
+
+static _Thread_local char last_msg[512];
+
+static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *etcd_kv_errmsg(void)
+{
+    return last_msg;
+}
+
+static gpr_timespec deadline_in(int ms)
+{
+    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+static grpc_completion_queue *cq_get(etcd_kv *e)
+{
+    grpc_completion_queue *cq = NULL;
+    pthread_mutex_lock(&e->cq_mu);
+    if (e->cq_nfree)
+        cq = e->cq_free[--e->cq_nfree];
+    pthread_mutex_unlock(&e->cq_mu);
+    return cq ? cq : grpc_completion_queue_create_for_pluck(NULL);
+}
+
+static void cq_destroy(grpc_completion_queue *cq)
+{
+    grpc_completion_queue_shutdown(cq);
+    grpc_completion_queue_destroy(cq);
+}
+
+/* Precondition: every op started on cq has been plucked (the queue is idle). */
+static void cq_put(etcd_kv *e, grpc_completion_queue *cq)
+{
+    pthread_mutex_lock(&e->cq_mu);
+    if (e->cq_nfree == e->cq_cap) {
+        size_t cap = e->cq_cap ? e->cq_cap * 2 : 16;
+        grpc_completion_queue **n = realloc(e->cq_free, cap * sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&e->cq_mu);
+            cq_destroy(cq);
+            return;
+        }
+        e->cq_free = n;
+        e->cq_cap = cap;
+    }
+    e->cq_free[e->cq_nfree++] = cq;
+    pthread_mutex_unlock(&e->cq_mu);
+}
+
+/* Splits "a:1, b:2" into e->addrs; rejects empty entries and missing ports. */
+static int parse_addresses(etcd_kv *e, const char *list)
+{
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        size_t len = strcspn(p, ",");
+        size_t trimmed = len;
+        while (trimmed && p[trimmed - 1] == ' ')
+            trimmed--;
+        if (trimmed == 0)
+            return fail(OKV_EINVAL, "empty address in '%s'", list);
+        if (trimmed >= ADDR_MAX)
+            return fail(OKV_EINVAL, "address longer than %d bytes in '%s'", ADDR_MAX - 1, list);
+        if (e->naddrs == ETCD_KV_MAX_ENDPOINTS)
+            return fail(OKV_EINVAL, "more than %d endpoints", ETCD_KV_MAX_ENDPOINTS);
+        char *a = e->addrs[e->naddrs++];
+        memcpy(a, p, trimmed);
+        a[trimmed] = '\0';
+        const char *colon = strrchr(a, ':');
+        if (!colon || colon == a || colon[1] == '\0')
+            return fail(OKV_EINVAL, "endpoint '%s' is not HOST:PORT (etcd's default client port is 2379)", a);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (e->naddrs == 0)
+        return fail(OKV_EINVAL, "no endpoint given");
+    return OKV_OK;
+}
+
+/* Waits until ch is READY. A connection attempt that fails is final: the
+ * benchmark should not start against an endpoint that is down. */
+static int wait_ready(grpc_channel *ch, const char *addr, int timeout_ms)
+{
+    gpr_timespec deadline = deadline_in(timeout_ms);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    int rc = OKV_OK;
+    grpc_connectivity_state st = grpc_channel_check_connectivity_state(ch, 1);
+    while (st != GRPC_CHANNEL_READY) {
+        if (st == GRPC_CHANNEL_TRANSIENT_FAILURE || st == GRPC_CHANNEL_SHUTDOWN) {
+            rc = fail(OKV_EUNAVAILABLE, "cannot connect to etcd at %s (is it running?)", addr);
+            break;
+        }
+        int tag;
+        grpc_channel_watch_connectivity_state(ch, st, deadline, cq, &tag);
+        grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (!ev.success) {
+            rc = fail(OKV_ETIMEDOUT, "etcd at %s not reachable within %d ms", addr, timeout_ms);
+            break;
+        }
+        st = grpc_channel_check_connectivity_state(ch, 1);
+    }
+    cq_destroy(cq);
+    return rc;
+}
+
+int etcd_kv_connect(etcd_kv **out, const char *addresses, const etcd_kv_options *opts)
+{
+    *out = NULL;
+    etcd_kv *e = calloc(1, sizeof *e);
+    if (!e)
+        return fail(OKV_ENOMEM, "out of memory");
+    etcd_kv_options defaults = ETCD_KV_OPTIONS_INIT;
+    e->opts = opts ? *opts : defaults;
+    if (e->opts.default_timeout_ms <= 0)
+        e->opts.default_timeout_ms = defaults.default_timeout_ms;
+    if (e->opts.connect_timeout_ms <= 0)
+        e->opts.connect_timeout_ms = defaults.connect_timeout_ms;
+    int rc = addresses ? parse_addresses(e, addresses) : fail(OKV_EINVAL, "no endpoint given");
+    if (rc) {
+        free(e);
+        return rc;
+    }
+    if (e->opts.policy == ETCD_KV_ENDPOINTS_FIRST)
+        e->naddrs = 1;
+    pthread_mutex_init(&e->cq_mu, NULL);
+    atomic_init(&e->next, 0);
+
+    grpc_init();
+    /* The channel arguments of liborderkv (client/client.c), so both targets
+     * get the same connection behaviour; the local subchannel pool is what
+     * gives every channel its own TCP connection. */
+    const char *keys[5] = { GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                            GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                            GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL };
+    const int values[5] = { 64 * 1024 * 1024, 100, 5000, 1000, 1 };
+    grpc_arg argv[5];
+    for (int i = 0; i < 5; i++) {
+        argv[i].type = GRPC_ARG_INTEGER;
+        argv[i].key = (char *)keys[i];
+        argv[i].value.integer = values[i];
+    }
+    grpc_channel_args args = { 5, argv };
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    e->nchannels = e->naddrs * ETCD_KV_CONNS_PER_ENDPOINT;
+    for (size_t i = 0; i < e->nchannels; i++) {
+        e->channels[i] = grpc_channel_create(e->addrs[i % e->naddrs], creds, &args);
+        for (int m = 0; m < M_COUNT; m++)
+            e->methods[i][m] = grpc_channel_register_call(e->channels[i], method_paths[m], NULL, NULL);
+    }
+    grpc_channel_credentials_release(creds);
+    for (size_t i = 0; i < e->nchannels; i++) {
+        rc = wait_ready(e->channels[i], e->addrs[i % e->naddrs], e->opts.connect_timeout_ms);
+        if (rc) {
+            etcd_kv_free(e);
+            return rc;
+        }
+    }
+    *out = e;
+    return OKV_OK;
+}
+
+void etcd_kv_free(etcd_kv *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->cq_nfree; i++)
+        cq_destroy(e->cq_free[i]);
+    free(e->cq_free);
+    pthread_mutex_destroy(&e->cq_mu);
+    for (size_t i = 0; i < e->nchannels; i++)
+        grpc_channel_destroy(e->channels[i]);
+    free(e);
+    grpc_shutdown();
+}
+
+static int code_from_status(grpc_status_code st)
+{
+    switch (st) {
+    case GRPC_STATUS_UNAVAILABLE: return OKV_EUNAVAILABLE;
+    case GRPC_STATUS_DEADLINE_EXCEEDED:
+    case GRPC_STATUS_CANCELLED: return OKV_ETIMEDOUT;
+    case GRPC_STATUS_INVALID_ARGUMENT:
+    case GRPC_STATUS_OUT_OF_RANGE: return OKV_EINVAL;
+    case GRPC_STATUS_UNIMPLEMENTED: return OKV_EUNIMPLEMENTED;
+    default: return OKV_EINTERNAL;
+    }
+}
+
+static ProtobufCMessage *unpack_body(grpc_byte_buffer *body, const ProtobufCMessageDescriptor *d)
+{
+    grpc_byte_buffer_reader r;
+    if (!grpc_byte_buffer_reader_init(&r, body))
+        return NULL;
+    grpc_slice all = grpc_byte_buffer_reader_readall(&r);
+    grpc_byte_buffer_reader_destroy(&r);
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(all),
+                                                    GRPC_SLICE_START_PTR(all));
+    grpc_slice_unref(all);
+    return m;
+}
+
+/*
+ * One unary call of method m with req on the next channel in round-robin
+ * order. On OKV_OK, *resp_out is the unpacked reply (the caller frees it with
+ * protobuf_c_message_free_unpacked).
+ */
+static int unary(etcd_kv *e, enum method m, const ProtobufCMessage *req,
+                 const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
+                 ProtobufCMessage **resp_out)
+{
+    *resp_out = NULL;
+    size_t idx = atomic_fetch_add(&e->next, 1) % e->nchannels;
+    const char *addr = e->addrs[idx % e->naddrs];
+    int ms = timeout_ms > 0 ? timeout_ms : e->opts.default_timeout_ms;
+
+    size_t len = protobuf_c_message_get_packed_size(req);
+    uint8_t stackbuf[2048];
+    uint8_t *buf = len <= sizeof stackbuf ? stackbuf : gpr_malloc(len);
+    protobuf_c_message_pack(req, buf);
+    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, len);
+    if (buf != stackbuf)
+        gpr_free(buf);
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice_unref(sl);
+
+    grpc_completion_queue *cq = cq_get(e);
+    grpc_call *call = grpc_channel_create_registered_call(e->channels[idx], NULL,
+                                                          GRPC_PROPAGATE_DEFAULTS, cq,
+                                                          e->methods[idx][m], deadline_in(ms), NULL);
+    grpc_metadata_array init_md, trail_md;
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+    grpc_slice details = grpc_empty_slice();
+    grpc_byte_buffer *body = NULL;
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+
+    /* RECV_INITIAL_METADATA must be in the batch, or a trailers-only error
+     * reply surfaces only at the deadline. */
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &body;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    int rc;
+    if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
+        rc = fail(OKV_EINTERNAL, "gRPC refused to start a call to %s", addr);
+    } else {
+        grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        ProtobufCMessage *msg = body ? unpack_body(body, resp_desc) : NULL;
+        if (status == GRPC_STATUS_OK && msg) {
+            *resp_out = msg;
+            rc = OKV_OK;
+        } else if (status == GRPC_STATUS_OK) {
+            rc = fail(OKV_EPROTO, "unparsable %s reply from %s", method_paths[m], addr);
+        } else {
+            char *d = grpc_slice_to_c_string(details);
+            rc = fail(code_from_status(status), "etcd at %s: %s (gRPC status %d)", addr,
+                      d[0] ? d : "no detail", (int)status);
+            gpr_free(d);
+        }
+        if (msg && rc != OKV_OK)
+            protobuf_c_message_free_unpacked(msg, NULL);
+    }
+    grpc_byte_buffer_destroy(body);
+    grpc_slice_unref(details);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    grpc_byte_buffer_destroy(send);
+    grpc_call_unref(call);
+    cq_put(e, cq);
+    return rc;
+}
+
+int etcd_kv_put(etcd_kv *e, const void *key, size_t key_len, const void *value,
+                size_t value_len, int timeout_ms)
+{
+    Etcdserverpb__PutRequest req = ETCDSERVERPB__PUT_REQUEST__INIT;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    req.value.data = (uint8_t *)value;
+    req.value.len = value_len;
+    ProtobufCMessage *resp;
+    int rc = unary(e, M_PUT, &req.base, &etcdserverpb__put_response__descriptor, timeout_ms, &resp);
+    if (rc == OKV_OK)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
+
+int etcd_kv_get(etcd_kv *e, const void *key, size_t key_len, int timeout_ms)
+{
+    Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;   /* range_end empty: this key only */
+    req.serializable = e->opts.serializable ? 1 : 0;
+    ProtobufCMessage *resp;
+    int rc = unary(e, M_RANGE, &req.base, &etcdserverpb__range_response__descriptor, timeout_ms, &resp);
+    if (rc != OKV_OK)
+        return rc;
+    const Etcdserverpb__RangeResponse *r = (const Etcdserverpb__RangeResponse *)resp;
+    rc = r->n_kvs > 0 ? OKV_OK : OKV_ENOTFOUND;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}
