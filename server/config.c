@@ -17,6 +17,7 @@ void config_defaults(config *c)
     c->node_id = 1;
     c->partitions = CATALOG_DEFAULT_PARTITIONS;
     c->threads = 2;
+    c->tick_ms = 100;
     c->shutdown_grace_ms = 5000;
 }
 
@@ -39,6 +40,8 @@ const char *config_usage(void)
            "  --partitions N        partitions per table when creating a data dir\n"
            "                        (default 8; an existing dir keeps its own)\n"
            "  --threads N           gRPC completion-queue threads (default 2)\n"
+           "  --raft-tick-ms N      Raft tick (default 100; elections after 10-20\n"
+           "                        ticks without a leader)\n"
            "  --shutdown-grace-ms N how long in-flight calls may finish on SIGTERM\n"
            "                        (default 5000)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
@@ -111,6 +114,12 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
         if ((rc = parse_uint(key, value, 1, 8, &v, err)))
             return rc;
         c->threads = (int)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "raft-tick-ms") == 0) {
+        if ((rc = parse_uint(key, value, 10, 10000, &v, err)))
+            return rc;
+        c->tick_ms = (int)v;
         return OKV_OK;
     }
     if (strcmp(key, "shutdown-grace-ms") == 0) {

@@ -25,6 +25,7 @@ typedef struct config {
     uint32_t partitions;      /* per table, used only when the dir is created */
     int partitions_set;       /* --partitions was given explicitly */
     int threads;              /* completion-queue threads */
+    int tick_ms;              /* Raft tick (cluster mode) */
     int shutdown_grace_ms;
     char initial_cluster[4096];   /* "" = single-node mode */
     int show_help;

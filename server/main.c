@@ -15,8 +15,99 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "fsm.h"
 #include "log.h"
 #include "node.h"
+#include "transport.h"
+
+int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err);
+
+/* ---- cluster mode wiring -------------------------------------------------- */
+
+static _Atomic(raftstore *) g_store;   /* set once the store exists */
+
+static void on_peer_message(void *arg, uint64_t from, uint64_t group, struct raft_message *m)
+{
+    (void)arg;
+    (void)from;
+    raftstore *rs = atomic_load(&g_store);
+    if (rs)
+        raftstore_receive(rs, group, m);
+    else
+        raft_message_release(m);
+}
+
+static void net_send(void *ctx, uint64_t to, uint64_t group, const struct raft_message *m)
+{
+    transport_send(ctx, to, group, m);   /* a drop is fine: Raft retries */
+}
+
+static void net_flush(void *ctx) { transport_flush(ctx); }
+
+static void log_bridge(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    OKV_LOG(level, "%s", msg);
+}
+
+/* The preferred leader of each partition campaigns at start. */
+static int campaign(void *ctx, uint64_t group)
+{
+    const node *n = ctx;
+    uint64_t r[CLUSTER_MAX_NODES];
+    cluster_replicas(&n->map, (uint32_t)(group >> 32), (uint32_t)group, r);
+    return r[0] == n->node_id;
+}
+
+/* Creates the transport and the multi-Raft store, bootstrapping the groups
+ * of every partition this node holds (existing ones are loaded). */
+static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *err)
+{
+    struct transport_options to = TRANSPORT_OPTIONS_INIT;
+    to.cluster_id = n->map.cluster_id;
+    to.node_id = n->node_id;
+    to.on_message = on_peer_message;
+    to.on_message_arg = n;
+    to.log = log_bridge;
+    to.log_level = okv_log_level;
+    int rc = transport_new(tp, n->rpc, &to, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n->map.n; i++)
+        if (n->map.nodes[i].id != n->node_id &&
+            (rc = transport_set_peer(*tp, n->map.nodes[i].id, n->map.nodes[i].addr)))
+            return okv_error_set(err, rc, "cannot add peer %s", n->map.nodes[i].addr);
+    raftstore_config rc_cfg;
+    memset(&rc_cfg, 0, sizeof rc_cfg);
+    rc_cfg.node_id = n->node_id;
+    rc_cfg.e = kvstore_engine(n->kv);
+    rc_cfg.net.send = net_send;
+    rc_cfg.net.flush = net_flush;
+    rc_cfg.net.ctx = *tp;
+    rc_cfg.tick_ms = cfg->tick_ms;
+    rc_cfg.log = log_bridge;
+    if ((rc = raftstore_new(&n->rs, &rc_cfg, err)))
+        return rc;
+    const catalog *cat = kvstore_catalog(n->kv);
+    for (size_t t = 0; t < cat->count; t++) {
+        for (uint32_t p = 0; p < cat->tables[t].partitions; p++) {
+            if (!cluster_holds(&n->map, n->node_id, cat->tables[t].id, p))
+                continue;
+            uint64_t r[CLUSTER_MAX_NODES];
+            size_t nr = cluster_replicas(&n->map, cat->tables[t].id, p, r);
+            struct raft_conf conf;
+            memset(&conf, 0, sizeof conf);
+            conf.n_voters = (uint32_t)nr;
+            for (size_t k = 0; k < nr; k++)
+                conf.voters[k] = r[k];
+            if ((rc = raftstore_bootstrap_group(n->rs, fsm_group_id(cat->tables[t].id, p), &conf,
+                                                err)))
+                return rc;
+        }
+    }
+    atomic_store(&g_store, n->rs);
+    return OKV_OK;
+}
 
 static int write_port_file(const char *path, const char *address)
 {
@@ -36,10 +127,18 @@ static int write_port_file(const char *path, const char *address)
     return 0;
 }
 
-static void stop_all(node *n)
+/* Shutdown order: stop taking calls and let in-flight ones be answered
+ * while the committer or the raft loop still runs; stop those (answering
+ * anything left); then tear down gRPC, the transport (after the server that
+ * hosts its streams) and RocksDB. */
+static void stop_all(node *n, transport *tp)
 {
-    rpc_server_shutdown_and_free(n->rpc, 0);
+    rpc_server_drain(n->rpc, 0);
+    atomic_store(&g_store, NULL);
+    raftstore_free(n->rs);
     committer_free(n->com);
+    rpc_server_shutdown_and_free(n->rpc, 0);
+    transport_free(tp);
     kvstore_close(n->kv);
 }
 
@@ -63,18 +162,24 @@ static int run(const config *cfg, const sigset_t *sigs)
     rc = kvstore_open(&n.kv, cfg->data_dir, cfg->partitions, &ignored, &err);
     if (rc) {
         OKV_ERROR("cannot open data dir %s: %s: %s", cfg->data_dir, okv_strerror(rc), err.msg);
-        stop_all(&n);
+        stop_all(&n, NULL);
         return 1;
     }
     if (ignored && cfg->partitions_set)
         OKV_WARN("--partitions %u ignored: data dir %s was created with its own partition "
                  "counts, which never change",
                  cfg->partitions, cfg->data_dir);
-    if ((rc = committer_new(&n.com, n.kv, &err)) || (rc = service_kv_register(&n, &err)) ||
+    int clustered = 0;
+    transport *tp = NULL;
+    if ((rc = node_boot_cluster(&n, cfg->initial_cluster, &clustered, &err)) ||
+        (clustered && (rc = start_cluster(&n, cfg, &tp, &err))) ||
+        (!clustered && (rc = committer_new(&n.com, n.kv, &err))) ||
+        (rc = clustered ? service_kv_raft_register(&n, &err) : service_kv_register(&n, &err)) ||
         (rc = service_admin_register(&n, &err)) ||
-        (rc = rpc_server_start(n.rpc, cfg->threads, &err))) {
+        (rc = rpc_server_start(n.rpc, cfg->threads, &err)) ||
+        (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err)))) {
         OKV_ERROR("cannot start: %s", err.msg);
-        stop_all(&n);
+        stop_all(&n, tp);
         return 1;
     }
     snprintf(n.listen_address, sizeof n.listen_address, "%s", rpc_server_address(n.rpc));
@@ -82,20 +187,23 @@ static int run(const config *cfg, const sigset_t *sigs)
         /* Whoever asked for the file waits for it: failing loudly beats
          * serving on a port nobody can learn. */
         OKV_ERROR("cannot write --port-file %s: %s", cfg->port_file, strerror(errno));
-        stop_all(&n);
+        stop_all(&n, tp);
         return 1;
     }
-    OKV_INFO("orderkvd %s serving on %s, data dir %s", OKV_VERSION_STRING, n.listen_address,
-             cfg->data_dir);
+    if (clustered)
+        OKV_INFO("orderkvd %s: node %llu of cluster %016llx (%zu nodes) serving on %s, data dir %s",
+                 OKV_VERSION_STRING, (unsigned long long)n.node_id,
+                 (unsigned long long)n.map.cluster_id, n.map.n, n.listen_address, cfg->data_dir);
+    else
+        OKV_INFO("orderkvd %s serving on %s, data dir %s", OKV_VERSION_STRING, n.listen_address,
+                 cfg->data_dir);
 
     int sig = 0;
     sigwait(sigs, &sig);
     OKV_INFO("received %s; finishing in-flight requests",
              sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
-    rpc_server_shutdown_and_free(n.rpc, cfg->shutdown_grace_ms);
-    n.rpc = NULL;
-    committer_free(n.com);
-    kvstore_close(n.kv);
+    rpc_server_drain(n.rpc, cfg->shutdown_grace_ms);
+    stop_all(&n, tp);
     if (cfg->port_file[0])
         unlink(cfg->port_file);   /* a stale address would mislead the next reader */
     OKV_INFO("stopped cleanly");

@@ -14,16 +14,20 @@
 #include "log.h"
 #include "node.h"
 
-int node_boot_cluster(node *n, const char *spec, okv_error *err);
+int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err);
 
-int node_boot_cluster(node *n, const char *spec, okv_error *err)
+int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err)
 {
+    *clustered = 0;
     engine *e = kvstore_engine(n->kv);
     char *stored = NULL;
     size_t len = 0;
     int rc = engine_get(e, ENGINE_CF_META, CLUSTER_KEY, sizeof CLUSTER_KEY - 1, &stored, &len, err);
     if (rc && rc != OKV_ENOTFOUND)
         return rc;
+    if (rc == OKV_ENOTFOUND && !spec[0])
+        return OKV_OK;   /* single-node mode */
+    *clustered = 1;
     if (rc == OKV_ENOTFOUND) {
         /* First boot as a cluster node: the dir must not hold single-node data. */
         engine_iter *it;
