@@ -21,7 +21,7 @@ int okv_status_get(okv_client *c, okv_status **out, int timeout_ms)
     ProtobufCMessage *m;
     size_t idx = 0;
     int rc = client_unary(c, M_STATUS, &req.base, &orderkv__v1__status_response__descriptor, 0,
-                          timeout_ms, &m, &idx);
+                          timeout_ms, &m, &idx, NULL);
     if (rc)
         return rc;
     okv_status *s = calloc(1, sizeof *s);
@@ -135,7 +135,7 @@ int okv_transfer_leader(okv_client *c, const char *table, uint32_t partition, ui
     /* Not a data write: repeating it is harmless, so it retries like a read. */
     int rc = client_unary(c, M_TRANSFER, &req.base,
                           &orderkv__v1__transfer_leader_response__descriptor, 0, timeout_ms, &m,
-                          NULL);
+                          NULL, NULL);
     if (rc)
         return rc;
     protobuf_c_message_free_unpacked(m, NULL);

@@ -270,13 +270,15 @@ static void backoff(int attempt_no, gpr_timespec deadline)
  */
 int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *resp_desc, int is_write, int timeout_ms,
-                 ProtobufCMessage **resp_out, size_t *addr_index_out)
+                 ProtobufCMessage **resp_out, size_t *addr_index_out,
+                 const client_route_key *route)
 {
     *resp_out = NULL;
     int ms = timeout_ms > 0 ? timeout_ms : c->opts.default_timeout_ms;
     gpr_timespec deadline = deadline_in(ms);
+    long routed = client_route_pick(c, route, ms);
     grpc_completion_queue *cq = client_cq_get(c);
-    size_t idx = atomic_load(&c->current) % c->naddrs;
+    size_t idx = routed >= 0 ? (size_t)routed : atomic_load(&c->current) % c->naddrs;
     int rc = OKV_EUNAVAILABLE;
     int reached = 0, timed_out = 0, unreachable_in_a_row = 0;
     for (int attempt_no = 0;; attempt_no++) {
@@ -316,6 +318,7 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         rc = interpret(c, idx, &res, resp_desc, is_write, resp_out, &at);
         if (rc == OKV_ENOTLEADER) {
             long li = at.leader[0] ? node_index(c, at.leader) : -1;
+            client_route_learn(c, route, li);
             if (li >= 0 && (size_t)li != idx) {
                 idx = (size_t)li;
                 continue;
@@ -335,9 +338,16 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         }
         break;
     }
-    if (!reached && timed_out && rc == OKV_EUNAVAILABLE)
-        rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
-                         c->addr_list, ms);
+    if (rc == OKV_OK && route)
+        client_route_learn(c, route, (long)idx);
+    if (!reached) {
+        if (timed_out)
+            rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
+                             c->addr_list, ms);
+        else
+            rc = client_fail(c, OKV_EUNAVAILABLE,
+                             "cannot connect to %s (is orderkvd running there?)", c->addr_list);
+    }
     /* Every op started on cq was plucked, so it is idle and reusable. */
     client_cq_put(c, cq);
     return rc;

@@ -17,6 +17,23 @@
  * serially, so one connection caps a busy client; calls spread over a few. */
 #define CLIENT_CONNS_PER_NODE 4
 
+#define CLIENT_MAX_TABLES 16
+
+/* Cached leaders of one table's partitions (client_route.c). */
+typedef struct route_table {
+    char name[72];
+    uint32_t id;
+    uint32_t partitions;
+    long *leader;          /* per partition: index into addrs, -1 = unknown */
+} route_table;
+
+/* What a routed call is about: its key decides the partition. */
+typedef struct client_route_key {
+    const char *table;
+    const void *key;
+    size_t key_len;
+} client_route_key;
+
 struct okv_client {
     okv_options opts;
     size_t naddrs;
@@ -29,6 +46,11 @@ struct okv_client {
     char addr_list[CLIENT_MAX_ADDRS * CLIENT_ADDR_MAX];  /* for messages */
     /* Idle completion queues, reused by calls: creating and destroying one
      * per call costs more than the call's own work on loopback. */
+    pthread_mutex_t route_mu;
+    route_table routes[CLIENT_MAX_TABLES];   /* guarded by route_mu */
+    size_t nroutes;
+    int routes_loaded;
+    atomic_int routes_tried;
     pthread_mutex_t cq_mu;
     grpc_completion_queue **cq_free;
     size_t cq_nfree, cq_cap;
@@ -45,13 +67,21 @@ enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_COU
 int client_fail(const okv_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The node to try first for a routed write (-1: no idea). Loads the table
+ * list from the cluster the first time. */
+long client_route_pick(okv_client *c, const client_route_key *rk, int timeout_ms);
+/* Records that addrs[idx] leads rk's partition (-1: unknown). */
+void client_route_learn(okv_client *c, const client_route_key *rk, long idx);
+void client_route_free(okv_client *c);
+
 /* One unary call with failover across addresses. On OKV_OK, *resp_out is the
  * unpacked response (free with protobuf_c_message_free_unpacked). is_write
  * selects the ambiguity rules: a write that may have reached a server never
  * reports a clean failure, it reports OKV_EUNKNOWN. */
 int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *resp_desc, int is_write, int timeout_ms,
-                 ProtobufCMessage **resp_out, size_t *addr_index_out);
+                 ProtobufCMessage **resp_out, size_t *addr_index_out,
+                 const client_route_key *route);
 
 /* Method path of m (e.g. "/orderkv.v1.KV/Get"). */
 const char *client_method_path(enum client_method m);

@@ -49,7 +49,7 @@ int okv_get(okv_client *c, const char *table, const void *key, size_t key_len, o
     req.key.len = key_len;
     ProtobufCMessage *m;
     rc = client_unary(c, M_GET, &req.base, &orderkv__v1__get_response__descriptor, 0, timeout_ms,
-                      &m, NULL);
+                      &m, NULL, NULL);
     if (rc)
         return rc;
     Orderkv__V1__GetResponse *resp = (Orderkv__V1__GetResponse *)m;
@@ -98,8 +98,9 @@ static int do_put(okv_client *c, const char *table, const void *key, size_t key_
     req.check_version = check;
     req.expected_version = expected;
     ProtobufCMessage *m;
+    client_route_key rk = { table, key, key_len };
     rc = client_unary(c, M_PUT, &req.base, &orderkv__v1__put_response__descriptor, 1, timeout_ms,
-                      &m, NULL);
+                      &m, NULL, &rk);
     if (rc)
         return rc;
     if (version_out)
@@ -137,8 +138,9 @@ int okv_delete(okv_client *c, const char *table, const void *key, size_t key_len
     req.client_id = c->opts.client_id;
     req.request_id = atomic_fetch_add(&c->next_request_id, 1);
     ProtobufCMessage *m;
+    client_route_key rk = { table, key, key_len };
     rc = client_unary(c, M_DELETE, &req.base, &orderkv__v1__delete_response__descriptor, 1,
-                      timeout_ms, &m, NULL);
+                      timeout_ms, &m, NULL, &rk);
     if (rc)
         return rc;
     if (existed_out)
@@ -189,7 +191,7 @@ int okv_scan(okv_client *c, const char *table, const okv_scan_opts *opts, okv_sc
     req.resume_token.len = o->resume_len;
     ProtobufCMessage *m;
     rc = client_unary(c, M_SCAN, &req.base, &orderkv__v1__scan_response__descriptor, 0,
-                      o->timeout_ms, &m, NULL);
+                      o->timeout_ms, &m, NULL, NULL);
     if (rc)
         return rc;
     okv_scan_result *r = malloc(sizeof *r);

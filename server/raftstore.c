@@ -35,6 +35,7 @@ typedef struct pending_read {
 
 typedef struct grp {
     uint64_t id;
+    struct raftstore *rs;
     struct raftlog *log;
     struct raft_node *node;
     pending_prop *props, *props_tail;   /* in index order */
@@ -138,8 +139,9 @@ static int insert_group(raftstore *rs, grp *g)
 
 static void raft_log_cb(void *ctx, int level, const char *msg)
 {
-    raftstore *rs = ctx;
-    logf_(rs, level == RAFT_LOG_WARN ? 1 : level == RAFT_LOG_INFO ? 2 : 3, "raft: %s", msg);
+    grp *g = ctx;
+    logf_(g->rs, level == RAFT_LOG_WARN ? 1 : level == RAFT_LOG_INFO ? 2 : 3,
+          "group %u/%u: %s", (unsigned)(g->id >> 32), (unsigned)g->id, msg);
 }
 
 /* Creates the raft node of a group whose log handle is open. */
@@ -158,8 +160,9 @@ static int start_node(raftstore *rs, grp *g, okv_error *err)
     c.applied = applied;
     c.storage = &raftlog_ops;
     c.storage_ctx = g->log;
+    g->rs = rs;
     c.log_fn = raft_log_cb;
-    c.log_ctx = rs;
+    c.log_ctx = g;
     c.log_level = RAFT_LOG_INFO;
     g->applied = applied;
     rc = raft_new(&c, &g->node);

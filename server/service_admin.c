@@ -41,8 +41,9 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
         tables[i].partitions = cat->tables[i].partitions;
         tptrs[i] = &tables[i];
     }
-    committer_stats st;
-    committer_get_stats(n->com, &st);
+    committer_stats st = { 0, 0 };
+    if (n->com)   /* single-node mode; a cluster node has no committer */
+        committer_get_stats(n->com, &st);
     static const char *const names[] = { "writes", "syncs", "reads" };
     uint64_t values[] = { st.writes, st.syncs, atomic_load(&n->reads) };
     Orderkv__V1__Counter counters[3];

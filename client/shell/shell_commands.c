@@ -12,42 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shell_cmd_int.h"
 #include "shell_output.h"
 #include "shell_tables.h"
 
-#define MAX_POS 3
-#define MAX_FLAGS 4
-
-struct cmd_def;
-/* The arguments of one command after flag parsing. */
-typedef struct args {
-    const shell_arg *pos[MAX_POS];
-    size_t npos;
-    const shell_arg *flag[MAX_FLAGS];   /* value of def->flags[i], NULL if absent */
-} args;
-
-typedef int (*cmd_fn)(shell_ctx *ctx, const struct cmd_def *def, const args *a);
-
-typedef struct cmd_def {
-    const char *name;
-    const char *usage;
-    const char *summary;
-    const char *help;
-    const char *flags[MAX_FLAGS];       /* each takes one value; NULL-terminated */
-    size_t min_pos, max_pos;
-    int takes_table;                    /* first positional is a table name */
-    cmd_fn run;
-} cmd_def;
-
 /* ---- reporting ------------------------------------------------------------- */
 
-/*
- * The single place failures are printed. kind is the okv_strerror text for
- * library errors and a shell word ("usage", "syntax", "unknown command")
- * otherwise; has_code says whether code is a library code.
- */
-static int report_error(shell_ctx *ctx, const char *cmd, const char *kind,
-                        int has_code, int code, const char *msg)
+/* The single place failures are printed (shell_cmd_int.h). */
+int shell_cmd_report(shell_ctx *ctx, const char *cmd, const char *kind, int has_code, int code,
+                     const char *msg)
 {
     if (ctx->json) {
         shell_json j;
@@ -69,26 +42,30 @@ static int report_error(shell_ctx *ctx, const char *cmd, const char *kind,
     return -1;
 }
 
-static int fail_okv(shell_ctx *ctx, const cmd_def *def, int rc)
+int shell_cmd_fail_okv(shell_ctx *ctx, const shell_cmd_def *def, int rc)
 {
-    return report_error(ctx, def->name, okv_strerror(rc), 1, rc, okv_errmsg(ctx->client));
+    return shell_cmd_report(ctx, def->name, okv_strerror(rc), 1, rc, okv_errmsg(ctx->client));
 }
 
-static int fail_usage(shell_ctx *ctx, const cmd_def *def, const char *problem)
+int shell_cmd_fail_code(shell_ctx *ctx, const shell_cmd_def *def, int rc, const char *msg)
+{
+    return shell_cmd_report(ctx, def->name, okv_strerror(rc), 1, rc, msg);
+}
+
+int shell_cmd_fail_usage(shell_ctx *ctx, const shell_cmd_def *def, const char *problem)
 {
     char msg[256];
     snprintf(msg, sizeof msg, "%s%s%s%s", def->usage, problem ? " (" : "",
              problem ? problem : "", problem ? ")" : "");
-    return report_error(ctx, def->name, "usage", 0, 0, msg);
+    return shell_cmd_report(ctx, def->name, "usage", 0, 0, msg);
 }
 
 void shell_report_syntax_error(shell_ctx *ctx, const char *msg)
 {
-    report_error(ctx, NULL, "syntax", 0, 0, msg);
+    shell_cmd_report(ctx, NULL, "syntax", 0, 0, msg);
 }
 
-/* Starts a success object; the caller adds members and calls shell_json_end. */
-static void json_ok(shell_ctx *ctx, shell_json *j, const cmd_def *def)
+void shell_cmd_json_ok(shell_ctx *ctx, shell_json *j, const shell_cmd_def *def)
 {
     shell_json_begin(j, ctx->out);
     shell_json_bool(j, "ok", 1);
@@ -103,7 +80,8 @@ static int is_flag(const shell_arg *a)
     return !a->quoted && a->len > 2 && a->bytes[0] == '-' && a->bytes[1] == '-';
 }
 
-static int parse_args(shell_ctx *ctx, const cmd_def *def, const shell_command *cmd, args *a)
+static int parse_args(shell_ctx *ctx, const shell_cmd_def *def, const shell_command *cmd,
+                      shell_args *a)
 {
     char problem[160];
     memset(a, 0, sizeof *a);
@@ -111,37 +89,36 @@ static int parse_args(shell_ctx *ctx, const cmd_def *def, const shell_command *c
         const shell_arg *arg = &cmd->args[i];
         if (!is_flag(arg)) {
             if (a->npos == def->max_pos)
-                return fail_usage(ctx, def, "too many arguments");
+                return shell_cmd_fail_usage(ctx, def, "too many arguments");
             a->pos[a->npos++] = arg;
             continue;
         }
         size_t f = 0;
-        while (f < MAX_FLAGS && def->flags[f] && strcmp(def->flags[f], arg->bytes) != 0)
+        while (f < SHELL_MAX_FLAGS && def->flags[f] && strcmp(def->flags[f], arg->bytes) != 0)
             f++;
-        if (f == MAX_FLAGS || !def->flags[f]) {
+        if (f == SHELL_MAX_FLAGS || !def->flags[f]) {
             snprintf(problem, sizeof problem, "unknown option %.100s (quote it if it is data)",
                      arg->bytes);
-            return fail_usage(ctx, def, problem);
+            return shell_cmd_fail_usage(ctx, def, problem);
         }
         if (i + 1 == cmd->argc) {
             snprintf(problem, sizeof problem, "%s needs a value", def->flags[f]);
-            return fail_usage(ctx, def, problem);
+            return shell_cmd_fail_usage(ctx, def, problem);
         }
         if (a->flag[f]) {
             snprintf(problem, sizeof problem, "%s given twice", def->flags[f]);
-            return fail_usage(ctx, def, problem);
+            return shell_cmd_fail_usage(ctx, def, problem);
         }
         a->flag[f] = &cmd->args[++i];
     }
     if (a->npos < def->min_pos)
-        return fail_usage(ctx, def, "missing arguments");
+        return shell_cmd_fail_usage(ctx, def, "missing arguments");
     if (def->takes_table && a->npos > 0 && strlen(a->pos[0]->bytes) != a->pos[0]->len)
-        return fail_usage(ctx, def, "a table name cannot contain NUL bytes");
+        return shell_cmd_fail_usage(ctx, def, "a table name cannot contain NUL bytes");
     return 0;
 }
 
-/* Strict unsigned decimal: no sign, no spaces, no trailing junk, no overflow. */
-static int parse_u64(const shell_arg *a, uint64_t *out)
+int shell_cmd_parse_u64(const shell_arg *a, uint64_t *out)
 {
     if (a->len == 0 || a->len != strlen(a->bytes))
         return -1;
@@ -158,17 +135,17 @@ static int parse_u64(const shell_arg *a, uint64_t *out)
 
 /* ---- key-value commands ------------------------------------------------------ */
 
-static int cmd_get(shell_ctx *ctx, const cmd_def *def, const args *a)
+static int cmd_get(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
     const char *table = a->pos[0]->bytes;
     const shell_arg *key = a->pos[1];
     okv_value *v = NULL;
     int rc = okv_get(ctx->client, table, key->bytes, key->len, &v, ctx->timeout_ms);
     if (rc != OKV_OK)
-        return fail_okv(ctx, def, rc);
+        return shell_cmd_fail_okv(ctx, def, rc);
     if (ctx->json) {
         shell_json j;
-        json_ok(ctx, &j, def);
+        shell_cmd_json_ok(ctx, &j, def);
         shell_json_str(&j, "table", table);
         shell_json_bytes(&j, "key", key->bytes, key->len);
         shell_json_bytes(&j, "value", okv_value_data(v), okv_value_len(v));
@@ -182,15 +159,15 @@ static int cmd_get(shell_ctx *ctx, const cmd_def *def, const args *a)
     return 0;
 }
 
-static int cmd_put(shell_ctx *ctx, const cmd_def *def, const args *a)
+static int cmd_put(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
     const char *table = a->pos[0]->bytes;
     const shell_arg *key = a->pos[1], *val = a->pos[2];
     uint64_t version = 0, expected = 0;
     int rc;
     if (a->flag[0]) {
-        if (parse_u64(a->flag[0], &expected) != 0)
-            return fail_usage(ctx, def,
+        if (shell_cmd_parse_u64(a->flag[0], &expected) != 0)
+            return shell_cmd_fail_usage(ctx, def,
                               "--if-version needs a version number (0: key must be absent)");
         rc = okv_put_if(ctx->client, table, key->bytes, key->len, val->bytes, val->len,
                         expected, &version, ctx->timeout_ms);
@@ -199,10 +176,10 @@ static int cmd_put(shell_ctx *ctx, const cmd_def *def, const args *a)
                      &version, ctx->timeout_ms);
     }
     if (rc != OKV_OK)
-        return fail_okv(ctx, def, rc);
+        return shell_cmd_fail_okv(ctx, def, rc);
     if (ctx->json) {
         shell_json j;
-        json_ok(ctx, &j, def);
+        shell_cmd_json_ok(ctx, &j, def);
         shell_json_str(&j, "table", table);
         shell_json_bytes(&j, "key", key->bytes, key->len);
         shell_json_u64(&j, "version", version);
@@ -213,17 +190,17 @@ static int cmd_put(shell_ctx *ctx, const cmd_def *def, const args *a)
     return 0;
 }
 
-static int cmd_del(shell_ctx *ctx, const cmd_def *def, const args *a)
+static int cmd_del(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
     const char *table = a->pos[0]->bytes;
     const shell_arg *key = a->pos[1];
     int existed = 0;
     int rc = okv_delete(ctx->client, table, key->bytes, key->len, &existed, ctx->timeout_ms);
     if (rc != OKV_OK)
-        return fail_okv(ctx, def, rc);
+        return shell_cmd_fail_okv(ctx, def, rc);
     if (ctx->json) {
         shell_json j;
-        json_ok(ctx, &j, def);
+        shell_cmd_json_ok(ctx, &j, def);
         shell_json_str(&j, "table", table);
         shell_json_bytes(&j, "key", key->bytes, key->len);
         shell_json_bool(&j, "existed", existed);
@@ -303,11 +280,11 @@ static int scan_fetch(shell_ctx *ctx, const char *table, okv_scan_opts opts, uin
     }
 }
 
-static void scan_print_json(shell_ctx *ctx, const cmd_def *def, const char *table,
+static void scan_print_json(shell_ctx *ctx, const shell_cmd_def *def, const char *table,
                             const scan_pages *p)
 {
     shell_json j;
-    json_ok(ctx, &j, def);
+    shell_cmd_json_ok(ctx, &j, def);
     shell_json_str(&j, "table", table);
     shell_json_u64(&j, "count", p->rows);
     shell_json_bool(&j, "more", p->more);
@@ -370,19 +347,20 @@ static void scan_print_human(shell_ctx *ctx, const scan_pages *p)
             p->more ? "; more keys follow, raise --limit to see them" : "");
 }
 
-static int cmd_scan(shell_ctx *ctx, const cmd_def *def, const args *a)
+static int cmd_scan(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
     const char *table = a->pos[0]->bytes;
     const shell_arg *prefix = a->npos > 1 ? a->pos[1] : NULL;
     const shell_arg *from = a->flag[0], *to = a->flag[1];
     uint64_t limit = OKV_SCAN_DEFAULT_LIMIT;
     uint64_t page = OKV_SCAN_MAX_LIMIT;
-    if (a->flag[2] && (parse_u64(a->flag[2], &limit) != 0 || limit == 0))
-        return fail_usage(ctx, def, "--limit needs a positive number");
-    if (a->flag[3] && (parse_u64(a->flag[3], &page) != 0 || page == 0 || page > OKV_SCAN_MAX_LIMIT))
-        return fail_usage(ctx, def, "--page-size needs a number from 1 to 10000");
+    if (a->flag[2] && (shell_cmd_parse_u64(a->flag[2], &limit) != 0 || limit == 0))
+        return shell_cmd_fail_usage(ctx, def, "--limit needs a positive number");
+    if (a->flag[3] && (shell_cmd_parse_u64(a->flag[3], &page) != 0 || page == 0 ||
+                       page > OKV_SCAN_MAX_LIMIT))
+        return shell_cmd_fail_usage(ctx, def, "--page-size needs a number from 1 to 10000");
     if (prefix && (from || to))
-        return fail_usage(ctx, def, "give a PREFIX or --from/--to, not both");
+        return shell_cmd_fail_usage(ctx, def, "give a PREFIX or --from/--to, not both");
 
     okv_scan_opts opts = OKV_SCAN_OPTS_INIT;
     opts.timeout_ms = ctx->timeout_ms;
@@ -402,7 +380,7 @@ static int cmd_scan(shell_ctx *ctx, const cmd_def *def, const args *a)
     int rc = scan_fetch(ctx, table, opts, limit, (uint32_t)page, &p);
     if (rc != OKV_OK) {
         scan_pages_free(&p);
-        return fail_okv(ctx, def, rc);
+        return shell_cmd_fail_okv(ctx, def, rc);
     }
     if (ctx->json)
         scan_print_json(ctx, def, table, &p);
@@ -427,16 +405,16 @@ static void json_tables(shell_json *j, const okv_status *s)
     shell_json_array_end(j);
 }
 
-static int cmd_tables(shell_ctx *ctx, const cmd_def *def, const args *a)
+static int cmd_tables(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
     okv_status *s = NULL;
     int rc = okv_status_get(ctx->client, &s, ctx->timeout_ms);
     if (rc != OKV_OK)
-        return fail_okv(ctx, def, rc);
+        return shell_cmd_fail_okv(ctx, def, rc);
     shell_tables_update(&ctx->tables, s);
     if (ctx->json) {
         shell_json j;
-        json_ok(ctx, &j, def);
+        shell_cmd_json_ok(ctx, &j, def);
         json_tables(&j, s);
         shell_json_end(&j);
     } else {
@@ -457,9 +435,8 @@ static int cmd_tables(shell_ctx *ctx, const cmd_def *def, const args *a)
 static const char *const counter_names[] = { "writes", "syncs", "reads" };
 #define N_COUNTERS (sizeof counter_names / sizeof counter_names[0])
 
-static void status_print_human(shell_ctx *ctx, const okv_status *s)
+void shell_cmd_status_human(FILE *o, const okv_status *s)
 {
-    FILE *o = ctx->out;
     fprintf(o, "node id:        %" PRIu64 "\n", okv_status_node_id(s));
     fprintf(o, "server version: %s\n", okv_status_server_version(s));
     fprintf(o, "address:        %s\n", okv_status_address(s));
@@ -474,55 +451,62 @@ static void status_print_human(shell_ctx *ctx, const okv_status *s)
                 okv_status_counter(s, counter_names[i]));
 }
 
-static int cmd_status(shell_ctx *ctx, const cmd_def *def, const args *a)
+void shell_cmd_status_json(shell_json *j, const okv_status *s)
+{
+    shell_json_u64(j, "node_id", okv_status_node_id(s));
+    shell_json_str(j, "server_version", okv_status_server_version(s));
+    shell_json_str(j, "address", okv_status_address(s));
+    shell_json_u64(j, "uptime_ms", okv_status_uptime_ms(s));
+    json_tables(j, s);
+    shell_json_object_begin(j, "counters");
+    for (size_t i = 0; i < N_COUNTERS; i++)
+        shell_json_u64(j, counter_names[i], okv_status_counter(s, counter_names[i]));
+    shell_json_object_end(j);
+}
+
+static int cmd_status(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
     okv_status *s = NULL;
     int rc = okv_status_get(ctx->client, &s, ctx->timeout_ms);
     if (rc != OKV_OK)
-        return fail_okv(ctx, def, rc);
+        return shell_cmd_fail_okv(ctx, def, rc);
     shell_tables_update(&ctx->tables, s);
     if (ctx->json) {
         shell_json j;
-        json_ok(ctx, &j, def);
-        shell_json_u64(&j, "node_id", okv_status_node_id(s));
-        shell_json_str(&j, "server_version", okv_status_server_version(s));
-        shell_json_str(&j, "address", okv_status_address(s));
-        shell_json_u64(&j, "uptime_ms", okv_status_uptime_ms(s));
-        json_tables(&j, s);
-        shell_json_object_begin(&j, "counters");
-        for (size_t i = 0; i < N_COUNTERS; i++)
-            shell_json_u64(&j, counter_names[i], okv_status_counter(s, counter_names[i]));
-        shell_json_object_end(&j);
+        shell_cmd_json_ok(ctx, &j, def);
+        shell_cmd_status_json(&j, s);
         shell_json_end(&j);
     } else {
-        status_print_human(ctx, s);
+        shell_cmd_status_human(ctx->out, s);
     }
     okv_status_free(s);
     return 0;
 }
 
-static int cmd_quit(shell_ctx *ctx, const cmd_def *def, const args *a)
+static int cmd_quit(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
     ctx->quit = 1;
     if (ctx->json) {
         shell_json j;
-        json_ok(ctx, &j, def);
+        shell_cmd_json_ok(ctx, &j, def);
         shell_json_end(&j);
     }
     return 0;
 }
 
-static int cmd_help(shell_ctx *ctx, const cmd_def *def, const args *a);
+static int cmd_help(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 
 /* ---- the table ------------------------------------------------------------------- */
 
-static const cmd_def commands[] = {
+static const char *const cluster_subcommands[] = { "status", NULL };
+
+static const shell_cmd_def commands[] = {
     { "get", "get TABLE KEY", "read a key's value and version",
       "Prints the value, then its version on a line of its own.\n"
       "Fails (exit status 1) if the key or the table does not exist.\n"
       "  get orders cust1/o1\n"
       "  get orders \"bin\\x00key\"",
-      { NULL }, 2, 2, 1, cmd_get },
+      { NULL }, 2, 2, 1, cmd_get, NULL },
     { "put", "put TABLE KEY VALUE [--if-version N]", "write a key",
       "Writes VALUE and prints the version the write produced.\n"
       "With --if-version N the write happens only if the key's current version\n"
@@ -530,11 +514,11 @@ static const cmd_def commands[] = {
       "\"conflict\" and nothing is written.\n"
       "  put orders cust1/o1 hello\n"
       "  put orders cust1/o1 \"two words\\n\" --if-version 7",
-      { "--if-version", NULL }, 3, 3, 1, cmd_put },
+      { "--if-version", NULL }, 3, 3, 1, cmd_put, NULL },
     { "del", "del TABLE KEY", "delete a key",
       "Deletes the key. Deleting a key that does not exist succeeds and says so.\n"
       "  del orders cust1/o1",
-      { NULL }, 2, 2, 1, cmd_del },
+      { NULL }, 2, 2, 1, cmd_del, NULL },
     { "scan", "scan TABLE [PREFIX] [--from START] [--to END] [--limit N] [--page-size P]",
       "list keys in key order",
       "Lists keys with their versions and values, in key order: every key that\n"
@@ -544,24 +528,49 @@ static const cmd_def commands[] = {
       "--page-size P caps the rows asked for per request (default and most: 10000).\n"
       "  scan orders cust1/\n"
       "  scan orders --from cust1/o100 --to cust1/o200 --limit 1000",
-      { "--from", "--to", "--limit", "--page-size" }, 1, 2, 1, cmd_scan },
+      { "--from", "--to", "--limit", "--page-size" }, 1, 2, 1, cmd_scan, NULL },
     { "tables", "tables", "list the tables",
       "Lists every table with its id and number of partitions.",
-      { NULL }, 0, 0, 0, cmd_tables },
+      { NULL }, 0, 0, 0, cmd_tables, NULL },
     { "status", "status", "show the status of the node that answered",
       "Shows the node id, server version, address, uptime, tables and counters\n"
       "(writes, syncs, reads, keys) of the node the client reached.",
-      { NULL }, 0, 0, 0, cmd_status },
+      { NULL }, 0, 0, 0, cmd_status, NULL },
+    { "cluster", "cluster status", "show every node and every partition's replicas",
+      "Asks every node of the cluster map for its status (at the same time; a\n"
+      "node that does not answer within --timeout is shown as down) and prints\n"
+      "the nodes (id, address, up/down, uptime), then one row per partition:\n"
+      "table, partition, leader node, term, and per replica its node, role,\n"
+      "commit index, applied index and lag (the leader's commit minus the\n"
+      "replica's applied). Partitions without a leader are marked NO LEADER.\n"
+      "A node running alone (no --initial-cluster) says so and shows its status.\n"
+      "  cluster status",
+      { NULL }, 1, 1, 0, shell_cmd_cluster, cluster_subcommands },
+    { "partitions", "partitions TABLE", "show one table's partitions, leaders and replicas",
+      "The rows of \"cluster status\" for one table: each partition's leader,\n"
+      "term, and replicas with their role, commit, applied and lag.\n"
+      "  partitions orders",
+      { NULL }, 1, 1, 1, shell_cmd_partitions, NULL },
+    { "transfer-leader", "transfer-leader TABLE PARTITION NODE",
+      "move a partition's leadership to another node",
+      "Asks the partition's leader to hand leadership to node NODE (which must\n"
+      "hold a replica), then watches NODE's status for up to 5 seconds until it\n"
+      "leads, and prints the old and new leader and term. The partition may\n"
+      "also be written TABLE/PARTITION. Fails with \"timed out\" if NODE does\n"
+      "not take over in time (the transfer may still complete later).\n"
+      "  transfer-leader orders 0 2\n"
+      "  transfer-leader orders/0 2",
+      { NULL }, 2, 3, 1, shell_cmd_transfer_leader, NULL },
     { "help", "help [COMMAND]", "list the commands, or explain one",
       "Without an argument, lists every command and the argument syntax;\n"
       "with one, shows that command's usage and help.",
-      { NULL }, 0, 1, 0, cmd_help },
+      { NULL }, 0, 1, 0, cmd_help, NULL },
     { "quit", "quit", "leave the shell",
       "Stops reading commands. End of input (Ctrl-D) does the same.",
-      { NULL }, 0, 0, 0, cmd_quit },
+      { NULL }, 0, 0, 0, cmd_quit, NULL },
     { "exit", "exit", "leave the shell (same as quit)",
       "Same as quit.",
-      { NULL }, 0, 0, 0, cmd_quit },
+      { NULL }, 0, 0, 0, cmd_quit, NULL },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -571,7 +580,7 @@ static const char syntax_help[] =
     "that starts with --. Separate several commands on one line with ';'.\n"
     "A '#' at the start of an argument begins a comment.\n";
 
-static const cmd_def *find_command(const char *name, size_t len)
+static const shell_cmd_def *find_command(const char *name, size_t len)
 {
     if (strlen(name) != len)
         return NULL;
@@ -581,20 +590,20 @@ static const cmd_def *find_command(const char *name, size_t len)
     return NULL;
 }
 
-static int cmd_help(shell_ctx *ctx, const cmd_def *def, const args *a)
+static int cmd_help(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
-    const cmd_def *which = NULL;
+    const shell_cmd_def *which = NULL;
     if (a->npos == 1) {
         which = find_command(a->pos[0]->bytes, a->pos[0]->len);
         if (!which) {
             char msg[160];
             snprintf(msg, sizeof msg, "no command named %.100s (try help)", a->pos[0]->bytes);
-            return report_error(ctx, def->name, "unknown command", 0, 0, msg);
+            return shell_cmd_report(ctx, def->name, "unknown command", 0, 0, msg);
         }
     }
     if (ctx->json) {
         shell_json j;
-        json_ok(ctx, &j, def);
+        shell_cmd_json_ok(ctx, &j, def);
         if (which) {
             shell_json_str(&j, "name", which->name);
             shell_json_str(&j, "usage", which->usage);
@@ -635,13 +644,13 @@ static int cmd_help(shell_ctx *ctx, const cmd_def *def, const args *a)
 int shell_execute(shell_ctx *ctx, const shell_command *cmd)
 {
     const shell_arg *name = &cmd->args[0];
-    const cmd_def *def = find_command(name->bytes, name->len);
+    const shell_cmd_def *def = find_command(name->bytes, name->len);
     if (!def) {
         char msg[160];
         snprintf(msg, sizeof msg, "no command named %.100s (try help)", name->bytes);
-        return report_error(ctx, NULL, "unknown command", 0, 0, msg);
+        return shell_cmd_report(ctx, NULL, "unknown command", 0, 0, msg);
     }
-    args a;
+    shell_args a;
     if (parse_args(ctx, def, cmd, &a) != 0)
         return -1;
     return def->run(ctx, def, &a);
@@ -654,6 +663,17 @@ const char *shell_command_name(size_t i)
 
 int shell_command_takes_table(const char *name)
 {
-    const cmd_def *def = find_command(name, strlen(name));
+    const shell_cmd_def *def = find_command(name, strlen(name));
     return def ? def->takes_table : 0;
+}
+
+const char *shell_command_subcommand(const char *name, size_t i)
+{
+    const shell_cmd_def *def = find_command(name, strlen(name));
+    if (!def || !def->subcommands)
+        return NULL;
+    for (size_t k = 0; k <= i; k++)
+        if (!def->subcommands[k])
+            return NULL;
+    return def->subcommands[i];
 }

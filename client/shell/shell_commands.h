@@ -28,4 +28,8 @@ const char *shell_command_name(size_t i);
 /* Whether the command's first argument is a table name (for completion). */
 int shell_command_takes_table(const char *name);
 
+/* The i-th word that may follow command `name` as its first argument (e.g.
+ * "status" after "cluster"), or NULL past the last or if it has none. */
+const char *shell_command_subcommand(const char *name, size_t i);
+
 #endif

@@ -18,8 +18,9 @@
 
 static shell_ctx *session;
 
-enum complete_what { COMPLETE_COMMANDS, COMPLETE_TABLES };
+enum complete_what { COMPLETE_COMMANDS, COMPLETE_TABLES, COMPLETE_SUBCOMMANDS };
 static enum complete_what what;
+static char what_command[32];   /* the command whose subcommands complete */
 
 /* readline's generator protocol: called with state 0 first, then 1, 2, ...
  * until it returns NULL; each returned string is malloc'd and freed by libedit. */
@@ -33,6 +34,8 @@ static char *generate(const char *text, int state)
         const char *name;
         if (what == COMPLETE_COMMANDS) {
             name = shell_command_name(next);
+        } else if (what == COMPLETE_SUBCOMMANDS) {
+            name = shell_command_subcommand(what_command, next);
         } else {
             const shell_tables *t = shell_tables_get(session);
             name = next < t->count ? t->names[next] : NULL;
@@ -82,10 +85,13 @@ static char **attempt(const char *text, int start, int end)
     /* Never fall back to file-name completion. */
     rl_attempted_completion_over = 1;
     size_t idx = word_index(rl_line_buffer, start, first, sizeof first);
+    memcpy(what_command, first, sizeof what_command);
     if (idx == 0)
         what = COMPLETE_COMMANDS;
     else if (idx == 1 && strcmp(first, "help") == 0)
         what = COMPLETE_COMMANDS;
+    else if (idx == 1 && shell_command_subcommand(first, 0))
+        what = COMPLETE_SUBCOMMANDS;
     else if (idx == 1 && shell_command_takes_table(first))
         what = COMPLETE_TABLES;
     else

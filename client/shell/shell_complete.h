@@ -2,7 +2,8 @@
  * shell_complete.h — Tab completion for the interactive shell (libedit).
  *
  * The first word of a command completes to command names; the word after
- * get/put/del/scan completes to table names (from shell_tables.h's cache);
+ * get/put/del/scan/partitions/transfer-leader completes to table names (from
+ * shell_tables.h's cache); the word after cluster to its subcommand (status);
  * the word after help completes to command names. Nothing else completes —
  * in particular never file names, which are never arguments here.
  */

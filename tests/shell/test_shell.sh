@@ -313,19 +313,42 @@ for k in ('node_id', 'server_version', 'address', 'uptime_ms', 'tables', 'counte
     assert k in o, k
 assert o['counters']['writes'] >= 1, o['counters']"
 
+# ---- cluster commands on a node running alone ------------------------------------------------
+# (the 3-node cluster is test_shell_cluster.sh)
+run -e 'cluster status'
+check "cluster status on a single node succeeds" rc_is 0
+check "  ...with a one-line note" out_has "single node: this node runs alone"
+check "  ...and the node's status" out_has "server version:"
+run --json -e 'cluster status'
+check "--json cluster status on a single node" json "
+o, = objs
+assert o['ok'] and o['cmd'] == 'cluster' and o['single_node'] is True, o
+assert o['cluster_id'] == 0 and o['node']['node_id'] >= 1 and 'counters' in o['node'], o"
+run --json -e 'partitions orders'
+check "--json partitions on a single node" json "
+o, = objs
+assert o['ok'] and o['single_node'] is True and o['table'] == 'orders', o
+assert all(p['leader'] == o['partitions'][0]['leader'] and p['replicas'] == []
+           for p in o['partitions']) and len(o['partitions']) >= 1, o"
+run -e 'transfer-leader orders 0 2'
+check "transfer-leader on a single node exits 1" rc_is 1
+check "  ...and says why" err_has "runs alone"
+run -e 'cluster nodes'
+check "an unknown cluster subcommand is a usage error" err_has "usage: cluster status"
+
 run -e help
 check "help" rc_is 0
-for c in get put del scan tables status help quit exit; do
+for c in get put del scan tables status cluster partitions transfer-leader help quit exit; do
     check "  ...lists $c" bash -c 'grep -q "^  $1\b" <<<"$0"' "$out" "$c"
 done
-for c in get put del scan tables status help quit exit; do
+for c in get put del scan tables status cluster partitions transfer-leader help quit exit; do
     run -e "help $c"
     check "help $c" out_has "usage: $c"
 done
 run -e 'help nope'
 check "help of an unknown command exits 1" rc_is 1
 run --json -e help
-check "--json help" json "assert len(objs[0]['commands']) == 9, objs"
+check "--json help" json "assert len(objs[0]['commands']) == 12, objs"
 
 # ---- interactive mode through a pty ------------------------------------------------------------
 # Checks the prompt, Tab completion of a command and a table name, and history.
