@@ -59,6 +59,23 @@ static int campaign(void *ctx, uint64_t group)
     return r[0] == n->node_id;
 }
 
+static uint64_t preferred_leader(void *ctx, uint64_t group)
+{
+    const node *n = ctx;
+    uint64_t r[CLUSTER_MAX_NODES];
+    cluster_replicas(&n->map, (uint32_t)(group >> 32), (uint32_t)group, r);
+    return r[0];
+}
+
+static transport *g_transport;
+
+static int peer_alive(void *ctx, uint64_t node_id)
+{
+    (void)ctx;
+    struct transport_stats st;
+    return g_transport && transport_stats(g_transport, node_id, &st) == 0 && st.connected;
+}
+
 /* Creates the transport and the multi-Raft store, bootstrapping the groups
  * of every partition this node holds (existing ones are loaded). */
 static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *err)
@@ -86,6 +103,10 @@ static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *
     rc_cfg.net.ctx = *tp;
     rc_cfg.tick_ms = cfg->tick_ms;
     rc_cfg.log = log_bridge;
+    rc_cfg.preferred_leader = preferred_leader;
+    rc_cfg.peer_alive = peer_alive;
+    rc_cfg.balance_ctx = n;
+    g_transport = *tp;
     if ((rc = raftstore_new(&n->rs, &rc_cfg, err)))
         return rc;
     const catalog *cat = kvstore_catalog(n->kv);
@@ -136,6 +157,7 @@ static void stop_all(node *n, transport *tp)
     rpc_server_drain(n->rpc, 0);
     atomic_store(&g_store, NULL);
     raftstore_free(n->rs);
+    g_transport = NULL;
     committer_free(n->com);
     rpc_server_shutdown_and_free(n->rpc, 0);
     transport_free(tp);

@@ -75,6 +75,8 @@ struct raftstore {
     item *inbox, *inbox_tail;  /* guarded by mu */
     int stopping;              /* guarded by mu */
 
+    int ticks_since_rebalance;
+
     pthread_mutex_t status_mu;
     raftstore_group_info *status;   /* guarded by status_mu */
     size_t nstatus;
@@ -205,6 +207,8 @@ int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err)
         rs->cfg.election_ticks = 10;
     if (rs->cfg.heartbeat_ticks <= 0)
         rs->cfg.heartbeat_ticks = 1;
+    if (rs->cfg.rebalance_ticks <= 0)
+        rs->cfg.rebalance_ticks = 30;
     if (!rs->cfg.seed)
         rs->cfg.seed = 0x5eed0000ULL + cfg->node_id;
     pthread_mutex_init(&rs->mu, NULL);
@@ -517,6 +521,11 @@ static void handle_readies(raftstore *rs, int tick)
         if (rc)
             fatal(rs, raftlog_errmsg(g->log));
     }
+    /* Messages that need no sync (the leader's appends, votes asked for)
+     * leave now, so followers write while we do: the leader's fsync and
+     * the replication round trip overlap. */
+    if (any)
+        rs->cfg.net.flush(rs->cfg.net.ctx);
     if (any && engine_batch_count(rs->batch)) {
         okv_error err;
         if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
@@ -580,6 +589,30 @@ static int any_ready(raftstore *rs)
     return 0;
 }
 
+/* Hands groups this node leads back to their preferred leaders (see
+ * raftstore_config). One group per pass, so leadership moves gradually and
+ * a slow catch-up of one target never blocks many groups at once. */
+static void rebalance(raftstore *rs)
+{
+    if (!rs->cfg.preferred_leader || !rs->cfg.peer_alive)
+        return;
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        grp *g = rs->groups[i];
+        struct raft_status st;
+        raft_status(g->node, &st);
+        if (st.role != RAFT_LEADER || st.transferee != RAFT_NONE)
+            continue;
+        uint64_t want = rs->cfg.preferred_leader(rs->cfg.balance_ctx, g->id);
+        if (!want || want == rs->cfg.node_id || !rs->cfg.peer_alive(rs->cfg.balance_ctx, want))
+            continue;
+        if (raft_transfer_leader(g->node, want) == RAFT_OK) {
+            logf_(rs, 2, "group %u/%u: handing leadership back to preferred node %llu",
+                  (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)want);
+            return;
+        }
+    }
+}
+
 static void *loop_main(void *arg)
 {
     raftstore *rs = arg;
@@ -633,6 +666,10 @@ static void *loop_main(void *arg)
             if (next_tick < now_ms())   /* fell behind: do not burst ticks */
                 next_tick = now_ms() + (uint64_t)rs->cfg.tick_ms;
             tick = 1;
+            if (++rs->ticks_since_rebalance >= rs->cfg.rebalance_ticks) {
+                rs->ticks_since_rebalance = 0;
+                rebalance(rs);
+            }
         }
         if (tick || any_ready(rs)) {
             handle_readies(rs, tick);

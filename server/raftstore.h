@@ -60,6 +60,14 @@ typedef struct raftstore_config {
     uint64_t seed;               /* election timeout randomness; default from node id */
     void (*log)(void *ctx, int level, const char *msg);   /* optional */
     void *log_ctx;
+    /* Leader re-spreading (optional): every rebalance_ticks (default 30),
+     * a group this node leads is handed to its preferred leader when that
+     * node is another one and peer_alive says it is reachable — so leaders
+     * spread out again after a node comes back. */
+    uint64_t (*preferred_leader)(void *ctx, uint64_t group);
+    int (*peer_alive)(void *ctx, uint64_t node);
+    void *balance_ctx;
+    int rebalance_ticks;
 } raftstore_config;
 
 /* Answer to a proposal: code OKV_OK with the applied result in *r (whose own
