@@ -228,8 +228,8 @@ static int interpret(okv_client *c, size_t idx, const call_result *res,
     return code;
 }
 
-/* Index of addr among the client's nodes, adding it if there is room (a
- * leader the caller did not list); -1 if it cannot be used. */
+/* Index of addr among the client's nodes; -1 if the caller did not list it
+ * (give the client every node's address). */
 static long node_index(okv_client *c, const char *addr)
 {
     for (size_t i = 0; i < c->naddrs; i++)

@@ -130,6 +130,16 @@ static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n
     }
     command_encode(&c, cmd);
     uint64_t group = fsm_group_id(r.table->id, r.partition);
+    if (!cluster_holds(&n->map, n->node_id, r.table->id, r.partition)) {
+        /* No replica here: point at the partition's preferred leader. */
+        uint64_t reps[CLUSTER_MAX_NODES];
+        cluster_replicas(&n->map, r.table->id, r.partition, reps);
+        free(cmd);
+        free(w);
+        request_release(&r);
+        service_reply_not_leader(call, n, reps[0]);
+        return;
+    }
     request_release(&r);
     w->n = n;
     w->call = call;
@@ -275,7 +285,23 @@ static void handle_read(rpc_call *call, const uint8_t *buf, size_t len, node *n,
     int single = kind == REQ_GET || rc->req.single_partition;
     uint32_t first = single ? rc->req.partition : 0;
     uint32_t count = single ? 1 : t->partitions;
-    /* Every partition involved must hold a replica here. */
+    /* Every partition involved must hold a replica here. A single-partition
+     * read is sent on to a node that has one; a scan over every partition
+     * needs a node that holds them all (always true with 3 nodes), because
+     * scatter-gather across nodes is not built yet. */
+    if (!single) {
+        for (uint32_t p = 0; p < count; p++) {
+            if (!cluster_holds(&n->map, n->node_id, t->id, p)) {
+                request_release(&rc->req);
+                free(rc);
+                service_reply_error(call, OKV_EINVAL,
+                                    "this node holds only some partitions of the table; a scan "
+                                    "across partitions needs a prefix with '/' (one partition) "
+                                    "on clusters of more than 3 nodes");
+                return;
+            }
+        }
+    }
     for (uint32_t p = first; p < first + count; p++) {
         if (!cluster_holds(&n->map, n->node_id, t->id, p)) {
             uint64_t r[CLUSTER_MAX_NODES];

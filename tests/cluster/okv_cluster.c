@@ -1,0 +1,318 @@
+#include "okv_cluster.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t okv_cluster_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void okv_cluster_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* A listening socket bound to 127.0.0.1:port (0: any); -1 if it cannot be. */
+static int bind_port(int port, int *bound)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *bound = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Picks n distinct free ports. Peers need fixed addresses, so port 0 cannot
+ * be handed to orderkvd. Ports are tried below the kernel's ephemeral range
+ * (32768+ on Linux) first: a port from that range could be taken as the
+ * source port of some outgoing connection before a killed node binds it
+ * again. Each socket stays open until all are picked, so they differ. */
+static int pick_ports(int n, int *ports)
+{
+    int fds[OKV_CLUSTER_MAX_NODES];
+    int got = 0;
+    unsigned seed = (unsigned)getpid() ^ (unsigned)okv_cluster_now_ms();
+    for (int tries = 0; got < n && tries < 200; tries++) {
+        int want = 20000 + (int)(rand_r(&seed) % 12000u);
+        if ((fds[got] = bind_port(want, &ports[got])) >= 0)
+            got++;
+    }
+    while (got < n && (fds[got] = bind_port(0, &ports[got])) >= 0)
+        got++;
+    for (int i = 0; i < got; i++)
+        close(fds[i]);
+    return got == n ? 0 : -1;
+}
+
+int okv_cluster_node_start(okv_cluster *c, int id)
+{
+    char tick[16], node_id[16];
+    snprintf(tick, sizeof tick, "%d", c->tick_ms);
+    snprintf(node_id, sizeof node_id, "%d", id);
+    c->stopped[id] = 0;
+    /* okv_test_server_start passes --listen 127.0.0.1:0 first; the later
+     * --listen wins (orderkvd: the last of a repeated flag wins). */
+    int rc = okv_test_server_start(&c->node[id], c->orderkvd, c->data[id], "--listen", c->addr[id],
+                                   "--node-id", node_id, "--initial-cluster", c->spec,
+                                   "--raft-tick-ms", tick, (char *)NULL);
+    if (rc != 0)
+        fprintf(stderr, "node %d did not start; log: %s\n", id, c->node[id].log_path);
+    return rc;
+}
+
+int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_ms)
+{
+    okv_cluster *c = calloc(1, sizeof *c);
+    *out = c;
+    if (!c || n < 1 || n > OKV_CLUSTER_MAX_NODES)
+        return -1;
+    c->n = n;
+    c->tick_ms = tick_ms;
+    c->orderkvd = orderkvd;
+    c->dir = okv_test_tmpdir("cluster");
+    int ports[OKV_CLUSTER_MAX_NODES];
+    if (!c->dir || pick_ports(n, ports) != 0)
+        return -1;
+    size_t sl = 0, al = 0;
+    for (int id = 1; id <= n; id++) {
+        snprintf(c->addr[id], sizeof c->addr[id], "127.0.0.1:%d", ports[id - 1]);
+        snprintf(c->data[id], sizeof c->data[id], "%s/node%d", c->dir, id);
+        sl += (size_t)snprintf(c->spec + sl, sizeof c->spec - sl, "%s%d=%s", id > 1 ? "," : "",
+                               id, c->addr[id]);
+        al += (size_t)snprintf(c->all + al, sizeof c->all - al, "%s%s", id > 1 ? "," : "",
+                               c->addr[id]);
+    }
+    if (okv_connect(&c->admin, c->all, NULL) != OKV_OK)
+        return -1;
+    for (int id = 1; id <= n; id++)
+        if (okv_cluster_node_start(c, id) != 0)
+            return -1;
+    return 0;
+}
+
+int okv_cluster_node_stop(okv_cluster *c, int id, int hard)
+{
+    if (c->stopped[id] && c->node[id].pid > 0)
+        kill(c->node[id].pid, SIGCONT);   /* a stopped process never handles SIGTERM */
+    c->stopped[id] = 0;
+    return okv_test_server_stop(&c->node[id], hard);
+}
+
+void okv_cluster_node_pause(okv_cluster *c, int id)
+{
+    if (c->node[id].pid > 0 && kill(c->node[id].pid, SIGSTOP) == 0)
+        c->stopped[id] = 1;
+}
+
+void okv_cluster_node_resume(okv_cluster *c, int id)
+{
+    if (c->node[id].pid > 0)
+        kill(c->node[id].pid, SIGCONT);
+    c->stopped[id] = 0;
+}
+
+int okv_cluster_reap_dead(okv_cluster *c)
+{
+    int dead = 0;
+    for (int id = 1; c && id <= c->n; id++) {
+        int st;
+        if (c->node[id].pid <= 0 || waitpid(c->node[id].pid, &st, WNOHANG) != c->node[id].pid)
+            continue;
+        dead++;
+        if (WIFSIGNALED(st))
+            fprintf(stderr, "node %d (PID %d) died of signal %d (%s)\n", id, (int)c->node[id].pid,
+                    WTERMSIG(st), strsignal(WTERMSIG(st)));
+        else
+            fprintf(stderr, "node %d (PID %d) exited with status %d\n", id, (int)c->node[id].pid,
+                    WEXITSTATUS(st));
+        c->node[id].pid = 0;
+    }
+    return dead;
+}
+
+void okv_cluster_dump_logs(okv_cluster *c, int lines)
+{
+    okv_cluster_reap_dead(c);
+    for (int id = 1; c && id <= c->n; id++) {
+        if (!c->node[id].log_path[0])
+            continue;
+        char cmd[4400];
+        fprintf(stderr, "---- last %d lines of node %d's log (%s)\n", lines, id,
+                c->node[id].log_path);
+        fflush(stderr);
+        snprintf(cmd, sizeof cmd, "tail -n %d '%s' >&2", lines, c->node[id].log_path);
+        if (system(cmd) != 0)
+            fprintf(stderr, "(cannot read it)\n");
+    }
+}
+
+void okv_cluster_free(okv_cluster *c)
+{
+    if (!c)
+        return;
+    for (int id = 1; id <= c->n; id++)
+        if (c->node[id].pid > 0)
+            okv_cluster_node_stop(c, id, 1);
+    okv_close(c->admin);
+    if (getenv("OKV_KEEP_CLUSTER_DIR"))
+        fprintf(stderr, "cluster dir kept: %s\n", c->dir);
+    else
+        okv_test_rmtree(c->dir);
+    free(c->dir);
+    free(c);
+}
+
+int okv_cluster_replicas(okv_cluster *c, int id, okv_cluster_replica *out, int timeout_ms)
+{
+    okv_status *s = NULL;
+    if (okv_status_get_at(c->admin, c->addr[id], &s, timeout_ms) != OKV_OK)
+        return -1;
+    size_t n = okv_status_replica_count(s);
+    int k = 0;
+    for (size_t i = 0; i < n && k < OKV_CLUSTER_MAX_GROUPS; i++) {
+        okv_replica_info r;
+        if (okv_status_replica(s, i, &r) != OKV_OK)
+            continue;
+        okv_cluster_replica *o = &out[k++];
+        o->node = (uint64_t)id;
+        o->table_id = r.table_id;
+        o->partition = r.partition;
+        snprintf(o->role, sizeof o->role, "%s", r.role ? r.role : "");
+        o->term = r.term;
+        o->leader = r.leader;
+        o->commit = r.commit;
+        o->applied = r.applied;
+        o->last_index = r.last_index;
+    }
+    okv_status_free(s);
+    return k;
+}
+
+static int live(const okv_cluster *c, int id) { return c->node[id].pid > 0 && !c->stopped[id]; }
+
+/* The leader replica of (table_id, partition) among the live nodes' reports:
+ * role "leader" with the highest term. 0 if none. */
+static int leader_replica(okv_cluster *c, uint32_t table_id, uint32_t partition,
+                          okv_cluster_replica *out)
+{
+    okv_cluster_replica reps[OKV_CLUSTER_MAX_GROUPS];
+    int found = 0;
+    for (int id = 1; id <= c->n; id++) {
+        if (!live(c, id))
+            continue;
+        int k = okv_cluster_replicas(c, id, reps, 1000);
+        for (int i = 0; i < k; i++)
+            if (reps[i].table_id == table_id && reps[i].partition == partition &&
+                strcmp(reps[i].role, "leader") == 0 && (!found || reps[i].term > out->term)) {
+                *out = reps[i];
+                found = 1;
+            }
+    }
+    return found;
+}
+
+uint64_t okv_cluster_leader(okv_cluster *c, uint32_t table_id, uint32_t partition)
+{
+    okv_cluster_replica r;
+    return leader_replica(c, table_id, partition, &r) ? r.node : 0;
+}
+
+/* Every group that some live node holds, with its leader (0 if none). */
+static int all_groups(okv_cluster *c, okv_cluster_replica *leaders)
+{
+    int ng = 0;
+    for (int id = 1; id <= c->n; id++) {
+        if (!live(c, id))
+            continue;
+        okv_cluster_replica reps[OKV_CLUSTER_MAX_GROUPS];
+        int k = okv_cluster_replicas(c, id, reps, 1000);
+        for (int i = 0; i < k; i++) {
+            int g = 0;
+            while (g < ng && (leaders[g].table_id != reps[i].table_id ||
+                              leaders[g].partition != reps[i].partition))
+                g++;
+            if (g == ng) {
+                if (ng == OKV_CLUSTER_MAX_GROUPS)
+                    continue;
+                memset(&leaders[ng], 0, sizeof leaders[ng]);
+                leaders[ng].table_id = reps[i].table_id;
+                leaders[ng].partition = reps[i].partition;
+                ng++;
+            }
+            if (strcmp(reps[i].role, "leader") == 0 &&
+                (leaders[g].node == 0 || reps[i].term > leaders[g].term))
+                leaders[g] = reps[i];
+        }
+    }
+    return ng;
+}
+
+int okv_cluster_wait_leaders(okv_cluster *c, int timeout_ms)
+{
+    int64_t end = okv_cluster_now_ms() + timeout_ms;
+    do {
+        okv_cluster_replica g[OKV_CLUSTER_MAX_GROUPS];
+        int ng = all_groups(c, g), missing = 0;
+        for (int i = 0; i < ng; i++)
+            missing += g[i].node == 0;
+        if (ng > 0 && missing == 0)
+            return 0;
+        okv_cluster_sleep_ms(50);
+    } while (okv_cluster_now_ms() < end);
+    return -1;
+}
+
+int okv_cluster_wait_caught_up(okv_cluster *c, int id, int timeout_ms)
+{
+    int64_t end = okv_cluster_now_ms() + timeout_ms;
+    okv_cluster_replica g[OKV_CLUSTER_MAX_GROUPS];
+    int ng;
+    /* The target: each group's leader's commit index, sampled once. */
+    for (;;) {
+        ng = all_groups(c, g);
+        int missing = 0;
+        for (int i = 0; i < ng; i++)
+            missing += g[i].node == 0;
+        if (ng > 0 && missing == 0)
+            break;
+        if (okv_cluster_now_ms() >= end)
+            return -1;
+        okv_cluster_sleep_ms(50);
+    }
+    do {
+        okv_cluster_replica mine[OKV_CLUSTER_MAX_GROUPS];
+        int k = okv_cluster_replicas(c, id, mine, 1000), behind = 0;
+        /* With RF < n a node holds only some groups: compare those. */
+        for (int i = 0; k > 0 && i < ng; i++)
+            for (int j = 0; j < k; j++)
+                if (mine[j].table_id == g[i].table_id && mine[j].partition == g[i].partition)
+                    behind += mine[j].applied < g[i].commit;
+        if (k > 0 && behind == 0)
+            return 0;
+        okv_cluster_sleep_ms(50);
+    } while (okv_cluster_now_ms() < end);
+    return -1;
+}

@@ -1,0 +1,94 @@
+/*
+ * okv_cluster.h — a cluster of real orderkvd processes on loopback for the
+ * cluster tests: fixed free ports, one data dir per node under one temp dir,
+ * start / kill / SIGSTOP / restart by node id, and the Raft status of every
+ * replica as the nodes report it (okv_status_get_at).
+ *
+ * Nodes are numbered 1..n (= --node-id). Every process is started with
+ * okv_test_server_start (tests/lib), so its log is DIR/nodeI.log and it is
+ * waited for until it serves. okv_cluster_free kills every process it
+ * started, by PID, and removes the temp dir: call it from teardown, also
+ * after a failed assertion.
+ */
+#ifndef OKV_CLUSTER_H
+#define OKV_CLUSTER_H
+
+#include <stdint.h>
+
+#include "okv_test.h"
+#include "orderkv.h"
+
+#define OKV_CLUSTER_MAX_NODES 5
+#define OKV_CLUSTER_MAX_GROUPS 64
+
+typedef struct okv_cluster {
+    int n;
+    int tick_ms;
+    char *dir;                                   /* temp dir, removed by _free */
+    const char *orderkvd;
+    char addr[OKV_CLUSTER_MAX_NODES + 1][64];    /* by node id; [0] unused */
+    char data[OKV_CLUSTER_MAX_NODES + 1][4200];
+    okv_test_server node[OKV_CLUSTER_MAX_NODES + 1];   /* pid 0: not running */
+    int stopped[OKV_CLUSTER_MAX_NODES + 1];      /* SIGSTOPped */
+    char spec[512];                              /* --initial-cluster */
+    char all[512];                               /* every address, for okv_connect */
+    okv_client *admin;                           /* for okv_status_get_at */
+} okv_cluster;
+
+/* One replica as one node reported it. */
+typedef struct okv_cluster_replica {
+    uint64_t node;
+    uint32_t table_id, partition;
+    char role[16];
+    uint64_t term, leader, commit, applied, last_index;
+} okv_cluster_replica;
+
+/* Picks n free loopback ports, starts n nodes with --raft-tick-ms tick_ms
+ * and waits until each serves. 0 on success; on failure *out is still set
+ * (free it) and the failing node's log is named on stderr. */
+int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_ms);
+
+/* Starts node id again with the same flags (its data dir is kept). */
+int okv_cluster_node_start(okv_cluster *c, int id);
+
+/* SIGKILL (hard) or SIGTERM and wait; returns okv_test_server_stop's status. */
+int okv_cluster_node_stop(okv_cluster *c, int id, int hard);
+
+/* SIGSTOP / SIGCONT. */
+void okv_cluster_node_pause(okv_cluster *c, int id);
+void okv_cluster_node_resume(okv_cluster *c, int id);
+
+/* Reaps nodes that exited on their own, saying how on stderr; returns how
+ * many did. */
+int okv_cluster_reap_dead(okv_cluster *c);
+
+/* Reports dead nodes, then prints the last `lines` lines of every node's
+ * log to stderr. */
+void okv_cluster_dump_logs(okv_cluster *c, int lines);
+
+/* Kills every running node by PID (SIGCONT first, then SIGKILL), removes the
+ * temp dir and frees c. Accepts NULL. */
+void okv_cluster_free(okv_cluster *c);
+
+/* Status of every replica node id holds, into out (room for
+ * OKV_CLUSTER_MAX_GROUPS); returns how many, or -1 if the node did not
+ * answer within timeout_ms. */
+int okv_cluster_replicas(okv_cluster *c, int id, okv_cluster_replica *out, int timeout_ms);
+
+/* The node a live node reports as leader of (table_id, partition) with role
+ * "leader" and the highest term; 0 if none does right now. Skips nodes that
+ * are down or SIGSTOPped. */
+uint64_t okv_cluster_leader(okv_cluster *c, uint32_t table_id, uint32_t partition);
+
+/* Waits until every partition of every table has a leader; 0 or -1 on timeout. */
+int okv_cluster_wait_leaders(okv_cluster *c, int timeout_ms);
+
+/* Waits until node id has applied, in every group it holds, at least the
+ * commit index its group's leader reported when this was called. 0 or -1. */
+int okv_cluster_wait_caught_up(okv_cluster *c, int id, int timeout_ms);
+
+/* Monotonic clock in milliseconds. */
+int64_t okv_cluster_now_ms(void);
+void okv_cluster_sleep_ms(int ms);
+
+#endif
