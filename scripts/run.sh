@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs orderkv locally and opens the shell on it: installs missing Debian
-# packages, builds, starts one orderkvd on 127.0.0.1:7400 with its data under
-# ./data, and stops it (cleanly, SIGTERM) when the shell exits.
-# ORDERKV_PORT picks another port. Extra arguments go to the shell
-# (e.g. scripts/run.sh -e 'tables').
+# packages, builds, starts a 3-node cluster on 127.0.0.1:7401-7403 with its
+# data under ./data (scripts/cluster.sh), and opens the shell on all three
+# nodes. The cluster keeps running after the shell exits only with
+# ORDERKV_KEEP=1; otherwise it is stopped cleanly (SIGTERM).
+# Extra arguments go to the shell (e.g. scripts/run.sh -e 'cluster status').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
@@ -16,32 +17,9 @@ if ! { cmake -S . -B build && cmake --build build -j"$(nproc)" --target orderkvd
   exit 1
 fi
 
-port="${ORDERKV_PORT:-7400}"
-mkdir -p data
-addr_file=data/node1.addr
-log=data/node1.log
-rm -f "$addr_file"
-build/server/orderkvd --data-dir data/node1 --listen "127.0.0.1:$port" \
-  --port-file "$addr_file" 2>>"$log" &
-pid=$!
-cleanup() {
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    wait "$pid" || true
-  fi
-}
-trap cleanup EXIT INT TERM
-
-for _ in $(seq 1 150); do
-  [ -s "$addr_file" ] && break
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "orderkvd failed to start; the end of $log:" >&2
-    tail -n 5 "$log" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-[ -s "$addr_file" ] || { echo "orderkvd did not come up within 15 s (see $log)" >&2; exit 1; }
-addr="$(cat "$addr_file")"
-echo "orderkvd (pid $pid) serving on $addr, data in ./data/node1, log in $log" >&2
-build/client/shell/orderkv --addr "$addr" "$@"
+addrs="$(scripts/cluster.sh up --dir ./data)"
+if [ "${ORDERKV_KEEP:-0}" != 1 ]; then
+  trap 'scripts/cluster.sh down --dir ./data >&2 || true' EXIT INT TERM
+fi
+echo "orderkv cluster up: $addrs (data and logs in ./data; scripts/cluster.sh status|kill N|restart N)" >&2
+build/client/shell/orderkv --addr "$addrs" "$@"

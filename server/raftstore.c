@@ -208,7 +208,7 @@ int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err)
     if (rs->cfg.heartbeat_ticks <= 0)
         rs->cfg.heartbeat_ticks = 1;
     if (rs->cfg.rebalance_ticks <= 0)
-        rs->cfg.rebalance_ticks = 30;
+        rs->cfg.rebalance_ticks = 10;
     if (!rs->cfg.seed)
         rs->cfg.seed = 0x5eed0000ULL + cfg->node_id;
     pthread_mutex_init(&rs->mu, NULL);

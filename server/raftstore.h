@@ -60,7 +60,7 @@ typedef struct raftstore_config {
     uint64_t seed;               /* election timeout randomness; default from node id */
     void (*log)(void *ctx, int level, const char *msg);   /* optional */
     void *log_ctx;
-    /* Leader re-spreading (optional): every rebalance_ticks (default 30),
+    /* Leader re-spreading (optional): every rebalance_ticks (default 10),
      * a group this node leads is handed to its preferred leader when that
      * node is another one and peer_alive says it is reachable — so leaders
      * spread out again after a node comes back. */
