@@ -27,9 +27,16 @@ typedef struct ov_slot {
     uint64_t hash;
 } ov_slot;
 
+#define APPLIED_SLOTS 64
+
 struct fsm {
     engine *e;
     engine_batch *b;
+    /* Applied index per group since the last flush, written once at the
+     * flush (same batch as the data, so invariant 1 holds). */
+    uint64_t applied_group[APPLIED_SLOTS];
+    uint64_t applied_index[APPLIED_SLOTS];
+    size_t napplied;
     ov_slot *slots;
     size_t cap, used;
 };
@@ -69,6 +76,7 @@ void fsm_free(fsm *f)
 {
     if (!f)
         return;
+    f->napplied = 0;   /* staged, unflushed work is dropped */
     ov_clear(f);
     free(f->slots);
     engine_batch_free(f->b);
@@ -187,7 +195,7 @@ static void dedup_key(uint8_t out[DEDUP_KEY_LEN], uint64_t group, uint64_t clien
     keycodec_put_u64be(out + 17, req);
 }
 
-void fsm_set_applied(fsm *f, uint64_t group, uint64_t index)
+static void stage_applied(fsm *f, uint64_t group, uint64_t index)
 {
     uint8_t k[APPLIED_KEY_LEN], v[8];
     applied_key(k, group);
@@ -197,8 +205,36 @@ void fsm_set_applied(fsm *f, uint64_t group, uint64_t index)
     (void)stage(f, ENGINE_CF_META, k, sizeof k, v, sizeof v, NULL);
 }
 
+static void stage_all_applied(fsm *f)
+{
+    for (size_t i = 0; i < f->napplied; i++)
+        stage_applied(f, f->applied_group[i], f->applied_index[i]);
+    f->napplied = 0;
+}
+
+void fsm_set_applied(fsm *f, uint64_t group, uint64_t index)
+{
+    for (size_t i = 0; i < f->napplied; i++) {
+        if (f->applied_group[i] == group) {
+            f->applied_index[i] = index;
+            return;
+        }
+    }
+    if (f->napplied == APPLIED_SLOTS)
+        stage_all_applied(f);   /* many groups in one batch: write some now */
+    f->applied_group[f->napplied] = group;
+    f->applied_index[f->napplied] = index;
+    f->napplied++;
+}
+
 int fsm_applied_index(fsm *f, uint64_t group, uint64_t *out, okv_error *err)
 {
+    for (size_t i = 0; i < f->napplied; i++) {
+        if (f->applied_group[i] == group) {
+            *out = f->applied_index[i];
+            return OKV_OK;
+        }
+    }
     uint8_t k[APPLIED_KEY_LEN];
     applied_key(k, group);
     uint8_t *v = NULL;
@@ -290,10 +326,14 @@ static int apply_write(fsm *f, uint64_t index, const command *c, command_result 
 {
     uint8_t dkey[KEYCODEC_DATA_PREFIX_LEN + OKV_MAX_KEY_LEN];
     size_t dlen = keycodec_data_key(dkey, c->table_id, c->partition, c->key, c->key_len);
-    uint64_t cur;
-    int rc = current_version(f, dkey, dlen, &cur, err);
-    if (rc)
-        return rc;
+    /* Only deletes report whether the key existed and only conditions
+     * compare versions: a plain put needs no read. */
+    uint64_t cur = 0;
+    int rc;
+    if (c->op == CMD_DELETE || c->check_version) {
+        if ((rc = current_version(f, dkey, dlen, &cur, err)))
+            return rc;
+    }
     out->existed = cur != 0;
     if (c->check_version && cur != c->expected_version) {
         out->code = OKV_ECONFLICT;
@@ -395,10 +435,11 @@ int fsm_get(fsm *f, uint32_t table_id, uint32_t partition, const uint8_t *key, s
 
 int fsm_flush(fsm *f, okv_error *err)
 {
+    stage_all_applied(f);
     int rc = engine_batch_count(f->b) ? engine_write(f->e, f->b, 0, err) : OKV_OK;
     engine_batch_clear(f->b);
     ov_clear(f);
     return rc;
 }
 
-size_t fsm_pending(const fsm *f) { return engine_batch_count(f->b); }
+size_t fsm_pending(const fsm *f) { return engine_batch_count(f->b) + f->napplied; }
