@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "cluster.h"
 #include "committer.h"
 #include "kvstore.h"
@@ -44,6 +46,12 @@ int service_admin_register(node *n, okv_error *err);
  * field 1 is the Error message. Every orderkv response message has `Error
  * error = 1` and nothing else set on failure, so one encoding serves all. */
 void service_reply_error(rpc_call *call, int code, const char *msg);
+
+/* Packs a response message and answers the call with it (status OK). */
+void service_reply_message(rpc_call *call, const ProtobufCMessage *msg);
+
+/* Answers a scan with one page of items; more = keys may follow the last. */
+void service_reply_scan(rpc_call *call, const kv_item *items, size_t count, int more);
 
 /* Proto ErrorCode for an OKV_E* code. */
 int service_error_code(int code);

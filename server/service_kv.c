@@ -39,7 +39,7 @@ int service_error_code(int code)
 }
 
 /* Packs msg into a stack buffer when small, else the heap, and replies. */
-static void reply_message(rpc_call *call, const ProtobufCMessage *msg)
+void service_reply_message(rpc_call *call, const ProtobufCMessage *msg)
 {
     uint8_t stack[4096];
     size_t len = protobuf_c_message_get_packed_size(msg);
@@ -98,7 +98,7 @@ static void handle_get(rpc_call *call, const uint8_t *buf, size_t len, void *arg
     resp.value.data = val;
     resp.value.len = vlen;
     resp.version = version;
-    reply_message(call, &resp.base);
+    service_reply_message(call, &resp.base);
     free(val);
 }
 
@@ -119,12 +119,12 @@ static void write_done(commit_op *op)
     } else if (pw->req.kind == REQ_PUT) {
         Orderkv__V1__PutResponse resp = ORDERKV__V1__PUT_RESPONSE__INIT;
         resp.version = op->w.version;
-        reply_message(pw->call, &resp.base);
+        service_reply_message(pw->call, &resp.base);
     } else {
         Orderkv__V1__DeleteResponse resp = ORDERKV__V1__DELETE_RESPONSE__INIT;
         resp.existed = op->w.existed;
         resp.version = op->w.version;
-        reply_message(pw->call, &resp.base);
+        service_reply_message(pw->call, &resp.base);
     }
     request_release(&pw->req);
     free(pw);
@@ -194,6 +194,12 @@ static void handle_scan(rpc_call *call, const uint8_t *buf, size_t len, void *ar
         service_reply_error(call, rc, err.msg);
         return;
     }
+    service_reply_scan(call, items, count, more);
+    kvstore_items_free(items, count);
+}
+
+void service_reply_scan(rpc_call *call, const kv_item *items, size_t count, int more)
+{
     Orderkv__V1__KeyValue *kvs = calloc(count ? count : 1, sizeof *kvs);
     Orderkv__V1__KeyValue **ptrs = calloc(count ? count : 1, sizeof *ptrs);
     uint8_t *token = more && count ? malloc(items[count - 1].key_len + 1) : NULL;
@@ -201,7 +207,6 @@ static void handle_scan(rpc_call *call, const uint8_t *buf, size_t len, void *ar
         free(kvs);
         free(ptrs);
         free(token);
-        kvstore_items_free(items, count);
         service_reply_error(call, OKV_ENOMEM, "out of memory encoding scan");
         return;
     }
@@ -222,11 +227,10 @@ static void handle_scan(rpc_call *call, const uint8_t *buf, size_t len, void *ar
             request_resume_token(token, items[count - 1].key, items[count - 1].key_len);
         resp.resume_token.data = token;
     }
-    reply_message(call, &resp.base);
+    service_reply_message(call, &resp.base);
     free(token);
     free(kvs);
     free(ptrs);
-    kvstore_items_free(items, count);
 }
 
 int service_kv_register(node *n, okv_error *err)

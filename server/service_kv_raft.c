@@ -41,21 +41,6 @@ void service_reply_not_leader(rpc_call *call, const node *n, uint64_t leader)
     rpc_call_reply(call, OKV_ENOTLEADER, msg, buf, len);
 }
 
-static void reply_packed(rpc_call *call, const ProtobufCMessage *m)
-{
-    uint8_t stack[4096];
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = len <= sizeof stack ? stack : malloc(len);
-    if (!buf) {
-        service_reply_error(call, OKV_ENOMEM, "out of memory encoding the response");
-        return;
-    }
-    protobuf_c_message_pack(m, buf);
-    rpc_call_reply(call, OKV_OK, NULL, buf, len);
-    if (buf != stack)
-        free(buf);
-}
-
 /* ---- writes ---------------------------------------------------------------- */
 
 typedef struct write_ctx {
@@ -85,11 +70,11 @@ static void write_done(void *arg, int code, const command_result *r, uint64_t le
         Orderkv__V1__DeleteResponse resp = ORDERKV__V1__DELETE_RESPONSE__INIT;
         resp.existed = r->existed;
         resp.version = r->version;
-        reply_packed(w->call, &resp.base);
+        service_reply_message(w->call, &resp.base);
     } else {
         Orderkv__V1__PutResponse resp = ORDERKV__V1__PUT_RESPONSE__INIT;
         resp.version = r->version;
-        reply_packed(w->call, &resp.base);
+        service_reply_message(w->call, &resp.base);
     }
     free(w);
 }
@@ -188,7 +173,7 @@ static void finish_get(read_ctx *rc)
     resp.value.data = val;
     resp.value.len = vlen;
     resp.version = version;
-    reply_packed(rc->call, &resp.base);
+    service_reply_message(rc->call, &resp.base);
     free(val);
 }
 
@@ -206,34 +191,7 @@ static void finish_scan(read_ctx *rc)
         service_reply_error(rc->call, code, err.msg);
         return;
     }
-    Orderkv__V1__KeyValue *kvs = calloc(count ? count : 1, sizeof *kvs);
-    Orderkv__V1__KeyValue **ptrs = calloc(count ? count : 1, sizeof *ptrs);
-    uint8_t *token = more && count ? malloc(items[count - 1].key_len + 1) : NULL;
-    if (!kvs || !ptrs || (more && count && !token)) {
-        service_reply_error(rc->call, OKV_ENOMEM, "out of memory encoding scan");
-    } else {
-        Orderkv__V1__ScanResponse resp = ORDERKV__V1__SCAN_RESPONSE__INIT;
-        for (size_t i = 0; i < count; i++) {
-            orderkv__v1__key_value__init(&kvs[i]);
-            kvs[i].key.data = items[i].key;
-            kvs[i].key.len = items[i].key_len;
-            kvs[i].value.data = items[i].value;
-            kvs[i].value.len = items[i].value_len;
-            kvs[i].version = items[i].version;
-            ptrs[i] = &kvs[i];
-        }
-        resp.n_items = count;
-        resp.items = ptrs;
-        if (token) {
-            resp.resume_token.len =
-                request_resume_token(token, items[count - 1].key, items[count - 1].key_len);
-            resp.resume_token.data = token;
-        }
-        reply_packed(rc->call, &resp.base);
-    }
-    free(token);
-    free(kvs);
-    free(ptrs);
+    service_reply_scan(rc->call, items, count, more);
     kvstore_items_free(items, count);
 }
 
