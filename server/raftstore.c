@@ -41,6 +41,10 @@ typedef struct grp {
     pending_prop *props, *props_tail;   /* in index order */
     pending_read *reads;
     uint64_t applied;
+    /* Term of a TIMEOUT_NOW this replica received: a leadership won in the
+     * next term came from a transfer (an admin's or the rebalancer's), and
+     * the rebalancer leaves it alone — an admin's choice must stick. */
+    uint64_t transfer_term;
     int has_rd;
     struct raft_ready rd;
 } grp;
@@ -342,6 +346,8 @@ static void handle_item(raftstore *rs, item *it)
 {
     grp *g = find_group(rs, it->group);
     if (it->kind == ITEM_MSG) {
+        if (g && it->msg.type == RAFT_MSG_TIMEOUT_NOW)
+            g->transfer_term = it->msg.term;
         if (g)
             raft_step(g->node, &it->msg);
         raft_message_release(&it->msg);
@@ -600,7 +606,8 @@ static void rebalance(raftstore *rs)
         grp *g = rs->groups[i];
         struct raft_status st;
         raft_status(g->node, &st);
-        if (st.role != RAFT_LEADER || st.transferee != RAFT_NONE)
+        if (st.role != RAFT_LEADER || st.transferee != RAFT_NONE ||
+            (g->transfer_term && st.term == g->transfer_term + 1))
             continue;
         uint64_t want = rs->cfg.preferred_leader(rs->cfg.balance_ctx, g->id);
         if (!want || want == rs->cfg.node_id || !rs->cfg.peer_alive(rs->cfg.balance_ctx, want))

@@ -63,7 +63,9 @@ typedef struct raftstore_config {
     /* Leader re-spreading (optional): every rebalance_ticks (default 10),
      * a group this node leads is handed to its preferred leader when that
      * node is another one and peer_alive says it is reachable — so leaders
-     * spread out again after a node comes back. */
+     * spread out again after a node comes back. A leadership won through a
+     * transfer (raftstore_transfer_leader, e.g. an admin's transfer-leader)
+     * is left where it is for that term. */
     uint64_t (*preferred_leader)(void *ctx, uint64_t group);
     int (*peer_alive)(void *ctx, uint64_t node);
     void *balance_ctx;

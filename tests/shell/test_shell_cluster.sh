@@ -183,6 +183,14 @@ p = objs[0]['partitions'][0]
 assert p['leader'] == $target and p['term'] > $term, p
 r = [r for r in p['replicas'] if r['node'] == $target][0]
 assert r['role'] == 'leader', p"
+# The nodes re-spread leaders to their preferred nodes every 10 ticks; an
+# admin's transfer must not be undone by that (regression: it was, within
+# half a second). Wait several rebalance periods and look again.
+sleep 1.5
+run --json -e 'partitions orders'
+check "  ...and the new leader stays after several rebalance periods" json "
+p = objs[0]['partitions'][0]
+assert p['leader'] == $target, p"
 
 # The combined TABLE/PARTITION form, in JSON, moving it back.
 run --json -e "transfer-leader orders/0 $leader"
