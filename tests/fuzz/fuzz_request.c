@@ -288,6 +288,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case REQ_STATUS:
         CHECK(r.table == NULL);
         break;
+    case REQ_TRANSFER:
+        check_table(&r, body, len);
+        CHECK(r.partition < r.table->partitions);
+        CHECK(r.to_node != 0);
+        break;
     default:
         CHECK(0);
     }
