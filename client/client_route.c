@@ -88,9 +88,13 @@ long client_route_pick(okv_client *c, const client_route_key *rk, int timeout_ms
 {
     if (!rk || c->naddrs < 2)
         return -1;   /* one node: nothing to choose */
-    if (!atomic_load(&c->routes_tried)) {
-        atomic_store(&c->routes_tried, 1);
+    /* One thread loads; a failed load (cluster briefly unreachable) is
+     * retried by a later write rather than leaving routing off for good. */
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&c->routes_tried, &expected, 1)) {
         load_tables(c, timeout_ms);
+        if (!c->routes_loaded)
+            atomic_store(&c->routes_tried, 0);
     }
     long idx = -1;
     pthread_mutex_lock(&c->route_mu);

@@ -50,6 +50,12 @@ void service_reply_error(rpc_call *call, int code, const char *msg);
 /* Packs a response message and answers the call with it (status OK). */
 void service_reply_message(rpc_call *call, const ProtobufCMessage *msg);
 
+/* Answers a get with a value and its version. */
+void service_reply_value(rpc_call *call, const uint8_t *val, size_t len, uint64_t version);
+
+/* Answers a put (is_delete = 0) or a delete with its outcome. */
+void service_reply_write(rpc_call *call, int is_delete, uint64_t version, int existed);
+
 /* Answers a scan with one page of items; more = keys may follow the last. */
 void service_reply_scan(rpc_call *call, const kv_item *items, size_t count, int more);
 

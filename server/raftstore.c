@@ -680,7 +680,10 @@ static void *loop_main(void *arg)
         }
         if (tick || any_ready(rs)) {
             handle_readies(rs, tick);
-            publish_status(rs);
+            /* Status is for admins and routing hints: a tick old is fresh
+             * enough, and copying it on every iteration would tax the loop. */
+            if (tick)
+                publish_status(rs);
         }
     }
     return NULL;

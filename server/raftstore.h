@@ -127,7 +127,7 @@ typedef struct raftstore_group_info {
     struct raft_status st;
 } raftstore_group_info;
 
-/* Copies the status of up to cap groups as of the last loop iteration;
+/* Copies the status of up to cap groups as of the last tick (or start);
  * returns how many groups the store has. */
 size_t raftstore_groups(raftstore *rs, raftstore_group_info *out, size_t cap);
 

@@ -94,12 +94,31 @@ static void handle_get(rpc_call *call, const uint8_t *buf, size_t len, void *arg
         service_reply_error(call, rc, err.msg);
         return;
     }
+    service_reply_value(call, val, vlen, version);
+    free(val);
+}
+
+void service_reply_value(rpc_call *call, const uint8_t *val, size_t len, uint64_t version)
+{
     Orderkv__V1__GetResponse resp = ORDERKV__V1__GET_RESPONSE__INIT;
-    resp.value.data = val;
-    resp.value.len = vlen;
+    resp.value.data = (uint8_t *)val;
+    resp.value.len = len;
     resp.version = version;
     service_reply_message(call, &resp.base);
-    free(val);
+}
+
+void service_reply_write(rpc_call *call, int is_delete, uint64_t version, int existed)
+{
+    if (is_delete) {
+        Orderkv__V1__DeleteResponse resp = ORDERKV__V1__DELETE_RESPONSE__INIT;
+        resp.existed = existed;
+        resp.version = version;
+        service_reply_message(call, &resp.base);
+    } else {
+        Orderkv__V1__PutResponse resp = ORDERKV__V1__PUT_RESPONSE__INIT;
+        resp.version = version;
+        service_reply_message(call, &resp.base);
+    }
 }
 
 /* A write on its way through the committer; freed when answered. */
@@ -116,15 +135,8 @@ static void write_done(commit_op *op)
         if (op->code != OKV_ECONFLICT)
             OKV_WARN("write failed: %s: %s", okv_strerror(op->code), op->err.msg);
         service_reply_error(pw->call, op->code, op->err.msg);
-    } else if (pw->req.kind == REQ_PUT) {
-        Orderkv__V1__PutResponse resp = ORDERKV__V1__PUT_RESPONSE__INIT;
-        resp.version = op->w.version;
-        service_reply_message(pw->call, &resp.base);
     } else {
-        Orderkv__V1__DeleteResponse resp = ORDERKV__V1__DELETE_RESPONSE__INIT;
-        resp.existed = op->w.existed;
-        resp.version = op->w.version;
-        service_reply_message(pw->call, &resp.base);
+        service_reply_write(pw->call, pw->req.kind == REQ_DELETE, op->w.version, op->w.existed);
     }
     request_release(&pw->req);
     free(pw);

@@ -66,15 +66,8 @@ static void write_done(void *arg, int code, const command_result *r, uint64_t le
         service_reply_error(w->call, OKV_ECONFLICT, "version condition failed");
     } else if (r->code) {
         service_reply_error(w->call, r->code, "the write was refused when applied");
-    } else if (w->is_delete) {
-        Orderkv__V1__DeleteResponse resp = ORDERKV__V1__DELETE_RESPONSE__INIT;
-        resp.existed = r->existed;
-        resp.version = r->version;
-        service_reply_message(w->call, &resp.base);
     } else {
-        Orderkv__V1__PutResponse resp = ORDERKV__V1__PUT_RESPONSE__INIT;
-        resp.version = r->version;
-        service_reply_message(w->call, &resp.base);
+        service_reply_write(w->call, w->is_delete, r->version, r->existed);
     }
     free(w);
 }
@@ -169,11 +162,7 @@ static void finish_get(read_ctx *rc)
         service_reply_error(rc->call, code, err.msg);
         return;
     }
-    Orderkv__V1__GetResponse resp = ORDERKV__V1__GET_RESPONSE__INIT;
-    resp.value.data = val;
-    resp.value.len = vlen;
-    resp.version = version;
-    service_reply_message(rc->call, &resp.base);
+    service_reply_value(rc->call, val, vlen, version);
     free(val);
 }
 
