@@ -162,7 +162,8 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
     pthread_mutex_init(&c->cq_mu, NULL);
     pthread_mutex_init(&c->route_mu, NULL);
     atomic_init(&c->current, 0);
-    atomic_init(&c->next_request_id, 1);
+    pthread_mutex_init(&c->inflight_mu, NULL);
+    c->next_request_id = 1;
     *out = c;
     return OKV_OK;
 }
@@ -179,6 +180,7 @@ void okv_close(okv_client *c)
     pthread_mutex_destroy(&c->cq_mu);
     client_route_free(c);
     pthread_mutex_destroy(&c->route_mu);
+    pthread_mutex_destroy(&c->inflight_mu);
     for (size_t i = 0; i < c->naddrs; i++)
         for (int k = 0; k < CLIENT_CONNS_PER_NODE; k++)
             grpc_channel_destroy(c->channels[i][k]);

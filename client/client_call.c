@@ -257,16 +257,47 @@ static void backoff(int attempt_no, gpr_timespec deadline)
     gpr_sleep_until(until);
 }
 
+/* One attempt's share of the call's deadline when another attempt could
+ * follow: half of what is left, at least ATTEMPT_MIN_MS. A hung node (a
+ * SIGSTOPped leader) then costs half the budget, not all of it. */
+#define ATTEMPT_MIN_MS 250
+
+static gpr_timespec attempt_deadline(gpr_timespec deadline)
+{
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    gpr_timespec left = gpr_time_sub(deadline, now);
+    int64_t half_ms = gpr_time_to_millis(left) / 2;
+    if (half_ms < ATTEMPT_MIN_MS)
+        half_ms = ATTEMPT_MIN_MS;
+    gpr_timespec d = gpr_time_add(now, gpr_time_from_millis(half_ms, GPR_TIMESPAN));
+    return gpr_time_cmp(d, deadline) < 0 ? d : deadline;
+}
+
+/* After an attempt of a write may have applied, only an answer that settles
+ * the request itself is final: success, or the request's own outcome (a
+ * failed condition, a bad request). "Not the leader", "did not commit" or
+ * silence from later attempts say nothing about the earlier one. */
+static int settles_request(int rc)
+{
+    return rc != OKV_ENOTLEADER && rc != OKV_EUNAVAILABLE && rc != OKV_ETIMEDOUT &&
+           rc != OKV_EUNKNOWN;
+}
+
 /*
  * The retry rules. Inside the call's deadline:
  *  - NOT_LEADER: go to the leader it names (or the next node) at once;
  *  - a clean UNAVAILABLE from a server (the write did not apply, e.g. the
  *    leader changed before it committed) or no node reachable: back off
  *    with jitter and try again;
- *  - a read that lost its connection: try the next node;
- *  - a write that may have reached a server and got no answer: stop with
- *    OKV_EUNKNOWN. (Retrying with the same request id is safe once every
- *    server deduplicates; the single-node server does not yet.)
+ *  - a read that lost its connection or ran out its attempt's time: try
+ *    the next node;
+ *  - a write that may have reached a server and got no answer: when the
+ *    cluster deduplicates writes (servers_dedup), send the very same request
+ *    (same client id and request id) again, to the next node, after a
+ *    backoff: the partition applies it at most once and answers a repeat
+ *    with the first outcome. Otherwise stop with OKV_EUNKNOWN. A write that
+ *    was ambiguous once ends as OKV_EUNKNOWN unless a later attempt settles
+ *    it (settles_request).
  */
 int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *req,
                  const ProtobufCMessageDescriptor *resp_desc, int is_write, int timeout_ms,
@@ -277,10 +308,11 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
     int ms = timeout_ms > 0 ? timeout_ms : c->opts.default_timeout_ms;
     gpr_timespec deadline = deadline_in(ms);
     long routed = client_route_pick(c, route, ms);
+    int may_resend = !is_write || atomic_load(&c->servers_dedup);
     grpc_completion_queue *cq = client_cq_get(c);
     size_t idx = routed >= 0 ? (size_t)routed : atomic_load(&c->current) % c->naddrs;
     int rc = OKV_EUNAVAILABLE;
-    int reached = 0, timed_out = 0, unreachable_in_a_row = 0;
+    int reached = 0, timed_out = 0, unreachable_in_a_row = 0, ambiguous = 0;
     for (int attempt_no = 0;; attempt_no++) {
         if (attempt_no > 0 && passed(deadline))
             break;
@@ -305,7 +337,8 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         }
         unreachable_in_a_row = 0;
         call_result res;
-        if (run_call(c, idx, conn, m, req, deadline, cq, &res) != 0) {
+        gpr_timespec until = may_resend ? attempt_deadline(deadline) : deadline;
+        if (run_call(c, idx, conn, m, req, until, cq, &res) != 0) {
             idx = (idx + 1) % c->naddrs;
             continue;
         }
@@ -332,7 +365,14 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
             idx = (idx + 1) % c->naddrs;
             continue;
         }
-        if (rc == OKV_EUNAVAILABLE && !is_write && !had_body) {
+        if (!is_write && !had_body && (rc == OKV_EUNAVAILABLE || rc == OKV_ETIMEDOUT)) {
+            idx = (idx + 1) % c->naddrs;
+            continue;
+        }
+        if (is_write && rc == OKV_EUNKNOWN && may_resend) {
+            ambiguous = 1;
+            client_route_learn(c, route, -1);
+            backoff(attempt_no, deadline);
             idx = (idx + 1) % c->naddrs;
             continue;
         }
@@ -340,7 +380,13 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
     }
     if (rc == OKV_OK && route)
         client_route_learn(c, route, (long)idx);
-    if (!reached) {
+    if (ambiguous && !settles_request(rc)) {
+        rc = client_fail(c, OKV_EUNKNOWN,
+                         "no answer settled the write within %d ms (sent again with the same "
+                         "request id, so it applied at most once); it may or may not have "
+                         "applied",
+                         ms);
+    } else if (!reached) {
         if (timed_out)
             rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
                              c->addr_list, ms);

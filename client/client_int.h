@@ -19,6 +19,12 @@
 
 #define CLIENT_MAX_TABLES 16
 
+/* A write in flight (client_inflight.c); lives on the caller's stack. */
+typedef struct client_write {
+    uint64_t id;
+    struct client_write *prev, *next;
+} client_write;
+
 /* Cached leaders of one table's partitions (client_route.c). */
 typedef struct route_table {
     char name[72];
@@ -42,7 +48,12 @@ struct okv_client {
     void *methods[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE][8];  /* registered calls */
     atomic_uint next_conn;                /* round-robin over a node's connections */
     atomic_size_t current;                /* index of the node last reached */
-    _Atomic uint64_t next_request_id;
+    pthread_mutex_t inflight_mu;
+    uint64_t next_request_id;              /* guarded by inflight_mu */
+    client_write *inflight_head, *inflight_tail;   /* in id order */
+    /* The cluster deduplicates writes by request id (cluster mode), so a
+     * write whose answer was lost may be sent again (client_call.c). */
+    atomic_int servers_dedup;
     char addr_list[CLIENT_MAX_ADDRS * CLIENT_ADDR_MAX];  /* for messages */
     /* Idle completion queues, reused by calls: creating and destroying one
      * per call costs more than the call's own work on loopback. */
@@ -59,6 +70,11 @@ struct okv_client {
 /* A pluck completion queue for one call; give it back with client_cq_put. */
 grpc_completion_queue *client_cq_get(okv_client *c);
 void client_cq_put(okv_client *c, grpc_completion_queue *cq);
+
+/* Gives w the next request id and counts it in flight; returns the
+ * watermark to send with it. Pair with client_write_end. */
+uint64_t client_write_begin(okv_client *c, client_write *w);
+void client_write_end(okv_client *c, client_write *w);
 
 /* Methods, indexing okv_client.methods. */
 enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_COUNT };

@@ -94,13 +94,16 @@ static int do_put(okv_client *c, const char *table, const void *key, size_t key_
     req.value.data = (uint8_t *)value;
     req.value.len = value_len;
     req.client_id = c->opts.client_id;
-    req.request_id = atomic_fetch_add(&c->next_request_id, 1);
+    client_write w;
+    req.watermark = client_write_begin(c, &w);
+    req.request_id = w.id;
     req.check_version = check;
     req.expected_version = expected;
     ProtobufCMessage *m;
     client_route_key rk = { table, key, key_len };
     rc = client_unary(c, M_PUT, &req.base, &orderkv__v1__put_response__descriptor, 1, timeout_ms,
                       &m, NULL, &rk);
+    client_write_end(c, &w);
     if (rc)
         return rc;
     if (version_out)
@@ -136,11 +139,14 @@ int okv_delete(okv_client *c, const char *table, const void *key, size_t key_len
     req.key.data = (uint8_t *)key;
     req.key.len = key_len;
     req.client_id = c->opts.client_id;
-    req.request_id = atomic_fetch_add(&c->next_request_id, 1);
+    client_write w;
+    req.watermark = client_write_begin(c, &w);
+    req.request_id = w.id;
     ProtobufCMessage *m;
     client_route_key rk = { table, key, key_len };
     rc = client_unary(c, M_DELETE, &req.base, &orderkv__v1__delete_response__descriptor, 1,
                       timeout_ms, &m, NULL, &rk);
+    client_write_end(c, &w);
     if (rc)
         return rc;
     if (existed_out)

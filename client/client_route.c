@@ -43,6 +43,8 @@ static void load_tables(okv_client *c, int timeout_ms)
                      timeout_ms, &m, NULL, NULL) != OKV_OK)
         return;
     Orderkv__V1__StatusResponse *s = (Orderkv__V1__StatusResponse *)m;
+    if (s->cluster_id)
+        atomic_store(&c->servers_dedup, 1);
     pthread_mutex_lock(&c->route_mu);
     for (size_t i = 0; i < s->n_tables && c->nroutes < CLIENT_MAX_TABLES; i++) {
         if (find_table(c, s->tables[i]->name) || s->tables[i]->partitions == 0 ||

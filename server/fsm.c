@@ -1,5 +1,7 @@
 #include "fsm.h"
 
+#include "failpoint.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -384,7 +386,9 @@ int fsm_apply(fsm *f, uint64_t group, uint64_t index, const uint8_t *buf, size_t
         dedup_key(dk, group, c.client_id, c.request_id);
         uint8_t *prev = NULL;
         size_t plen = 0;
-        rc = read_key(f, ENGINE_CF_META, dk, sizeof dk, &prev, &plen, err);
+        rc = OKV_FAILPOINT("fsm.dedup.skip") ? OKV_ENOTFOUND
+                                              : read_key(f, ENGINE_CF_META, dk, sizeof dk, &prev,
+                                                         &plen, err);
         if (rc == OKV_OK) {
             int bad = command_result_decode(prev, plen, out);
             free(prev);

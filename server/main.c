@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "failpoint.h"
 #include "fsm.h"
 #include "log.h"
 #include "node.h"
@@ -252,6 +253,14 @@ int main(int argc, char **argv)
     }
     okv_log_level = cfg.log_level;
     okv_log_node_id = (unsigned long)cfg.node_id;
+#if OKV_FAILPOINTS_BUILD
+    char fpmsg[256];
+    if (okv_fp_init(fpmsg, sizeof fpmsg)) {
+        fprintf(stderr, "orderkvd: %s\n", fpmsg);
+        return 2;
+    }
+    OKV_WARN("this orderkvd is a failpoint build, not for production (%s)", okv_fp_describe());
+#endif
 
     /* Signals are taken synchronously by main via sigwait; every other thread
      * inherits the blocked mask, so no handler ever runs inside gRPC or RocksDB. */

@@ -10,12 +10,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "failpoint.h"
 #include "fsm.h"
 #include "raftlog.h"
 
 /* Reads not answered within this many ticks are failed (a read request can
  * be lost on a leader change; the caller may retry it safely). */
 #define READ_TIMEOUT_TICKS 30
+/* A read index request or its answer can be lost on the way (a dropped
+ * connection, a leader change); a read still without its index asks again
+ * every this many ticks, under a new context. Asking twice is harmless:
+ * the first answer that arrives is used. */
+#define READ_RETRY_TICKS 3
 
 typedef struct pending_prop {
     uint64_t index, term;
@@ -216,7 +222,13 @@ int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err)
     if (!rs->cfg.seed)
         rs->cfg.seed = 0x5eed0000ULL + cfg->node_id;
     pthread_mutex_init(&rs->mu, NULL);
-    pthread_cond_init(&rs->cv, NULL);
+    /* The loop's tick wait runs on the monotonic clock: a wall-clock step
+     * (NTP, an admin's date -s) must neither stall ticks nor burst them. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&rs->cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&rs->status_mu, NULL);
     int rc = fsm_new(&rs->fsm, cfg->e, err);
     if (!rc && !(rs->batch = engine_batch_new()))
@@ -385,6 +397,15 @@ static void handle_item(raftstore *rs, item *it)
             it->pcb(it->arg, OKV_EUNKNOWN, NULL, 0);
             return;
         }
+        if (OKV_FAILPOINT("kv.ack.before_commit")) {
+            /* Planted bug: acknowledged before any quorum has the entry. */
+            command_result fake;
+            memset(&fake, 0, sizeof fake);
+            fake.version = index;
+            free(p);
+            it->pcb(it->arg, OKV_OK, &fake, 0);
+            return;
+        }
         p->index = index;
         p->term = term;
         p->cb = it->pcb;
@@ -468,6 +489,11 @@ static void serve_reads(grp *g, int tick)
             r->cb(r->arg, OKV_EUNAVAILABLE, leader_of(g));
             free(r);
         } else {
+            if (tick && !r->index && r->ticks % READ_RETRY_TICKS == 0) {
+                uint64_t ctx = ++g->rs->read_seq;
+                if (raft_read_index(g->node, ctx) == RAFT_OK)
+                    r->ctx = ctx;
+            }
             pp = &r->next;
         }
     }
@@ -534,8 +560,10 @@ static void handle_readies(raftstore *rs, int tick)
         rs->cfg.net.flush(rs->cfg.net.ctx);
     if (any && engine_batch_count(rs->batch)) {
         okv_error err;
+        OKV_FAILPOINT("raft.persist.before_sync");
         if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
             fatal(rs, err.msg);   /* invariant 3 */
+        OKV_FAILPOINT("raft.persist.after_sync");
     }
     for (size_t i = 0; i < rs->ngroups; i++) {
         grp *g = rs->groups[i];
@@ -629,7 +657,7 @@ static void *loop_main(void *arg)
         while (!rs->inbox && !rs->stopping && now_ms() < next_tick) {
             uint64_t wait = next_tick - now_ms();
             struct timespec dl;
-            clock_gettime(CLOCK_REALTIME, &dl);
+            clock_gettime(CLOCK_MONOTONIC, &dl);
             dl.tv_sec += (time_t)(wait / 1000);
             dl.tv_nsec += (long)(wait % 1000) * 1000000L;
             if (dl.tv_nsec >= 1000000000L) {

@@ -119,6 +119,19 @@ static int decode_get(request *r, const catalog *cat, const uint8_t *buf, size_t
     return rc ? rc : check_key(r, &m->key, err);
 }
 
+static int check_watermark(request *r, uint64_t watermark, okv_error *err)
+{
+    if (watermark > r->request_id)
+        return okv_error_set(err, OKV_EINVAL,
+                             "watermark %llu is above the request id %llu: a client may only "
+                             "promise to forget ids it has finished with",
+                             (unsigned long long)watermark, (unsigned long long)r->request_id);
+    if (watermark && !r->client_id)
+        return okv_error_set(err, OKV_EINVAL, "a watermark needs a client_id");
+    r->watermark = watermark;
+    return OKV_OK;
+}
+
 static int decode_put(request *r, const catalog *cat, const uint8_t *buf, size_t len,
                       okv_error *err)
 {
@@ -138,7 +151,7 @@ static int decode_put(request *r, const catalog *cat, const uint8_t *buf, size_t
     r->expected_version = m->expected_version;
     r->client_id = m->client_id;
     r->request_id = m->request_id;
-    return OKV_OK;
+    return check_watermark(r, m->watermark, err);
 }
 
 static int decode_delete(request *r, const catalog *cat, const uint8_t *buf, size_t len,
@@ -155,7 +168,7 @@ static int decode_delete(request *r, const catalog *cat, const uint8_t *buf, siz
     r->expected_version = m->expected_version;
     r->client_id = m->client_id;
     r->request_id = m->request_id;
-    return OKV_OK;
+    return check_watermark(r, m->watermark, err);
 }
 
 static int bytes_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)

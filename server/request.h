@@ -34,6 +34,7 @@ typedef struct request {
     const uint8_t *value; size_t value_len;
     int check_version;    uint64_t expected_version;
     uint64_t client_id;   uint64_t request_id;
+    uint64_t watermark;   /* client's promise: no request id below it again */
 
     /* Scan: visit user keys k with lower <= k and (no upper or k < upper).
      * lower may point into scan_buf when a resume token moved it. */

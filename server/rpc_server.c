@@ -269,7 +269,11 @@ int rpc_server_new(rpc_server **out, const char *address, okv_error *err)
         return okv_error_set(err, OKV_ENOMEM, "out of memory");
     grpc_init();
     pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
+    pthread_condattr_t ca;   /* drain's wait must not follow wall-clock steps */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
     s->shutdown_tag.fn = on_shutdown_done;
 
     /* Pitfall 3: without this a second server on the same port binds
@@ -404,7 +408,7 @@ void rpc_server_drain(rpc_server *s, int grace_ms)
     if (s->nthreads == 0)
         return;
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
+    clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_sec += grace_ms / 1000;
     dl.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
     if (dl.tv_nsec >= 1000000000L) {

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "fsm.h"
 #include "log.h"
 #include "node.h"
@@ -66,6 +67,9 @@ static void write_done(void *arg, int code, const command_result *r, uint64_t le
         service_reply_error(w->call, OKV_ECONFLICT, "version condition failed");
     } else if (r->code) {
         service_reply_error(w->call, r->code, "the write was refused when applied");
+    } else if (OKV_FAILPOINT("kv.reply.drop")) {
+        /* Applied, but the client hears only what a lost connection says. */
+        rpc_call_reply(w->call, OKV_EUNAVAILABLE, "failpoint kv.reply.drop", NULL, 0);
     } else {
         service_reply_write(w->call, w->is_delete, r->version, r->existed);
     }
@@ -92,6 +96,7 @@ static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n
     c.partition = r.partition;
     c.client_id = r.client_id;
     c.request_id = r.request_id;
+    c.watermark = r.watermark;
     c.key = r.key;
     c.key_len = r.key_len;
     c.value = r.value;
@@ -260,6 +265,12 @@ static void handle_read(rpc_call *call, const uint8_t *buf, size_t len, node *n,
         }
     }
     atomic_store(&rc->waiting, (int)count);
+    if (OKV_FAILPOINT("kv.read.local")) {
+        /* Planted bug: whatever this replica has applied, however stale. */
+        atomic_store(&rc->waiting, 1);
+        read_done(rc, OKV_OK, 0);
+        return;
+    }
     for (uint32_t p = first; p < first + count; p++)
         raftstore_read(n->rs, fsm_group_id(t->id, p), read_done, rc);
 }

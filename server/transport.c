@@ -49,6 +49,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "failpoint.h"
 #include "raft_codec.h"
 #include "rpc_stream.h"
 
@@ -766,6 +767,8 @@ int transport_send(transport *t, uint64_t to_node, uint64_t group_id,
     struct peer *p = find_peer(t, to_node);
     if (!p)
         return OKV_ENOTFOUND;
+    if (OKV_FAILPOINTF("transport.drop.node%llu", (unsigned long long)to_node))
+        return OKV_EUNAVAILABLE;   /* as if the network ate it */
     size_t msz = raft_message_encoded_size(m);
     size_t max = t->opt.max_frame_bytes;
     int chunked = TRANSPORT_FRAME_HDR + TRANSPORT_REC_HDR + msz > max;

@@ -83,7 +83,18 @@ int okv_cluster_node_start(okv_cluster *c, int id)
     return rc;
 }
 
+void okv_cluster_set_env(okv_cluster *c, int id, const char *env)
+{
+    snprintf(c->node[id].env, sizeof c->node[id].env, "%s", env ? env : "");
+}
+
 int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_ms)
+{
+    return okv_cluster_start_env(out, orderkvd, n, tick_ms, NULL);
+}
+
+int okv_cluster_start_env(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
+                          const char *env)
 {
     okv_cluster *c = calloc(1, sizeof *c);
     *out = c;
@@ -107,9 +118,11 @@ int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_m
     }
     if (okv_connect(&c->admin, c->all, NULL) != OKV_OK)
         return -1;
-    for (int id = 1; id <= n; id++)
+    for (int id = 1; id <= n; id++) {
+        okv_cluster_set_env(c, id, env);
         if (okv_cluster_node_start(c, id) != 0)
             return -1;
+    }
     return 0;
 }
 

@@ -48,6 +48,14 @@ typedef struct okv_cluster_replica {
  * (free it) and the failing node's log is named on stderr. */
 int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_ms);
 
+/* As okv_cluster_start, every node with one extra NAME=VALUE in its
+ * environment (e.g. "ORDERKV_FAILPOINTS=..."; NULL = none). */
+int okv_cluster_start_env(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
+                          const char *env);
+
+/* Sets (NULL: clears) node id's extra NAME=VALUE for its next start. */
+void okv_cluster_set_env(okv_cluster *c, int id, const char *env);
+
 /* Starts node id again with the same flags (its data dir is kept). */
 int okv_cluster_node_start(okv_cluster *c, int id);
 

@@ -22,6 +22,7 @@
 
 #include "keycodec.h"
 #include "okv_cluster.h"
+#include "okv_load.h"
 #include "okv_test.h"
 #include "orderkv.h"
 
@@ -29,7 +30,6 @@ static const char *orderkvd_path = ORDERKVD_PATH;
 
 #define NODES 3
 #define TICK_MS 50
-#define WRITE_TIMEOUT_MS 3000
 #define FAILOVER_BOUND_MS 10000
 
 static int64_t now_ms(void) { return okv_cluster_now_ms(); }
@@ -98,213 +98,6 @@ static int teardown(void **state)
     return rc;
 }
 
-/* ---- concurrent writers, every outcome recorded ---------------------------- */
-
-#define MAX_WRITERS 6
-
-typedef struct wrec {
-    char key[40];
-    int rc;              /* okv_put's result */
-    int64_t t0, t1;      /* start and end of the call */
-} wrec;
-
-struct load;
-
-typedef struct writer {
-    struct load *l;
-    int id;
-    okv_client *c;
-    wrec *recs;
-    size_t n, cap;
-} writer;
-
-typedef struct load {
-    char name[8];        /* key prefix: keys are unique per load */
-    int target;          /* partition of orders to write to, -1: any */
-    uint32_t partitions;
-    int nw;
-    writer w[MAX_WRITERS];
-    pthread_t th[MAX_WRITERS];
-    atomic_int stop;
-    atomic_llong mark;       /* see first_ok */
-    atomic_llong first_ok;   /* earliest end of an OK write that started at or after mark */
-} load;
-
-static void value_of(const char *key, char *val, size_t cap)
-{
-    snprintf(val, cap, "value-of:%s:%s", key, key);
-}
-
-static void note_ok(load *l, int64_t t0, int64_t t1)
-{
-    long long mark = atomic_load(&l->mark);
-    if (mark <= 0 || t0 < mark)
-        return;
-    long long cur = atomic_load(&l->first_ok);
-    while ((cur == 0 || t1 < cur) && !atomic_compare_exchange_weak(&l->first_ok, &cur, t1))
-        ;
-}
-
-static void *writer_main(void *p)
-{
-    writer *w = p;
-    load *l = w->l;
-    for (size_t seq = 0; !atomic_load(&l->stop); seq++) {
-        if (w->n == w->cap) {
-            size_t cap = w->cap ? w->cap * 2 : 1024;
-            wrec *r = realloc(w->recs, cap * sizeof *r);
-            if (!r)
-                break;
-            w->recs = r;
-            w->cap = cap;
-        }
-        wrec *r = &w->recs[w->n];
-        for (unsigned salt = 0;; salt++) {
-            snprintf(r->key, sizeof r->key, "%s.w%d.%zu.%u/k", l->name, w->id, seq, salt);
-            if (l->target < 0 ||
-                keycodec_partition_of(r->key, strlen(r->key), l->partitions) == (uint32_t)l->target)
-                break;
-        }
-        char val[100];
-        value_of(r->key, val, sizeof val);
-        r->t0 = now_ms();
-        r->rc = okv_put(w->c, "orders", r->key, strlen(r->key), val, strlen(val), NULL,
-                        WRITE_TIMEOUT_MS);
-        r->t1 = now_ms();
-        w->n++;
-        if (r->rc == OKV_OK)
-            note_ok(l, r->t0, r->t1);
-        else
-            sleep_ms(20);   /* the client already backed off; don't spin on a dead cluster */
-        sleep_ms(2);        /* moderate volume: the read-back reads every key */
-    }
-    return NULL;
-}
-
-static void load_start(load *l, fx *f, const char *name, int target, int nw)
-{
-    memset(l, 0, sizeof *l);
-    snprintf(l->name, sizeof l->name, "%s", name);
-    l->target = target;
-    l->partitions = f->partitions;
-    l->nw = nw;
-    for (int i = 0; i < nw; i++) {
-        l->w[i].l = l;
-        l->w[i].id = i;
-        assert_int_equal(okv_connect(&l->w[i].c, f->c->all, NULL), OKV_OK);
-    }
-    for (int i = 0; i < nw; i++)
-        assert_int_equal(pthread_create(&l->th[i], NULL, writer_main, &l->w[i]), 0);
-}
-
-/* Starts timing: first_ok will be the end of the first OK write that
- * started at or after now. */
-static int64_t load_mark(load *l)
-{
-    int64_t t = now_ms();
-    atomic_store(&l->first_ok, 0);
-    atomic_store(&l->mark, t);
-    return t;
-}
-
-/* Waits (bounded) until a write that started after the mark succeeded;
- * returns the time from the mark to its acknowledgement, or -1. */
-static int64_t load_wait_first_ok(load *l, int timeout_ms)
-{
-    int64_t end = now_ms() + timeout_ms;
-    while (now_ms() < end) {
-        long long t = atomic_load(&l->first_ok);
-        if (t)
-            return t - atomic_load(&l->mark);
-        sleep_ms(5);
-    }
-    return -1;
-}
-
-static void load_stop(load *l)
-{
-    atomic_store(&l->stop, 1);
-    for (int i = 0; i < l->nw; i++)
-        pthread_join(l->th[i], NULL);
-    for (int i = 0; i < l->nw; i++) {
-        okv_close(l->w[i].c);
-        l->w[i].c = NULL;
-    }
-}
-
-static void load_free(load *l)
-{
-    for (int i = 0; i < l->nw; i++) {
-        free(l->w[i].recs);
-        l->w[i].recs = NULL;
-    }
-}
-
-static int is_clean_failure(int rc)
-{
-    return rc == OKV_ENOTLEADER || rc == OKV_EUNAVAILABLE || rc == OKV_ETIMEDOUT;
-}
-
-/* OK writes that started after `from` and ended before `to`. */
-static size_t load_ok_between(const load *l, int64_t from, int64_t to)
-{
-    size_t n = 0;
-    for (int i = 0; i < l->nw; i++)
-        for (size_t k = 0; k < l->w[i].n; k++) {
-            const wrec *r = &l->w[i].recs[k];
-            n += r->rc == OKV_OK && r->t0 > from && r->t1 < to;
-        }
-    return n;
-}
-
-/* Reads back every write of the load through c (see the file comment);
- * returns how many acknowledged writes it read. */
-static size_t verify(const load *l, okv_client *c, const char *via)
-{
-    size_t ok = 0, unknown = 0, unknown_found = 0, clean = 0, other = 0;
-    for (int i = 0; i < l->nw; i++) {
-        for (size_t k = 0; k < l->w[i].n; k++) {
-            const wrec *r = &l->w[i].recs[k];
-            char want[100];
-            value_of(r->key, want, sizeof want);
-            okv_value *v = NULL;
-            int rc = okv_get(c, "orders", r->key, strlen(r->key), &v, 10000);
-            if (rc != OKV_OK && rc != OKV_ENOTFOUND)
-                fail_msg("%s: reading %s back via %s: %s: %s", l->name, r->key, via,
-                         okv_strerror(rc), okv_errmsg(c));
-            if (rc == OKV_OK && (okv_value_len(v) != strlen(want) ||
-                                 memcmp(okv_value_data(v), want, strlen(want)) != 0)) {
-                fail_msg("%s: %s holds a wrong value '%.*s' (write returned %s)", l->name,
-                         r->key, (int)okv_value_len(v), (const char *)okv_value_data(v),
-                         okv_strerror(r->rc));
-            }
-            okv_value_free(v);
-            if (r->rc == OKV_OK) {
-                if (rc != OKV_OK)
-                    fail_msg("%s: acknowledged write %s is lost (read via %s: %s)", l->name,
-                             r->key, via, okv_strerror(rc));
-                ok++;
-            } else if (r->rc == OKV_EUNKNOWN) {
-                unknown++;
-                unknown_found += rc == OKV_OK;
-            } else if (is_clean_failure(r->rc)) {
-                if (rc == OKV_OK)
-                    fail_msg("%s: write %s failed cleanly (%s) but was applied", l->name,
-                             r->key, okv_strerror(r->rc));
-                clean++;
-            } else {
-                other++;   /* allowed either way, but reported */
-                fprintf(stderr, "  %s: write %s returned %s (%s)\n", l->name, r->key,
-                        okv_strerror(r->rc), rc == OKV_OK ? "applied" : "absent");
-            }
-        }
-    }
-    printf("  %s: %zu acknowledged writes read back via %s; %zu unknown (%zu applied), "
-           "%zu clean failures, %zu other\n",
-           l->name, ok, via, unknown, unknown_found, clean, other);
-    return ok;
-}
-
 /* ---- helpers --------------------------------------------------------------- */
 
 static uint64_t leader_of(fx *f, uint32_t partition, int timeout_ms)
@@ -361,18 +154,18 @@ static void test_cluster__kill9_leader_fails_over_and_catches_up(void **state)
     const uint32_t p = 0;
     uint64_t old = leader_of(f, p, 5000);
     assert_true(old > 0);
-    load l;
-    load_start(&l, f, "a", (int)p, 4);
+    okv_load l;
+    okv_load_start(&l, f->c->all, f->partitions, "a", (int)p, 4);
     sleep_ms(400);
-    int64_t t_kill = load_mark(&l);
+    int64_t t_kill = okv_load_mark(&l);
     int kst = okv_cluster_node_stop(f->c, (int)old, 1);
-    int64_t failover = load_wait_first_ok(&l, FAILOVER_BOUND_MS);
+    int64_t failover = okv_load_wait_first_ok(&l, FAILOVER_BOUND_MS);
     uint64_t nl = new_leader_of(f, p, old, FAILOVER_BOUND_MS);
     sleep_ms(300);
     int64_t t_restart = now_ms();
     int rst = okv_cluster_node_start(f->c, (int)old);
     sleep_ms(500);   /* writers keep going with the old leader back */
-    load_stop(&l);
+    okv_load_stop(&l);
 
     assert_int_equal(kst, 128 + SIGKILL);
     printf("  a: orders/%u: leader node %llu killed; first write acknowledged %lld ms later, "
@@ -383,14 +176,14 @@ static void test_cluster__kill9_leader_fails_over_and_catches_up(void **state)
                  FAILOVER_BOUND_MS);
     assert_true(nl > 0 && nl != old);
     assert_int_equal(rst, 0);
-    assert_true(load_ok_between(&l, t_kill, t_restart) > 0);
+    assert_true(okv_load_ok_between(&l, t_kill, t_restart) > 0);
     int64_t t0 = now_ms();
     if (okv_cluster_wait_caught_up(f->c, (int)old, 15000) != 0)
         fail_msg("restarted node %llu did not catch up within 15 s", (unsigned long long)old);
     printf("  a: restarted node %llu caught up %lld ms after the check began\n",
            (unsigned long long)old, (long long)(now_ms() - t0));
-    assert_true(verify(&l, f->cl, "all nodes") > 0);
-    load_free(&l);
+    assert_true(okv_load_verify(&l, f->cl, "all nodes") > 0);
+    okv_load_free(&l);
 }
 
 /* ---- b. kill -9 a follower ----------------------------------------------------- */
@@ -402,10 +195,10 @@ static void test_cluster__kill9_follower_catches_up_and_serves_reads(void **stat
     uint64_t leader = leader_of(f, p, 5000);
     assert_true(leader > 0);
     int fol = (int)(leader % NODES) + 1;   /* a follower of orders/p */
-    load l;
-    load_start(&l, f, "b", (int)p, 3);
-    load lany;                          /* and writes to every partition */
-    load_start(&lany, f, "bany", -1, 2);
+    okv_load l;
+    okv_load_start(&l, f->c->all, f->partitions, "b", (int)p, 3);
+    okv_load lany;                          /* and writes to every partition */
+    okv_load_start(&lany, f->c->all, f->partitions, "bany", -1, 2);
     sleep_ms(300);
     int64_t t_kill = now_ms();
     int kst = okv_cluster_node_stop(f->c, fol, 1);
@@ -413,17 +206,17 @@ static void test_cluster__kill9_follower_catches_up_and_serves_reads(void **stat
     int64_t t_restart = now_ms();
     int rst = okv_cluster_node_start(f->c, fol);
     sleep_ms(300);
-    load_stop(&l);
-    load_stop(&lany);
+    okv_load_stop(&l);
+    okv_load_stop(&lany);
 
     assert_int_equal(kst, 128 + SIGKILL);
     assert_int_equal(rst, 0);
-    size_t during = load_ok_between(&l, t_kill, t_restart);
+    size_t during = okv_load_ok_between(&l, t_kill, t_restart);
     printf("  b: node %d (follower of orders/%u) down for %lld ms; %zu writes to orders/%u "
            "acknowledged meanwhile\n",
            fol, p, (long long)(t_restart - t_kill), during, p);
     assert_true(during > 0);
-    assert_true(load_ok_between(&lany, t_kill, t_restart) > 0);
+    assert_true(okv_load_ok_between(&lany, t_kill, t_restart) > 0);
     if (okv_cluster_wait_caught_up(f->c, fol, 15000) != 0)
         fail_msg("restarted node %d did not catch up within 15 s", fol);
 
@@ -431,16 +224,16 @@ static void test_cluster__kill9_follower_catches_up_and_serves_reads(void **stat
     okv_client *only = NULL;
     assert_int_equal(okv_connect(&only, f->c->addr[fol], NULL), OKV_OK);
     uint64_t reads0 = node_counter(f, fol, "reads");
-    size_t n = verify(&l, only, "the restarted follower only");
-    n += verify(&lany, only, "the restarted follower only");
+    size_t n = okv_load_verify(&l, only, "the restarted follower only");
+    n += okv_load_verify(&lany, only, "the restarted follower only");
     uint64_t reads1 = node_counter(f, fol, "reads");
     okv_close(only);
     assert_true(n > 0);
     printf("  b: node %d's reads counter went up by %llu for %zu+ gets\n", fol,
            (unsigned long long)(reads1 - reads0), n);
     assert_true(reads1 - reads0 >= n);   /* served by that node, not elsewhere */
-    load_free(&l);
-    load_free(&lany);
+    okv_load_free(&l);
+    okv_load_free(&lany);
 }
 
 /* ---- c. SIGSTOP two of three ------------------------------------------------------ */
@@ -476,8 +269,8 @@ static void test_cluster__minority_serves_nothing_until_majority_returns(void **
     okv_client *solo = NULL;
     assert_int_equal(okv_connect(&solo, f->c->addr[alone], NULL), OKV_OK);
 
-    load l;
-    load_start(&l, f, "c", -1, 3);
+    okv_load l;
+    okv_load_start(&l, f->c->all, f->partitions, "c", -1, 3);
     sleep_ms(300);
     okv_cluster_node_pause(f->c, 1);
     okv_cluster_node_pause(f->c, 2);
@@ -499,10 +292,10 @@ static void test_cluster__minority_serves_nothing_until_majority_returns(void **
         get_ms[p] = now_ms() - t;
         okv_value_free(v);
     }
-    int64_t t_cont = load_mark(&l);
+    int64_t t_cont = okv_load_mark(&l);
     okv_cluster_node_resume(f->c, 1);
     okv_cluster_node_resume(f->c, 2);
-    int64_t resumed = load_wait_first_ok(&l, FAILOVER_BOUND_MS);
+    int64_t resumed = okv_load_wait_first_ok(&l, FAILOVER_BOUND_MS);
     /* The remaining node serves linearizable reads again. (Writes through a
      * client that lists only it would need the client to follow leader
      * hints to unlisted nodes, which liborderkv does not do: clients are
@@ -517,7 +310,7 @@ static void test_cluster__minority_serves_nothing_until_majority_returns(void **
             p++;
     }
     sleep_ms(300);
-    load_stop(&l);
+    okv_load_stop(&l);
 
     for (int i = 0; i < 2; i++) {
         printf("  c: put to a partition %s via node %d alone: %s after %lld ms\n",
@@ -536,7 +329,7 @@ static void test_cluster__minority_serves_nothing_until_majority_returns(void **
     printf("  c: %u reads via node %d alone failed (first: %s after %lld ms)\n", np, alone,
            okv_strerror(get_rc[0]), (long long)get_ms[0]);
     /* Writes started once both were stopped must not succeed before SIGCONT. */
-    size_t bad = load_ok_between(&l, t_stop + 100, t_cont);
+    size_t bad = okv_load_ok_between(&l, t_stop + 100, t_cont);
     if (bad)
         fail_msg("%zu writes succeeded while two of three nodes were stopped", bad);
     printf("  c: after SIGCONT the first write was acknowledged in %lld ms\n", (long long)resumed);
@@ -555,8 +348,8 @@ static void test_cluster__minority_serves_nothing_until_majority_returns(void **
         okv_value_free(v);
     }
     okv_close(solo);
-    assert_true(verify(&l, f->cl, "all nodes") > 0);
-    load_free(&l);
+    assert_true(okv_load_verify(&l, f->cl, "all nodes") > 0);
+    okv_load_free(&l);
 }
 
 /* ---- d. restart the whole cluster ----------------------------------------------- */
@@ -576,35 +369,35 @@ static void test_cluster__whole_cluster_restart_keeps_acknowledged_writes(void *
 {
     fx *f = *state;
     int st[2 * NODES];
-    load l;
-    load_start(&l, f, "d", -1, 4);
+    okv_load l;
+    okv_load_start(&l, f->c->all, f->partitions, "d", -1, 4);
     sleep_ms(500);
     int64_t t0 = now_ms();
     restart_all(f, 0, st);
     int64_t t_restarted = now_ms();
-    load_stop(&l);
+    okv_load_stop(&l);
     for (int i = 0; i < NODES; i++)
         assert_int_equal(st[i], 0);   /* SIGTERM: clean exit */
     for (int i = 0; i < NODES; i++)
         assert_int_equal(st[NODES + i], 0);
     printf("  d: SIGTERM of all 3 and restart took %lld ms\n", (long long)(t_restarted - t0));
     assert_int_equal(okv_cluster_wait_leaders(f->c, 15000), 0);
-    assert_true(verify(&l, f->cl, "all nodes") > 0);
+    assert_true(okv_load_verify(&l, f->cl, "all nodes") > 0);
 
-    load l2;
-    load_start(&l2, f, "d9", -1, 4);
+    okv_load l2;
+    okv_load_start(&l2, f->c->all, f->partitions, "d9", -1, 4);
     sleep_ms(500);
     restart_all(f, 1, st);
-    load_stop(&l2);
+    okv_load_stop(&l2);
     for (int i = 0; i < NODES; i++)
         assert_int_equal(st[i], 128 + SIGKILL);
     for (int i = 0; i < NODES; i++)
         assert_int_equal(st[NODES + i], 0);
     assert_int_equal(okv_cluster_wait_leaders(f->c, 15000), 0);
-    assert_true(verify(&l, f->cl, "all nodes") > 0);
-    assert_true(verify(&l2, f->cl, "all nodes") > 0);
-    load_free(&l);
-    load_free(&l2);
+    assert_true(okv_load_verify(&l, f->cl, "all nodes") > 0);
+    assert_true(okv_load_verify(&l2, f->cl, "all nodes") > 0);
+    okv_load_free(&l);
+    okv_load_free(&l2);
 }
 
 /* ---- e. transfer leadership ---------------------------------------------------------- */
@@ -634,10 +427,10 @@ static void test_cluster__transfer_leader_moves_leadership(void **state)
     uint64_t from = leader_of(f, p, 5000);
     assert_true(from > 0);
     uint64_t to = from % NODES + 1;
-    load l;
-    load_start(&l, f, "e", (int)p, 3);
+    okv_load l;
+    okv_load_start(&l, f->c->all, f->partitions, "e", (int)p, 3);
     sleep_ms(300);
-    int64_t t0 = load_mark(&l);
+    int64_t t0 = okv_load_mark(&l);
     int rc = okv_transfer_leader(f->cl, "orders", p, to, 5000);
     const char *msg = rc ? okv_errmsg(f->cl) : "";
     int64_t moved = -1;
@@ -648,9 +441,9 @@ static void test_cluster__transfer_leader_moves_leadership(void **state)
         }
         sleep_ms(20);
     }
-    int64_t first = load_wait_first_ok(&l, FAILOVER_BOUND_MS);
+    int64_t first = okv_load_wait_first_ok(&l, FAILOVER_BOUND_MS);
     sleep_ms(300);
-    load_stop(&l);
+    okv_load_stop(&l);
     if (rc != OKV_OK)
         fail_msg("transfer of orders/%u from node %llu to node %llu: %s: %s", p,
                  (unsigned long long)from, (unsigned long long)to, okv_strerror(rc), msg);
@@ -662,8 +455,8 @@ static void test_cluster__transfer_leader_moves_leadership(void **state)
         fail_msg("status did not show node %llu leading orders/%u within 5 s",
                  (unsigned long long)to, p);
     assert_true(first >= 0);
-    assert_true(verify(&l, f->cl, "all nodes") > 0);
-    load_free(&l);
+    assert_true(okv_load_verify(&l, f->cl, "all nodes") > 0);
+    okv_load_free(&l);
 }
 
 int main(void)

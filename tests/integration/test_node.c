@@ -315,7 +315,7 @@ static void test_node__sigterm_mid_flight_exits_0_and_loses_nothing(void **state
 
 static int start_expect_failure(fx *f, const char *needle)
 {
-    okv_test_server s;
+    okv_test_server s = { 0 };
     int rc = okv_test_server_start(&s, orderkvd_path, f->data, NULL);
     if (rc == 0) {
         okv_test_server_stop(&s, 1);

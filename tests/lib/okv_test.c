@@ -49,7 +49,10 @@ static void sleep_ms(int ms)
 
 int okv_test_server_start(okv_test_server *s, const char *orderkvd, const char *data_dir, ...)
 {
+    char env[sizeof s->env];
+    memcpy(env, s->env, sizeof env);
     memset(s, 0, sizeof *s);
+    memcpy(s->env, env, sizeof env);
     const char *bin = getenv("ORDERKVD");
     if (!bin || !bin[0])
         bin = orderkvd;
@@ -76,18 +79,35 @@ int okv_test_server_start(okv_test_server *s, const char *orderkvd, const char *
     va_end(ap);
     argv[argc] = NULL;
 
-    pid_t pid = fork();
-    if (pid < 0)
+    /* The environment is built before fork: the child of a threaded test
+     * may only exec. */
+    extern char **environ;
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    char **envp = calloc(nenv + 2, sizeof *envp);
+    if (!envp)
         return -1;
+    memcpy(envp, environ, nenv * sizeof *envp);
+    if (s->env[0])
+        envp[nenv++] = s->env;
+    envp[nenv] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        free(envp);
+        return -1;
+    }
     if (pid == 0) {
         int fd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
             dup2(fd, 1);
         }
-        execv(bin, (char *const *)argv);
+        execve(bin, (char *const *)argv, envp);
         _exit(127);
     }
+    free(envp);
     s->pid = pid;
     for (int i = 0; i < 1500; i++) {   /* 15 s */
         FILE *f = fopen(port_file, "r");

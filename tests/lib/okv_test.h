@@ -23,6 +23,10 @@ typedef struct okv_test_server {
     char address[128];
     char data_dir[4096];
     char log_path[4200];
+    /* One extra NAME=VALUE for the process's environment ("" = none), e.g.
+     * ORDERKV_FAILPOINTS=...; set it before okv_test_server_start (which
+     * keeps it; zero the struct first). */
+    char env[512];
 } okv_test_server;
 
 /* Starts `orderkvd` (path in env ORDERKVD, else argv-given default) on a

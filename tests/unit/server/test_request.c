@@ -56,6 +56,40 @@ static void test_request__put_valid(void **state)
     request_release(&r);
 }
 
+static int decode_put_ids(uint64_t client, uint64_t req, uint64_t watermark, request *r,
+                          okv_error *err)
+{
+    Orderkv__V1__PutRequest m = ORDERKV__V1__PUT_REQUEST__INIT;
+    m.table = "orders";
+    m.key.data = (uint8_t *)"k";
+    m.key.len = 1;
+    m.client_id = client;
+    m.request_id = req;
+    m.watermark = watermark;
+    size_t len;
+    uint8_t *buf = pack(&m.base, &len);
+    int rc = request_decode(r, REQ_PUT, &cat, buf, len, err);
+    free(buf);
+    return rc;
+}
+
+/* A watermark promises the client is done with every id below it: it may
+ * equal the request's own id (nothing older in flight), never exceed it. */
+static void test_request__watermark_at_most_the_request_id(void **state)
+{
+    (void)state;
+    request r;
+    okv_error err;
+    assert_int_equal(decode_put_ids(7, 10, 10, &r, &err), OKV_OK);
+    assert_int_equal(r.watermark, 10);
+    request_release(&r);
+    assert_int_equal(decode_put_ids(7, 10, 11, &r, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "watermark 11 is above the request id 10"));
+    request_release(&r);
+    assert_int_equal(decode_put_ids(0, 0, 3, &r, &err), OKV_EINVAL);
+    request_release(&r);
+}
+
 static void test_request__unknown_table(void **state)
 {
     (void)state;
@@ -280,6 +314,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request__put_valid),
         cmocka_unit_test(test_request__unknown_table),
+        cmocka_unit_test(test_request__watermark_at_most_the_request_id),
         cmocka_unit_test(test_request__empty_table),
         cmocka_unit_test(test_request__table_with_embedded_nul_is_refused),
         cmocka_unit_test(test_request__empty_key),

@@ -1,0 +1,66 @@
+/*
+ * failpoint.h — named failpoints that tests switch on to reach rare paths
+ * (docs/testing.md "Failpoints").
+ *
+ * Compiled in only with -DORDERKV_FAILPOINTS=ON; otherwise OKV_FAILPOINT is
+ * the constant 0 and the code around it vanishes, so production builds carry
+ * none of this. A build with failpoints says so in its start-up log line
+ * (okv_fp_describe) — a node running one must never be mistaken for a
+ * production node.
+ *
+ * Configuration: the environment variable ORDERKV_FAILPOINTS, read once at
+ * start (okv_fp_init), is a ';'-separated list of name=action:
+ *
+ *   on          fires every time it is evaluated
+ *   off         never fires (the default for every name)
+ *   P%          fires with probability P (1..100), e.g. 30%
+ *   crash       kills the process with SIGKILL at that point (a power cut
+ *               for everything not yet synced)
+ *   sleep(MS)   sleeps MS milliseconds, then does not fire
+ *
+ * and an optional suffix @N: the action applies from the N-th evaluation
+ * on (1-based), e.g. "raft.persist.after_sync=crash@300" lets 299 rounds pass.
+ *
+ * Names in use (grep OKV_FAILPOINT for the sites):
+ *   raft.persist.before_sync   raftstore, before the loop's synced batch (sleep = slow fsync)
+ *   raft.persist.after_sync    raftstore, after the synced batch, before applying (crash)
+ *   transport.drop.nodeN       transport, every message to node N is dropped (on / P%)
+ * Planted bugs for the jepsen suite's self-test (jepsen/tests/planted.sh):
+ *   kv.read.local              Get/Scan served from local state, no ReadIndex
+ *   kv.ack.before_commit       a write is acknowledged once proposed, before it commits
+ *   fsm.dedup.skip             apply ignores the exactly-once table
+ *   kv.reply.drop              a write's answer is replaced by a bare UNAVAILABLE
+ */
+#ifndef OKV_FAILPOINT_H
+#define OKV_FAILPOINT_H
+
+#ifdef ORDERKV_FAILPOINTS
+
+/* Parses ORDERKV_FAILPOINTS. Returns 0, or -1 with a message in msg (an
+ * unknown action, a bad number): the caller should refuse to start. */
+int okv_fp_init(char *msg, unsigned long msg_len);
+
+/* Evaluates the failpoint: 1 if it fires. Thread-safe. */
+int okv_fp_eval(const char *name);
+
+/* The same, for a name built with printf-style arguments. */
+int okv_fp_evalf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "failpoints: a=on; b=30%" or "failpoints compiled in, none set". */
+const char *okv_fp_describe(void);
+
+#define OKV_FAILPOINTS_BUILD 1
+#define OKV_FAILPOINT(name) okv_fp_eval(name)
+#define OKV_FAILPOINTF(...) okv_fp_evalf(__VA_ARGS__)
+
+#else
+
+/* A function, not a bare 0, so a failpoint may stand as a statement. */
+static inline int okv_fp_off(void) { return 0; }
+
+#define OKV_FAILPOINTS_BUILD 0
+#define OKV_FAILPOINT(name) okv_fp_off()
+#define OKV_FAILPOINTF(...) okv_fp_off()
+
+#endif
+#endif
