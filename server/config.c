@@ -18,6 +18,8 @@ void config_defaults(config *c)
     c->partitions = CATALOG_DEFAULT_PARTITIONS;
     c->threads = 2;
     c->tick_ms = 100;
+    c->snapshot_entries = 10000;
+    c->log_keep = 1000;
     c->shutdown_grace_ms = 5000;
 }
 
@@ -42,6 +44,12 @@ const char *config_usage(void)
            "  --threads N           gRPC completion-queue threads (default 2)\n"
            "  --raft-tick-ms N      Raft tick (default 100; elections after 10-20\n"
            "                        ticks without a leader)\n"
+           "  --raft-snapshot-entries N  snapshot a partition and compact its Raft\n"
+           "                        log every N applied entries (default 10000;\n"
+           "                        0 = never)\n"
+           "  --raft-log-keep N     entries kept in the log behind a snapshot, so a\n"
+           "                        follower slightly behind needs no snapshot\n"
+           "                        (default 1000)\n"
            "  --shutdown-grace-ms N how long in-flight calls may finish on SIGTERM\n"
            "                        (default 5000)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
@@ -120,6 +128,18 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
         if ((rc = parse_uint(key, value, 10, 10000, &v, err)))
             return rc;
         c->tick_ms = (int)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "raft-snapshot-entries") == 0) {
+        if ((rc = parse_uint(key, value, 0, 100000000, &v, err)))
+            return rc;
+        c->snapshot_entries = (int)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "raft-log-keep") == 0) {
+        if ((rc = parse_uint(key, value, 0, 100000000, &v, err)))
+            return rc;
+        c->log_keep = (int)v;
         return OKV_OK;
     }
     if (strcmp(key, "shutdown-grace-ms") == 0) {

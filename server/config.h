@@ -26,6 +26,8 @@ typedef struct config {
     int partitions_set;       /* --partitions was given explicitly */
     int threads;              /* completion-queue threads */
     int tick_ms;              /* Raft tick (cluster mode) */
+    int snapshot_entries;     /* compact a group's log every N applied entries; 0 = never */
+    int log_keep;             /* entries kept behind a snapshot for slow followers */
     int shutdown_grace_ms;
     char initial_cluster[4096];   /* "" = single-node mode */
     int show_help;

@@ -183,10 +183,15 @@ static int read_key(fsm *f, enum engine_cf cf, const uint8_t *k, size_t klen, ui
     return rc;
 }
 
+void fsm_meta_prefix(uint8_t out[FSM_META_PREFIX_LEN], char tag, uint64_t group)
+{
+    out[0] = (uint8_t)tag;
+    keycodec_put_u64be(out + 1, group);
+}
+
 static void applied_key(uint8_t out[APPLIED_KEY_LEN], uint64_t group)
 {
-    out[0] = 'A';
-    keycodec_put_u64be(out + 1, group);
+    fsm_meta_prefix(out, 'A', group);
 }
 
 static void dedup_key(uint8_t out[DEDUP_KEY_LEN], uint64_t group, uint64_t client, uint64_t req)

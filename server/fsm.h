@@ -61,6 +61,12 @@ int fsm_applied_index(fsm *f, uint64_t group, uint64_t *out, okv_error *err);
 int fsm_get(fsm *f, uint32_t table_id, uint32_t partition, const uint8_t *key, size_t key_len,
             uint8_t **value_out, size_t *value_len, uint64_t *version, okv_error *err);
 
+/* The 9-byte prefix of group's meta-CF keys of kind tag ('A' applied
+ * index, 'D' exactly-once records, 'W' client watermarks); fsm_snapshot.c
+ * uses it. */
+#define FSM_META_PREFIX_LEN 9
+void fsm_meta_prefix(uint8_t out[FSM_META_PREFIX_LEN], char tag, uint64_t group);
+
 /* Writes everything staged since the last flush (unsynced) and clears the
  * overlay. */
 int fsm_flush(fsm *f, okv_error *err);

@@ -103,6 +103,9 @@ static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *
     rc_cfg.net.flush = net_flush;
     rc_cfg.net.ctx = *tp;
     rc_cfg.tick_ms = cfg->tick_ms;
+    /* raftstore: 0 = its default, -1 = never; the flag's 0 means never. */
+    rc_cfg.snapshot_entries = cfg->snapshot_entries ? cfg->snapshot_entries : -1;
+    rc_cfg.log_keep = cfg->log_keep ? cfg->log_keep : -1;
     rc_cfg.log = log_bridge;
     rc_cfg.preferred_leader = preferred_leader;
     rc_cfg.peer_alive = peer_alive;

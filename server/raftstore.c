@@ -12,6 +12,7 @@
 
 #include "failpoint.h"
 #include "fsm.h"
+#include "fsm_snapshot.h"
 #include "raftlog.h"
 
 /* Reads not answered within this many ticks are failed (a read request can
@@ -86,6 +87,7 @@ struct raftstore {
     int stopping;              /* guarded by mu */
 
     int ticks_since_rebalance;
+    size_t snap_cursor;        /* where the next compaction check starts */
 
     pthread_mutex_t status_mu;
     raftstore_group_info *status;   /* guarded by status_mu */
@@ -219,6 +221,10 @@ int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err)
         rs->cfg.heartbeat_ticks = 1;
     if (rs->cfg.rebalance_ticks <= 0)
         rs->cfg.rebalance_ticks = 10;
+    if (rs->cfg.snapshot_entries == 0)
+        rs->cfg.snapshot_entries = 10000;
+    if (rs->cfg.log_keep <= 0)
+        rs->cfg.log_keep = rs->cfg.log_keep < 0 ? 0 : 1000;
     if (!rs->cfg.seed)
         rs->cfg.seed = 0x5eed0000ULL + cfg->node_id;
     pthread_mutex_init(&rs->mu, NULL);
@@ -528,6 +534,68 @@ static void publish_status(raftstore *rs)
     pthread_mutex_unlock(&rs->status_mu);
 }
 
+/* Invariant 5: the partition's new state and the log's snapshot record go
+ * into the loop's one synced batch. A snapshot that does not check is
+ * fatal: the leader's state is unusable here and the node must not vote or
+ * ack on top of it. */
+static void install_snapshot(raftstore *rs, grp *g, const struct raft_snapshot *snap)
+{
+    okv_error err;
+    if (fsm_snapshot_stage_install(rs->batch, g->id, snap->meta.index, snap->data,
+                                   (size_t)snap->len, &err) != OKV_OK) {
+        char what[700];
+        snprintf(what, sizeof what, "group %llu: snapshot at %llu: %s",
+                 (unsigned long long)g->id, (unsigned long long)snap->meta.index, err.msg);
+        fatal(rs, what);
+    }
+    if (raftlog_stage_snapshot(g->log, rs->batch, snap) != 0)
+        fatal(rs, raftlog_errmsg(g->log));
+    g->applied = snap->meta.index;
+    logf_(rs, 2, "group %u/%u: installed a snapshot at index %llu (%llu bytes)",
+          (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)snap->meta.index,
+          (unsigned long long)snap->len);
+}
+
+/* Log compaction for one group that is due (see raftstore_config). Runs
+ * between loop iterations, where every applied entry is flushed, so the
+ * partition's state in RocksDB is exactly its state at g->applied. Only
+ * applied (hence stable) entries are dropped, so a Ready the core may be
+ * holding for its next handout is unaffected. */
+static int maybe_snapshot(raftstore *rs, grp *g)
+{
+    if (rs->cfg.snapshot_entries < 0 ||
+        g->applied < raftlog_snapshot_index(g->log) + (uint64_t)rs->cfg.snapshot_entries)
+        return 0;
+    struct raft_status st;
+    raft_status(g->node, &st);
+    if (st.conf_index > g->applied)
+        return 0;   /* the configuration as of applied is not at hand; next time */
+    uint8_t *data;
+    size_t len;
+    okv_error err;
+    if (fsm_snapshot_build(rs->cfg.e, g->id, g->applied, &data, &len, &err) != OKV_OK) {
+        logf_(rs, 1, "group %llu: cannot take a snapshot: %s", (unsigned long long)g->id,
+              err.msg);
+        return 0;
+    }
+    uint64_t upto = g->applied > (uint64_t)rs->cfg.log_keep ? g->applied - (uint64_t)rs->cfg.log_keep
+                                                           : 0;
+    engine_batch_clear(rs->batch);
+    int rc = raftlog_stage_save_snapshot(g->log, rs->batch, g->applied, &st.conf, data, len);
+    if (!rc && upto > raftlog_first_index(g->log))
+        rc = raftlog_stage_compact(g->log, rs->batch, upto, &st.conf);
+    free(data);
+    if (rc)
+        fatal(rs, raftlog_errmsg(g->log));   /* the cache is staged: R2 */
+    if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
+        fatal(rs, err.msg);
+    engine_batch_clear(rs->batch);
+    logf_(rs, 2, "group %u/%u: snapshot at %llu (%zu bytes), log compacted to %llu",
+          (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)g->applied, len,
+          (unsigned long long)upto);
+    return 1;
+}
+
 /* Steps 3–6 of the loop for every group with a Ready. */
 static void handle_readies(raftstore *rs, int tick)
 {
@@ -544,8 +612,7 @@ static void handle_readies(raftstore *rs, int tick)
         send_all(rs, g, rd->msgs, rd->n_msgs);
         int rc = 0;
         if (rd->snapshot)
-            fatal(rs, "a snapshot arrived, but installing partition snapshots is not built "
-                      "yet (logs are never compacted, so no leader should send one)");
+            install_snapshot(rs, g, rd->snapshot);
         if (rd->n_entries)
             rc = raftlog_stage_entries(g->log, rs->batch, rd->entries, rd->n_entries);
         if (!rc && rd->hs_changed)
@@ -701,6 +768,13 @@ static void *loop_main(void *arg)
             if (next_tick < now_ms())   /* fell behind: do not burst ticks */
                 next_tick = now_ms() + (uint64_t)rs->cfg.tick_ms;
             tick = 1;
+            for (size_t i = 0; i < rs->ngroups; i++) {
+                grp *g = rs->groups[(rs->snap_cursor + i) % rs->ngroups];
+                if (maybe_snapshot(rs, g)) {
+                    rs->snap_cursor = (rs->snap_cursor + i + 1) % rs->ngroups;
+                    break;
+                }
+            }
             if (++rs->ticks_since_rebalance >= rs->cfg.rebalance_ticks) {
                 rs->ticks_since_rebalance = 0;
                 rebalance(rs);

@@ -24,6 +24,9 @@
  *      not commit and is answered OKV_EUNAVAILABLE.
  *   3. A failed synced write of the raft log is fatal (raftlog.h R2): the
  *      process aborts and recovers from disk.
+ *   5. A snapshot from the leader replaces the partition's state, its
+ *      exactly-once records and its applied index in the same synced batch
+ *      as the log's snapshot record (fsm_snapshot.h): all or nothing.
  *   4. Linearizable reads: a read waits for a read index confirmed by a
  *      quorum (ReadIndex) and for the group's applied index to reach it.
  *
@@ -70,6 +73,14 @@ typedef struct raftstore_config {
     int (*peer_alive)(void *ctx, uint64_t node);
     void *balance_ctx;
     int rebalance_ticks;
+    /* Log compaction: once a group has applied snapshot_entries entries
+     * past its last snapshot (default 10000; -1 = never), the loop takes a
+     * snapshot of the partition at its applied index (fsm_snapshot.h) and
+     * drops the log up to log_keep entries before it (default 1000), so a
+     * follower only slightly behind still catches up from the log and one
+     * further behind gets the snapshot. At most one group per tick. */
+    int snapshot_entries;
+    int log_keep;
 } raftstore_config;
 
 /* Answer to a proposal: code OKV_OK with the applied result in *r (whose own

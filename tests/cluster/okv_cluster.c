@@ -77,7 +77,8 @@ int okv_cluster_node_start(okv_cluster *c, int id)
      * --listen wins (orderkvd: the last of a repeated flag wins). */
     int rc = okv_test_server_start(&c->node[id], c->orderkvd, c->data[id], "--listen", c->addr[id],
                                    "--node-id", node_id, "--initial-cluster", c->spec,
-                                   "--raft-tick-ms", tick, (char *)NULL);
+                                   "--raft-tick-ms", tick, c->flag[0], c->flag[1], c->flag[2],
+                                   c->flag[3], c->flag[4], c->flag[5], (char *)NULL);
     if (rc != 0)
         fprintf(stderr, "node %d did not start; log: %s\n", id, c->node[id].log_path);
     return rc;
@@ -96,12 +97,24 @@ int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_m
 int okv_cluster_start_env(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
                           const char *env)
 {
+    return okv_cluster_start_ex(out, orderkvd, n, tick_ms, env, NULL);
+}
+
+int okv_cluster_start_ex(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
+                         const char *env, const char *flags)
+{
     okv_cluster *c = calloc(1, sizeof *c);
     *out = c;
     if (!c || n < 1 || n > OKV_CLUSTER_MAX_NODES)
         return -1;
     c->n = n;
     c->tick_ms = tick_ms;
+    snprintf(c->flags, sizeof c->flags, "%s", flags ? flags : "");
+    int nf = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(c->flags, " ", &save); w && nf < 6; w = strtok_r(NULL, " ", &save))
+        c->flag[nf++] = w;
+    c->flag[nf] = NULL;
     c->orderkvd = orderkvd;
     c->dir = okv_test_tmpdir("cluster");
     int ports[OKV_CLUSTER_MAX_NODES];

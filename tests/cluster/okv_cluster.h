@@ -33,6 +33,8 @@ typedef struct okv_cluster {
     char spec[512];                              /* --initial-cluster */
     char all[512];                               /* every address, for okv_connect */
     okv_client *admin;                           /* for okv_status_get_at */
+    char flags[256];                             /* extra flags, split into flag[] */
+    const char *flag[7];                         /* NULL-terminated */
 } okv_cluster;
 
 /* One replica as one node reported it. */
@@ -49,7 +51,11 @@ typedef struct okv_cluster_replica {
 int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_ms);
 
 /* As okv_cluster_start, every node with one extra NAME=VALUE in its
- * environment (e.g. "ORDERKV_FAILPOINTS=..."; NULL = none). */
+ * environment (e.g. "ORDERKV_FAILPOINTS=..."; NULL = none) and extra
+ * orderkvd flags (space-separated, at most 6 words; NULL = none), kept for
+ * restarts. */
+int okv_cluster_start_ex(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
+                         const char *env, const char *flags);
 int okv_cluster_start_env(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
                           const char *env);
 

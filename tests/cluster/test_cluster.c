@@ -57,11 +57,11 @@ static int setup_failed(void **state, const char *why)
     return -1;
 }
 
-static int setup(void **state)
+static int setup_with(void **state, const char *flags)
 {
     fx *f = calloc(1, sizeof *f);
     *state = f;
-    if (okv_cluster_start(&f->c, orderkvd_path, NODES, TICK_MS) != 0)
+    if (okv_cluster_start_ex(&f->c, orderkvd_path, NODES, TICK_MS, NULL, flags) != 0)
         return setup_failed(state, "the cluster did not start");
     if (okv_cluster_wait_leaders(f->c, 15000) != 0)
         return setup_failed(state, "not every partition elected a leader within 15 s");
@@ -77,6 +77,14 @@ static int setup(void **state)
         }
     okv_status_free(s);
     return f->partitions ? 0 : setup_failed(state, "no table 'orders'");
+}
+
+static int setup(void **state) { return setup_with(state, NULL); }
+
+/* Logs compacted every 100 applied entries, 20 kept behind the snapshot. */
+static int setup_snap(void **state)
+{
+    return setup_with(state, "--raft-snapshot-entries 100 --raft-log-keep 20");
 }
 
 /* A node that died on its own (a crash, not one of the test's kills) fails
@@ -459,6 +467,67 @@ static void test_cluster__transfer_leader_moves_leadership(void **state)
     okv_load_free(&l);
 }
 
+/* ---- f. a follower far behind catches up through a snapshot ------------------- */
+
+static int log_count(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    char line[1024];
+    int n = 0;
+    while (fgets(line, sizeof line, fp))
+        n += strstr(line, needle) != NULL;
+    fclose(fp);
+    return n;
+}
+
+static void test_cluster__follower_behind_compacted_log_gets_a_snapshot(void **state)
+{
+    fx *f = *state;
+    const uint32_t p = 3;
+    uint64_t leader = leader_of(f, p, 5000);
+    assert_true(leader > 0);
+    int fol = (int)(leader % NODES) + 1;
+    okv_load before;
+    okv_load_start(&before, f->c->all, f->partitions, "f0", (int)p, 2);
+    okv_cluster_sleep_ms(300);
+    okv_load_stop(&before);
+    assert_int_equal(okv_cluster_node_stop(f->c, fol, 1), 128 + SIGKILL);
+    /* Far more than snapshot-entries + log-keep while it is down: the
+     * leader's log no longer reaches back to where the follower stopped. */
+    okv_load l;
+    okv_load_start(&l, f->c->all, f->partitions, "f", (int)p, 4);
+    int64_t end = now_ms() + 20000;
+    while (okv_load_count(&l, OKV_OK) < 600 && now_ms() < end)
+        sleep_ms(50);
+    int installs_before = log_count(f->c->node[fol].log_path, "installed a snapshot");
+    assert_int_equal(okv_cluster_node_start(f->c, fol), 0);
+    sleep_ms(500);   /* writes go on while it catches up */
+    okv_load_stop(&l);
+    assert_true(okv_load_count(&l, OKV_OK) >= 600);
+    if (okv_cluster_wait_caught_up(f->c, fol, 15000) != 0)
+        fail_msg("node %d did not catch up within 15 s", fol);
+    int installs = log_count(f->c->node[fol].log_path, "installed a snapshot") - installs_before;
+    printf("  f: node %d restarted %zu writes behind; %d snapshot installs\n", fol,
+           okv_load_count(&l, OKV_OK), installs);
+    assert_true(installs >= 1);
+    assert_true(log_count(f->c->node[(int)leader].log_path, "log compacted to") >= 1);
+    /* Everything, read through the caught-up follower alone. */
+    okv_client *one;
+    assert_int_equal(okv_connect(&one, f->c->addr[fol], NULL), OKV_OK);
+    assert_true(okv_load_verify(&before, one, "the follower") > 0);
+    assert_true(okv_load_verify(&l, one, "the follower") > 0);
+    okv_close(one);
+    /* A second restart reopens a log that begins at a snapshot. */
+    assert_int_equal(okv_cluster_node_stop(f->c, fol, 1), 128 + SIGKILL);
+    assert_int_equal(okv_cluster_node_start(f->c, fol), 0);
+    if (okv_cluster_wait_caught_up(f->c, fol, 15000) != 0)
+        fail_msg("node %d did not catch up after its second restart", fol);
+    okv_load_free(&before);
+    okv_load_free(&l);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -468,6 +537,8 @@ int main(void)
         T(test_cluster__minority_serves_nothing_until_majority_returns),
         T(test_cluster__whole_cluster_restart_keeps_acknowledged_writes),
         T(test_cluster__transfer_leader_moves_leadership),
+        cmocka_unit_test_setup_teardown(test_cluster__follower_behind_compacted_log_gets_a_snapshot,
+                                        setup_snap, teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
