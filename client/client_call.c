@@ -317,10 +317,13 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         if (attempt_no > 0 && passed(deadline))
             break;
         unsigned conn = atomic_fetch_add(&c->next_conn, 1) % CLIENT_CONNS_PER_NODE;
-        int ready = wait_ready(c->channels[idx][conn], cq, deadline);
+        /* A node that is down (its channel reconnecting) gets only part of
+         * the budget when others could answer instead. */
+        int ready = wait_ready(c->channels[idx][conn], cq,
+                               c->naddrs > 1 ? attempt_deadline(deadline) : deadline);
         if (ready <= 0) {
             /* Nothing was sent: trying another node is safe. */
-            timed_out |= ready < 0;
+            timed_out |= ready < 0 && passed(deadline);
             idx = (idx + 1) % c->naddrs;
             if (++unreachable_in_a_row >= (int)c->naddrs) {
                 if (reached)

@@ -278,14 +278,23 @@ int rpc_server_new(rpc_server **out, const char *address, okv_error *err)
 
     /* Pitfall 3: without this a second server on the same port binds
      * silently and steals half the connections. */
-    grpc_arg args[2];
+    /* Peers' transports ping every second (transport.c channel_new);
+     * without the last two the server would answer them with GOAWAY
+     * ("too many pings") and break the streams it is meant to keep. */
+    grpc_arg args[4];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_ALLOW_REUSEPORT;
     args[0].value.integer = 0;
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[1].value.integer = 8 * 1024 * 1024;   /* > max key + value + framing */
-    grpc_channel_args cargs = { 2, args };
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS;
+    args[2].value.integer = 500;
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_HTTP2_MAX_PING_STRIKES;
+    args[3].value.integer = 0;
+    grpc_channel_args cargs = { 4, args };
     s->server = grpc_server_create(&cargs, NULL);
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);

@@ -572,21 +572,41 @@ static void start_stream(struct peer *p)
 
 static grpc_channel *channel_new(transport *t, const char *addr)
 {
-    const char *keys[6] = { GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                            GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-                            GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL };
     /* gRPC's own reconnect backoff follows ours, so a new stream after our
      * backoff meets a channel that has tried again too. Its "min reconnect
-     * backoff" is the minimum time one connection attempt may take. */
-    int vals[6] = { (int)t->opt.max_frame_bytes, (int)t->opt.max_frame_bytes,
-                    t->opt.backoff_min_ms, t->opt.backoff_max_ms, 2000, 1 };
-    grpc_arg args[6];
-    for (int i = 0; i < 6; i++) {
+     * backoff" is the minimum time one connection attempt may take.
+     * Keepalive pings every second, answered within one, notice a peer
+     * that vanished without a word (a partition that drops packets, a
+     * SIGSTOPped or powered-off node): TCP alone would keep the dead
+     * connection for minutes of retransmissions, and a healed partition
+     * would wait that long. rpc_server.c lets the peers' servers accept
+     * pings this often. */
+    static const struct { const char *key; int val; } fixed[] = {
+        { GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000 },
+        { GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1 },
+        { GRPC_ARG_KEEPALIVE_TIME_MS, 1000 },
+        { GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 1000 },
+        { GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1 },
+        { GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0 },
+    };
+    enum { NFIXED = sizeof fixed / sizeof fixed[0], NARGS = NFIXED + 4 };
+    const char *keys[NARGS] = { GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+                                GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+                                GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                                GRPC_ARG_MAX_RECONNECT_BACKOFF_MS };
+    int vals[NARGS] = { (int)t->opt.max_frame_bytes, (int)t->opt.max_frame_bytes,
+                        t->opt.backoff_min_ms, t->opt.backoff_max_ms };
+    for (int i = 0; i < NFIXED; i++) {
+        keys[4 + i] = fixed[i].key;
+        vals[4 + i] = fixed[i].val;
+    }
+    grpc_arg args[NARGS];
+    for (int i = 0; i < NARGS; i++) {
         args[i].type = GRPC_ARG_INTEGER;
         args[i].key = (char *)keys[i];
         args[i].value.integer = vals[i];
     }
-    grpc_channel_args cargs = { 6, args };
+    grpc_channel_args cargs = { NARGS, args };
     grpc_channel_credentials *creds = grpc_insecure_credentials_create();
     grpc_channel *ch = grpc_channel_create(addr, creds, &cargs);
     grpc_channel_credentials_release(creds);

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# jepsen/tests/planted.sh FAILPOINT_BUILD_DIR — the suite must catch the
+# bugs planted in orderkvd (a build configured with -DORDERKV_FAILPOINTS=ON).
+# For each bug: run the workload x nemesis that exposes it with the bug
+# switched on through ORDERKV_FAILPOINTS, and require the checker to say
+# invalid with the expected anomaly in its explanation. A bug that is only
+# hit by chance gets up to ATTEMPTS runs. Needs root; exits 77 without it.
+#
+#   kv.read.local             register x partition-leader: stale reads
+#   kv.ack.before_commit      set x partition-leader: acknowledged adds lost
+#   fsm.dedup.skip + kv.reply.drop=30%
+#                             register x none: a retried write applied twice
+# and one control that must stay valid, so the third case is the dedup bug
+# and not the runner misreading dropped replies:
+#   kv.reply.drop=30% alone   register x none: valid
+#
+# OKV_PLANTED_ONLY=NAME runs one case (its first failpoint name);
+# OKV_PLANTED_TIME=S changes the run time (default 30).
+set -euo pipefail
+
+[ $# -eq 1 ] || { echo "usage: $0 FAILPOINT_BUILD_DIR" >&2; exit 2; }
+build="$(cd "$1" && pwd)"
+jepsen="$(cd "$(dirname "$0")/.." && pwd)"
+ATTEMPTS=3
+time_s="${OKV_PLANTED_TIME:-30}"
+
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: the Jepsen tests need root (network namespaces)"
+  exit 77
+fi
+if ! unshare -n true 2>/dev/null; then
+  echo "SKIP: cannot create network namespaces here"
+  exit 77
+fi
+if ! grep -q '^ORDERKV_FAILPOINTS:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  echo "planted.sh: $build is not a failpoints build (cmake -DORDERKV_FAILPOINTS=ON)" >&2
+  exit 1
+fi
+
+# name | expected verdict | workload | nemesis | ORDERKV_FAILPOINTS | anomaly
+# (an ERE that check.txt must match; the last field, so it may hold '|')
+CASES=(
+  "kv.read.local|invalid|register|partition-leader|kv.read.local=on|not linearizable"
+  "kv.ack.before_commit|invalid|set|partition-leader|kv.ack.before_commit=on|lost"
+  "fsm.dedup.skip|invalid|register|none|fsm.dedup.skip=on;kv.reply.drop=30%|not linearizable"
+  "kv.reply.drop|valid|register|none|kv.reply.drop=30%|linearizable-register: valid"
+)
+
+out="$(mktemp -d "${TMPDIR:-/tmp}/okvj-planted-XXXXXX")"
+failed=0
+for c in "${CASES[@]}"; do
+  IFS='|' read -r name expect w n fp anomaly <<<"$c"
+  if [ -n "${OKV_PLANTED_ONLY:-}" ] && [ "$OKV_PLANTED_ONLY" != "$name" ]; then continue; fi
+  # A bug may need luck to show; a control gets one run, which must be valid.
+  tries=$ATTEMPTS
+  [ "$expect" = invalid ] || tries=1
+  caught=0
+  for attempt in $(seq 1 "$tries"); do
+    dir="$out/$name-$attempt"
+    rc=0
+    "$jepsen/run" --workload "$w" --nemesis "$n" --time "$time_s" --nemesis-interval 5 \
+      --tick-ms 50 --build "$build" --out "$dir" --env "ORDERKV_FAILPOINTS=$fp" \
+      --expect "$expect" --time-limit-s 120 || rc=$?
+    if [ "$rc" = 0 ] && grep -Eq "$anomaly" "$dir/check.txt"; then
+      echo "planted $name: $expect as expected (attempt $attempt): $(grep -m1 '^checker' "$dir/check.txt")"
+      caught=1
+      break
+    fi
+    echo "planted $name: attempt $attempt did not give $expect with /$anomaly/ (exit $rc; $dir)"
+  done
+  [ "$caught" = 1 ] || { echo "planted $name: NOT $expect in $tries run(s)"; failed=1; }
+done
+if [ "$failed" = 0 ]; then rm -rf "$out"; else echo "run directories kept in $out"; fi
+exit "$failed"
