@@ -384,3 +384,15 @@ char *history_value_str(const history_value *v, char *buf, size_t n)
         memcpy(buf + w.len, "...", 4);
     return buf;
 }
+
+int history_op_error(okv_error *err, const char *workload, const history_op *op,
+                     const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return okv_error_set(err, OKV_EINVAL, "%s workload: op index %" PRId64 " (byte %zu): %s",
+                         workload, op->index, op->offset, msg);
+}

@@ -112,6 +112,11 @@ const char *history_f(const history *h, const history_op *op);
 /* "invoke", "ok", "fail", "info". */
 const char *history_type_name(history_type t);
 
+/* A history that breaks the workload's contract: OKV_EINVAL with
+ * "WORKLOAD workload: op index N (byte B): <message>". */
+int history_op_error(okv_error *err, const char *workload, const history_op *op,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* The completion type of the invoke at pos: its pair's type, or HISTORY_INFO
  * if it never completed. */
 history_type history_outcome(const history *h, size_t pos);

@@ -15,17 +15,6 @@
 #include "register_int.h"
 #include "sbuf.h"
 
-__attribute__((format(printf, 3, 4)))
-static int bad_op(okv_error *err, const history_op *op, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return okv_error_set(err, OKV_EINVAL, "register workload: op index %" PRId64 " (byte %zu): %s",
-                         op->index, op->offset, msg);
-}
 
 static bool to_val(const history_value *v, bool allow_null, lin_val *out)
 {
@@ -51,9 +40,9 @@ static int read_op(const history *h, size_t pos, reg_op *r, okv_error *err)
     const history_op *inv = &h->ops[pos];
     const history_value *v = &inv->value;
     if (inv->fn != HISTORY_F_READ && inv->fn != HISTORY_F_WRITE && inv->fn != HISTORY_F_CAS)
-        return bad_op(err, inv, "f \"%s\" is not read, write or cas", history_f(h, inv));
+        return history_op_error(err, "register", inv, "f \"%s\" is not read, write or cas", history_f(h, inv));
     if (!is_pair_with_key(v))
-        return bad_op(err, inv, "value must be [key, v] with an integer key");
+        return history_op_error(err, "register", inv, "value must be [key, v] with an integer key");
     memset(r, 0, sizeof *r);
     r->key = v->items[0].i;
     r->pos = pos;
@@ -64,28 +53,28 @@ static int read_op(const history *h, size_t pos, reg_op *r, okv_error *err)
     const history_value *arg = &v->items[1];
     const history_op *done = r->ret == HISTORY_NONE ? NULL : &h->ops[r->ret];
     if (done && is_pair_with_key(&done->value) && done->value.items[0].i != r->key)
-        return bad_op(err, done, "completion names key %" PRId64 " but the invoke (index %" PRId64
+        return history_op_error(err, "register", done, "completion names key %" PRId64 " but the invoke (index %" PRId64
                       ") names key %" PRId64, done->value.items[0].i, inv->index, r->key);
     switch (inv->fn) {
     case HISTORY_F_READ:
         r->op.kind = LIN_READ;
         if (r->outcome == HISTORY_OK &&
             (!is_pair_with_key(&done->value) || !to_val(&done->value.items[1], true, &r->op.a)))
-            return bad_op(err, done, "an ok read's value must be [key, v] with v an integer or null");
+            return history_op_error(err, "register", done, "an ok read's value must be [key, v] with v an integer or null");
         break;
     case HISTORY_F_WRITE:
         r->op.kind = LIN_WRITE;
         if (!to_val(arg, false, &r->op.a))
-            return bad_op(err, inv, "a write's value must be [key, v] with v an integer");
+            return history_op_error(err, "register", inv, "a write's value must be [key, v] with v an integer");
         break;
     case HISTORY_F_CAS:
         r->op.kind = LIN_CAS;
         if (arg->kind != HV_LIST || arg->n != 2 || !to_val(&arg->items[0], true, &r->op.a) ||
             !to_val(&arg->items[1], false, &r->op.b))
-            return bad_op(err, inv, "a cas's value must be [key, [old, new]] (old an integer or null, new an integer)");
+            return history_op_error(err, "register", inv, "a cas's value must be [key, [old, new]] (old an integer or null, new an integer)");
         break;
     default:
-        return bad_op(err, inv, "f \"%s\" is not read, write or cas", history_f(h, inv));
+        return history_op_error(err, "register", inv, "f \"%s\" is not read, write or cas", history_f(h, inv));
     }
     return 0;
 }

@@ -62,23 +62,12 @@ typedef struct seq_state {
     check_result *res;
 } seq_state;
 
-__attribute__((format(printf, 3, 4)))
-static int bad_op(okv_error *err, const history_op *op, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return okv_error_set(err, OKV_EINVAL, "sequential workload: op index %" PRId64 " (byte %zu): %s",
-                         op->index, op->offset, msg);
-}
 
 static int add_write(seq_state *s, size_t pos, okv_error *err)
 {
     const history_op *op = &s->h->ops[pos];
     if (op->value.kind != HV_INT || op->value.i < 0)
-        return bad_op(err, op, "a write's value must be a non-negative integer index");
+        return history_op_error(err, "sequential", op, "a write's value must be a non-negative integer index");
     uint64_t *slot = imap_get(&s->by_index, op->value.i);
     widx *w;
     if (slot) {
@@ -106,18 +95,18 @@ static int add_read(seq_state *s, size_t pos, okv_error *err)
 {
     const history_op *inv = &s->h->ops[pos];
     if (inv->value.kind != HV_INT || inv->value.i < 0)
-        return bad_op(err, inv, "a read's invoke value must be the highest index to probe (a non-negative integer)");
+        return history_op_error(err, "sequential", inv, "a read's invoke value must be the highest index to probe (a non-negative integer)");
     if (history_outcome(s->h, pos) != HISTORY_OK)
         return 0;
     const history_op *done = &s->h->ops[inv->pair];
     const history_value *v = &done->value;
     if (v->kind != HV_LIST)
-        return bad_op(err, done, "an ok read's value must be an array of indices");
+        return history_op_error(err, "sequential", done, "an ok read's value must be an array of indices");
     for (size_t i = 0; i < v->n; i++) {
         if (v->items[i].kind != HV_INT || v->items[i].i < 0)
-            return bad_op(err, done, "an ok read's value must be an array of non-negative integer indices");
+            return history_op_error(err, "sequential", done, "an ok read's value must be an array of non-negative integer indices");
         if (v->items[i].i > inv->value.i)
-            return bad_op(err, done, "the read found index %" PRId64 " above its probe bound %" PRId64,
+            return history_op_error(err, "sequential", done, "the read found index %" PRId64 " above its probe bound %" PRId64,
                           v->items[i].i, inv->value.i);
     }
     s->reads[s->n_reads++] = (sread){ pos, inv->pair, inv->value.i, v->items, v->n };
@@ -142,7 +131,7 @@ static int collect(seq_state *s, okv_error *err)
         else if (op->fn == HISTORY_F_READ)
             rc = add_read(s, pos, err);
         else
-            rc = bad_op(err, op, "f \"%s\" is not write or read", history_f(s->h, op));
+            rc = history_op_error(err, "sequential", op, "f \"%s\" is not write or read", history_f(s->h, op));
         if (rc)
             return rc;
     }

@@ -56,26 +56,15 @@ typedef struct set_state {
     check_result *res;
 } set_state;
 
-__attribute__((format(printf, 3, 4)))
-static int bad_op(okv_error *err, const history_op *op, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return okv_error_set(err, OKV_EINVAL, "set workload: op index %" PRId64 " (byte %zu): %s", op->index,
-                         op->offset, msg);
-}
 
 static int add_elem(set_state *s, size_t pos, okv_error *err)
 {
     const history_op *op = &s->h->ops[pos];
     if (op->value.kind != HV_INT)
-        return bad_op(err, op, "an add's value must be an integer element");
+        return history_op_error(err, "set", op, "an add's value must be an integer element");
     uint64_t *slot = imap_get(&s->by_value, op->value.i);
     if (slot)
-        return bad_op(err, op, "element %" PRId64 " was already added at index %" PRId64
+        return history_op_error(err, "set", op, "element %" PRId64 " was already added at index %" PRId64
                       " (elements must be unique)", op->value.i, s->h->ops[s->elems[*slot].add_pos].index);
     elem *e = &s->elems[s->n_elems];
     memset(e, 0, sizeof *e);
@@ -97,10 +86,10 @@ static int add_read(set_state *s, size_t pos, okv_error *err)
     const history_op *done = &s->h->ops[s->h->ops[pos].pair];
     const history_value *v = &done->value;
     if (v->kind != HV_LIST)
-        return bad_op(err, done, "an ok read's value must be an array of integer elements");
+        return history_op_error(err, "set", done, "an ok read's value must be an array of integer elements");
     for (size_t i = 0; i < v->n; i++)
         if (v->items[i].kind != HV_INT)
-            return bad_op(err, done, "an ok read's value must be an array of integer elements");
+            return history_op_error(err, "set", done, "an ok read's value must be an array of integer elements");
     s->reads[s->n_reads++] = (sread){ pos, s->h->ops[pos].pair, v->items, v->n };
     return 0;
 }
@@ -122,7 +111,7 @@ static int collect(set_state *s, okv_error *err)
         else if (op->fn == HISTORY_F_READ)
             rc = add_read(s, pos, err);
         else
-            rc = bad_op(err, op, "f \"%s\" is not add or read", history_f(s->h, op));
+            rc = history_op_error(err, "set", op, "f \"%s\" is not add or read", history_f(s->h, op));
         if (rc)
             return rc;
     }
