@@ -307,9 +307,11 @@ static int stored_watermark(fsm *f, uint64_t group, uint64_t client, uint64_t *w
     return bad ? okv_error_set(err, OKV_ECORRUPT, "watermark record with a bad format") : OKV_OK;
 }
 
-/* Raises the client's watermark and drops the dedup records below it
- * (invariant 4). A request below the stored watermark is refused without
- * effect, so dropping its record can never let it apply twice. */
+/* Raises the client's watermark and drops the dedup records below the last
+ * FSM_DEDUP_GC_STEP boundary it passed (invariant 4). A request below the
+ * stored watermark is refused without effect, so dropping its record can
+ * never let it apply twice; records between the boundary and the
+ * watermark wait for the next step. */
 static int raise_watermark(fsm *f, uint64_t group, const command *c, uint64_t stored,
                            okv_error *err)
 {
@@ -321,10 +323,14 @@ static int raise_watermark(fsm *f, uint64_t group, const command *c, uint64_t st
     int rc = stage(f, ENGINE_CF_META, k, sizeof k, v, sizeof v, err);
     if (rc)
         return rc;
-    uint8_t lo[DEDUP_KEY_LEN], hi[DEDUP_KEY_LEN];
-    dedup_key(lo, group, c->client_id, 0);
-    dedup_key(hi, group, c->client_id, c->watermark);
-    engine_batch_delete_range(f->b, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi);
+    uint64_t from = stored - stored % FSM_DEDUP_GC_STEP;
+    uint64_t to = c->watermark - c->watermark % FSM_DEDUP_GC_STEP;
+    if (to > from) {
+        uint8_t lo[DEDUP_KEY_LEN], hi[DEDUP_KEY_LEN];
+        dedup_key(lo, group, c->client_id, from);
+        dedup_key(hi, group, c->client_id, to);
+        engine_batch_delete_range(f->b, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi);
+    }
     return OKV_OK;
 }
 

@@ -34,6 +34,12 @@
 
 typedef struct fsm fsm;
 
+/* Exactly-once records below a client's watermark are dropped in steps of
+ * this many request ids: one RocksDB range tombstone per step, not one per
+ * write. (Range tombstones pile up in the memtable and every point read
+ * there walks them; one per write made latency grow with every write.) */
+#define FSM_DEDUP_GC_STEP 256u
+
 /* Group id of a partition: table id in the high 32 bits, partition in the
  * low. Group 0 is the cluster's meta group. */
 uint64_t fsm_group_id(uint32_t table_id, uint32_t partition);
