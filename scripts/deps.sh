@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages orderkv needs, if any are missing.
 #   scripts/deps.sh build   what building and running needs
-#   scripts/deps.sh test    + what the test suite needs (Python gRPC client)
+#   scripts/deps.sh test    + what the test suite needs (Python gRPC client;
+#                           namespaces, nftables, libfaketime and gnuplot for jepsen/)
 #   scripts/deps.sh ci      + clang/libFuzzer, valgrind, gcovr
 # Everything comes from Debian's archive; nothing is downloaded from elsewhere.
 # Not root: prints the exact apt-get line to run and exits 1.
@@ -12,8 +13,10 @@ pkgs=(gcc make cmake pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-compile
       librocksdb-dev libcmocka-dev libedit-dev)
 case "$level" in
   build) ;;
-  test) pkgs+=(python3 python3-grpcio python3-grpc-tools python3-protobuf) ;;
+  test) pkgs+=(python3 python3-grpcio python3-grpc-tools python3-protobuf
+               iproute2 nftables faketime gnuplot-nox) ;;
   ci) pkgs+=(python3 python3-grpcio python3-grpc-tools python3-protobuf
+             iproute2 nftables faketime gnuplot-nox
              clang libclang-rt-14-dev valgrind gcovr procps) ;;
   *) echo "usage: scripts/deps.sh build|test|ci" >&2; exit 2 ;;
 esac
