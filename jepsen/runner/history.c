@@ -108,7 +108,9 @@ void jv_free(jv *v)
     free(v);
 }
 
-/* The escapes JSON and EDN share; anything else below 0x20 becomes '?'. */
+/* The escapes JSON and EDN share; other control bytes and every byte
+ * above 0x7e become '?', so the file is ASCII and the checker's strict
+ * UTF-8 reader never rejects a history over a byte in an error message. */
 static void write_string(FILE *out, const char *s)
 {
     fputc('"', out);
@@ -120,7 +122,7 @@ static void write_string(FILE *out, const char *s)
         case '\n': fputs("\\n", out); break;
         case '\t': fputs("\\t", out); break;
         case '\r': fputs("\\r", out); break;
-        default: fputc(ch < 0x20 || ch == 0x7f ? '?' : ch, out); break;
+        default: fputc(ch < 0x20 || ch >= 0x7f ? '?' : ch, out); break;
         }
     }
     fputc('"', out);
