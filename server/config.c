@@ -18,8 +18,8 @@ void config_defaults(config *c)
     c->partitions = CATALOG_DEFAULT_PARTITIONS;
     c->threads = 2;
     c->tick_ms = 100;
-    c->snapshot_entries = 10000;
-    c->log_keep = 1000;
+    c->snapshot_entries = 100000;
+    c->log_keep = 5000;
     c->shutdown_grace_ms = 5000;
 }
 
@@ -45,11 +45,11 @@ const char *config_usage(void)
            "  --raft-tick-ms N      Raft tick (default 100; elections after 10-20\n"
            "                        ticks without a leader)\n"
            "  --raft-snapshot-entries N  snapshot a partition and compact its Raft\n"
-           "                        log every N applied entries (default 10000;\n"
+           "                        log every N applied entries (default 100000;\n"
            "                        0 = never)\n"
            "  --raft-log-keep N     entries kept in the log behind a snapshot, so a\n"
            "                        follower slightly behind needs no snapshot\n"
-           "                        (default 1000)\n"
+           "                        (default 5000)\n"
            "  --shutdown-grace-ms N how long in-flight calls may finish on SIGTERM\n"
            "                        (default 5000)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"

@@ -222,9 +222,9 @@ int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err)
     if (rs->cfg.rebalance_ticks <= 0)
         rs->cfg.rebalance_ticks = 10;
     if (rs->cfg.snapshot_entries == 0)
-        rs->cfg.snapshot_entries = 10000;
+        rs->cfg.snapshot_entries = 100000;
     if (rs->cfg.log_keep <= 0)
-        rs->cfg.log_keep = rs->cfg.log_keep < 0 ? 0 : 1000;
+        rs->cfg.log_keep = rs->cfg.log_keep < 0 ? 0 : 5000;
     if (!rs->cfg.seed)
         rs->cfg.seed = 0x5eed0000ULL + cfg->node_id;
     pthread_mutex_init(&rs->mu, NULL);

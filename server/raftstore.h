@@ -74,9 +74,11 @@ typedef struct raftstore_config {
     void *balance_ctx;
     int rebalance_ticks;
     /* Log compaction: once a group has applied snapshot_entries entries
-     * past its last snapshot (default 10000; -1 = never), the loop takes a
+     * past its last snapshot (default 100000, as etcd's snapshot-count: a
+     * snapshot copies the whole partition, so taking them often multiplies
+     * the bytes written; -1 = never), the loop takes a
      * snapshot of the partition at its applied index (fsm_snapshot.h) and
-     * drops the log up to log_keep entries before it (default 1000), so a
+     * drops the log up to log_keep entries before it (default 5000), so a
      * follower only slightly behind still catches up from the log and one
      * further behind gets the snapshot. At most one group per tick. */
     int snapshot_entries;

@@ -18,6 +18,24 @@ static void test_config__defaults(void **state)
     assert_string_equal(c.listen, "127.0.0.1:7400");
     assert_int_equal(c.partitions, CATALOG_DEFAULT_PARTITIONS);
     assert_int_equal(c.log_level, OKV_LOG_INFO);
+    assert_int_equal(c.snapshot_entries, 100000);
+    assert_int_equal(c.log_keep, 5000);
+}
+
+/* Compaction settings: 0 switches snapshots off; nonsense is refused. */
+static void test_config__compaction_flags(void **state)
+{
+    (void)state;
+    config c;
+    config_defaults(&c);
+    char *argv[] = { "orderkvd", "--raft-snapshot-entries", "0", "--raft-log-keep", "10", NULL };
+    okv_error err;
+    assert_int_equal(config_parse_args(&c, 5, argv, &err), OKV_OK);
+    assert_int_equal(c.snapshot_entries, 0);
+    assert_int_equal(c.log_keep, 10);
+    char *bad[] = { "orderkvd", "--raft-snapshot-entries", "-5", NULL };
+    assert_int_equal(config_parse_args(&c, 3, bad, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "--raft-snapshot-entries"));
 }
 
 static void test_config__flags(void **state)
@@ -119,6 +137,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config__defaults),
         cmocka_unit_test(test_config__flags),
+        cmocka_unit_test(test_config__compaction_flags),
         cmocka_unit_test(test_config__bad_flags),
         cmocka_unit_test(test_config__file_then_flags),
         cmocka_unit_test(test_config__file_errors_name_the_line),
