@@ -6,10 +6,12 @@
  * Each peer has one outgoing stream (a client call on the peer's channel,
  * driven on the transport's own completion queue by one thread) and a queue
  * of frames. transport_send encodes a message straight into the queue's
- * last open frame; transport_flush makes every queued frame sendable; the
- * stream sends the head frame, one SEND_MESSAGE at a time, and the next one
- * when that SEND completes. Incoming frames arrive on server-side streams of
- * the node's rpc_server ("incoming streams" below) and are decoded there.
+ * last open frame (heartbeats into that frame's HEARTBEATS record, written
+ * when the frame closes: invariant 6); transport_flush makes every queued
+ * frame sendable; the stream sends the head frame, one SEND_MESSAGE at a
+ * time, and the next one when that SEND completes. Incoming frames arrive
+ * on server-side streams of the node's rpc_server ("incoming streams"
+ * below) and are decoded there.
  *
  * Invariants (p = a peer; everything below is guarded by p->mu)
  *  1. At most one outgoing stream per peer (p->cs), and at most one SEND
@@ -29,6 +31,13 @@
  *     (cs->pending == 0); t->live_cstreams counts the unfreed ones so
  *     transport_free shuts the queue down only after every call is released
  *     (pitfall 7).
+ *  6. Heartbeats the compact form can carry wait in p->hb for the open tail
+ *     frame (p->hb_n > 0 only while it is open) and become that frame's
+ *     last record, HEARTBEATS, when it closes (a new frame opens or
+ *     transport_flush seals it). The tail's length limit and capacity
+ *     always leave room for that record, and q_bytes counts it from the
+ *     first entry, so closing a frame never allocates, fails or exceeds a
+ *     bound.
  * Lock order: p->mu before t->mu; no gRPC callback runs inline (the queue
  * delivers every completion on the transport thread), so starting batches
  * under p->mu is safe.
@@ -61,8 +70,12 @@
                                       cluster 8, from 8, to 8, count 4 */
 #define TRANSPORT_REC_HDR 13       /* kind 1, group 8, length 4 */
 #define TRANSPORT_CHUNK_HDR 16     /* total 8, offset 8 */
+#define TRANSPORT_HBS_HDR 4        /* entry count */
+#define TRANSPORT_HB_ENTRY 34      /* group 8, type 1, flags 1, term 8,
+                                      commit 8, ctx 8 */
 #define TRANSPORT_REC_MESSAGE 1
 #define TRANSPORT_REC_CHUNK 2
+#define TRANSPORT_REC_HEARTBEATS 3
 /* Smallest max_frame_bytes accepted: a frame must carry a useful chunk. */
 #define TRANSPORT_MIN_FRAME 1024u
 #define TRANSPORT_MAX_PEERS 256
@@ -105,6 +118,7 @@ struct frame {
     size_t len, cap;
     uint32_t nrec;      /* records (written into the header when sent) */
     uint32_t nmsgs;     /* whole messages ending in this frame */
+    uint32_t nhbs;      /* of them, in its HEARTBEATS record */
 };
 
 struct cstream;
@@ -127,6 +141,9 @@ struct peer {
     struct frame *head, *tail;    /* invariant 3 */
     size_t nframes, nsendable;
     size_t q_bytes, q_msgs;
+    uint8_t *hb;                  /* invariant 6: HEARTBEATS entries */
+    size_t hb_len, hb_cap;
+    uint32_t hb_n;
     size_t reasm_bytes;           /* chunked messages from this peer being rebuilt */
     struct transport_stats st;    /* counters only */
 };
@@ -220,27 +237,61 @@ static struct frame *frame_new(transport *t, uint64_t to, size_t first_rec)
     return f;
 }
 
-/* Room for rec_len bytes of record at the end of the queue: in the open
- * tail frame if it fits, else in a new frame. NULL on allocation failure. */
-static uint8_t *reserve(struct peer *p, size_t rec_len)
+/* Length of the tail frame once closed, if rec_len more bytes go in
+ * (hb: a heartbeat entry, which may start the HEARTBEATS record). */
+static size_t closed_len(const struct peer *p, size_t rec_len, int hb)
+{
+    size_t n = p->tail->len + rec_len;
+    if (p->hb_n || hb)
+        n += TRANSPORT_REC_HDR + TRANSPORT_HBS_HDR + p->hb_len;
+    return n;
+}
+
+/* Closes the open tail frame to appends by writing its HEARTBEATS record
+ * (invariant 6: the room is there). p->mu held. */
+static void close_tail(struct peer *p)
+{
+    struct frame *f = p->tail;
+    if (!p->hb_n)
+        return;
+    uint8_t *at = f->buf + f->len;
+    at[0] = TRANSPORT_REC_HEARTBEATS;
+    put_u64(at + 1, 0);
+    put_u32(at + 9, (uint32_t)(TRANSPORT_HBS_HDR + p->hb_len));
+    put_u32(at + 13, p->hb_n);
+    memcpy(at + TRANSPORT_REC_HDR + TRANSPORT_HBS_HDR, p->hb, p->hb_len);
+    f->len = closed_len(p, 0, 0);
+    f->nrec++;
+    f->nhbs = p->hb_n;
+    p->hb_n = 0;
+    p->hb_len = 0;
+}
+
+/* The open tail frame with room for rec_len more bytes (see closed_len),
+ * or a new frame if the tail is sealed or too full. NULL on allocation
+ * failure. p->mu held. */
+static struct frame *room(struct peer *p, size_t rec_len, int hb)
 {
     transport *t = p->t;
     struct frame *f = p->tail;
-    if (!f || p->nsendable == p->nframes || f->len + rec_len > t->opt.max_frame_bytes) {
-        f = frame_new(t, p->id, rec_len);
+    if (!f || p->nsendable == p->nframes || closed_len(p, rec_len, hb) > t->opt.max_frame_bytes) {
+        f = frame_new(t, p->id, rec_len + (hb ? TRANSPORT_REC_HDR + TRANSPORT_HBS_HDR : 0));
         if (!f)
             return NULL;
-        if (p->tail)
+        if (p->tail) {
+            close_tail(p);   /* no-op if flush sealed it already */
             p->tail->next = f;
-        else
+        } else {
             p->head = f;
+        }
         p->tail = f;
         p->nframes++;
         p->q_bytes += TRANSPORT_FRAME_HDR;
     }
-    if (f->len + rec_len > f->cap) {
+    size_t need = closed_len(p, rec_len, hb);
+    if (need > f->cap) {
         size_t cap = f->cap * 2;
-        while (cap < f->len + rec_len)
+        while (cap < need)
             cap *= 2;
         if (cap > t->opt.max_frame_bytes)
             cap = t->opt.max_frame_bytes;
@@ -250,10 +301,40 @@ static uint8_t *reserve(struct peer *p, size_t rec_len)
         f->buf = nb;
         f->cap = cap;
     }
+    return f;
+}
+
+/* Room for rec_len bytes of record at the end of the queue: in the open
+ * tail frame if it fits, else in a new frame. NULL on allocation failure. */
+static uint8_t *reserve(struct peer *p, size_t rec_len)
+{
+    struct frame *f = room(p, rec_len, 0);
+    if (!f)
+        return NULL;
     uint8_t *at = f->buf + f->len;
     f->len += rec_len;
     f->nrec++;
     p->q_bytes += rec_len;
+    return at;
+}
+
+/* Room for one entry of the tail frame's HEARTBEATS record. */
+static uint8_t *reserve_hb(struct peer *p)
+{
+    if (!room(p, TRANSPORT_HB_ENTRY, 1))
+        return NULL;
+    if (p->hb_len + TRANSPORT_HB_ENTRY > p->hb_cap) {
+        size_t cap = p->hb_cap ? p->hb_cap * 2 : 64 * TRANSPORT_HB_ENTRY;
+        uint8_t *nb = realloc(p->hb, cap);
+        if (!nb)
+            return NULL;
+        p->hb = nb;
+        p->hb_cap = cap;
+    }
+    p->q_bytes += TRANSPORT_HB_ENTRY + (p->hb_n ? 0 : TRANSPORT_REC_HDR + TRANSPORT_HBS_HDR);
+    uint8_t *at = p->hb + p->hb_len;
+    p->hb_len += TRANSPORT_HB_ENTRY;
+    p->hb_n++;
     return at;
 }
 
@@ -278,6 +359,8 @@ static void drop_queue(struct peer *p)
     p->head = p->tail = NULL;
     p->nframes = p->nsendable = 0;
     p->q_bytes = p->q_msgs = 0;
+    p->hb_n = 0;
+    p->hb_len = 0;
 }
 
 /* ---- outgoing streams --------------------------------------------------- */
@@ -291,7 +374,7 @@ struct cstream {
     grpc_slice details;
     grpc_byte_buffer *recv_buf;
     grpc_byte_buffer *send_buf;
-    uint32_t send_msgs;
+    uint32_t send_msgs, send_hbs;
     size_t send_bytes;
     int send_busy;
     int pending;        /* batches started and not completed */
@@ -369,6 +452,7 @@ static void try_send(struct peer *p)
     cs->send_buf = grpc_raw_byte_buffer_create(&sl, 1);
     grpc_slice_unref(sl);
     cs->send_msgs = f->nmsgs;
+    cs->send_hbs = f->nhbs;
     cs->send_bytes = f->len;
     f->buf = NULL;
     frame_free(f);
@@ -418,6 +502,7 @@ static void on_cs_send(rpc_tag *tag, int ok)
     if (ok) {
         p->st.frames_sent++;
         p->st.msgs_sent += cs->send_msgs;
+        p->st.heartbeats_sent += cs->send_hbs;
         p->st.bytes_sent += cs->send_bytes;
     } else {
         p->st.drops_down += cs->send_msgs;
@@ -769,6 +854,19 @@ int transport_set_peer(transport *t, uint64_t node_id, const char *address)
     return OKV_OK;
 }
 
+/* Whether m travels as an entry of a HEARTBEATS record: a heartbeat or
+ * its response carrying only what the core sets on them (replication.c:
+ * raft_replication_bcast_heartbeat sets term, commit, ctx;
+ * raft_replication_handle_heartbeat sets term, ctx; raft_send sets type,
+ * from, to and zeroes the rest). from and to must be the frame's nodes,
+ * which the receiver puts back. Anything else goes as a MESSAGE. */
+static int compact_heartbeat(const transport *t, uint64_t to_node, const struct raft_message *m)
+{
+    return (m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_HEARTBEAT_RESP) &&
+           m->from == t->opt.node_id && m->to == to_node && !m->transfer && m->log_term == 0 &&
+           m->index == 0 && m->hint_index == 0 && m->hint_term == 0 && m->n_entries == 0;
+}
+
 static int drop(struct peer *p, uint64_t *counter)
 {
     (*counter)++;
@@ -789,7 +887,9 @@ int transport_send(transport *t, uint64_t to_node, uint64_t group_id,
         return OKV_ENOTFOUND;
     if (OKV_FAILPOINTF("transport.drop.node%llu", (unsigned long long)to_node))
         return OKV_EUNAVAILABLE;   /* as if the network ate it */
-    size_t msz = raft_message_encoded_size(m);
+    int hb = compact_heartbeat(t, to_node, m);
+    /* A heartbeat costs at most its entry plus a new record and frame. */
+    size_t msz = hb ? TRANSPORT_HBS_HDR + TRANSPORT_HB_ENTRY : raft_message_encoded_size(m);
     size_t max = t->opt.max_frame_bytes;
     int chunked = TRANSPORT_FRAME_HDR + TRANSPORT_REC_HDR + msz > max;
     size_t piece = max - TRANSPORT_FRAME_HDR - TRANSPORT_REC_HDR - TRANSPORT_CHUNK_HDR;
@@ -823,7 +923,19 @@ int transport_send(transport *t, uint64_t to_node, uint64_t group_id,
         free(enc);
         return drop(p, &p->st.drops_queue_full);
     }
-    if (!chunked) {
+    if (hb) {
+        uint8_t *at = reserve_hb(p);
+        if (!at) {
+            pthread_mutex_unlock(&p->mu);
+            return OKV_ENOMEM;
+        }
+        put_u64(at, group_id);
+        at[8] = m->type;
+        at[9] = m->reject ? 1 : 0;
+        put_u64(at + 10, m->term);
+        put_u64(at + 18, m->commit);
+        put_u64(at + 26, m->ctx);
+    } else if (!chunked) {
         size_t rec = TRANSPORT_REC_HDR + msz, len;
         uint8_t *at = reserve(p, rec);
         if (!at) {
@@ -873,6 +985,7 @@ void transport_flush(transport *t)
     for (size_t i = 0; i < n; i++) {
         struct peer *p = t->peers[i];
         pthread_mutex_lock(&p->mu);
+        close_tail(p);
         p->nsendable = p->nframes;
         try_send(p);
         pthread_mutex_unlock(&p->mu);
@@ -893,6 +1006,8 @@ static void add_stats(struct transport_stats *a, const struct transport_stats *b
 {
     a->frames_sent += b->frames_sent;
     a->msgs_sent += b->msgs_sent;
+    a->heartbeats_sent += b->heartbeats_sent;
+    a->heartbeats_recv += b->heartbeats_recv;
     a->bytes_sent += b->bytes_sent;
     a->frames_recv += b->frames_recv;
     a->msgs_recv += b->msgs_recv;
@@ -979,6 +1094,7 @@ void transport_free(transport *t)
     for (size_t i = 0; i < n; i++) {
         struct peer *p = t->peers[i];
         drop_queue(p);
+        free(p->hb);
         if (p->ch)
             grpc_channel_destroy(p->ch);
         pthread_mutex_destroy(&p->mu);
@@ -1074,22 +1190,63 @@ static void refuse(transport *t, struct peer *p, const char *fmt, ...)
          p ? " from this peer" : "", why);
 }
 
+/* Counts a record whose messages do not decode (the rest of the frame is
+ * still delivered) and logs the 1st, 2nd, 4th, ... of them. */
+static void decode_error(transport *t, struct peer *p, uint64_t group, const char *what)
+{
+    pthread_mutex_lock(&p->mu);
+    uint64_t n = ++p->st.decode_errors;
+    pthread_mutex_unlock(&p->mu);
+    if ((n & (n - 1)) == 0)
+        tlog(t, TRANSPORT_LOG_WARN, "node %llu group %llu: %s (%llu so far); dropped",
+             (unsigned long long)p->id, (unsigned long long)group, what, (unsigned long long)n);
+}
+
 static void deliver(transport *t, struct peer *p, uint64_t group, const uint8_t *b, size_t len,
                     uint64_t *msgs)
 {
     struct raft_message m;
     if (raft_message_decode(b, len, &m) != RAFT_OK) {
-        pthread_mutex_lock(&p->mu);
-        uint64_t n = ++p->st.decode_errors;
-        pthread_mutex_unlock(&p->mu);
-        if ((n & (n - 1)) == 0)
-            tlog(t, TRANSPORT_LOG_WARN, "node %llu group %llu: raft message does not decode "
-                                        "(%llu so far); dropped",
-                 (unsigned long long)p->id, (unsigned long long)group, (unsigned long long)n);
+        decode_error(t, p, group, "raft message does not decode");
         return;
     }
     (*msgs)++;
     t->opt.on_message(t->opt.on_message_arg, p->id, group, &m);
+}
+
+/* One HEARTBEATS record: checked whole before any entry is delivered, then
+ * each entry is handed over as the raft_message it was sent as (from and
+ * to are the frame's nodes: the sender only compacts messages between
+ * them). */
+static void on_heartbeats(transport *t, struct peer *p, uint64_t group, const uint8_t *b,
+                          size_t len, uint64_t *msgs, uint64_t *hbs)
+{
+    int ok = len >= TRANSPORT_HBS_HDR;
+    uint32_t n = ok ? get_u32(b) : 0;
+    size_t body = ok ? len - TRANSPORT_HBS_HDR : 0;
+    ok = ok && body % TRANSPORT_HB_ENTRY == 0 && body / TRANSPORT_HB_ENTRY == n;
+    const uint8_t *e = b + TRANSPORT_HBS_HDR;
+    for (uint32_t i = 0; ok && i < n; i++, e += TRANSPORT_HB_ENTRY)
+        ok = (e[8] == RAFT_MSG_HEARTBEAT || e[8] == RAFT_MSG_HEARTBEAT_RESP) && e[9] <= 1;
+    if (!ok) {
+        decode_error(t, p, group, "HEARTBEATS record is malformed");
+        return;
+    }
+    e = b + TRANSPORT_HBS_HDR;
+    for (uint32_t i = 0; i < n; i++, e += TRANSPORT_HB_ENTRY) {
+        struct raft_message m;
+        memset(&m, 0, sizeof m);
+        m.type = e[8];
+        m.reject = e[9];
+        m.from = p->id;
+        m.to = t->opt.node_id;
+        m.term = get_u64(e + 10);
+        m.commit = get_u64(e + 18);
+        m.ctx = get_u64(e + 26);
+        t->opt.on_message(t->opt.on_message_arg, p->id, get_u64(e), &m);
+    }
+    *msgs += n;
+    *hbs += n;
 }
 
 /* One CHUNK record: rebuilds the message from consecutive pieces with
@@ -1187,7 +1344,7 @@ static void on_frame(struct sstream *ss, const uint8_t *b, size_t len)
         }
         uint8_t kind = b[off];
         size_t rlen = get_u32(b + off + 9);
-        if ((kind != TRANSPORT_REC_MESSAGE && kind != TRANSPORT_REC_CHUNK) ||
+        if (kind < TRANSPORT_REC_MESSAGE || kind > TRANSPORT_REC_HEARTBEATS ||
             len - off - TRANSPORT_REC_HDR < rlen ||
             (kind == TRANSPORT_REC_CHUNK && rlen <= TRANSPORT_CHUNK_HDR)) {
             refuse(t, p, "bad record %u of %u (kind %u, %zu bytes)", i, count, kind, rlen);
@@ -1199,7 +1356,7 @@ static void on_frame(struct sstream *ss, const uint8_t *b, size_t len)
         refuse(t, p, "%zu bytes after the last record", len - off);
         return;
     }
-    uint64_t msgs = 0;
+    uint64_t msgs = 0, hbs = 0;
     off = TRANSPORT_FRAME_HDR;
     for (uint32_t i = 0; i < count; i++) {
         uint8_t kind = b[off];
@@ -1208,14 +1365,17 @@ static void on_frame(struct sstream *ss, const uint8_t *b, size_t len)
         const uint8_t *rec = b + off + TRANSPORT_REC_HDR;
         if (kind == TRANSPORT_REC_MESSAGE)
             deliver(t, p, group, rec, rlen, &msgs);
-        else
+        else if (kind == TRANSPORT_REC_CHUNK)
             on_chunk(ss, p, group, rec, rlen, &msgs);
+        else
+            on_heartbeats(t, p, group, rec, rlen, &msgs, &hbs);
         off += TRANSPORT_REC_HDR + rlen;
     }
     pthread_mutex_lock(&p->mu);
     p->st.frames_recv++;
     p->st.bytes_recv += len;
     p->st.msgs_recv += msgs;
+    p->st.heartbeats_recv += hbs;
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -56,7 +56,9 @@ enum transport_log_level {
 };
 
 /* A received message. Called once per decoded message, on an rpc_server
- * queue thread; messages of one sender arrive in the order it sent them.
+ * queue thread; messages of one sender arrive in the order it sent them,
+ * except that coalesced heartbeats (transport_send) come after the other
+ * messages of their frame.
  * The callback owns what *m owns (entries, snapshot data) and releases it
  * with raft_message_release; the struct itself is the transport's and is
  * valid only during the call (copy it by value). */
@@ -109,7 +111,11 @@ int transport_set_peer(transport *t, uint64_t node_id, const char *address);
  * transport_flush. Returns 0 when queued, OKV_EUNAVAILABLE when dropped
  * (queue full, stream down, blocked; counted), OKV_ENOTFOUND for an unknown
  * peer, OKV_EINVAL for a message that cannot be encoded. Never blocks on the
- * network. A message bigger than one frame is split into chunks. */
+ * network. A message bigger than one frame is split into chunks. Heartbeats
+ * and their responses that carry only term, commit, ctx and reject (what
+ * the raft core sets), from this node to to_node, are coalesced: all of
+ * one frame travel in one compact HEARTBEATS record at the frame's end,
+ * delivered as the same raft_message (docs/transport.md). */
 int transport_send(transport *t, uint64_t to_node, uint64_t group_id,
                    const struct raft_message *m);
 
@@ -133,6 +139,8 @@ struct transport_stats {
     int blocked;
     uint64_t frames_sent, msgs_sent, bytes_sent;   /* bytes: whole frames */
     uint64_t frames_recv, msgs_recv, bytes_recv;
+    uint64_t heartbeats_sent;  /* of msgs_sent / msgs_recv, those that */
+    uint64_t heartbeats_recv;  /* traveled in a HEARTBEATS record */
     uint64_t drops;            /* sum of the three below */
     uint64_t drops_queue_full; /* queue bound hit (bytes or count) */
     uint64_t drops_down;       /* no stream, or queued when it broke */

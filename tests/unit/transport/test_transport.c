@@ -413,6 +413,85 @@ static size_t craft_frame(uint8_t **out, uint64_t cluster, uint64_t from, uint64
     return len;
 }
 
+/* A frame built record by record (docs/transport.md), for the raw client. */
+struct fbuf {
+    uint8_t *b;
+    size_t len;
+    uint32_t nrec;
+};
+
+static void fb_start(struct fbuf *f, uint64_t from, uint64_t to)
+{
+    f->b = calloc(1, 36);
+    f->len = 36;
+    f->nrec = 0;
+    memcpy(f->b, "OKVT", 4);
+    f->b[4] = 1;
+    le64(f->b + 8, CLUSTER);
+    le64(f->b + 16, from);
+    le64(f->b + 24, to);
+}
+
+static void fb_record(struct fbuf *f, uint8_t kind, uint64_t group, const uint8_t *payload,
+                      size_t plen)
+{
+    f->b = realloc(f->b, f->len + 13 + plen);
+    uint8_t *at = f->b + f->len;
+    at[0] = kind;
+    le64(at + 1, group);
+    le32(at + 9, (uint32_t)plen);
+    if (plen)
+        memcpy(at + 13, payload, plen);
+    f->len += 13 + plen;
+    le32(f->b + 32, ++f->nrec);
+}
+
+static void fb_message(struct fbuf *f, uint64_t group, const struct raft_message *m)
+{
+    size_t msz = raft_message_encoded_size(m), n;
+    uint8_t *enc = malloc(msz);
+    assert_int_equal(raft_message_encode(m, enc, msz, &n), 0);
+    fb_record(f, 1, group, enc, msz);
+    free(enc);
+}
+
+/* One HEARTBEATS entry: group 8, type 1, flags 1, term 8, commit 8, ctx 8. */
+static void hb_entry(uint8_t *e, uint64_t group, const struct raft_message *m)
+{
+    le64(e, group);
+    e[8] = m->type;
+    e[9] = m->reject;
+    le64(e + 10, m->term);
+    le64(e + 18, m->commit);
+    le64(e + 26, m->ctx);
+}
+
+/* A heartbeat (or response) as the raft core makes it: only type, from,
+ * to, term, commit, ctx (and reject, which the compact form carries too). */
+static void make_hb(struct raft_message *m, uint8_t type, uint64_t from, uint64_t to, uint64_t seq)
+{
+    memset(m, 0, sizeof *m);
+    m->type = type;
+    m->reject = type == RAFT_MSG_HEARTBEAT_RESP && seq % 3 == 0;
+    m->from = from;
+    m->to = to;
+    m->term = seq * 5 + 2;
+    m->commit = type == RAFT_MSG_HEARTBEAT ? seq * 7 + 1 : 0;
+    m->ctx = seq ^ 0x5151ull;
+}
+
+/* Bytes of a frame holding MESSAGE records of the given encoded sizes and
+ * one HEARTBEATS record of nhb entries (docs/transport.md). */
+static uint64_t frame_bytes(const size_t *msg_sizes, int nmsg, uint32_t nhb)
+{
+    uint64_t n = 36;
+    for (int i = 0; i < nmsg; i++)
+        n += 13 + msg_sizes[i];
+    if (nhb)
+        n += 13 + 4 + (uint64_t)nhb * 34;
+    return n;
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 static void test_transport__every_message_type_arrives_intact(void **state)
@@ -846,6 +925,19 @@ static void test_transport__full_queue_drops_and_counts(void **state)
     assert_int_equal(st.queued_msgs, 100);
     transport_flush(ns[0].t);
     assert_true(wait_count(&ns[1], 100, WAIT_MS));
+    inbox_clear(&ns[1]);
+    /* Coalesced heartbeats count against the same bounds. */
+    wait_sent(&ns[0], 2, 100);
+    raft_message_release(&m);
+    make_hb(&m, RAFT_MSG_HEARTBEAT, 1, 2, 1);
+    queued = 0;
+    for (int i = 0; i < 150; i++)
+        queued += transport_send(ns[0].t, 2, (uint64_t)i, &m) == 0;
+    assert_int_equal(queued, 100);
+    assert_int_equal(stats(&ns[0], 2).drops_queue_full, 100);
+    transport_flush(ns[0].t);
+    assert_true(wait_count(&ns[1], 100, WAIT_MS));
+    assert_int_equal(wait_sent(&ns[0], 2, 200).heartbeats_sent, 100);
     raft_message_release(&m);
     node_stop(&ns[0]);
     node_stop(&ns[1]);
@@ -882,6 +974,235 @@ static void test_transport__chunk_over_reassembly_cap_dropped(void **state)
     assert_true(wait_sent(&ns[0], 2, 3).frames_sent > 20);
     raft_message_release(&ok_snap);
     raft_message_release(&big);
+    raft_message_release(&after);
+    node_stop(&ns[0]);
+    node_stop(&ns[1]);
+}
+
+/* The issue's case: every group's heartbeat of one raft loop iteration
+ * travels in one HEARTBEATS record, after the frame's other records, and
+ * each arrives as the message that was sent. */
+static void test_transport__heartbeats_of_many_groups_coalesced(void **state)
+{
+    (void)state;
+    enum { GROUPS = 24 };
+    struct node ns[2];
+    node_start(&ns[0], 1, "127.0.0.1:0");
+    node_start(&ns[1], 2, "127.0.0.1:0");
+    mesh(ns, 2);
+    struct raft_message app, hb[2 * GROUPS];
+    make_msg(&app, RAFT_MSG_APPEND, 3, 2, 0);
+    for (int round = 0; round < 2; round++) {   /* two iterations, two frames */
+        for (int g = 0; g < GROUPS; g++) {
+            int k = round * GROUPS + g;
+            make_hb(&hb[k], (uint8_t)(g % 2 ? RAFT_MSG_HEARTBEAT_RESP : RAFT_MSG_HEARTBEAT), 1, 2,
+                    (uint64_t)k);
+            assert_int_equal(transport_send(ns[0].t, 2, 100 + (uint64_t)g, &hb[k]), 0);
+            if (round == 0 && g == GROUPS / 2)   /* queued among the heartbeats */
+                assert_int_equal(transport_send(ns[0].t, 2, 7, &app), 0);
+        }
+        transport_flush(ns[0].t);
+    }
+    assert_true(wait_count(&ns[1], 2 * GROUPS + 1, WAIT_MS));
+    /* The frame's MESSAGE record first, then its heartbeats in send order,
+     * then the next frame's heartbeats. */
+    struct rec *r = inbox_pop(&ns[1]);
+    assert_int_equal(r->group, 7);
+    assert_msg_equal(&r->m, &app);
+    rec_free(r);
+    for (int k = 0; k < 2 * GROUPS; k++) {
+        r = inbox_pop(&ns[1]);
+        assert_non_null(r);
+        assert_int_equal(r->from, 1);
+        assert_int_equal(r->group, 100 + k % GROUPS);
+        assert_msg_equal(&r->m, &hb[k]);
+        assert_int_equal(r->m.from, 1);
+        assert_int_equal(r->m.to, 2);
+        rec_free(r);
+    }
+    struct transport_stats st = wait_sent(&ns[0], 2, 2 * GROUPS + 1);
+    size_t asz = raft_message_encoded_size(&app);
+    assert_int_equal(st.frames_sent, 2);
+    assert_int_equal(st.msgs_sent, 2 * GROUPS + 1);
+    assert_int_equal(st.heartbeats_sent, 2 * GROUPS);
+    /* Exactly one HEARTBEATS record per frame: nothing else fits the bytes. */
+    assert_int_equal(st.bytes_sent, frame_bytes(&asz, 1, GROUPS) + frame_bytes(NULL, 0, GROUPS));
+    st = stats(&ns[1], 1);
+    assert_int_equal(st.frames_recv, 2);
+    assert_int_equal(st.heartbeats_recv, 2 * GROUPS);
+    assert_int_equal(st.msgs_recv, 2 * GROUPS + 1);
+    assert_int_equal(st.decode_errors, 0);
+    raft_message_release(&app);
+    node_stop(&ns[1]);
+    node_stop(&ns[0]);
+}
+
+/* More heartbeats than one frame holds: each frame still stays within
+ * max_frame_bytes and carries one HEARTBEATS record. */
+static void test_transport__heartbeats_split_at_frame_limit(void **state)
+{
+    (void)state;
+    enum { N = 100, PER_FRAME = (1024 - 36 - 13 - 4) / 34 };   /* 28 */
+    struct transport_options small = TRANSPORT_OPTIONS_INIT;
+    small.max_frame_bytes = 1024;
+    struct node ns[2];
+    node_start_opts(&ns[0], 1, "127.0.0.1:0", &small);
+    node_start(&ns[1], 2, "127.0.0.1:0");
+    mesh(ns, 2);
+    struct raft_message hb[N];
+    for (int k = 0; k < N; k++) {
+        make_hb(&hb[k], RAFT_MSG_HEARTBEAT, 1, 2, (uint64_t)k);
+        assert_int_equal(transport_send(ns[0].t, 2, (uint64_t)k, &hb[k]), 0);
+    }
+    transport_flush(ns[0].t);
+    assert_true(wait_count(&ns[1], N, WAIT_MS));
+    for (int k = 0; k < N; k++) {
+        struct rec *r = inbox_pop(&ns[1]);
+        assert_int_equal(r->group, k);
+        assert_msg_equal(&r->m, &hb[k]);
+        rec_free(r);
+    }
+    enum { FRAMES = (N + PER_FRAME - 1) / PER_FRAME };
+    struct transport_stats st = wait_sent(&ns[0], 2, N);
+    assert_int_equal(st.frames_sent, FRAMES);
+    assert_int_equal(st.heartbeats_sent, N);
+    assert_int_equal(st.bytes_sent, (FRAMES - 1) * frame_bytes(NULL, 0, PER_FRAME) +
+                                        frame_bytes(NULL, 0, N - (FRAMES - 1) * PER_FRAME));
+    node_stop(&ns[1]);
+    node_stop(&ns[0]);
+}
+
+/* A heartbeat with anything the compact entry cannot carry goes as a
+ * MESSAGE record, in order with the other MESSAGE records, intact. */
+static void test_transport__heartbeat_compact_form_cannot_carry_goes_as_message(void **state)
+{
+    (void)state;
+    enum { K = 8 };
+    struct node ns[2];
+    node_start(&ns[0], 1, "127.0.0.1:0");
+    node_start(&ns[1], 2, "127.0.0.1:0");
+    mesh(ns, 2);
+    struct raft_message odd[K], plain;
+    for (int i = 0; i < K; i++)
+        make_hb(&odd[i], (uint8_t)(i % 2 ? RAFT_MSG_HEARTBEAT_RESP : RAFT_MSG_HEARTBEAT), 1, 2,
+                (uint64_t)i + 50);
+    make_msg(&odd[0], RAFT_MSG_HEARTBEAT, 60, 2, 0);   /* entries, every field set */
+    odd[0].from = 1;
+    odd[0].to = 2;
+    odd[1].index = 9;
+    odd[2].log_term = 4;
+    odd[3].hint_index = 5;
+    odd[4].hint_term = 6;
+    odd[5].transfer = 1;
+    odd[6].from = 3;   /* not this node: the frame cannot imply it */
+    odd[7].to = 4;     /* not the destination */
+    make_hb(&plain, RAFT_MSG_HEARTBEAT, 1, 2, 70);
+    assert_int_equal(transport_send(ns[0].t, 2, 1, &plain), 0);
+    for (int i = 0; i < K; i++)
+        assert_int_equal(transport_send(ns[0].t, 2, 10 + (uint64_t)i, &odd[i]), 0);
+    transport_flush(ns[0].t);
+    assert_true(wait_count(&ns[1], K + 1, WAIT_MS));
+    for (int i = 0; i < K; i++) {   /* the MESSAGE records, in order */
+        struct rec *r = inbox_pop(&ns[1]);
+        assert_int_equal(r->from, 1);
+        assert_int_equal(r->group, 10 + i);
+        assert_msg_equal(&r->m, &odd[i]);
+        rec_free(r);
+        raft_message_release(&odd[i]);
+    }
+    struct rec *r = inbox_pop(&ns[1]);   /* the frame's HEARTBEATS record last */
+    assert_int_equal(r->group, 1);
+    assert_msg_equal(&r->m, &plain);
+    rec_free(r);
+    struct transport_stats st = wait_sent(&ns[0], 2, K + 1);
+    assert_int_equal(st.frames_sent, 1);
+    assert_int_equal(st.heartbeats_sent, 1);
+    assert_int_equal(stats(&ns[1], 1).heartbeats_recv, 1);
+    node_stop(&ns[1]);
+    node_stop(&ns[0]);
+}
+
+/* A HEARTBEATS record that is truncated, miscounted, or holds an entry of
+ * another type or unknown flags is refused whole and counted as a decode
+ * error; the frame's other records are still delivered. */
+static void test_transport__malformed_heartbeats_record_refused_rest_delivered(void **state)
+{
+    (void)state;
+    struct node ns[2];
+    node_start(&ns[0], 1, "127.0.0.1:0");
+    node_start(&ns[1], 2, "127.0.0.1:0");
+    mesh(ns, 2);
+    struct raft_message before, after, hb[2];
+    make_msg(&before, RAFT_MSG_APPEND, 1, 2, 0);
+    make_msg(&after, RAFT_MSG_VOTE, 2, 0, 0);
+    make_hb(&hb[0], RAFT_MSG_HEARTBEAT, 1, 2, 1);
+    make_hb(&hb[1], RAFT_MSG_HEARTBEAT_RESP, 1, 2, 3);   /* reject set */
+    uint8_t good[4 + 2 * 34];
+    le32(good, 2);
+    hb_entry(good + 4, 31, &hb[0]);
+    hb_entry(good + 4 + 34, 32, &hb[1]);
+    enum { BAD = 6 };
+    uint8_t bad[BAD][sizeof good];
+    size_t bad_len[BAD];
+    for (int i = 0; i < BAD; i++) {
+        memcpy(bad[i], good, sizeof good);
+        bad_len[i] = sizeof good;
+    }
+    bad_len[0] = sizeof good - 5;   /* truncated last entry */
+    bad_len[1] = 2;                 /* shorter than the count */
+    le32(bad[2], 3);                /* count says three, two follow */
+    le32(bad[3], 0xFFFFFFFFu);      /* a count that would overflow */
+    bad[4][4 + 34 + 8] = RAFT_MSG_APPEND;   /* not a heartbeat type */
+    bad[5][4 + 8] = 99;                     /* unknown type */
+    struct raw r;
+    raw_open(&r, ns[1].addr);
+    for (int i = 0; i <= BAD + 1; i++) {
+        struct fbuf f;
+        fb_start(&f, 1, 2);
+        fb_message(&f, 5, &before);
+        if (i < BAD)
+            fb_record(&f, 3, 0, bad[i], bad_len[i]);
+        else if (i == BAD) {   /* unknown flag bit */
+            uint8_t fl[sizeof good];
+            memcpy(fl, good, sizeof good);
+            fl[4 + 9] = 2;
+            fb_record(&f, 3, 0, fl, sizeof fl);
+        } else {   /* well-formed: proves the doc's format */
+            fb_record(&f, 3, 0, good, sizeof good);
+        }
+        fb_message(&f, 6, &after);
+        raw_send(&r, f.b, f.len);
+        free(f.b);
+    }
+    raw_close(&r);
+    assert_true(wait_count(&ns[1], 2 * (BAD + 2) + 2, WAIT_MS));
+    for (int i = 0; i <= BAD + 1; i++) {
+        struct rec *x = inbox_pop(&ns[1]);
+        assert_int_equal(x->group, 5);
+        assert_msg_equal(&x->m, &before);
+        rec_free(x);
+        if (i == BAD + 1) {
+            for (int k = 0; k < 2; k++) {
+                x = inbox_pop(&ns[1]);
+                assert_int_equal(x->from, 1);
+                assert_int_equal(x->group, 31 + k);
+                assert_msg_equal(&x->m, &hb[k]);
+                rec_free(x);
+            }
+        }
+        x = inbox_pop(&ns[1]);
+        assert_int_equal(x->group, 6);
+        assert_msg_equal(&x->m, &after);
+        rec_free(x);
+    }
+    assert_int_equal(inbox_count(&ns[1]), 0);
+    struct transport_stats st = stats(&ns[1], 1);
+    assert_int_equal(st.decode_errors, BAD + 1);
+    assert_int_equal(st.rejected_frames, 0);
+    assert_int_equal(st.frames_recv, BAD + 2);
+    assert_int_equal(st.heartbeats_recv, 2);
+    assert_true(atomic_load(&ns[1].warnings) >= 1);
+    raft_message_release(&before);
     raft_message_release(&after);
     node_stop(&ns[0]);
     node_stop(&ns[1]);
@@ -955,6 +1276,9 @@ static void test_transport__options_and_arguments_checked(void **state)
 
 int main(void)
 {
+    /* TRANSPORT_TEST_FILTER=pattern runs only the matching tests. */
+    if (getenv("TRANSPORT_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TRANSPORT_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transport__every_message_type_arrives_intact),
         cmocka_unit_test(test_transport__large_snapshot_is_chunked_and_reassembled),
@@ -967,6 +1291,10 @@ int main(void)
         cmocka_unit_test(test_transport__garbage_on_the_stream_refused_without_crash),
         cmocka_unit_test(test_transport__full_queue_drops_and_counts),
         cmocka_unit_test(test_transport__chunk_over_reassembly_cap_dropped),
+        cmocka_unit_test(test_transport__heartbeats_of_many_groups_coalesced),
+        cmocka_unit_test(test_transport__heartbeats_split_at_frame_limit),
+        cmocka_unit_test(test_transport__heartbeat_compact_form_cannot_carry_goes_as_message),
+        cmocka_unit_test(test_transport__malformed_heartbeats_record_refused_rest_delivered),
         cmocka_unit_test(test_transport__clean_shutdown_with_streams_open),
         cmocka_unit_test(test_transport__options_and_arguments_checked),
     };
