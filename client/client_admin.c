@@ -102,6 +102,16 @@ const char *okv_status_node_address_at(const okv_status *s, size_t i)
     return i < s->resp->n_nodes ? s->resp->nodes[i]->address : NULL;
 }
 
+const char *okv_status_meta(const okv_status *s, uint64_t *epoch, const char **detail)
+{
+    const Orderkv__V1__MetaStatus *m = s->resp->meta;
+    if (epoch)
+        *epoch = m ? m->epoch : 0;
+    if (detail)
+        *detail = m && m->detail ? m->detail : "";
+    return m && m->state ? m->state : "";
+}
+
 size_t okv_status_replica_count(const okv_status *s) { return s->resp->n_replicas; }
 
 int okv_status_replica(const okv_status *s, size_t i, okv_replica_info *out)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "hash.h"
 
 static int cmp_node(const void *a, const void *b)
@@ -91,7 +92,21 @@ const cluster_node *cluster_node_by_id(const cluster_map *m, uint64_t id)
 size_t cluster_replicas(const cluster_map *m, uint32_t table_id, uint32_t partition,
                         uint64_t *out)
 {
-    size_t start = ((size_t)table_id + partition) % m->n;
+    if (table_id == CLUSTER_META_TABLE) {
+        /* The first min(N, 5) nodes; the one that follows the last data
+         * partition's preferred leader goes first, as it leads one fewer. */
+        size_t n = m->n < CLUSTER_META_MAX_REPLICAS ? m->n : CLUSTER_META_MAX_REPLICAS;
+        size_t first = m->placement >= 2 ? m->slots % m->n : 0;
+        if (first >= n)
+            first = 0;
+        for (size_t k = 0; k < n; k++)
+            out[k] = m->nodes[(first + k) % n].id;
+        return n;
+    }
+    size_t slot = m->placement >= 2 && table_id <= CLUSTER_MAX_TABLE_ID
+                      ? (size_t)m->slot_base[table_id] + partition
+                      : (size_t)table_id + partition;
+    size_t start = slot % m->n;
     for (size_t k = 0; k < m->replication; k++)
         out[k] = m->nodes[(start + k) % m->n].id;
     return m->replication;
@@ -105,4 +120,33 @@ int cluster_holds(const cluster_map *m, uint64_t node, uint32_t table_id, uint32
         if (r[i] == node)
             return 1;
     return 0;
+}
+
+int cluster_set_tables(cluster_map *m, const catalog *cat, uint32_t placement, okv_error *err)
+{
+    memset(m->slot_base, 0, sizeof m->slot_base);
+    m->slots = 0;
+    m->placement = 0;
+    if (placement == 1)
+        return OKV_OK;
+    if (placement != CLUSTER_PLACEMENT_VERSION)
+        return okv_error_set(err, OKV_EINVAL,
+                             "placement version %u is not known to this orderkvd (it knows 1 "
+                             "and %u); was the data dir made by a newer version?",
+                             placement, CLUSTER_PLACEMENT_VERSION);
+    /* Table order is id order, whatever order the catalog lists them in. */
+    for (uint32_t id = 1; id <= CLUSTER_MAX_TABLE_ID; id++) {
+        for (size_t i = 0; i < cat->count; i++) {
+            if (cat->tables[i].id != id)
+                continue;
+            m->slot_base[id] = m->slots;
+            m->slots += cat->tables[i].partitions;
+        }
+    }
+    for (size_t i = 0; i < cat->count; i++)
+        if (cat->tables[i].id == 0 || cat->tables[i].id > CLUSTER_MAX_TABLE_ID)
+            return okv_error_set(err, OKV_EINVAL, "table %s has id %u, outside 1..%u",
+                                 cat->tables[i].name, cat->tables[i].id, CLUSTER_MAX_TABLE_ID);
+    m->placement = placement;
+    return OKV_OK;
 }

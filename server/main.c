@@ -18,6 +18,7 @@
 #include "failpoint.h"
 #include "fsm.h"
 #include "log.h"
+#include "meta.h"
 #include "node.h"
 #include "transport.h"
 
@@ -77,8 +78,25 @@ static int peer_alive(void *ctx, uint64_t node_id)
     return g_transport && transport_stats(g_transport, node_id, &st) == 0 && st.connected;
 }
 
-/* Creates the transport and the multi-Raft store, bootstrapping the groups
- * of every partition this node holds (existing ones are loaded). */
+/* Creates (or loads) the group of (table, partition) if this node holds a
+ * replica of it. */
+static int bootstrap_group(node *n, uint32_t table_id, uint32_t partition, okv_error *err)
+{
+    if (!cluster_holds(&n->map, n->node_id, table_id, partition))
+        return OKV_OK;
+    uint64_t r[CLUSTER_MAX_NODES];
+    size_t nr = cluster_replicas(&n->map, table_id, partition, r);
+    struct raft_conf conf;
+    memset(&conf, 0, sizeof conf);
+    conf.n_voters = (uint32_t)nr;
+    for (size_t k = 0; k < nr; k++)
+        conf.voters[k] = r[k];
+    return raftstore_bootstrap_group(n->rs, fsm_group_id(table_id, partition), &conf, err);
+}
+
+/* Creates the transport and the multi-Raft store, bootstrapping the meta
+ * group and the groups of every partition this node holds (existing ones
+ * are loaded). */
 static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *err)
 {
     struct transport_options to = TRANSPORT_OPTIONS_INIT;
@@ -113,23 +131,13 @@ static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *
     g_transport = *tp;
     if ((rc = raftstore_new(&n->rs, &rc_cfg, err)))
         return rc;
+    if ((rc = bootstrap_group(n, CLUSTER_META_TABLE, 0, err)))
+        return rc;
     const catalog *cat = kvstore_catalog(n->kv);
-    for (size_t t = 0; t < cat->count; t++) {
-        for (uint32_t p = 0; p < cat->tables[t].partitions; p++) {
-            if (!cluster_holds(&n->map, n->node_id, cat->tables[t].id, p))
-                continue;
-            uint64_t r[CLUSTER_MAX_NODES];
-            size_t nr = cluster_replicas(&n->map, cat->tables[t].id, p, r);
-            struct raft_conf conf;
-            memset(&conf, 0, sizeof conf);
-            conf.n_voters = (uint32_t)nr;
-            for (size_t k = 0; k < nr; k++)
-                conf.voters[k] = r[k];
-            if ((rc = raftstore_bootstrap_group(n->rs, fsm_group_id(cat->tables[t].id, p), &conf,
-                                                err)))
+    for (size_t t = 0; t < cat->count; t++)
+        for (uint32_t p = 0; p < cat->tables[t].partitions; p++)
+            if ((rc = bootstrap_group(n, cat->tables[t].id, p, err)))
                 return rc;
-        }
-    }
     atomic_store(&g_store, n->rs);
     return OKV_OK;
 }
@@ -159,6 +167,8 @@ static int write_port_file(const char *path, const char *address)
 static void stop_all(node *n, transport *tp)
 {
     rpc_server_drain(n->rpc, 0);
+    meta_free(n->meta);
+    n->meta = NULL;
     atomic_store(&g_store, NULL);
     raftstore_free(n->rs);
     g_transport = NULL;
@@ -203,7 +213,8 @@ static int run(const config *cfg, const sigset_t *sigs)
         (rc = clustered ? service_kv_raft_register(&n, &err) : service_kv_register(&n, &err)) ||
         (rc = service_admin_register(&n, &err)) ||
         (rc = rpc_server_start(n.rpc, cfg->threads, &err)) ||
-        (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err)))) {
+        (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err))) ||
+        (clustered && (rc = meta_new(&n.meta, &n, &err)))) {
         OKV_ERROR("cannot start: %s", err.msg);
         stop_all(&n, tp);
         return 1;
@@ -226,14 +237,18 @@ static int run(const config *cfg, const sigset_t *sigs)
 
     int sig = 0;
     sigwait(sigs, &sig);
-    OKV_INFO("received %s; finishing in-flight requests",
-             sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
+    int failed = atomic_load(&n.must_exit);
+    if (failed)
+        OKV_ERROR("stopping: %s", "this node does not match the cluster's record (above)");
+    else
+        OKV_INFO("received %s; finishing in-flight requests",
+                 sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM");
     rpc_server_drain(n.rpc, cfg->shutdown_grace_ms);
     stop_all(&n, tp);
     if (cfg->port_file[0])
         unlink(cfg->port_file);   /* a stale address would mislead the next reader */
-    OKV_INFO("stopped cleanly");
-    return 0;
+    OKV_INFO("stopped %s", failed ? "(exit status 1)" : "cleanly");
+    return failed ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -27,6 +27,8 @@ typedef struct node {
     /* Cluster mode (--initial-cluster): writes go through Raft. */
     raftstore *rs;
     cluster_map map;
+    struct meta *meta;              /* the meta group's watcher (meta.h) */
+    _Atomic int must_exit;          /* set (then SIGTERM) when the node may not run on */
     _Atomic uint64_t next_client_seq;
 } node;
 

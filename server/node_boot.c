@@ -14,6 +14,9 @@
 #include "log.h"
 #include "node.h"
 
+/* Placement version of the cluster record (cluster.h), stored at first boot. */
+#define PLACEMENT_KEY "\x00" "placement"
+
 int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err);
 
 int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err)
@@ -49,8 +52,17 @@ int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err)
         char text[5000];
         int tl = snprintf(text, sizeof text, "%llu|", (unsigned long long)n->node_id);
         size_t ml = cluster_encode(&n->map, text + tl, sizeof text - (size_t)tl);
-        return engine_put(e, ENGINE_CF_META, CLUSTER_KEY, sizeof CLUSTER_KEY - 1, text,
-                          (size_t)tl + ml, 1, err);
+        /* The placement version goes first: a crash between the two writes
+         * leaves a dir that is still fresh (no cluster record). */
+        char pv[16];
+        int pl = snprintf(pv, sizeof pv, "%u", CLUSTER_PLACEMENT_VERSION);
+        if ((rc = engine_put(e, ENGINE_CF_META, PLACEMENT_KEY, sizeof PLACEMENT_KEY - 1, pv,
+                             (size_t)pl, 1, err)) ||
+            (rc = engine_put(e, ENGINE_CF_META, CLUSTER_KEY, sizeof CLUSTER_KEY - 1, text,
+                             (size_t)tl + ml, 1, err)))
+            return rc;
+        return cluster_set_tables(&n->map, kvstore_catalog(n->kv), CLUSTER_PLACEMENT_VERSION,
+                                  err);
     }
     char *bar = memchr(stored, '|', len);
     if (!bar) {
@@ -70,6 +82,27 @@ int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err)
     if ((rc = cluster_parse(&n->map, map_text, err)))
         return okv_error_set(err, OKV_ECORRUPT, "data dir %s: stored cluster map: %s",
                              engine_dir(e), err ? err->msg : "malformed");
+    /* Dirs made before placement version 2 have no record of it. */
+    uint32_t placement = 1;
+    char *pv = NULL;
+    size_t pvl = 0;
+    rc = engine_get(e, ENGINE_CF_META, PLACEMENT_KEY, sizeof PLACEMENT_KEY - 1, &pv, &pvl, err);
+    if (rc && rc != OKV_ENOTFOUND)
+        return rc;
+    if (pv) {
+        char tmp[16];
+        snprintf(tmp, sizeof tmp, "%.*s", (int)(pvl < 15 ? pvl : 15), pv);
+        placement = (uint32_t)strtoul(tmp, NULL, 10);
+        free(pv);
+    }
+    okv_error perr;
+    okv_error_clear(&perr);
+    if ((rc = cluster_set_tables(&n->map, kvstore_catalog(n->kv), placement, &perr)))
+        return okv_error_set(err, rc, "data dir %s: %s", engine_dir(e), perr.msg);
+    if (placement == 1)
+        OKV_WARN("data dir %s uses placement version 1 (uneven leaders on 5 nodes); a cluster "
+                 "made with fresh data dirs uses version %u",
+                 engine_dir(e), CLUSTER_PLACEMENT_VERSION);
     cluster_map given;
     okv_error ignore;
     if (spec[0] && (cluster_parse(&given, spec, &ignore) || given.cluster_id != n->map.cluster_id))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "fsm.h"
+#include "meta.h"
 #include "node.h"
 #include "orderkv.pb-c.h"
 
@@ -70,7 +71,13 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     Orderkv__V1__NodeInfo nodes[CLUSTER_MAX_NODES], *nptrs[CLUSTER_MAX_NODES];
     raftstore_group_info *groups = NULL;
     Orderkv__V1__ReplicaStatus *reps = NULL, **rptrs = NULL;
+    Orderkv__V1__MetaStatus meta_st = ORDERKV__V1__META_STATUS__INIT;
+    char meta_detail[1024];
     if (n->rs) {
+        enum meta_state ms = meta_status(n->meta, &meta_st.epoch, meta_detail, sizeof meta_detail);
+        meta_st.state = (char *)meta_state_name(ms);
+        meta_st.detail = meta_detail;
+        resp.meta = &meta_st;
         resp.cluster_id = n->map.cluster_id;
         for (size_t i = 0; i < n->map.n; i++) {
             orderkv__v1__node_info__init(&nodes[i]);

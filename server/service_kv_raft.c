@@ -16,6 +16,7 @@
 #include "failpoint.h"
 #include "fsm.h"
 #include "log.h"
+#include "meta.h"
 #include "node.h"
 #include "orderkv.pb-c.h"
 
@@ -76,9 +77,23 @@ static void write_done(void *arg, int code, const command_result *r, uint64_t le
     free(w);
 }
 
+/* A node whose tables differ from the cluster's record would put keys in
+ * other partitions than its peers: it answers nothing but this (meta.h). */
+static int refused_by_meta(rpc_call *call, node *n)
+{
+    if (!meta_refuses(n->meta))
+        return 0;
+    char detail[1024];
+    meta_status(n->meta, NULL, detail, sizeof detail);
+    service_reply_error(call, OKV_EUNAVAILABLE, detail);
+    return 1;
+}
+
 static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n,
                          enum request_kind kind)
 {
+    if (refused_by_meta(call, n))
+        return;
     request r;
     okv_error err;
     okv_error_clear(&err);
@@ -218,6 +233,8 @@ static void read_done(void *arg, int code, uint64_t leader)
 static void handle_read(rpc_call *call, const uint8_t *buf, size_t len, node *n,
                         enum request_kind kind)
 {
+    if (refused_by_meta(call, n))
+        return;
     read_ctx *rc = calloc(1, sizeof *rc);
     if (!rc) {
         service_reply_error(call, OKV_ENOMEM, "out of memory");

@@ -192,6 +192,14 @@ OKV_API size_t okv_status_node_count(const okv_status *s);
 OKV_API uint64_t okv_status_node_id_at(const okv_status *s, size_t i);
 OKV_API const char *okv_status_node_address_at(const okv_status *s, size_t i);
 
+/* The meta group (Raft group 0, the cluster's record of its map and tables)
+ * as the answering node sees it: "ok", "waiting" (record not applied there
+ * yet), "mismatch" (the node's tables differ from the cluster's, so it
+ * refuses requests; *detail says why), "not-held" (no meta replica there),
+ * or "" for a single node. epoch and detail may be NULL; detail is
+ * borrowed from s. */
+OKV_API const char *okv_status_meta(const okv_status *s, uint64_t *epoch, const char **detail);
+
 typedef struct okv_replica_info {
     uint32_t table_id;
     uint32_t partition;

@@ -49,6 +49,8 @@ static int cmp_ref(const void *pa, const void *pb)
 
 const char *shell_cluster_table_name(const shell_cluster_input *in, uint32_t table_id)
 {
+    if (table_id == 0)
+        return "meta";   /* the meta group's rows live under table id 0 */
     for (size_t i = 0; i < in->table_count; i++)
         if (in->tables[i].id == table_id)
             return in->tables[i].name;

@@ -110,12 +110,19 @@ static void json_nodes(shell_json *j, const shell_gather *g)
         shell_json_str(j, "address", g->nodes[i].address);
         shell_json_bool(j, "up", g->nodes[i].up);
         if (g->nodes[i].up) {
+            uint64_t epoch;
+            const char *detail;
+            const char *meta = okv_status_meta(g->status[i], &epoch, &detail);
             shell_json_u64(j, "uptime_ms", okv_status_uptime_ms(g->status[i]));
             shell_json_str(j, "server_version", okv_status_server_version(g->status[i]));
+            shell_json_str(j, "meta", meta);
+            shell_json_u64(j, "meta_epoch", epoch);
+            shell_json_str(j, "meta_detail", detail);
             shell_json_str(j, "error", NULL);
         } else {
             shell_json_str(j, "uptime_ms", NULL);
             shell_json_str(j, "server_version", NULL);
+            shell_json_str(j, "meta", NULL);
             shell_json_str(j, "error", okv_strerror(g->rc[i]));
             shell_json_int(j, "code", g->rc[i]);
             shell_json_str(j, "message", g->error[i] ? g->error[i] : "");
@@ -133,13 +140,21 @@ static void human_nodes(FILE *o, const shell_gather *g)
     for (size_t i = 0; i < g->node_count; i++)
         if ((int)strlen(g->nodes[i].address) > aw)
             aw = (int)strlen(g->nodes[i].address);
-    fprintf(o, "%-5s  %-*s  %-5s  %s\n", "NODE", aw, "ADDRESS", "STATE", "UPTIME");
+    fprintf(o, "%-5s  %-*s  %-5s  %-8s  %s\n", "NODE", aw, "ADDRESS", "STATE", "META",
+            "UPTIME");
     for (size_t i = 0; i < g->node_count; i++) {
         char up[32] = "-";
-        if (g->nodes[i].up)
+        const char *meta = "-", *detail = "";
+        if (g->nodes[i].up) {
             format_uptime(up, sizeof up, okv_status_uptime_ms(g->status[i]));
-        fprintf(o, "%-5" PRIu64 "  %-*s  %-5s  %s", g->nodes[i].id, aw, g->nodes[i].address,
-                g->nodes[i].up ? "up" : "down", up);
+            meta = okv_status_meta(g->status[i], NULL, &detail);
+            if (!*meta)
+                meta = "-";
+        }
+        fprintf(o, "%-5" PRIu64 "  %-*s  %-5s  %-8s  %s", g->nodes[i].id, aw,
+                g->nodes[i].address, g->nodes[i].up ? "up" : "down", meta, up);
+        if (strcmp(meta, "mismatch") == 0)
+            fprintf(o, "  (%s)", detail);
         if (!g->nodes[i].up)
             fprintf(o, "  (%s%s%s)", okv_strerror(g->rc[i]),
                     g->error[i] && *g->error[i] ? ": " : "", g->error[i] ? g->error[i] : "");
