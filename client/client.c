@@ -57,6 +57,20 @@ static uint64_t random_id(void)
 
 /* Splits "a:1,b:2" into c->addrs; rejects empty entries and entries without
  * a port so that typos fail here, not as a timeout later. */
+static int address_chars_ok(const char *a)
+{
+    for (const char *q = a; *q; q++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]", *q))
+            return 0;
+    return 1;
+}
+
+static int address_form_ok(const char *a)
+{
+    const char *colon = strrchr(a, ':');
+    return colon && colon != a && colon[1] != '\0';
+}
+
 static int parse_addresses(okv_client *c, const char *list)
 {
     const char *p = list;
@@ -79,11 +93,9 @@ static int parse_addresses(okv_client *c, const char *list)
         char *a = c->addrs[c->naddrs];
         memcpy(a, p, len);
         a[len] = '\0';
-        for (const char *q = a; *q; q++)
-            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_:[]", *q))
-                return client_fail(c, OKV_EINVAL, "address '%s' has a character not allowed in HOST:PORT", a);
-        const char *colon = strrchr(a, ':');
-        if (!colon || colon == a || colon[1] == '\0')
+        if (!address_chars_ok(a))
+            return client_fail(c, OKV_EINVAL, "address '%s' has a character not allowed in HOST:PORT", a);
+        if (!address_form_ok(a))
             return client_fail(c, OKV_EINVAL, "address '%s' is not HOST:PORT", a);
         c->naddrs++;
         p += len;
@@ -97,6 +109,63 @@ static int parse_addresses(okv_client *c, const char *list)
     if (c->naddrs == 0)
         return client_fail(c, OKV_EINVAL, "no address given");
     return OKV_OK;
+}
+
+/* Opens node i's channels and registers the methods on them. */
+static void open_channels(okv_client *c, size_t i)
+{
+    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    /* Reconnect quickly after a node restarts: gRPC's default backoff grows
+     * to two minutes, far longer than any call's deadline. (gRPC uses the
+     * "min reconnect backoff" as the minimum time a connection attempt may
+     * take, so that one stays generous: a slow or loaded node still gets
+     * time to finish the HTTP/2 handshake.) */
+    /* A local subchannel pool gives each channel its own connection;
+     * otherwise gRPC would share one connection among identical channels. */
+    grpc_arg argv[5];
+    const char *keys[5] = { GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                            GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                            GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL };
+    int values[5] = { 64 * 1024 * 1024, 100, 5000, 1000, 1 };
+    for (int j = 0; j < 5; j++) {
+        argv[j].type = GRPC_ARG_INTEGER;
+        argv[j].key = (char *)keys[j];
+        argv[j].value.integer = values[j];
+    }
+    grpc_channel_args args = { 5, argv };
+    for (int k = 0; k < CLIENT_CONNS_PER_NODE; k++) {
+        c->channels[i][k] = grpc_channel_create(c->addrs[i], creds, &args);
+        for (int m = 0; m < M_COUNT; m++)
+            c->methods[i][k][m] = grpc_channel_register_call(
+                c->channels[i][k], client_method_path((enum client_method)m), NULL, NULL);
+    }
+    grpc_channel_credentials_release(creds);
+}
+
+size_t client_naddrs(okv_client *c)
+{
+    return atomic_load_explicit(&c->naddrs, memory_order_acquire);
+}
+
+long client_node_add(okv_client *c, const char *addr)
+{
+    size_t len = strlen(addr);
+    if (len == 0 || len >= CLIENT_ADDR_MAX || !address_chars_ok(addr) || !address_form_ok(addr))
+        return -1;
+    pthread_mutex_lock(&c->addr_mu);
+    size_t n = atomic_load_explicit(&c->naddrs, memory_order_relaxed);
+    long idx = -1;
+    for (size_t i = 0; i < n && idx < 0; i++)
+        if (strcmp(c->addrs[i], addr) == 0)
+            idx = (long)i;
+    if (idx < 0 && n < CLIENT_MAX_ADDRS) {
+        memcpy(c->addrs[n], addr, len + 1);
+        open_channels(c, n);
+        atomic_store_explicit(&c->naddrs, n + 1, memory_order_release);
+        idx = (long)n;
+    }
+    pthread_mutex_unlock(&c->addr_mu);
+    return idx;
 }
 
 int okv_connect(okv_client **out, const char *addresses, const okv_options *opts)
@@ -131,34 +200,9 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
     }
     snprintf(c->addr_list, sizeof c->addr_list, "%s", addresses);
     grpc_init();
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    /* Reconnect quickly after a node restarts: gRPC's default backoff grows
-     * to two minutes, far longer than any call's deadline. (gRPC uses the
-     * "min reconnect backoff" as the minimum time a connection attempt may
-     * take, so that one stays generous: a slow or loaded node still gets
-     * time to finish the HTTP/2 handshake.) */
-    /* A local subchannel pool gives each channel its own connection;
-     * otherwise gRPC would share one connection among identical channels. */
-    grpc_arg argv[5];
-    const char *keys[5] = { GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-                            GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-                            GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL };
-    int values[5] = { 64 * 1024 * 1024, 100, 5000, 1000, 1 };
-    for (int i = 0; i < 5; i++) {
-        argv[i].type = GRPC_ARG_INTEGER;
-        argv[i].key = (char *)keys[i];
-        argv[i].value.integer = values[i];
-    }
-    grpc_channel_args args = { 5, argv };
-    for (size_t i = 0; i < c->naddrs; i++) {
-        for (int k = 0; k < CLIENT_CONNS_PER_NODE; k++) {
-            c->channels[i][k] = grpc_channel_create(c->addrs[i], creds, &args);
-            for (int m = 0; m < M_COUNT; m++)
-                c->methods[i][k][m] = grpc_channel_register_call(
-                    c->channels[i][k], client_method_path((enum client_method)m), NULL, NULL);
-        }
-    }
-    grpc_channel_credentials_release(creds);
+    for (size_t i = 0; i < c->naddrs; i++)
+        open_channels(c, i);
+    pthread_mutex_init(&c->addr_mu, NULL);
     pthread_mutex_init(&c->cq_mu, NULL);
     pthread_mutex_init(&c->route_mu, NULL);
     atomic_init(&c->current, 0);
@@ -181,6 +225,7 @@ void okv_close(okv_client *c)
     client_route_free(c);
     pthread_mutex_destroy(&c->route_mu);
     pthread_mutex_destroy(&c->inflight_mu);
+    pthread_mutex_destroy(&c->addr_mu);
     for (size_t i = 0; i < c->naddrs; i++)
         for (int k = 0; k < CLIENT_CONNS_PER_NODE; k++)
             grpc_channel_destroy(c->channels[i][k]);

@@ -228,15 +228,6 @@ static int interpret(okv_client *c, size_t idx, const call_result *res,
     return code;
 }
 
-/* Index of addr among the client's nodes; -1 if the caller did not list it
- * (give the client every node's address). */
-static long node_index(okv_client *c, const char *addr)
-{
-    for (size_t i = 0; i < c->naddrs; i++)
-        if (strcmp(c->addrs[i], addr) == 0)
-            return (long)i;
-    return -1;
-}
 
 /* Sleeps a jittered backoff before retrying a clean failure: 10–40 ms,
  * doubling per attempt up to 160–640 ms, never past the deadline. */
@@ -310,7 +301,7 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
     long routed = client_route_pick(c, route, ms);
     int may_resend = !is_write || atomic_load(&c->servers_dedup);
     grpc_completion_queue *cq = client_cq_get(c);
-    size_t idx = routed >= 0 ? (size_t)routed : atomic_load(&c->current) % c->naddrs;
+    size_t idx = routed >= 0 ? (size_t)routed : atomic_load(&c->current) % client_naddrs(c);
     int rc = OKV_EUNAVAILABLE;
     int reached = 0, timed_out = 0, unreachable_in_a_row = 0, ambiguous = 0;
     for (int attempt_no = 0;; attempt_no++) {
@@ -320,12 +311,12 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         /* A node that is down (its channel reconnecting) gets only part of
          * the budget when others could answer instead. */
         int ready = wait_ready(c->channels[idx][conn], cq,
-                               c->naddrs > 1 ? attempt_deadline(deadline) : deadline);
+                               client_naddrs(c) > 1 ? attempt_deadline(deadline) : deadline);
         if (ready <= 0) {
             /* Nothing was sent: trying another node is safe. */
             timed_out |= ready < 0 && passed(deadline);
-            idx = (idx + 1) % c->naddrs;
-            if (++unreachable_in_a_row >= (int)c->naddrs) {
+            idx = (idx + 1) % client_naddrs(c);
+            if (++unreachable_in_a_row >= (int)client_naddrs(c)) {
                 if (reached)
                     break;   /* keep the last server's answer */
                 rc = client_fail(c, OKV_EUNAVAILABLE,
@@ -342,7 +333,7 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         call_result res;
         gpr_timespec until = may_resend ? attempt_deadline(deadline) : deadline;
         if (run_call(c, idx, conn, m, req, until, cq, &res) != 0) {
-            idx = (idx + 1) % c->naddrs;
+            idx = (idx + 1) % client_naddrs(c);
             continue;
         }
         reached = 1;
@@ -353,30 +344,30 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         attempt at;
         rc = interpret(c, idx, &res, resp_desc, is_write, resp_out, &at);
         if (rc == OKV_ENOTLEADER) {
-            long li = at.leader[0] ? node_index(c, at.leader) : -1;
+            long li = at.leader[0] ? client_node_add(c, at.leader) : -1;
             client_route_learn(c, route, li);
             if (li >= 0 && (size_t)li != idx) {
                 idx = (size_t)li;
                 continue;
             }
-            idx = (idx + 1) % c->naddrs;
+            idx = (idx + 1) % client_naddrs(c);
             backoff(attempt_no, deadline);
             continue;
         }
         if (rc == OKV_EUNAVAILABLE && at.from_server) {
             backoff(attempt_no, deadline);
-            idx = (idx + 1) % c->naddrs;
+            idx = (idx + 1) % client_naddrs(c);
             continue;
         }
         if (!is_write && !had_body && (rc == OKV_EUNAVAILABLE || rc == OKV_ETIMEDOUT)) {
-            idx = (idx + 1) % c->naddrs;
+            idx = (idx + 1) % client_naddrs(c);
             continue;
         }
         if (is_write && rc == OKV_EUNKNOWN && may_resend) {
             ambiguous = 1;
             client_route_learn(c, route, -1);
             backoff(attempt_no, deadline);
-            idx = (idx + 1) % c->naddrs;
+            idx = (idx + 1) % client_naddrs(c);
             continue;
         }
         break;

@@ -42,7 +42,12 @@ typedef struct client_route_key {
 
 struct okv_client {
     okv_options opts;
-    size_t naddrs;
+    /* Nodes: those given to okv_connect, then any the cluster names (its
+     * Status node list, NOT_LEADER hints). Entries are appended, under
+     * addr_mu, and published by the release store of naddrs; an entry
+     * never changes once published, so readers need no lock. */
+    atomic_size_t naddrs;
+    pthread_mutex_t addr_mu;
     char addrs[CLIENT_MAX_ADDRS][CLIENT_ADDR_MAX];
     grpc_channel *channels[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE];
     void *methods[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE][8];  /* registered calls */
@@ -75,6 +80,13 @@ void client_cq_put(okv_client *c, grpc_completion_queue *cq);
  * watermark to send with it. Pair with client_write_end. */
 uint64_t client_write_begin(okv_client *c, client_write *w);
 void client_write_end(okv_client *c, client_write *w);
+
+/* How many nodes the client knows now (acquire: their channels are ready). */
+size_t client_naddrs(okv_client *c);
+
+/* Index of addr among the client's nodes, adding it (with its channels) if
+ * it is new; -1 if it is malformed or the list is full. */
+long client_node_add(okv_client *c, const char *addr);
 
 /* Methods, indexing okv_client.methods. */
 enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_COUNT };

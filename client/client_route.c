@@ -17,14 +17,6 @@
 #include "hash.h"
 #include "orderkv.pb-c.h"
 
-static long addr_index(okv_client *c, const char *addr)
-{
-    for (size_t i = 0; i < c->naddrs; i++)
-        if (strcmp(c->addrs[i], addr) == 0)
-            return (long)i;
-    return -1;
-}
-
 static route_table *find_table(okv_client *c, const char *name)
 {
     for (size_t i = 0; i < c->nroutes; i++)
@@ -45,6 +37,12 @@ static void load_tables(okv_client *c, int timeout_ms)
     Orderkv__V1__StatusResponse *s = (Orderkv__V1__StatusResponse *)m;
     if (s->cluster_id)
         atomic_store(&c->servers_dedup, 1);
+    /* Learn every node of the cluster, so that a client given one address
+     * still sends each write straight to its partition's leader. */
+    long node_idx[CLIENT_MAX_ADDRS];
+    size_t nn = s->n_nodes < CLIENT_MAX_ADDRS ? s->n_nodes : CLIENT_MAX_ADDRS;
+    for (size_t n = 0; n < nn; n++)
+        node_idx[n] = s->nodes[n]->address ? client_node_add(c, s->nodes[n]->address) : -1;
     pthread_mutex_lock(&c->route_mu);
     for (size_t i = 0; i < s->n_tables && c->nroutes < CLIENT_MAX_TABLES; i++) {
         if (find_table(c, s->tables[i]->name) || s->tables[i]->partitions == 0 ||
@@ -70,9 +68,9 @@ static void load_tables(okv_client *c, int timeout_ms)
                 t = &c->routes[k];
         if (!t || r->partition >= t->partitions || !r->leader)
             continue;
-        for (size_t n = 0; n < s->n_nodes; n++)
+        for (size_t n = 0; n < nn; n++)
             if (s->nodes[n]->id == r->leader)
-                t->leader[r->partition] = addr_index(c, s->nodes[n]->address);
+                t->leader[r->partition] = node_idx[n];
     }
     c->routes_loaded = 1;
     pthread_mutex_unlock(&c->route_mu);
@@ -88,8 +86,8 @@ static uint32_t partition_of(const route_table *t, const void *key, size_t len)
 
 long client_route_pick(okv_client *c, const client_route_key *rk, int timeout_ms)
 {
-    if (!rk || c->naddrs < 2)
-        return -1;   /* one node: nothing to choose */
+    if (!rk)
+        return -1;
     /* One thread loads; a failed load (cluster briefly unreachable) is
      * retried by a later write rather than leaving routing off for good. */
     int expected = 0;

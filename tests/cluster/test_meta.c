@@ -7,7 +7,9 @@
  *   nodes, and leaders are spread that way again after a node returns;
  * - a node whose data dir was made with another partition count learns
  *   the cluster's record, says what differs and stops, while the rest of
- *   the cluster serves.
+ *   the cluster serves;
+ * - a client given one node's address learns every node from it, writes
+ *   to every partition, and keeps working when that node dies.
  *
  * Waits are bounded polls (a cluster settles at its own pace); nothing
  * asserts how fast. OKV_KEEP_CLUSTER_DIR=1 keeps the data dirs and logs. */
@@ -250,6 +252,37 @@ static void node_with_other_partition_count_stops(void **state)
     okv_cluster_free(c);
 }
 
+static void client_given_one_address_learns_every_node(void **state)
+{
+    (void)state;
+    okv_cluster *c = NULL;
+    assert_int_equal(start(&c, 3), 0);
+    okv_client *cl;
+    assert_int_equal(okv_connect(&cl, c->addr[1], NULL), OKV_OK);
+    /* 64 keys cover all 8 partitions of orders, two thirds of them led by
+     * nodes 2 and 3, which the client was never told about. */
+    for (int i = 0; i < 64; i++) {
+        char key[16];
+        int kl = snprintf(key, sizeof key, "one%d", i);
+        assert_int_equal(okv_put(cl, "orders", key, (size_t)kl, key, (size_t)kl, NULL, 10000),
+                         OKV_OK);
+    }
+    /* The only address it was given dies; the nodes it learned serve. */
+    assert_true(okv_cluster_node_stop(c, 1, 1) >= 0);
+    for (int i = 0; i < 64; i++) {
+        char key[16];
+        int kl = snprintf(key, sizeof key, "one%d", i);
+        okv_value *v = NULL;
+        assert_int_equal(okv_get(cl, "orders", key, (size_t)kl, &v, 15000), OKV_OK);
+        assert_int_equal(okv_value_len(v), (size_t)kl);
+        assert_memory_equal(okv_value_data(v), key, (size_t)kl);
+        okv_value_free(v);
+        assert_int_equal(okv_put(cl, "orders", key, (size_t)kl, "x", 1, NULL, 15000), OKV_OK);
+    }
+    okv_close(cl);
+    okv_cluster_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +290,7 @@ int main(void)
         cmocka_unit_test(leaders_spread_within_one_and_again_after_a_node_returns),
         cmocka_unit_test(five_nodes_spread_within_one),
         cmocka_unit_test(node_with_other_partition_count_stops),
+        cmocka_unit_test(client_given_one_address_learns_every_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
