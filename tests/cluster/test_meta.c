@@ -132,9 +132,10 @@ static int meta_replicas_on(okv_cluster *c, int id)
 
 static void meta_group_records_the_cluster(void **state)
 {
-    (void)state;
-    okv_cluster *c = NULL;
-    assert_int_equal(start(&c, 3), 0);
+    okv_cluster **cp = (okv_cluster **)state;
+    int started = start(cp, 3);
+    okv_cluster *c = *cp;
+    assert_int_equal(started, 0);
     for (int id = 1; id <= 3; id++) {
         assert_int_equal(wait_meta(c, id, "ok", SETTLE_MS), 0);
         char st[32];
@@ -156,14 +157,14 @@ static void meta_group_records_the_cluster(void **state)
         assert_int_equal(okv_cluster_node_start(c, id), 0);
     for (int id = 1; id <= 3; id++)
         assert_int_equal(wait_meta(c, id, "ok", SETTLE_MS), 0);
-    okv_cluster_free(c);
 }
 
 static void leaders_spread_within_one_and_again_after_a_node_returns(void **state)
 {
-    (void)state;
-    okv_cluster *c = NULL;
-    assert_int_equal(start(&c, 3), 0);
+    okv_cluster **cp = (okv_cluster **)state;
+    int started = start(cp, 3);
+    okv_cluster *c = *cp;
+    assert_int_equal(started, 0);
     assert_int_equal(wait_spread_within_one(c, SETTLE_MS), 0);
 
     /* Node 2 dies: the others take its partitions over. */
@@ -179,27 +180,27 @@ static void leaders_spread_within_one_and_again_after_a_node_returns(void **stat
     assert_int_equal(wait_spread_within_one(c, SETTLE_MS), 0);
     assert_true(leader_spread(c, count) >= 0);
     assert_true(count[2] >= 8);
-    okv_cluster_free(c);
 }
 
 static void five_nodes_spread_within_one(void **state)
 {
-    (void)state;
-    okv_cluster *c = NULL;
-    assert_int_equal(start(&c, 5), 0);
+    okv_cluster **cp = (okv_cluster **)state;
+    int started = start(cp, 5);
+    okv_cluster *c = *cp;
+    assert_int_equal(started, 0);
     assert_int_equal(wait_spread_within_one(c, SETTLE_MS), 0);
     for (int id = 1; id <= 5; id++) {
         assert_int_equal(meta_replicas_on(c, id), 1);
         assert_int_equal(wait_meta(c, id, "ok", SETTLE_MS), 0);
     }
-    okv_cluster_free(c);
 }
 
 static void node_with_other_partition_count_stops(void **state)
 {
-    (void)state;
-    okv_cluster *c = NULL;
-    assert_int_equal(start(&c, 3), 0);
+    okv_cluster **cp = (okv_cluster **)state;
+    int started = start(cp, 3);
+    okv_cluster *c = *cp;
+    assert_int_equal(started, 0);
 
     /* The same cluster made again from fresh data dirs, but node 3 is
      * started with 4 partitions per table instead of everyone else's 8 (a
@@ -249,14 +250,14 @@ static void node_with_other_partition_count_stops(void **state)
         assert_int_equal(okv_put(cl, "orders", key, (size_t)kl, "v", 1, NULL, 15000), OKV_OK);
     }
     okv_close(cl);
-    okv_cluster_free(c);
 }
 
 static void client_given_one_address_learns_every_node(void **state)
 {
-    (void)state;
-    okv_cluster *c = NULL;
-    assert_int_equal(start(&c, 3), 0);
+    okv_cluster **cp = (okv_cluster **)state;
+    int started = start(cp, 3);
+    okv_cluster *c = *cp;
+    assert_int_equal(started, 0);
     okv_client *cl;
     assert_int_equal(okv_connect(&cl, c->addr[1], NULL), OKV_OK);
     /* 64 keys cover all 8 partitions of orders, two thirds of them led by
@@ -280,17 +281,24 @@ static void client_given_one_address_learns_every_node(void **state)
         assert_int_equal(okv_put(cl, "orders", key, (size_t)kl, "x", 1, NULL, 15000), OKV_OK);
     }
     okv_close(cl);
-    okv_cluster_free(c);
+}
+
+/* Runs after a failed assertion too: every node started is killed. */
+static int teardown(void **state)
+{
+    okv_cluster_free(*state);
+    *state = NULL;
+    return 0;
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(meta_group_records_the_cluster),
-        cmocka_unit_test(leaders_spread_within_one_and_again_after_a_node_returns),
-        cmocka_unit_test(five_nodes_spread_within_one),
-        cmocka_unit_test(node_with_other_partition_count_stops),
-        cmocka_unit_test(client_given_one_address_learns_every_node),
+        cmocka_unit_test_teardown(meta_group_records_the_cluster, teardown),
+        cmocka_unit_test_teardown(leaders_spread_within_one_and_again_after_a_node_returns, teardown),
+        cmocka_unit_test_teardown(five_nodes_spread_within_one, teardown),
+        cmocka_unit_test_teardown(node_with_other_partition_count_stops, teardown),
+        cmocka_unit_test_teardown(client_given_one_address_learns_every_node, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -256,6 +256,12 @@ struct raft_config {
     bool pre_vote;       /* §9.6 pre-vote phase before real elections */
     bool check_quorum;   /* leader steps down without a quorum's contact;
                             followers ignore votes while a leader is live */
+    bool boot_quiet;     /* with check_quorum: a node restarted with a term
+                            > 0 ignores (pre-)votes not caused by a transfer
+                            for its first election_tick ticks, as if it had
+                            just heard from a leader. A leader may hold a
+                            lease it confirmed through this node before the
+                            restart; leases need this (off by default) */
     uint64_t max_msg_bytes;    /* payload bytes per append (>= 1 entry) */
     uint32_t max_inflight;     /* append messages in flight per follower */
     uint32_t max_entry_bytes;  /* larger proposals get RAFT_ERR_TOO_LARGE */

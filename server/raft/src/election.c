@@ -106,7 +106,7 @@ void raft_become_leader(struct raft_node *r)
 
 bool raft_election_in_lease(const struct raft_node *r)
 {
-    return r->cfg.check_quorum && r->leader != RAFT_NONE &&
+    return r->cfg.check_quorum && (r->leader != RAFT_NONE || r->boot_quiet) &&
            r->election_elapsed < r->cfg.election_tick;
 }
 
@@ -187,6 +187,8 @@ void raft_campaign_start(struct raft_node *r, bool pre, bool transfer)
 void raft_election_tick(struct raft_node *r)
 {
     r->election_elapsed++;
+    if (r->election_elapsed >= r->cfg.election_tick)
+        r->boot_quiet = false;
     if (!raft_is_voter(r))
         return;
     if (r->election_elapsed >= r->randomized_timeout) {

@@ -218,6 +218,7 @@ int raft_new(const struct raft_config *cfg, struct raft_node **out)
     r->prev_hs = hs;
     r->prev_hs.commit = commit;
     raft_become_follower(r, hs.term, RAFT_NONE);
+    r->boot_quiet = cfg->boot_quiet && cfg->check_quorum && hs.term > 0;
     raft_logf(r, RAFT_LOG_INFO, "started: last %llu commit %llu voters %u",
               (unsigned long long)raft_log_last_index(&r->log),
               (unsigned long long)commit, r->conf.n_voters);

@@ -69,6 +69,9 @@ struct raft_node {
 
     int election_elapsed;
     int heartbeat_elapsed;
+    /* cfg.boot_quiet: still within the first election timeout after a
+     * restart; counts as a live leader for E5 (votes ignored). */
+    bool boot_quiet;
     int randomized_timeout;
     uint64_t prng;
 

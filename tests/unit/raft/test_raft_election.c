@@ -433,6 +433,52 @@ static void test_raft__leader_lease_ignores_votes(void **state)
     fx_free(&f);
 }
 
+/* boot_quiet: a restarted node that knew term 1 ignores votes for one
+ * election timeout (a leader may still hold a lease it confirmed through
+ * this node before the crash); without the option it votes at once. */
+static void restart_then_vote(bool boot_quiet, bool *ignored_at_once, bool *granted_later)
+{
+    struct fx_node f;
+    fx_init(&f, 1, 3);
+    raft_free(f.r);
+    f.cfg.check_quorum = true;
+    fx_start(&f);
+    struct raft_message hb = fx_msg(RAFT_MSG_HEARTBEAT, 2, 1, 1);
+    raft_step(f.r, &hb);
+    fx_flush(&f);               /* term 1 is on "disk" */
+    f.cfg.boot_quiet = boot_quiet;
+    fx_clear(&f);
+    fx_restart(&f);
+    struct raft_message v = fx_msg(RAFT_MSG_VOTE, 3, 1, 5);
+    v.index = 10;
+    v.log_term = 1;
+    raft_step(f.r, &v);
+    fx_flush(&f);
+    *ignored_at_once = fx_status(&f).term == 1 && fx_find(&f, RAFT_MSG_VOTE_RESP, 3) == NULL;
+    if (*ignored_at_once) {
+        tick_n(&f, f.cfg.election_tick);
+        fx_clear(&f);
+        v.term = 9;
+        raft_step(f.r, &v);
+        fx_flush(&f);
+    }
+    struct raft_message *resp = fx_find(&f, RAFT_MSG_VOTE_RESP, 3);
+    *granted_later = fx_status(&f).term >= 5 && resp != NULL && !resp->reject;
+    fx_free(&f);
+}
+
+static void test_raft__boot_quiet_ignores_votes_after_restart(void **state)
+{
+    (void)state;
+    bool ignored, granted;
+    restart_then_vote(true, &ignored, &granted);
+    assert_true(ignored);
+    assert_true(granted);
+    restart_then_vote(false, &ignored, &granted);
+    assert_false(ignored);
+    assert_true(granted);
+}
+
 static void test_raft__learner_never_campaigns(void **state)
 {
     struct fx_node f;
@@ -527,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_raft__check_quorum_leader_steps_down),
         cmocka_unit_test(test_raft__check_quorum_keeps_leader_with_quorum),
         cmocka_unit_test(test_raft__leader_lease_ignores_votes),
+        cmocka_unit_test(test_raft__boot_quiet_ignores_votes_after_restart),
         cmocka_unit_test(test_raft__learner_never_campaigns),
         cmocka_unit_test(test_raft__single_voter_elects_itself),
         cmocka_unit_test(test_raft__stale_leader_learns_term),
