@@ -5,6 +5,7 @@
 #include <grpc/grpc_security.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -149,6 +150,13 @@ size_t client_naddrs(okv_client *c)
 
 long client_node_add(okv_client *c, const char *addr)
 {
+    if (c->opts.listed_nodes_only) {
+        size_t n = client_naddrs(c);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(c->addrs[i], addr) == 0)
+                return (long)i;
+        return -1;
+    }
     size_t len = strlen(addr);
     if (len == 0 || len >= CLIENT_ADDR_MAX || !address_chars_ok(addr) || !address_form_ok(addr))
         return -1;
@@ -174,13 +182,18 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
         return OKV_EINVAL;
     *out = NULL;
     okv_options defaults = OKV_OPTIONS_INIT;
-    if (opts && opts->version != OKV_OPTIONS_VERSION)
+    if (opts && opts->version != OKV_OPTIONS_VERSION && opts->version != 1)
         return client_fail(NULL, OKV_EINVAL, "okv_options.version is %u; this library is %d",
                            opts->version, OKV_OPTIONS_VERSION);
     okv_client *c = calloc(1, sizeof *c);
     if (!c)
         return OKV_ENOMEM;
-    c->opts = opts ? *opts : defaults;
+    c->opts = defaults;
+    if (opts && opts->version == 1)   /* the fields version 1 had */
+        memcpy(&c->opts, opts, offsetof(okv_options, listed_nodes_only));
+    else if (opts)
+        c->opts = *opts;
+    c->opts.version = OKV_OPTIONS_VERSION;
     if (c->opts.default_timeout_ms <= 0)
         c->opts.default_timeout_ms = defaults.default_timeout_ms;
     if (c->opts.client_id == 0)

@@ -79,6 +79,7 @@ int okv_status_get_at(okv_client *c, const char *address, okv_status **out, int 
     *out = NULL;
     okv_client *one;
     okv_options o = c->opts;
+    o.listed_nodes_only = 1;   /* that node's own view, nobody else's */
     int rc = okv_connect(&one, address, &o);
     if (rc)
         return client_fail(c, rc, "bad address '%s'", address);

@@ -372,7 +372,8 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         }
         break;
     }
-    if (rc == OKV_OK && route)
+    /* Any replica answers a read: only a write's answer names the leader. */
+    if (rc == OKV_OK && route && is_write)
         client_route_learn(c, route, (long)idx);
     if (ambiguous && !settles_request(rc)) {
         rc = client_fail(c, OKV_EUNKNOWN,

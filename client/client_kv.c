@@ -48,8 +48,11 @@ int okv_get(okv_client *c, const char *table, const void *key, size_t key_len, o
     req.key.data = (uint8_t *)key;
     req.key.len = key_len;
     ProtobufCMessage *m;
+    /* Sent to the partition's leader when known: it answers from its lease
+     * without asking the followers (any replica could answer, slower). */
+    client_route_key rk = { table, key, key_len };
     rc = client_unary(c, M_GET, &req.base, &orderkv__v1__get_response__descriptor, 0, timeout_ms,
-                      &m, NULL, NULL);
+                      &m, NULL, &rk);
     if (rc)
         return rc;
     Orderkv__V1__GetResponse *resp = (Orderkv__V1__GetResponse *)m;

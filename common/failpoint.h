@@ -25,6 +25,9 @@
  *   raft.persist.before_sync   raftstore, before the loop's synced batch (sleep = slow fsync)
  *   raft.persist.after_sync    raftstore, after the synced batch, before applying (crash)
  *   transport.drop.nodeN       transport, every message to node N is dropped (on / P%)
+ *   snap.install.after_mark    raftstore, snapshot install marker synced, nothing ingested (crash)
+ *   snap.install.after_ingest  raftstore, snapshot files ingested, install not yet recorded (crash)
+ *   snap.send.after_chunk      snap_send, after each chunk of a snapshot stream (sleep = slow stream)
  * Planted bugs for the jepsen suite's self-test (jepsen/tests/planted.sh):
  *   kv.read.local              Get/Scan served from local state, no ReadIndex
  *   kv.ack.before_commit       a write is acknowledged once proposed, before it commits

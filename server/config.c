@@ -20,6 +20,7 @@ void config_defaults(config *c)
     c->tick_ms = 100;
     c->snapshot_entries = 100000;
     c->log_keep = 5000;
+    c->lease_reads = 1;
     c->shutdown_grace_ms = 5000;
 }
 
@@ -50,6 +51,11 @@ const char *config_usage(void)
            "  --raft-log-keep N     entries kept in the log behind a snapshot, so a\n"
            "                        follower slightly behind needs no snapshot\n"
            "                        (default 5000)\n"
+           "  --read-mode MODE      lease (default): a leader that a majority\n"
+           "                        confirmed less than ~0.8 election timeouts ago\n"
+           "                        reads without asking them again (assumes clock\n"
+           "                        rates differ by under 10%); read-index: every\n"
+           "                        read waits for a heartbeat round\n"
            "  --shutdown-grace-ms N how long in-flight calls may finish on SIGTERM\n"
            "                        (default 5000)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
@@ -134,6 +140,16 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
         if ((rc = parse_uint(key, value, 0, 100000000, &v, err)))
             return rc;
         c->snapshot_entries = (int)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "read-mode") == 0) {
+        if (strcmp(value, "lease") == 0)
+            c->lease_reads = 1;
+        else if (strcmp(value, "read-index") == 0)
+            c->lease_reads = 0;
+        else
+            return okv_error_set(err, OKV_EINVAL,
+                                 "--read-mode must be 'lease' or 'read-index', not '%s'", value);
         return OKV_OK;
     }
     if (strcmp(key, "raft-log-keep") == 0) {

@@ -28,6 +28,7 @@ typedef struct config {
     int tick_ms;              /* Raft tick (cluster mode) */
     int snapshot_entries;     /* compact a group's log every N applied entries; 0 = never */
     int log_keep;             /* entries kept behind a snapshot for slow followers */
+    int lease_reads;          /* 1: a leader within its lease reads locally; 0: ReadIndex always */
     int shutdown_grace_ms;
     char initial_cluster[4096];   /* "" = single-node mode */
     int show_help;

@@ -20,6 +20,8 @@
 #include "log.h"
 #include "meta.h"
 #include "node.h"
+#include "snap_recv.h"
+#include "snap_send.h"
 #include "transport.h"
 
 int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err);
@@ -50,6 +52,72 @@ static void log_bridge(void *ctx, int level, const char *msg)
 {
     (void)ctx;
     OKV_LOG(level, "%s", msg);
+}
+
+/* Snapshots travel on their own calls, not on the transport (snap_send.h,
+ * snap_recv.h). */
+static snap_send *g_snap_send;
+static snap_recv *g_snap_recv;
+
+static int net_send_snapshot(void *ctx, uint64_t to, uint64_t group,
+                             const struct raft_message *m, engine_snapshot *snap)
+{
+    (void)ctx;
+    if (!g_snap_send) {
+        engine_snapshot_free(snap);
+        return OKV_EUNAVAILABLE;
+    }
+    return snap_send_start(g_snap_send, to, group, m, snap);
+}
+
+static int peer_address(void *ctx, uint64_t id, char *buf, size_t cap)
+{
+    const node *n = ctx;
+    const cluster_node *cn = cluster_node_by_id(&n->map, id);
+    if (!cn)
+        return -1;
+    snprintf(buf, cap, "%s", cn->addr);
+    return 0;
+}
+
+static int known_peer(void *ctx, uint64_t id)
+{
+    const node *n = ctx;
+    return id != n->node_id && cluster_node_by_id(&n->map, id) != NULL;
+}
+
+static int on_snapshot(void *ctx, uint64_t group, struct raft_message *m)
+{
+    (void)ctx;
+    raftstore *rs = atomic_load(&g_store);
+    return rs ? raftstore_receive_snapshot(rs, group, m) : OKV_EUNAVAILABLE;
+}
+
+/* The snapshot sender and receiver; after raftstore_new (which empties the
+ * snap dir) and before rpc_server_start (the receiver's method). */
+static int start_snapshots(node *n, okv_error *err)
+{
+    struct snap_send_options so;
+    memset(&so, 0, sizeof so);
+    so.cluster_id = n->map.cluster_id;
+    so.node_id = n->node_id;
+    so.e = kvstore_engine(n->kv);
+    so.peer_address = peer_address;
+    so.peer_ctx = n;
+    so.log = log_bridge;
+    int rc = snap_send_new(&g_snap_send, &so, err);
+    if (rc)
+        return rc;
+    struct snap_recv_options ro;
+    memset(&ro, 0, sizeof ro);
+    ro.cluster_id = n->map.cluster_id;
+    ro.node_id = n->node_id;
+    ro.e = kvstore_engine(n->kv);
+    ro.known_peer = known_peer;
+    ro.deliver = on_snapshot;
+    ro.ctx = n;
+    ro.log = log_bridge;
+    return snap_recv_new(&g_snap_recv, n->rpc, &ro, err);
 }
 
 /* The preferred leader of each partition campaigns at start. */
@@ -119,17 +187,19 @@ static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *
     rc_cfg.e = kvstore_engine(n->kv);
     rc_cfg.net.send = net_send;
     rc_cfg.net.flush = net_flush;
+    rc_cfg.net.send_snapshot = net_send_snapshot;
     rc_cfg.net.ctx = *tp;
     rc_cfg.tick_ms = cfg->tick_ms;
     /* raftstore: 0 = its default, -1 = never; the flag's 0 means never. */
     rc_cfg.snapshot_entries = cfg->snapshot_entries ? cfg->snapshot_entries : -1;
     rc_cfg.log_keep = cfg->log_keep ? cfg->log_keep : -1;
+    rc_cfg.lease_reads = cfg->lease_reads;
     rc_cfg.log = log_bridge;
     rc_cfg.preferred_leader = preferred_leader;
     rc_cfg.peer_alive = peer_alive;
     rc_cfg.balance_ctx = n;
     g_transport = *tp;
-    if ((rc = raftstore_new(&n->rs, &rc_cfg, err)))
+    if ((rc = raftstore_new(&n->rs, &rc_cfg, err)) || (rc = start_snapshots(n, err)))
         return rc;
     if ((rc = bootstrap_group(n, CLUSTER_META_TABLE, 0, err)))
         return rc;
@@ -171,10 +241,14 @@ static void stop_all(node *n, transport *tp)
     n->meta = NULL;
     atomic_store(&g_store, NULL);
     raftstore_free(n->rs);
+    snap_send_free(g_snap_send);   /* the loop hands it no more transfers */
+    g_snap_send = NULL;
     g_transport = NULL;
     committer_free(n->com);
     rpc_server_shutdown_and_free(n->rpc, 0);
     transport_free(tp);
+    snap_recv_free(g_snap_recv);   /* after the server released its streams */
+    g_snap_recv = NULL;
     kvstore_close(n->kv);
 }
 

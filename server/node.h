@@ -24,6 +24,7 @@ typedef struct node {
     committer *com;            /* single-node mode */
     rpc_server *rpc;
     _Atomic uint64_t reads;
+    _Atomic uint64_t lease_reads;   /* reads a leader served under its lease */
     /* Cluster mode (--initial-cluster): writes go through Raft. */
     raftstore *rs;
     cluster_map map;

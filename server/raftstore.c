@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ typedef struct pending_read {
     uint64_t ctx;
     uint64_t index;           /* 0 until the read state arrives */
     int ticks;                /* ticks waited */
+    uint64_t issued_ms;       /* when asked, as leader of lease_term (else 0) */
+    uint64_t lease_term;
     raftstore_read_cb cb;
     void *arg;
     struct pending_read *next;
@@ -48,15 +51,27 @@ typedef struct grp {
     pending_prop *props, *props_tail;   /* in index order */
     pending_read *reads;
     uint64_t applied;
+    /* Lease (raftstore_config.lease_reads): reads on other threads may use
+     * the applied state while now < lease_until. Only the loop writes it,
+     * and zeroes it whenever this node may stop leading. */
+    _Atomic uint64_t lease_until;
+    uint64_t lease_term;
+    _Atomic int lease_renewing;       /* a background ReadIndex is under way */
     /* Term of a TIMEOUT_NOW this replica received: a leadership won in the
      * next term came from a transfer (an admin's or the rebalancer's), and
      * the rebalancer leaves it alone — an admin's choice must stick. */
     uint64_t transfer_term;
     int has_rd;
     struct raft_ready rd;
+    /* Dirs (names under the snap root) of snapshots stepped since the last
+     * Ready: removed once that Ready is persisted, whether the core
+     * installed one of them or turned them down. */
+    char (*recv_dirs)[FSM_SNAPSHOT_NAME_MAX + 1];
+    size_t n_recv_dirs, cap_recv_dirs;
 } grp;
 
-enum item_kind { ITEM_MSG, ITEM_PROPOSE, ITEM_READ, ITEM_TRANSFER };
+/* ITEM_SNAP: a received snapshot (raftstore_receive_snapshot). */
+enum item_kind { ITEM_MSG, ITEM_PROPOSE, ITEM_READ, ITEM_TRANSFER, ITEM_SNAP };
 
 typedef struct item {
     enum item_kind kind;
@@ -88,6 +103,9 @@ struct raftstore {
 
     int ticks_since_rebalance;
     size_t snap_cursor;        /* where the next compaction check starts */
+    char snap_root[4096];      /* <data dir>/snap: received snapshots */
+    uint64_t transport_snaps;  /* RAFT_MSG_SNAPSHOTs dropped off the transport */
+    _Atomic uint64_t snap_recorded, snap_offered, snap_installed, snap_recovered;
 
     pthread_mutex_t status_mu;
     raftstore_group_info *status;   /* guarded by status_mu */
@@ -96,6 +114,7 @@ struct raftstore {
 
 static void logf_(raftstore *rs, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static uint64_t now_ms(void);
 
 static void logf_(raftstore *rs, int level, const char *fmt, ...)
 {
@@ -129,6 +148,47 @@ static grp *find_group(raftstore *rs, uint64_t id)
             hi = mid;
     }
     return lo < rs->ngroups && rs->groups[lo]->id == id ? rs->groups[lo] : NULL;
+}
+
+static uint64_t lease_ms(const raftstore *rs)
+{
+    /* A follower's lease lasts at least election_ticks - 1 of its ticks
+     * (the first may come at once); 10% off for clock rates. */
+    return (uint64_t)(rs->cfg.election_ticks - 1) * (uint64_t)rs->cfg.tick_ms * 9 / 10;
+}
+
+/* The lease a majority's confirmation of read r gives (raftstore.h): the
+ * heartbeat round that confirmed it left after r->issued_ms, and followers
+ * that answered ignore votes for election_ticks ticks after it, so no other
+ * leader can exist before issued_ms + lease_ms. Also proves the leader has
+ * applied an entry of its term (r->index is such a commit index). */
+static void lease_extend(grp *g, const pending_read *r)
+{
+    raftstore *rs = g->rs;
+    if (!rs->cfg.lease_reads || !r->issued_ms)
+        return;
+    struct raft_status st;
+    raft_status(g->node, &st);
+    if (st.role != RAFT_LEADER || st.term != r->lease_term || st.transferee != RAFT_NONE)
+        return;
+    uint64_t until = r->issued_ms + lease_ms(rs);
+    if (g->lease_term != st.term || until > atomic_load(&g->lease_until)) {
+        g->lease_term = st.term;
+        atomic_store(&g->lease_until, until);
+    }
+}
+
+/* Ends the lease of every group this node may no longer lead (another
+ * term, a transfer under way); before each Ready is handled and before a
+ * transfer starts. */
+static void lease_check(grp *g)
+{
+    if (!atomic_load(&g->lease_until))
+        return;
+    struct raft_status st;
+    raft_status(g->node, &st);
+    if (st.role != RAFT_LEADER || st.term != g->lease_term || st.transferee != RAFT_NONE)
+        atomic_store(&g->lease_until, 0);
 }
 
 static int insert_group(raftstore *rs, grp *g)
@@ -170,6 +230,9 @@ static int start_node(raftstore *rs, grp *g, okv_error *err)
     c.id = rs->cfg.node_id;
     c.election_tick = rs->cfg.election_ticks;
     c.heartbeat_tick = rs->cfg.heartbeat_ticks;
+    /* Leases rely on check_quorum (on by default) and on a restarted node
+     * not voting at once (raft.h boot_quiet). */
+    c.boot_quiet = rs->cfg.lease_reads != 0;
     c.seed = rs->cfg.seed ^ (g->id * 0x9e3779b97f4a7c15ULL);
     c.applied = applied;
     c.storage = &raftlog_ops;
@@ -206,6 +269,109 @@ static int open_group_cb(void *ctx, uint64_t id)
     return 0;
 }
 
+/* ---- snapshot installs a crash interrupted ------------------------------ */
+
+typedef struct recover_ctx {
+    raftstore *rs;
+    okv_error *err;
+} recover_ctx;
+
+/* Finishes one install (fsm_snapshot.h I2-I3) from the files its marker
+ * names: the files were complete and synced before the marker was written,
+ * and ingesting them again gives the same state. The hard state may lag
+ * the snapshot (the Ready that would have raised it was never written):
+ * its commit is raised to the snapshot's index, and its term to the
+ * snapshot's term (with no vote), never lowered. */
+static int recover_one(void *ctx, uint64_t group, const struct raft_snapshot_meta *m,
+                       const char *name)
+{
+    recover_ctx *x = ctx;
+    raftstore *rs = x->rs;
+    engine *e = rs->cfg.e;
+    char dir[4400];
+    snprintf(dir, sizeof dir, "%s/%s", rs->snap_root, name);
+    struct raftlog *rl;
+    okv_error ie;
+    if (raftlog_open(&rl, e, group, &ie) != 0)
+        return okv_error_set(x->err, OKV_ECORRUPT,
+                             "group %llu: a snapshot install (index %llu) was interrupted and its "
+                             "raft log does not open: %s",
+                             (unsigned long long)group, (unsigned long long)m->index, ie.msg);
+    engine_batch_clear(rs->batch);
+    int rc = OKV_OK;
+    if (raftlog_snapshot_index(rl) >= m->index) {
+        fsm_snapshot_stage_unmark(rs->batch, group);   /* it completed; only the marker is left */
+    } else if (fsm_snapshot_ingest(e, dir, &ie) != OKV_OK) {
+        rc = okv_error_set(x->err, OKV_ECORRUPT,
+                           "group %llu: a snapshot install (index %llu) was interrupted by a "
+                           "crash and cannot be finished: %s. This replica's state is unknown: "
+                           "stop the node, move its data dir aside and start it with an empty "
+                           "one, so it rejoins and receives a fresh snapshot",
+                           (unsigned long long)group, (unsigned long long)m->index, ie.msg);
+    } else {
+        uint8_t desc[FSM_SNAPSHOT_DESC_MAX];
+        struct raft_snapshot snap;
+        memset(&snap, 0, sizeof snap);
+        snap.meta = *m;
+        snap.data = desc;
+        snap.len = fsm_snapshot_desc_encode(desc, FSM_SNAPSHOT_LOCAL, NULL);
+        struct raft_hard_state hs;
+        raftlog_hard_state(rl, &hs);
+        int hs_changed = 0;
+        if (hs.term < m->term) {
+            hs.term = m->term;
+            hs.vote = 0;
+            hs_changed = 1;
+        }
+        if (hs.commit < m->index) {
+            hs.commit = m->index;
+            hs_changed = 1;
+        }
+        if (raftlog_stage_snapshot(rl, rs->batch, &snap) != 0 ||
+            (hs_changed && raftlog_stage_hard_state(rl, rs->batch, &hs) != 0))
+            rc = okv_error_set(x->err, OKV_ECORRUPT, "group %llu: %s", (unsigned long long)group,
+                               raftlog_errmsg(rl));
+        fsm_snapshot_stage_installed(rs->batch, group, m->index);
+    }
+    if (!rc)
+        rc = engine_write(e, rs->batch, 1, x->err);
+    engine_batch_clear(rs->batch);
+    raftlog_free(rl);
+    if (rc)
+        return rc;
+    atomic_fetch_add(&rs->snap_recovered, 1);
+    logf_(rs, 1, "group %u/%u: finished a snapshot install a crash interrupted (index %llu, "
+                 "files %s)",
+          (unsigned)(group >> 32), (unsigned)group, (unsigned long long)m->index, dir);
+    return OKV_OK;
+}
+
+/* Invariant 5 across a crash, before any group is opened (so nothing reads
+ * or applies a partition caught between its old and its new state); then
+ * the snap root is emptied of what a crash left (partial streams, dirs
+ * installed or never used). If an install cannot be finished the node does
+ * not start, and the files stay for inspection. */
+static int recover_snapshots(raftstore *rs, okv_error *err)
+{
+    if (fsm_snapshot_root(rs->cfg.e, rs->snap_root, sizeof rs->snap_root))
+        return okv_error_set(err, OKV_EINVAL, "data dir path too long: %s",
+                             engine_dir(rs->cfg.e));
+    recover_ctx x = { rs, err };
+    int rc = fsm_snapshot_list_installing(rs->cfg.e, recover_one, &x, err);
+    if (!rc)
+        rc = fsm_snapshot_clean_root(rs->cfg.e, NULL, NULL, err);
+    return rc;
+}
+
+static void remove_snap_dir(raftstore *rs, const char *name)
+{
+    char dir[4400];
+    okv_error err;
+    snprintf(dir, sizeof dir, "%s/%s", rs->snap_root, name);
+    if (fsm_snapshot_remove_dir(dir, &err) != OKV_OK)
+        logf_(rs, 1, "%s", err.msg);
+}
+
 int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err)
 {
     *out = NULL;
@@ -239,6 +405,8 @@ int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err)
     int rc = fsm_new(&rs->fsm, cfg->e, err);
     if (!rc && !(rs->batch = engine_batch_new()))
         rc = okv_error_set(err, OKV_ENOMEM, "out of memory");
+    if (!rc)
+        rc = recover_snapshots(rs, err);
     if (!rc && raftlog_list_groups(cfg->e, open_group_cb, rs, err) != 0)
         rc = okv_error_set(err, OKV_ECORRUPT, "cannot load the raft groups of this data dir");
     if (rc) {
@@ -316,6 +484,18 @@ void raftstore_receive(raftstore *rs, uint64_t group, struct raft_message *m)
     push(rs, it);
 }
 
+int raftstore_receive_snapshot(raftstore *rs, uint64_t group, struct raft_message *m)
+{
+    item *it = calloc(1, sizeof *it);
+    if (!it)
+        return OKV_ENOMEM;
+    it->kind = ITEM_SNAP;
+    it->group = group;
+    it->msg = *m;
+    push(rs, it);
+    return OKV_OK;
+}
+
 void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t len,
                        raftstore_propose_cb cb, void *arg)
 {
@@ -335,6 +515,31 @@ void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t
     it->pcb = cb;
     it->arg = arg;
     push(rs, it);
+}
+
+static void lease_renewed(void *arg, int code, uint64_t leader_hint)
+{
+    (void)code;
+    (void)leader_hint;
+    grp *g = arg;
+    atomic_store(&g->lease_renewing, 0);
+}
+
+int raftstore_lease_read(raftstore *rs, uint64_t group)
+{
+    if (!rs->cfg.lease_reads)
+        return 0;
+    grp *g = find_group(rs, group);   /* groups never change once started */
+    if (!g)
+        return 0;
+    uint64_t until = atomic_load(&g->lease_until), now = now_ms();
+    if (now >= until)
+        return 0;
+    int expected = 0;
+    if (until - now < lease_ms(rs) / 2 &&
+        atomic_compare_exchange_strong(&g->lease_renewing, &expected, 1))
+        raftstore_read(rs, group, lease_renewed, g);
+    return 1;
 }
 
 void raftstore_read(raftstore *rs, uint64_t group, raftstore_read_cb cb, void *arg)
@@ -360,14 +565,66 @@ static uint64_t leader_of(const grp *g)
     return st.leader;
 }
 
+/* Remembers a received snapshot's dir until the next Ready is persisted. */
+static int remember_dir(grp *g, const char *name)
+{
+    if (g->n_recv_dirs == g->cap_recv_dirs) {
+        size_t cap = g->cap_recv_dirs ? g->cap_recv_dirs * 2 : 4;
+        void *p = realloc(g->recv_dirs, cap * sizeof *g->recv_dirs);
+        if (!p)
+            return -1;
+        g->recv_dirs = p;
+        g->cap_recv_dirs = cap;
+    }
+    snprintf(g->recv_dirs[g->n_recv_dirs++], sizeof *g->recv_dirs, "%s", name);
+    return 0;
+}
+
+/* A snapshot that arrived whole (ITEM_SNAP): the core decides whether to
+ * install it (it turns down one at or below its commit index); its dir is
+ * kept until the Ready that installs it is durable. */
+static void step_snapshot(raftstore *rs, grp *g, item *it)
+{
+    char name[FSM_SNAPSHOT_NAME_MAX + 1];
+    if (fsm_snapshot_desc_decode(it->msg.snapshot.data, (size_t)it->msg.snapshot.len, name) !=
+        FSM_SNAPSHOT_RECEIVED) {
+        logf_(rs, 1, "group %llu: a received snapshot without files was dropped",
+              (unsigned long long)it->group);
+    } else if (!g || remember_dir(g, name) != 0) {
+        remove_snap_dir(rs, name);
+    } else {
+        raft_step(g->node, &it->msg);
+    }
+    raft_message_release(&it->msg);
+}
+
 static void handle_item(raftstore *rs, item *it)
 {
     grp *g = find_group(rs, it->group);
+    if (it->kind == ITEM_SNAP) {
+        step_snapshot(rs, g, it);
+        return;
+    }
+    if (it->kind == ITEM_MSG && it->msg.type == RAFT_MSG_SNAPSHOT) {
+        /* Snapshots arrive only whole, through the snapshot receiver; one on
+         * the transport comes from a node that predates streamed snapshots,
+         * and its data is not something this node can install. */
+        uint64_t n = ++rs->transport_snaps;
+        if ((n & (n - 1)) == 0)
+            logf_(rs, 1, "group %llu: a snapshot from node %llu came over the transport and was "
+                         "dropped (%llu so far); is that node running an older orderkvd?",
+                  (unsigned long long)it->group, (unsigned long long)it->msg.from,
+                  (unsigned long long)n);
+        raft_message_release(&it->msg);
+        return;
+    }
     if (it->kind == ITEM_MSG) {
         if (g && it->msg.type == RAFT_MSG_TIMEOUT_NOW)
             g->transfer_term = it->msg.term;
-        if (g)
+        if (g) {
             raft_step(g->node, &it->msg);
+            lease_check(g);
+        }
         raft_message_release(&it->msg);
         return;
     }
@@ -379,6 +636,8 @@ static void handle_item(raftstore *rs, item *it)
         return;
     }
     if (it->kind == ITEM_TRANSFER) {
+        /* The transferee campaigns at once, past every follower's lease. */
+        atomic_store(&g->lease_until, 0);
         int rc = raft_transfer_leader(g->node, it->to);
         if (rc)
             logf_(rs, 1, "transfer of group %llu to node %llu refused: %s",
@@ -431,6 +690,12 @@ static void handle_item(raftstore *rs, item *it)
     r->ctx = ++rs->read_seq;
     r->cb = it->rcb;
     r->arg = it->arg;
+    struct raft_status st;
+    raft_status(g->node, &st);
+    if (st.role == RAFT_LEADER) {
+        r->issued_ms = now_ms();
+        r->lease_term = st.term;
+    }
     int rc = raft_read_index(g->node, r->ctx);
     if (rc) {
         free(r);
@@ -488,6 +753,7 @@ static void serve_reads(grp *g, int tick)
             r->ticks++;
         if (r->index && g->applied >= r->index) {
             *pp = r->next;
+            lease_extend(g, r);
             r->cb(r->arg, OKV_OK, 0);
             free(r);
         } else if (r->ticks > READ_TIMEOUT_TICKS) {
@@ -513,10 +779,53 @@ static void note_read_states(grp *g, const struct raft_ready *rd)
                 r->index = rd->read_states[i].index;
 }
 
+/* Invariant 6: a snapshot the core wants sent. Called only where every
+ * applied entry is flushed and none of this iteration's is applied yet, so
+ * RocksDB holds exactly g's state at g->applied: a RocksDB snapshot taken
+ * now is the state the message's metadata describes. A snapshot that
+ * cannot be offered now is dropped: the core asks again after an election
+ * timeout without an acknowledgement. */
+static void offer_snapshot(raftstore *rs, const grp *g, const struct raft_message *m)
+{
+    if (!rs->cfg.net.send_snapshot || g->rd.snapshot)
+        return;   /* no sender; or installing one itself, so not at g->applied */
+    struct raft_status st;
+    raft_status(g->node, &st);
+    uint64_t term;
+    if (st.conf_index > g->applied || g->applied < m->snapshot.meta.index ||
+        raft_term_at(g->node, g->applied, &term) != RAFT_OK)
+        return;   /* the configuration as of applied is not at hand; next time */
+    engine_snapshot *es;
+    okv_error err;
+    if (engine_snapshot_new(&es, rs->cfg.e, &err) != OKV_OK) {
+        logf_(rs, 1, "group %llu: cannot take a RocksDB snapshot: %s", (unsigned long long)g->id,
+              err.msg);
+        return;
+    }
+    struct raft_message out = *m;
+    out.entries = NULL;
+    out.n_entries = 0;
+    out.snapshot.meta.index = g->applied;
+    out.snapshot.meta.term = term;
+    out.snapshot.meta.conf = st.conf;
+    out.snapshot.data = NULL;
+    out.snapshot.len = 0;
+    if (rs->cfg.net.send_snapshot(rs->cfg.net.ctx, m->to, g->id, &out, es) == 0) {
+        atomic_fetch_add(&rs->snap_offered, 1);
+        logf_(rs, 2, "group %u/%u: streaming a snapshot at index %llu to node %llu",
+              (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)g->applied,
+              (unsigned long long)m->to);
+    }
+}
+
 static void send_all(raftstore *rs, const grp *g, const struct raft_message *m, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        rs->cfg.net.send(rs->cfg.net.ctx, m[i].to, g->id, &m[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (m[i].type == RAFT_MSG_SNAPSHOT)
+            offer_snapshot(rs, g, &m[i]);
+        else
+            rs->cfg.net.send(rs->cfg.net.ctx, m[i].to, g->id, &m[i]);
+    }
 }
 
 static void publish_status(raftstore *rs)
@@ -534,26 +843,49 @@ static void publish_status(raftstore *rs)
     pthread_mutex_unlock(&rs->status_mu);
 }
 
-/* Invariant 5: the partition's new state and the log's snapshot record go
- * into the loop's one synced batch. A snapshot that does not check is
- * fatal: the leader's state is unusable here and the node must not vote or
- * ack on top of it. */
+/* Invariant 5 (fsm_snapshot.h I1-I3): marker synced, files ingested, then
+ * the log's snapshot record, the applied index and the marker's deletion
+ * staged into the loop's one synced batch. Runs on the loop thread before
+ * any of this Ready's entries are staged or applied, so no apply of the
+ * group runs in between; readers on other threads see the data family
+ * switch from the old state to the new one in one step (one ingest). Any
+ * failure is fatal: the core already moved its log to the snapshot, and
+ * the marker makes the restart finish (or refuse) the install. */
 static void install_snapshot(raftstore *rs, grp *g, const struct raft_snapshot *snap)
 {
+    char name[FSM_SNAPSHOT_NAME_MAX + 1], dir[4400], what[5200];
     okv_error err;
-    if (fsm_snapshot_stage_install(rs->batch, g->id, snap->meta.index, snap->data,
-                                   (size_t)snap->len, &err) != OKV_OK) {
-        char what[700];
-        snprintf(what, sizeof what, "group %llu: snapshot at %llu: %s",
-                 (unsigned long long)g->id, (unsigned long long)snap->meta.index, err.msg);
+    if (fsm_snapshot_desc_decode(snap->data, (size_t)snap->len, name) != FSM_SNAPSHOT_RECEIVED) {
+        snprintf(what, sizeof what, "group %llu: a snapshot at %llu without its files reached "
+                                    "the install", (unsigned long long)g->id,
+                 (unsigned long long)snap->meta.index);
         fatal(rs, what);
     }
-    if (raftlog_stage_snapshot(g->log, rs->batch, snap) != 0)
+    snprintf(dir, sizeof dir, "%s/%s", rs->snap_root, name);
+    uint64_t t0 = now_ms();
+    int rc = fsm_snapshot_mark_installing(rs->cfg.e, g->id, &snap->meta, name, &err);
+    OKV_FAILPOINT("snap.install.after_mark");
+    if (!rc)
+        rc = fsm_snapshot_ingest(rs->cfg.e, dir, &err);
+    if (rc) {
+        snprintf(what, sizeof what, "group %llu: installing the snapshot at %llu from %s: %s",
+                 (unsigned long long)g->id, (unsigned long long)snap->meta.index, dir, err.msg);
+        fatal(rs, what);
+    }
+    OKV_FAILPOINT("snap.install.after_ingest");
+    uint8_t desc[FSM_SNAPSHOT_DESC_MAX];
+    struct raft_snapshot local = *snap;
+    local.data = desc;
+    local.len = fsm_snapshot_desc_encode(desc, FSM_SNAPSHOT_LOCAL, NULL);
+    if (raftlog_stage_snapshot(g->log, rs->batch, &local) != 0)
         fatal(rs, raftlog_errmsg(g->log));
+    fsm_snapshot_stage_installed(rs->batch, g->id, snap->meta.index);
     g->applied = snap->meta.index;
-    logf_(rs, 2, "group %u/%u: installed a snapshot at index %llu (%llu bytes)",
-          (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)snap->meta.index,
-          (unsigned long long)snap->len);
+    atomic_fetch_add(&rs->snap_installed, 1);
+    logf_(rs, 2, "group %u/%u: installed a snapshot at index %llu (streamed, %s; ingested in "
+                 "%llu ms)",
+          (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)snap->meta.index, name,
+          (unsigned long long)(now_ms() - t0));
 }
 
 /* Log compaction for one group that is due (see raftstore_config). Runs
@@ -570,28 +902,26 @@ static int maybe_snapshot(raftstore *rs, grp *g)
     raft_status(g->node, &st);
     if (st.conf_index > g->applied)
         return 0;   /* the configuration as of applied is not at hand; next time */
-    uint8_t *data;
-    size_t len;
+    /* The snapshot is a descriptor: the partition stays in RocksDB, and a
+     * follower that needs it gets it streamed from a RocksDB snapshot
+     * (offer_snapshot). So compaction costs one small synced write. */
+    uint8_t data[FSM_SNAPSHOT_DESC_MAX];
+    size_t len = fsm_snapshot_desc_encode(data, FSM_SNAPSHOT_LOCAL, NULL);
     okv_error err;
-    if (fsm_snapshot_build(rs->cfg.e, g->id, g->applied, &data, &len, &err) != OKV_OK) {
-        logf_(rs, 1, "group %llu: cannot take a snapshot: %s", (unsigned long long)g->id,
-              err.msg);
-        return 0;
-    }
     uint64_t upto = g->applied > (uint64_t)rs->cfg.log_keep ? g->applied - (uint64_t)rs->cfg.log_keep
                                                            : 0;
     engine_batch_clear(rs->batch);
     int rc = raftlog_stage_save_snapshot(g->log, rs->batch, g->applied, &st.conf, data, len);
     if (!rc && upto > raftlog_first_index(g->log))
         rc = raftlog_stage_compact(g->log, rs->batch, upto, &st.conf);
-    free(data);
     if (rc)
         fatal(rs, raftlog_errmsg(g->log));   /* the cache is staged: R2 */
     if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
         fatal(rs, err.msg);
     engine_batch_clear(rs->batch);
-    logf_(rs, 2, "group %u/%u: snapshot at %llu (%zu bytes), log compacted to %llu",
-          (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)g->applied, len,
+    atomic_fetch_add(&rs->snap_recorded, 1);
+    logf_(rs, 2, "group %u/%u: snapshot recorded at %llu, log compacted to %llu",
+          (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)g->applied,
           (unsigned long long)upto);
     return 1;
 }
@@ -603,6 +933,7 @@ static void handle_readies(raftstore *rs, int tick)
     int any = 0;
     for (size_t i = 0; i < rs->ngroups; i++) {
         grp *g = rs->groups[i];
+        lease_check(g);   /* ticks may have ended a leadership */
         g->has_rd = raft_has_ready(g->node);
         if (!g->has_rd)
             continue;
@@ -631,6 +962,16 @@ static void handle_readies(raftstore *rs, int tick)
         if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
             fatal(rs, err.msg);   /* invariant 3 */
         OKV_FAILPOINT("raft.persist.after_sync");
+    }
+    /* The snapshots stepped before this Ready are installed (durably) or
+     * were turned down: their files are no longer needed. */
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        grp *g = rs->groups[i];
+        if (!g->has_rd)
+            continue;
+        for (size_t k = 0; k < g->n_recv_dirs; k++)
+            remove_snap_dir(rs, g->recv_dirs[k]);
+        g->n_recv_dirs = 0;
     }
     for (size_t i = 0; i < rs->ngroups; i++) {
         grp *g = rs->groups[i];
@@ -707,6 +1048,7 @@ static void rebalance(raftstore *rs)
         uint64_t want = rs->cfg.preferred_leader(rs->cfg.balance_ctx, g->id);
         if (!want || want == rs->cfg.node_id || !rs->cfg.peer_alive(rs->cfg.balance_ctx, want))
             continue;
+        atomic_store(&g->lease_until, 0);   /* as in handle_item's ITEM_TRANSFER */
         if (raft_transfer_leader(g->node, want) == RAFT_OK) {
             logf_(rs, 2, "group %u/%u: handing leadership back to preferred node %llu",
                   (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)want);
@@ -741,7 +1083,14 @@ static void *loop_main(void *arg)
             /* Drain what was queued so every callback is called once. */
             while (list) {
                 item *next = list->next;
-                if (list->kind == ITEM_MSG)
+                if (list->kind == ITEM_SNAP) {
+                    char name[FSM_SNAPSHOT_NAME_MAX + 1];
+                    if (fsm_snapshot_desc_decode(list->msg.snapshot.data,
+                                                 (size_t)list->msg.snapshot.len,
+                                                 name) == FSM_SNAPSHOT_RECEIVED)
+                        remove_snap_dir(rs, name);
+                }
+                if (list->kind == ITEM_MSG || list->kind == ITEM_SNAP)
                     raft_message_release(&list->msg);
                 else if (list->kind == ITEM_PROPOSE)
                     list->pcb(list->arg, OKV_EUNAVAILABLE, NULL, 0);
@@ -829,6 +1178,9 @@ void raftstore_free(raftstore *rs)
             r->cb(r->arg, OKV_EUNAVAILABLE, 0);
             free(r);
         }
+        for (size_t k = 0; k < g->n_recv_dirs; k++)
+            remove_snap_dir(rs, g->recv_dirs[k]);
+        free(g->recv_dirs);
         raft_free(g->node);
         raftlog_free(g->log);
         free(g);
@@ -874,4 +1226,12 @@ uint64_t raftstore_leader(raftstore *rs, uint64_t group)
             leader = rs->status[i].st.leader;
     pthread_mutex_unlock(&rs->status_mu);
     return leader;
+}
+
+void raftstore_snap_stats_get(raftstore *rs, struct raftstore_snap_stats *out)
+{
+    out->recorded = atomic_load(&rs->snap_recorded);
+    out->offered = atomic_load(&rs->snap_offered);
+    out->installed = atomic_load(&rs->snap_installed);
+    out->recovered = atomic_load(&rs->snap_recovered);
 }

@@ -8,7 +8,8 @@
  *   2. ticks every group when a tick is due;
  *   3. gathers every group's Ready and persists all of it — entries, hard
  *      states, snapshots — in ONE synced RocksDB batch (group commit across
- *      groups), sending the messages that may go before the sync meanwhile;
+ *      groups; a snapshot's files are ingested just before, invariant 5),
+ *      sending the messages that may go before the sync meanwhile;
  *   4. sends the messages that had to wait for the sync;
  *   5. applies committed entries through the state machine (fsm.h: data and
  *      applied index in one batch), then answers the proposals those
@@ -25,8 +26,17 @@
  *   3. A failed synced write of the raft log is fatal (raftlog.h R2): the
  *      process aborts and recovers from disk.
  *   5. A snapshot from the leader replaces the partition's state, its
- *      exactly-once records and its applied index in the same synced batch
- *      as the log's snapshot record (fsm_snapshot.h): all or nothing.
+ *      exactly-once records and its applied index all or nothing, also
+ *      across a crash: an install marker is synced first, the received SST
+ *      files are ingested (each column family atomically), and the log's
+ *      snapshot record, the applied index and the marker's deletion go into
+ *      the loop's synced batch; a marker found at start is finished before
+ *      the group runs (fsm_snapshot.h I1–I3).
+ *   6. Snapshots never travel through `net.send`: a RAFT_MSG_SNAPSHOT the
+ *      core emits is diverted to `net.send_snapshot` with a RocksDB
+ *      snapshot taken between apply batches, so it is exactly the group's
+ *      applied state, and the message's metadata is set to that applied
+ *      index (the core accepts any index >= the one it asked for).
  *   4. Linearizable reads: a read waits for a read index confirmed by a
  *      quorum (ReadIndex) and for the group's applied index to reach it.
  *
@@ -40,16 +50,25 @@
 
 #include "command.h"
 #include "engine.h"
+#include "engine_sst.h"
 #include "errors.h"
 #include "raft.h"
 
 typedef struct raftstore raftstore;
 
 /* The network: send queues one message (copying what it needs); flush is
- * called once per loop iteration after the sends of that iteration. */
+ * called once per loop iteration after the sends of that iteration.
+ * send_snapshot (optional; without it snapshots are dropped and a follower
+ * behind the compacted log never catches up) takes a snapshot transfer: m
+ * is a RAFT_MSG_SNAPSHOT whose metadata describes the state `snap` pinned
+ * (its data is meaningless), and the callee owns snap in every case
+ * (engine_snapshot_free). It must not block; a refusal (busy) is fine: the
+ * core asks again after an election timeout. */
 typedef struct raftstore_net {
     void (*send)(void *ctx, uint64_t to_node, uint64_t group, const struct raft_message *m);
     void (*flush)(void *ctx);
+    int (*send_snapshot)(void *ctx, uint64_t to_node, uint64_t group,
+                         const struct raft_message *m, engine_snapshot *snap);
     void *ctx;
 } raftstore_net;
 
@@ -73,14 +92,22 @@ typedef struct raftstore_config {
     int (*peer_alive)(void *ctx, uint64_t node);
     void *balance_ctx;
     int rebalance_ticks;
+    /* Leader leases (1 = on): a leader whose leadership a majority confirmed
+     * (a ReadIndex round it started at time T) may read locally until
+     * T + lease, lease = 0.9 x (election_ticks - 1) x tick_ms. Safe while
+     * clocks' rates differ by less than 10%: followers ignore votes for
+     * election_ticks ticks after hearing from it (raft.h check_quorum), and
+     * a restarted follower for its first election timeout (boot_quiet). */
+    int lease_reads;
     /* Log compaction: once a group has applied snapshot_entries entries
-     * past its last snapshot (default 100000, as etcd's snapshot-count: a
-     * snapshot copies the whole partition, so taking them often multiplies
-     * the bytes written; -1 = never), the loop takes a
-     * snapshot of the partition at its applied index (fsm_snapshot.h) and
-     * drops the log up to log_keep entries before it (default 5000), so a
-     * follower only slightly behind still catches up from the log and one
-     * further behind gets the snapshot. At most one group per tick. */
+     * past its last snapshot (default 100000, as etcd's snapshot-count;
+     * -1 = never), the loop records a snapshot at its applied index (a
+     * small descriptor in the raft log: the partition itself stays where it
+     * is, fsm_snapshot.h) and drops the log up to log_keep entries before
+     * it (default 5000), so a follower only slightly behind still catches
+     * up from the log and one further behind gets a snapshot, streamed from
+     * a RocksDB snapshot of the leader's state when it is needed. At most
+     * one group per tick. */
     int snapshot_entries;
     int log_keep;
 } raftstore_config;
@@ -118,12 +145,26 @@ void raftstore_free(raftstore *rs);
 /* ---- thread-safe inputs -------------------------------------------------- */
 
 /* A message from a peer; ownership of *m's entries/snapshot passes to the
- * store (the struct itself is copied). */
+ * store (the struct itself is copied). A RAFT_MSG_SNAPSHOT arriving this
+ * way is dropped: snapshots come only through raftstore_receive_snapshot. */
 void raftstore_receive(raftstore *rs, uint64_t group, struct raft_message *m);
+
+/* A snapshot that arrived whole and checked (snap_recv.h): m's data is a
+ * RECEIVED descriptor naming its dir under the snap root. Ownership of *m's
+ * data and of the dir passes to the store, which removes the dir once the
+ * snapshot is installed or turned down. OKV_ENOMEM if it could not be
+ * queued (the caller keeps both). */
+int raftstore_receive_snapshot(raftstore *rs, uint64_t group, struct raft_message *m);
 
 /* Proposes a command (cmd is copied). cb is called exactly once. */
 void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t len,
                        raftstore_propose_cb cb, void *arg);
+
+/* 1 when this node leads group under a valid lease (lease_reads), so a
+ * read of its applied state is linearizable now, without asking the
+ * followers; any thread. Keeps the lease fresh by starting a ReadIndex
+ * round in the background once half of it has passed. */
+int raftstore_lease_read(raftstore *rs, uint64_t group);
 
 /* Asks for a linearizable read point. cb is called exactly once. */
 void raftstore_read(raftstore *rs, uint64_t group, raftstore_read_cb cb, void *arg);
@@ -146,5 +187,14 @@ size_t raftstore_groups(raftstore *rs, raftstore_group_info *out, size_t cap);
 
 /* The leader the group last saw (0 if unknown or no such group). */
 uint64_t raftstore_leader(raftstore *rs, uint64_t group);
+
+/* Snapshot counters since start (any thread). */
+struct raftstore_snap_stats {
+    uint64_t recorded;     /* compactions: snapshot descriptors recorded */
+    uint64_t offered;      /* transfers handed to net.send_snapshot */
+    uint64_t installed;    /* snapshots from a leader installed */
+    uint64_t recovered;    /* installs a crash interrupted, finished at start */
+};
+void raftstore_snap_stats_get(raftstore *rs, struct raftstore_snap_stats *out);
 
 #endif

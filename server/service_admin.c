@@ -45,11 +45,12 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     committer_stats st = { 0, 0 };
     if (n->com)   /* single-node mode; a cluster node has no committer */
         committer_get_stats(n->com, &st);
-    static const char *const names[] = { "writes", "syncs", "reads" };
-    uint64_t values[] = { st.writes, st.syncs, atomic_load(&n->reads) };
-    Orderkv__V1__Counter counters[3];
-    Orderkv__V1__Counter *cptrs[3];
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const names[] = { "writes", "syncs", "reads", "lease_reads" };
+    uint64_t values[] = { st.writes, st.syncs, atomic_load(&n->reads),
+                          atomic_load(&n->lease_reads) };
+    Orderkv__V1__Counter counters[4];
+    Orderkv__V1__Counter *cptrs[4];
+    for (size_t i = 0; i < 4; i++) {
         orderkv__v1__counter__init(&counters[i]);
         counters[i].name = (char *)names[i];
         counters[i].value = values[i];
@@ -63,7 +64,7 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     resp.uptime_ms = node_now_ms() - n->started_ms;
     resp.n_tables = cat->count;
     resp.tables = tptrs;
-    resp.n_counters = 3;
+    resp.n_counters = 4;
     resp.counters = cptrs;
     resp.data_dir = n->data_dir;
 

@@ -73,10 +73,16 @@ typedef struct okv_options {
     unsigned version;            /* OKV_OPTIONS_VERSION */
     int default_timeout_ms;      /* deadline of calls that pass timeout_ms = 0 */
     uint64_t client_id;          /* 0: a random id is chosen; tags every write */
+    /* Since version 2. 0 (default): the client adds every node the cluster
+     * names and sends each call to its partition's leader. 1: it talks only
+     * to the listed addresses (for tools and tests that must reach one
+     * particular node; writes to partitions led elsewhere then fail with
+     * OKV_ENOTLEADER). */
+    int listed_nodes_only;
 } okv_options;
 
-#define OKV_OPTIONS_VERSION 1
-#define OKV_OPTIONS_INIT { OKV_OPTIONS_VERSION, 5000, 0 }
+#define OKV_OPTIONS_VERSION 2
+#define OKV_OPTIONS_INIT { OKV_OPTIONS_VERSION, 5000, 0, 0 }
 
 /*
  * Opens a client on a comma-separated list of "host:port" addresses of cluster

@@ -342,3 +342,10 @@ int okv_cluster_wait_caught_up(okv_cluster *c, int id, int timeout_ms)
     } while (okv_cluster_now_ms() < end);
     return -1;
 }
+
+int okv_cluster_connect_one(okv_cluster *c, int id, okv_client **out)
+{
+    okv_options o = OKV_OPTIONS_INIT;
+    o.listed_nodes_only = 1;
+    return okv_connect(out, c->addr[id], &o);
+}

@@ -101,6 +101,10 @@ int okv_cluster_wait_leaders(okv_cluster *c, int timeout_ms);
  * commit index its group's leader reported when this was called. 0 or -1. */
 int okv_cluster_wait_caught_up(okv_cluster *c, int id, int timeout_ms);
 
+/* A client that talks to node id alone (okv_options.listed_nodes_only):
+ * what that node answers, never another node. OKV_OK or the okv_connect code. */
+int okv_cluster_connect_one(okv_cluster *c, int id, okv_client **out);
+
 /* Monotonic clock in milliseconds. */
 int64_t okv_cluster_now_ms(void);
 void okv_cluster_sleep_ms(int ms);

@@ -9,7 +9,9 @@
  *   the cluster's record, says what differs and stops, while the rest of
  *   the cluster serves;
  * - a client given one node's address learns every node from it, writes
- *   to every partition, and keeps working when that node dies.
+ *   to every partition, and keeps working when that node dies;
+ * - leaders serve reads under their lease (--read-mode lease, the default)
+ *   and never with --read-mode read-index.
  *
  * Waits are bounded polls (a cluster settles at its own pace); nothing
  * asserts how fast. OKV_KEEP_CLUSTER_DIR=1 keeps the data dirs and logs. */
@@ -283,6 +285,70 @@ static void client_given_one_address_learns_every_node(void **state)
     okv_close(cl);
 }
 
+/* Sum of a counter over the live nodes. */
+static uint64_t counter_sum(okv_cluster *c, const char *name)
+{
+    uint64_t sum = 0;
+    for (int id = 1; id <= c->n; id++) {
+        okv_status *s = NULL;
+        if (c->node[id].pid > 0 && okv_status_get_at(c->admin, c->addr[id], &s, 2000) == OKV_OK) {
+            sum += okv_status_counter(s, name);
+            okv_status_free(s);
+        }
+    }
+    return sum;
+}
+
+/* Writes then reads 40 keys; returns how many reads were served under a
+ * lease (0 when any call failed). */
+static uint64_t read_some(okv_cluster *c)
+{
+    okv_client *cl;
+    if (okv_connect(&cl, c->all, NULL) != OKV_OK)
+        return 0;
+    uint64_t before = counter_sum(c, "lease_reads"), reads_before = counter_sum(c, "reads");
+    int ok = 1;
+    for (int i = 0; i < 40 && ok; i++) {
+        char key[16];
+        int kl = snprintf(key, sizeof key, "lease%d", i);
+        ok = okv_put(cl, "orders", key, (size_t)kl, key, (size_t)kl, NULL, 10000) == OKV_OK;
+        okv_value *v = NULL;
+        ok = ok && okv_get(cl, "orders", key, (size_t)kl, &v, 10000) == OKV_OK &&
+             okv_value_len(v) == (size_t)kl && memcmp(okv_value_data(v), key, (size_t)kl) == 0;
+        okv_value_free(v);
+    }
+    okv_close(cl);
+    assert_true(ok);
+    assert_true(counter_sum(c, "reads") >= reads_before + 40);
+    return counter_sum(c, "lease_reads") - before;
+}
+
+static void leaders_read_under_lease_unless_read_index_mode(void **state)
+{
+    okv_cluster **cp = (okv_cluster **)state;
+    int started = start(cp, 3);
+    okv_cluster *c = *cp;
+    assert_int_equal(started, 0);
+    /* The first read of a partition renews its lease through ReadIndex;
+     * most later ones use it. */
+    assert_true(read_some(c) > 0);
+
+    for (int id = 1; id <= 3; id++)
+        assert_int_equal(okv_cluster_node_stop(c, id, 0), 0);
+    const char *saved[7];
+    memcpy(saved, c->flag, sizeof saved);
+    c->flag[0] = "--read-mode";
+    c->flag[1] = "read-index";
+    c->flag[2] = NULL;
+    int rc = 0;
+    for (int id = 1; id <= 3 && rc == 0; id++)
+        rc = okv_cluster_node_start(c, id);
+    memcpy(c->flag, saved, sizeof saved);
+    assert_int_equal(rc, 0);
+    assert_int_equal(okv_cluster_wait_leaders(c, SETTLE_MS), 0);
+    assert_int_equal(read_some(c), 0);
+}
+
 /* Runs after a failed assertion too: every node started is killed. */
 static int teardown(void **state)
 {
@@ -299,6 +365,7 @@ int main(void)
         cmocka_unit_test_teardown(five_nodes_spread_within_one, teardown),
         cmocka_unit_test_teardown(node_with_other_partition_count_stops, teardown),
         cmocka_unit_test_teardown(client_given_one_address_learns_every_node, teardown),
+        cmocka_unit_test_teardown(leaders_read_under_lease_unless_read_index_mode, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

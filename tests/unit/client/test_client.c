@@ -38,6 +38,13 @@ static void test_client__connect_rejects_bad_address_lists(void **state)
     o.version = 99;
     assert_int_equal(okv_connect(&c, DEAD_ADDR, &o), OKV_EINVAL);
     assert_non_null(strstr(okv_errmsg(NULL), "version"));
+    /* A caller built against version 1 (no listed_nodes_only) still works;
+     * the field it does not have is never read. */
+    okv_options v1 = OKV_OPTIONS_INIT;
+    v1.version = 1;
+    v1.listed_nodes_only = 12345;
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &v1), OKV_OK);
+    okv_close(c);
 }
 
 static void test_client__free_functions_accept_null(void **state)

@@ -38,6 +38,25 @@ static void test_config__compaction_flags(void **state)
     assert_non_null(strstr(err.msg, "--raft-snapshot-entries"));
 }
 
+/* Read mode: lease by default, read-index on request, nonsense refused. */
+static void test_config__read_mode(void **state)
+{
+    (void)state;
+    config c;
+    config_defaults(&c);
+    assert_int_equal(c.lease_reads, 1);
+    char *argv[] = { "orderkvd", "--read-mode", "read-index", NULL };
+    okv_error err;
+    assert_int_equal(config_parse_args(&c, 3, argv, &err), OKV_OK);
+    assert_int_equal(c.lease_reads, 0);
+    char *back[] = { "orderkvd", "--read-mode=lease", NULL };
+    assert_int_equal(config_parse_args(&c, 2, back, &err), OKV_OK);
+    assert_int_equal(c.lease_reads, 1);
+    char *bad[] = { "orderkvd", "--read-mode", "stale", NULL };
+    assert_int_equal(config_parse_args(&c, 3, bad, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "read-mode"));
+}
+
 static void test_config__flags(void **state)
 {
     (void)state;
@@ -137,6 +156,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config__defaults),
         cmocka_unit_test(test_config__flags),
+        cmocka_unit_test(test_config__read_mode),
         cmocka_unit_test(test_config__compaction_flags),
         cmocka_unit_test(test_config__bad_flags),
         cmocka_unit_test(test_config__file_then_flags),

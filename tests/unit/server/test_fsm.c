@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "fsm.h"
-#include "fsm_snapshot.h"
 #include "keycodec.h"
 #include "okv_test.h"
 
@@ -343,96 +342,14 @@ static void test_fsm__replicas_agree_whatever_their_flush_points(void **state)
     free(b.dir);
 }
 
-/* ---- partition snapshots ------------------------------------------------------ */
-
-static engine *open_engine(char **dir)
-{
-    *dir = okv_test_tmpdir("fsm-snap");
-    engine *e;
-    okv_error err;
-    assert_int_equal(engine_open(&e, *dir, NULL, &err), OKV_OK);
-    return e;
-}
-
-/* A snapshot carries the partition's keys and its exactly-once records:
- * installed on another replica (over different, stale state), a retry of
- * a request applied before the snapshot is still answered, not applied. */
-static void test_fsm__snapshot_moves_data_and_exactly_once_records(void **state)
-{
-    fx *x = *state;
-    uint64_t g = fsm_group_id(T, P);
-    apply(x->f, 10, (cmd_spec){ CMD_PUT, "a", "1", 0, 0, 7, 1, 0 });
-    apply(x->f, 11, (cmd_spec){ CMD_PUT, "b", "2", 0, 0, 7, 2, 0 });
-    apply(x->f, 12, (cmd_spec){ CMD_DELETE, "a", NULL, 0, 0, 7, 3, 0 });
-    flush(x->f);
-    okv_error err;
-    uint8_t *snap;
-    size_t len;
-    assert_int_equal(fsm_snapshot_build(x->e, g, 12, &snap, &len, &err), OKV_OK);
-
-    char *dir;
-    engine *e2 = open_engine(&dir);
-    fsm *f2;
-    assert_int_equal(fsm_new(&f2, e2, &err), OKV_OK);
-    apply(f2, 5, (cmd_spec){ CMD_PUT, "stale", "x", 0, 0, 0, 0, 0 });   /* to be replaced */
-    apply(f2, 6, (cmd_spec){ CMD_PUT, "a", "old", 0, 0, 0, 0, 0 });
-    flush(f2);
-    engine_batch *b = engine_batch_new();
-    assert_int_equal(fsm_snapshot_stage_install(b, g, 12, snap, len, &err), OKV_OK);
-    assert_int_equal(engine_write(e2, b, 1, &err), OKV_OK);
-    engine_batch_free(b);
-    uint64_t applied;
-    assert_int_equal(fsm_applied_index(f2, g, &applied, &err), OKV_OK);
-    assert_int_equal(applied, 12);
-    char v[64];
-    assert_int_equal(version_of(f2, "b", v), 11);
-    assert_string_equal(v, "2");
-    assert_int_equal(version_of(f2, "a", v), 0);       /* deleted before the snapshot */
-    assert_int_equal(version_of(f2, "stale", v), 0);   /* not in the leader's state */
-    command_result r = apply(f2, 13, (cmd_spec){ CMD_PUT, "b", "again", 0, 0, 7, 2, 0 });
-    assert_int_equal(r.version, 11);                   /* the first answer */
-    assert_int_equal(version_of(f2, "b", v), 11);
-    fsm_free(f2);
-    engine_close(e2);
-    okv_test_rmtree(dir);
-    free(dir);
-    free(snap);
-}
-
-/* A damaged or misaddressed snapshot is refused before anything is staged. */
-static void test_fsm__snapshot_checks_refuse_damage(void **state)
-{
-    fx *x = *state;
-    uint64_t g = fsm_group_id(T, P);
-    apply(x->f, 10, (cmd_spec){ CMD_PUT, "a", "1", 0, 0, 7, 1, 0 });
-    flush(x->f);
-    okv_error err;
-    uint8_t *snap;
-    size_t len;
-    assert_int_equal(fsm_snapshot_build(x->e, g, 10, &snap, &len, &err), OKV_OK);
-    engine_batch *b = engine_batch_new();
-    assert_int_equal(fsm_snapshot_stage_install(b, g + 1, 10, snap, len, &err), OKV_ECORRUPT);
-    assert_int_equal(fsm_snapshot_stage_install(b, g, 11, snap, len, &err), OKV_ECORRUPT);
-    for (size_t i = 0; i < len; i += 7) {
-        snap[i] ^= 0x40;
-        assert_int_equal(fsm_snapshot_stage_install(b, g, 10, snap, len, &err), OKV_ECORRUPT);
-        snap[i] ^= 0x40;
-    }
-    for (size_t cut = 0; cut < len; cut++)
-        assert_int_equal(fsm_snapshot_stage_install(b, g, 10, snap, cut, &err), OKV_ECORRUPT);
-    assert_int_equal(engine_batch_count(b), 0);
-    assert_int_equal(fsm_snapshot_stage_install(b, g, 10, snap, len, &err), OKV_OK);
-    engine_batch_free(b);
-    free(snap);
-}
+/* Partition snapshots (streamed, SST files, install and its crash
+ * recovery) are tested in test_snapshot.c. */
 
 int main(void)
 {
 #define TT(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
     const struct CMUnitTest tests[] = {
         TT(test_fsm__version_is_the_raft_index),
-        TT(test_fsm__snapshot_moves_data_and_exactly_once_records),
-        TT(test_fsm__snapshot_checks_refuse_damage),
         TT(test_fsm__conditions_see_earlier_entries_of_the_same_batch),
         TT(test_fsm__a_retried_request_applies_once),
         TT(test_fsm__watermark_drops_records_and_refuses_stale_ids),
