@@ -33,6 +33,8 @@
  *   kv.ack.before_commit       a write is acknowledged once proposed, before it commits
  *   fsm.dedup.skip             apply ignores the exactly-once table
  *   kv.reply.drop              a write's answer is replaced by a bare UNAVAILABLE
+ *   lease.never_ends           a leader's read lease never expires, not even
+ *                              when it stops leading
  */
 #ifndef OKV_FAILPOINT_H
 #define OKV_FAILPOINT_H

@@ -172,6 +172,8 @@ static void lease_extend(grp *g, const pending_read *r)
     if (st.role != RAFT_LEADER || st.term != r->lease_term || st.transferee != RAFT_NONE)
         return;
     uint64_t until = r->issued_ms + lease_ms(rs);
+    if (OKV_FAILPOINT("lease.never_ends"))
+        until = UINT64_MAX / 2;   /* planted bug: the lease outlives the leadership */
     if (g->lease_term != st.term || until > atomic_load(&g->lease_until)) {
         g->lease_term = st.term;
         atomic_store(&g->lease_until, until);
@@ -183,7 +185,7 @@ static void lease_extend(grp *g, const pending_read *r)
  * transfer starts. */
 static void lease_check(grp *g)
 {
-    if (!atomic_load(&g->lease_until))
+    if (!atomic_load(&g->lease_until) || OKV_FAILPOINT("lease.never_ends"))
         return;
     struct raft_status st;
     raft_status(g->node, &st);

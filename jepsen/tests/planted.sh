@@ -8,6 +8,8 @@
 #
 #   kv.read.local             register x partition-leader: stale reads
 #   kv.ack.before_commit      set x partition-leader: acknowledged adds lost
+#   lease.never_ends          register x partition-leader: stale reads from
+#                             a deposed leader still using its lease
 #   fsm.dedup.skip + kv.reply.drop=30%
 #                             register x none: a retried write applied twice
 # and one control that must stay valid, so the third case is the dedup bug
@@ -21,7 +23,7 @@ set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 FAILPOINT_BUILD_DIR" >&2; exit 2; }
 build="$(cd "$1" && pwd)"
 jepsen="$(cd "$(dirname "$0")/.." && pwd)"
-ATTEMPTS=3
+ATTEMPTS=5
 time_s="${OKV_PLANTED_TIME:-30}"
 
 if [ "$(id -u)" != 0 ]; then
@@ -42,6 +44,7 @@ fi
 CASES=(
   "kv.read.local|invalid|register|partition-leader|kv.read.local=on|not linearizable"
   "kv.ack.before_commit|invalid|set|partition-leader|kv.ack.before_commit=on|lost"
+  "lease.never_ends|invalid|register|partition-leader|lease.never_ends=on|not linearizable"
   "fsm.dedup.skip|invalid|register|none|fsm.dedup.skip=on;kv.reply.drop=30%|not linearizable"
   "kv.reply.drop|valid|register|none|kv.reply.drop=30%|linearizable-register: valid"
 )
