@@ -307,6 +307,57 @@ static int stored_watermark(fsm *f, uint64_t group, uint64_t client, uint64_t *w
     return bad ? okv_error_set(err, OKV_ECORRUPT, "watermark record with a bad format") : OKV_OK;
 }
 
+/* Deletes the client's dedup records for request ids [from, to) in group:
+ * those already in RocksDB and those staged in this batch, one point delete
+ * each. Not a range tombstone: RocksDB 7.8 re-fragments every range
+ * tombstone of a memtable on each point read of that column family, so a
+ * tombstone per step made every apply's dedup lookup slower until the next
+ * flush (perf: a tenth of a node's time during 256-client puts). */
+static int drop_dedup_records(fsm *f, uint64_t group, uint64_t client, uint64_t from,
+                              uint64_t to, okv_error *err)
+{
+    uint8_t lo[DEDUP_KEY_LEN], hi[DEDUP_KEY_LEN];
+    dedup_key(lo, group, client, from);
+    dedup_key(hi, group, client, to);
+    engine_iter *it;
+    int rc = engine_iter_new(&it, f->e, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi, err);
+    if (rc)
+        return rc;
+    for (; engine_iter_valid(it) && rc == OKV_OK; engine_iter_next(it)) {
+        size_t kl;
+        const char *k = engine_iter_key(it, &kl);
+        rc = stage(f, ENGINE_CF_META, (const uint8_t *)k, kl, NULL, 0, err);
+    }
+    if (rc == OKV_OK)
+        rc = engine_iter_status(it, err);
+    engine_iter_free(it);
+    /* Staged ones: collected first, as staging may grow the table. */
+    uint8_t (*keys)[DEDUP_KEY_LEN] = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < f->cap && rc == OKV_OK; i++) {
+        const ov_slot *sl = &f->slots[i];
+        if (!sl->key || !sl->val || sl->key_len != 1 + DEDUP_KEY_LEN ||
+            sl->key[0] != (uint8_t)ENGINE_CF_META || memcmp(sl->key + 1, lo, sizeof lo) < 0 ||
+            memcmp(sl->key + 1, hi, sizeof hi) >= 0)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            void *nk = realloc(keys, ncap * sizeof *keys);
+            if (!nk) {
+                rc = okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+                break;
+            }
+            keys = nk;
+            cap = ncap;
+        }
+        memcpy(keys[n++], sl->key + 1, DEDUP_KEY_LEN);
+    }
+    for (size_t i = 0; i < n && rc == OKV_OK; i++)
+        rc = stage(f, ENGINE_CF_META, keys[i], DEDUP_KEY_LEN, NULL, 0, err);
+    free(keys);
+    return rc;
+}
+
 /* Raises the client's watermark and drops the dedup records below the last
  * FSM_DEDUP_GC_STEP boundary it passed (invariant 4). A request below the
  * stored watermark is refused without effect, so dropping its record can
@@ -325,12 +376,8 @@ static int raise_watermark(fsm *f, uint64_t group, const command *c, uint64_t st
         return rc;
     uint64_t from = stored - stored % FSM_DEDUP_GC_STEP;
     uint64_t to = c->watermark - c->watermark % FSM_DEDUP_GC_STEP;
-    if (to > from) {
-        uint8_t lo[DEDUP_KEY_LEN], hi[DEDUP_KEY_LEN];
-        dedup_key(lo, group, c->client_id, from);
-        dedup_key(hi, group, c->client_id, to);
-        engine_batch_delete_range(f->b, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi);
-    }
+    if (to > from)
+        return drop_dedup_records(f, group, c->client_id, from, to, err);
     return OKV_OK;
 }
 
