@@ -45,12 +45,19 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     committer_stats st = { 0, 0 };
     if (n->com)   /* single-node mode; a cluster node has no committer */
         committer_get_stats(n->com, &st);
-    static const char *const names[] = { "writes", "syncs", "reads", "lease_reads" };
+    struct raftstore_snap_stats ss = { 0, 0, 0, 0 };
+    if (n->rs)
+        raftstore_snap_stats_get(n->rs, &ss);
+    static const char *const names[] = { "writes", "syncs", "reads", "lease_reads",
+                                         "snapshots_recorded", "snapshots_offered",
+                                         "snapshots_installed", "snapshots_recovered" };
     uint64_t values[] = { st.writes, st.syncs, atomic_load(&n->reads),
-                          atomic_load(&n->lease_reads) };
-    Orderkv__V1__Counter counters[4];
-    Orderkv__V1__Counter *cptrs[4];
-    for (size_t i = 0; i < 4; i++) {
+                          atomic_load(&n->lease_reads), ss.recorded, ss.offered, ss.installed,
+                          ss.recovered };
+    enum { NCOUNTERS = sizeof names / sizeof names[0] };
+    Orderkv__V1__Counter counters[NCOUNTERS];
+    Orderkv__V1__Counter *cptrs[NCOUNTERS];
+    for (size_t i = 0; i < NCOUNTERS; i++) {
         orderkv__v1__counter__init(&counters[i]);
         counters[i].name = (char *)names[i];
         counters[i].value = values[i];
@@ -64,7 +71,7 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     resp.uptime_ms = node_now_ms() - n->started_ms;
     resp.n_tables = cat->count;
     resp.tables = tptrs;
-    resp.n_counters = 4;
+    resp.n_counters = NCOUNTERS;
     resp.counters = cptrs;
     resp.data_dir = n->data_dir;
 

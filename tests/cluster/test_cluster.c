@@ -514,6 +514,11 @@ static void test_cluster__follower_behind_compacted_log_gets_a_snapshot(void **s
     printf("  f: node %d restarted %zu writes behind; %d snapshot installs\n", fol,
            okv_load_count(&l, OKV_OK), installs);
     assert_true(installs >= 1);
+    /* ... and the admin Status counts them: the follower installed since
+     * its restart, the leader compacted and offered. */
+    assert_true(node_counter(f, fol, "snapshots_installed") >= 1);
+    assert_true(node_counter(f, (int)leader, "snapshots_recorded") >= 1);
+    assert_true(node_counter(f, (int)leader, "snapshots_offered") >= 1);
     assert_true(log_count(f->c->node[(int)leader].log_path, "log compacted to") >= 1);
     /* Through the streamed path: the leader streamed it on its own call and
      * the follower received it whole before installing it. */
