@@ -150,23 +150,17 @@ size_t client_naddrs(okv_client *c)
 
 long client_node_add(okv_client *c, const char *addr)
 {
-    if (c->opts.listed_nodes_only) {
-        size_t n = client_naddrs(c);
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(c->addrs[i], addr) == 0)
-                return (long)i;
-        return -1;
-    }
     size_t len = strlen(addr);
-    if (len == 0 || len >= CLIENT_ADDR_MAX || !address_chars_ok(addr) || !address_form_ok(addr))
-        return -1;
     pthread_mutex_lock(&c->addr_mu);
     size_t n = atomic_load_explicit(&c->naddrs, memory_order_relaxed);
     long idx = -1;
     for (size_t i = 0; i < n && idx < 0; i++)
         if (strcmp(c->addrs[i], addr) == 0)
             idx = (long)i;
-    if (idx < 0 && n < CLIENT_MAX_ADDRS) {
+    /* New nodes are added unless the caller pinned the list; a malformed
+     * address from a server is ignored, never dialled. */
+    if (idx < 0 && !c->opts.listed_nodes_only && n < CLIENT_MAX_ADDRS && len > 0 &&
+        len < CLIENT_ADDR_MAX && address_chars_ok(addr) && address_form_ok(addr)) {
         memcpy(c->addrs[n], addr, len + 1);
         open_channels(c, n);
         atomic_store_explicit(&c->naddrs, n + 1, memory_order_release);
