@@ -56,6 +56,19 @@ static uint64_t random_id(void)
     return id ? id : 1;
 }
 
+/* One past the highest request id of every client closed so far in this
+ * process: a later client starts above it even if the wall clock did not
+ * advance (or stepped back) in between (client_int.h). */
+static _Atomic uint64_t closed_ids_end;
+
+static uint64_t wall_clock_us(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || ts.tv_sec < 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* Splits "a:1,b:2" into c->addrs; rejects empty entries and entries without
  * a port so that typos fail here, not as a timeout later. */
 static int address_chars_ok(const char *a)
@@ -214,7 +227,7 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
     pthread_mutex_init(&c->route_mu, NULL);
     atomic_init(&c->current, 0);
     pthread_mutex_init(&c->inflight_mu, NULL);
-    c->next_request_id = 1;
+    c->next_request_id = client_request_id_first(wall_clock_us(), atomic_load(&closed_ids_end));
     *out = c;
     return OKV_OK;
 }
@@ -231,6 +244,11 @@ void okv_close(okv_client *c)
     pthread_mutex_destroy(&c->cq_mu);
     client_route_free(c);
     pthread_mutex_destroy(&c->route_mu);
+    uint64_t end = c->next_request_id;
+    uint64_t seen = atomic_load(&closed_ids_end);
+    while (seen < end && !atomic_compare_exchange_weak(&closed_ids_end, &seen, end)) {
+        /* another client raised it meanwhile; seen holds the new value */
+    }
     pthread_mutex_destroy(&c->inflight_mu);
     pthread_mutex_destroy(&c->addr_mu);
     for (size_t i = 0; i < c->naddrs; i++)

@@ -7,10 +7,31 @@
  * oldest request id this client still has in flight, so every id below it
  * has its final answer and is never sent again (not even by a retry).
  *
+ * A session's ids start from the wall clock, not from 1, so that a new
+ * session with the same client id is not answered from an old session's
+ * records (client_request_id_first). The first write of a new session
+ * carries a watermark far above the old session's: partitions then drop
+ * the old records and raise their stored watermark, which is safe because
+ * sessions of one client id never overlap (orderkv.h).
+ *
  * Ids are handed out under the same lock that appends them to the list, so
  * the list is in id order and its head is the watermark: O(1) both ways.
  */
 #include "client_int.h"
+
+/* The rule and its assumption are in client_int.h. The shift spaces
+ * sessions by 1,024 ids per microsecond between their starts; the clamp
+ * keeps the result below 2^63, so ids also fit a signed 64-bit integer in
+ * tools that read them that way. */
+uint64_t client_request_id_first(uint64_t now_us, uint64_t at_least)
+{
+    if (now_us > CLIENT_REQUEST_ID_CLOCK_MAX)
+        now_us = CLIENT_REQUEST_ID_CLOCK_MAX;
+    uint64_t first = now_us << CLIENT_REQUEST_ID_SHIFT;
+    if (first < at_least)
+        first = at_least;
+    return first ? first : 1;
+}
 
 uint64_t client_write_begin(okv_client *c, client_write *w)
 {

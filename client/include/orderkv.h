@@ -72,7 +72,23 @@ typedef struct okv_status okv_status;
 typedef struct okv_options {
     unsigned version;            /* OKV_OPTIONS_VERSION */
     int default_timeout_ms;      /* deadline of calls that pass timeout_ms = 0 */
-    uint64_t client_id;          /* 0: a random id is chosen; tags every write */
+    /* 0: a random id is chosen. Tags every write: with its request id it
+     * lets a partition apply a resent write once (docs/client-api.md).
+     * Clients with the same non-zero client_id must not be open at the
+     * same time. A later client may reuse it: its request ids start from
+     * the wall clock (CLOCK_REALTIME in microseconds, times 1024), above
+     * every id of a client closed earlier in this process and, across
+     * processes, above every id an earlier client used, provided (1) the
+     * clock at the new okv_connect reads later than it did when the
+     * earlier client began its last write, and (2) the earlier client
+     * began under 1024 writes per microsecond of clock time on average
+     * (a billion a second). If the clock stepped back so that (1) fails,
+     * the new client's writes may be refused (OKV_EINVAL, "refused when
+     * applied") and a few may even be answered with the earlier client's
+     * result without being applied. After a step back, connect with a
+     * new client_id, or only once the clock again reads later than when
+     * the earlier client closed. */
+    uint64_t client_id;
     /* Since version 2. 0 (default): the client adds every node the cluster
      * names and sends each call to its partition's leader. 1: it talks only
      * to the listed addresses (for tools and tests that must reach one
