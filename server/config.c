@@ -18,6 +18,7 @@ void config_defaults(config *c)
     c->partitions = CATALOG_DEFAULT_PARTITIONS;
     c->threads = 2;
     c->tick_ms = 100;
+    c->election_ticks = 10;
     c->snapshot_entries = 100000;
     c->log_keep = 5000;
     c->lease_reads = 1;
@@ -44,7 +45,9 @@ const char *config_usage(void)
            "                        (default 8; an existing dir keeps its own)\n"
            "  --threads N           gRPC completion-queue threads (default 2)\n"
            "  --raft-tick-ms N      Raft tick (default 100; elections after 10-20\n"
-           "                        ticks without a leader)\n"
+           "                        ticks without a leader). The same on every node:\n"
+           "                        recorded at the cluster's first boot, a node\n"
+           "                        with another value stops\n"
            "  --raft-snapshot-entries N  snapshot a partition and compact its Raft\n"
            "                        log every N applied entries (default 100000;\n"
            "                        0 = never)\n"
@@ -55,7 +58,8 @@ const char *config_usage(void)
            "                        confirmed less than ~0.8 election timeouts ago\n"
            "                        reads without asking them again (assumes clock\n"
            "                        rates differ by under 10%); read-index: every\n"
-           "                        read waits for a heartbeat round\n"
+           "                        read waits for a heartbeat round. Recorded and\n"
+           "                        checked like --raft-tick-ms\n"
            "  --shutdown-grace-ms N how long in-flight calls may finish on SIGTERM\n"
            "                        (default 5000)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"

@@ -26,6 +26,9 @@ typedef struct config {
     int partitions_set;       /* --partitions was given explicitly */
     int threads;              /* completion-queue threads */
     int tick_ms;              /* Raft tick (cluster mode) */
+    int election_ticks;       /* ticks without a leader before an election; no flag:
+                               * recorded in the meta group, where a node built with
+                               * another value is refused (meta.h) */
     int snapshot_entries;     /* compact a group's log every N applied entries; 0 = never */
     int log_keep;             /* entries kept behind a snapshot for slow followers */
     int lease_reads;          /* 1: a leader within its lease reads locally; 0: ReadIndex always */

@@ -190,6 +190,7 @@ static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *
     rc_cfg.net.send_snapshot = net_send_snapshot;
     rc_cfg.net.ctx = *tp;
     rc_cfg.tick_ms = cfg->tick_ms;
+    rc_cfg.election_ticks = cfg->election_ticks;   /* what the meta group records */
     /* raftstore: 0 = its default, -1 = never; the flag's 0 means never. */
     rc_cfg.snapshot_entries = cfg->snapshot_entries ? cfg->snapshot_entries : -1;
     rc_cfg.log_keep = cfg->log_keep ? cfg->log_keep : -1;
@@ -281,14 +282,21 @@ static int run(const config *cfg, const sigset_t *sigs)
                  cfg->partitions, cfg->data_dir);
     int clustered = 0;
     transport *tp = NULL;
+    /* What leader leases depend on; the meta group refuses a node whose
+     * values differ from the cluster's (meta.h), before Raft starts when
+     * the record is on disk, and before any client call is taken. */
+    meta_timing timing = { .tick_ms = cfg->tick_ms,
+                           .election_ticks = cfg->election_ticks,
+                           .lease_reads = cfg->lease_reads };
     if ((rc = node_boot_cluster(&n, cfg->initial_cluster, &clustered, &err)) ||
         (clustered && (rc = start_cluster(&n, cfg, &tp, &err))) ||
+        (clustered && (rc = meta_new(&n.meta, &n, &timing, &err))) ||
         (!clustered && (rc = committer_new(&n.com, n.kv, &err))) ||
         (rc = clustered ? service_kv_raft_register(&n, &err) : service_kv_register(&n, &err)) ||
         (rc = service_admin_register(&n, &err)) ||
         (rc = rpc_server_start(n.rpc, cfg->threads, &err)) ||
         (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err))) ||
-        (clustered && (rc = meta_new(&n.meta, &n, &err)))) {
+        (clustered && (rc = meta_start(n.meta, &err)))) {
         OKV_ERROR("cannot start: %s", err.msg);
         stop_all(&n, tp);
         return 1;

@@ -8,6 +8,10 @@
  * - a node whose data dir was made with another partition count learns
  *   the cluster's record, says what differs and stops, while the rest of
  *   the cluster serves;
+ * - so does a node started with another --raft-tick-ms or --read-mode than
+ *   the cluster was created with (leader leases are safe only if every node
+ *   times elections alike), and a node restarted with another tick is
+ *   refused before it takes part in Raft;
  * - a client given one node's address learns every node from it, writes
  *   to every partition, and keeps working when that node dies;
  * - leaders serve reads under their lease (--read-mode lease, the default)
@@ -15,9 +19,14 @@
  *
  * Waits are bounded polls (a cluster settles at its own pace); nothing
  * asserts how fast. OKV_KEEP_CLUSTER_DIR=1 keeps the data dirs and logs. */
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "okv_cluster.h"
 #include "okv_test.h"
@@ -254,6 +263,180 @@ static void node_with_other_partition_count_stops(void **state)
     okv_close(cl);
 }
 
+/* Size of a log file now (0 if it does not exist): what a later
+ * log_has_since looks at starts there. */
+static long log_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* 1 if the log at path holds needle after byte `from`. */
+static int log_has_since(const char *path, long from, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t cap = 1 << 20;
+    char *buf = malloc(cap);
+    size_t got = 0;
+    if (buf && fseek(f, from, SEEK_SET) == 0)
+        got = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    if (!buf)
+        return 0;
+    buf[got] = '\0';
+    int found = strstr(buf, needle) != NULL;
+    if (!found)
+        fprintf(stderr, "not in %s: '%s'\n", path, needle);
+    free(buf);
+    return found;
+}
+
+/* Starts node id with the cluster's flags plus `flag value` (a later flag
+ * wins, so this overrides the cluster's --raft-tick-ms) and waits for it to
+ * exit on its own. Returns its exit status, or -1 if it did not start or
+ * still ran after timeout_ms (it is then killed). The process is not the
+ * harness's: node[id].pid stays 0. Its output goes to node id's log. */
+static int run_until_exit(okv_cluster *c, int id, const char *flag, const char *value,
+                          int timeout_ms)
+{
+    char tick[16], node_id[16], log_path[4300];
+    snprintf(tick, sizeof tick, "%d", c->tick_ms);
+    snprintf(node_id, sizeof node_id, "%d", id);
+    snprintf(log_path, sizeof log_path, "%s.log", c->data[id]);
+    const char *bin = getenv("ORDERKVD");
+    if (!bin || !bin[0])
+        bin = c->orderkvd;
+    const char *argv[] = { bin, "--data-dir", c->data[id], "--listen", c->addr[id],
+                           "--node-id", node_id, "--initial-cluster", c->spec,
+                           "--raft-tick-ms", tick, flag, value, NULL };
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {   /* the child of a threaded test: only exec */
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int64_t end = now_ms() + timeout_ms;
+    int status = 0;
+    do {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        sleep_ms(50);
+    } while (now_ms() < end);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    fprintf(stderr, "node %d (%s %s) still ran after %d ms; killed it\n", id, flag, value,
+            timeout_ms);
+    return -1;
+}
+
+/* The cluster made again from fresh data dirs with nodes 1 and 2 only; 0
+ * once both have checked the cluster's record (so it is written, with
+ * their settings, before node 3 ever starts). */
+static int refound_without_node3(okv_cluster *c)
+{
+    for (int id = 1; id <= 3; id++) {
+        if (c->node[id].pid > 0 && okv_cluster_node_stop(c, id, 0) != 0)
+            return -1;
+        char cmd[4400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->data[id]);
+        if (system(cmd) != 0)
+            return -1;
+    }
+    if (okv_cluster_node_start(c, 1) != 0 || okv_cluster_node_start(c, 2) != 0 ||
+        wait_meta(c, 1, "ok", SETTLE_MS) != 0 || wait_meta(c, 2, "ok", SETTLE_MS) != 0) {
+        okv_cluster_dump_logs(c, 20);
+        return -1;
+    }
+    return 0;
+}
+
+/* 20 puts through nodes 1 and 2 (a majority of every group); 0 if all
+ * succeeded. */
+static int nodes_1_and_2_serve(okv_cluster *c, const char *prefix)
+{
+    char two[160];
+    snprintf(two, sizeof two, "%s,%s", c->addr[1], c->addr[2]);
+    okv_client *cl;
+    if (okv_connect(&cl, two, NULL) != OKV_OK)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < 20 && rc == 0; i++) {
+        char key[32];
+        int kl = snprintf(key, sizeof key, "%s%d", prefix, i);
+        rc = okv_put(cl, "orders", key, (size_t)kl, "v", 1, NULL, 15000) == OKV_OK ? 0 : -1;
+    }
+    okv_close(cl);
+    return rc;
+}
+
+/* Issue 10, item 8: a leader's lease lasts 0.9 x (election ticks - 1) x
+ * its tick and is safe only because every follower waits a full election
+ * timeout of its own ticks before voting. A node with another tick breaks
+ * that silently, so the cluster's record holds the timing and a node that
+ * differs stops. */
+static void node_with_other_tick_stops(void **state)
+{
+    okv_cluster **cp = (okv_cluster **)state;
+    int started = start(cp, 3);
+    okv_cluster *c = *cp;
+    assert_int_equal(started, 0);
+    assert_int_equal(refound_without_node3(c), 0);
+
+    /* A fresh node 3 with --raft-tick-ms 70 instead of 50 learns the
+     * record, names both values and stops with status 1. */
+    long from = log_size(c->node[3].log_path);
+    assert_int_equal(run_until_exit(c, 3, "--raft-tick-ms", "70", SETTLE_MS), 1);
+    assert_true(log_has_since(c->node[3].log_path, from,
+                              "--raft-tick-ms is 70 here but 50 in the cluster's record"));
+    assert_true(
+        log_has_since(c->node[3].log_path, from, "restart this node with --raft-tick-ms 50"));
+    assert_int_equal(nodes_1_and_2_serve(c, "tick"), 0);
+    assert_int_equal(wait_meta(c, 1, "ok", SETTLE_MS), 0);
+    assert_int_equal(wait_meta(c, 2, "ok", SETTLE_MS), 0);
+
+    /* Node 1 restarted with the other tick is refused at once: the record
+     * is on its disk, and it must not vote with the wrong timing even
+     * briefly. With the cluster's tick it serves again. */
+    assert_int_equal(okv_cluster_node_stop(c, 1, 0), 0);
+    from = log_size(c->node[1].log_path);
+    assert_int_equal(run_until_exit(c, 1, "--raft-tick-ms", "70", SETTLE_MS), 1);
+    assert_true(log_has_since(c->node[1].log_path, from,
+                              "--raft-tick-ms is 70 here but 50 in the cluster's record"));
+    assert_int_equal(okv_cluster_node_start(c, 1), 0);
+    assert_int_equal(wait_meta(c, 1, "ok", SETTLE_MS), 0);
+    assert_int_equal(nodes_1_and_2_serve(c, "back"), 0);
+}
+
+/* The same for the read mode: a read-index node does not keep quiet after
+ * a restart (raftstore boot_quiet), so it can vote a second leader in
+ * while a lease of the first still runs. */
+static void node_with_other_read_mode_stops(void **state)
+{
+    okv_cluster **cp = (okv_cluster **)state;
+    int started = start(cp, 3);
+    okv_cluster *c = *cp;
+    assert_int_equal(started, 0);
+    assert_int_equal(refound_without_node3(c), 0);
+
+    long from = log_size(c->node[3].log_path);
+    assert_int_equal(run_until_exit(c, 3, "--read-mode", "read-index", SETTLE_MS), 1);
+    assert_true(log_has_since(c->node[3].log_path, from,
+                              "--read-mode is read-index here but lease in the cluster's record"));
+    assert_true(
+        log_has_since(c->node[3].log_path, from, "restart this node with --read-mode lease"));
+    assert_int_equal(nodes_1_and_2_serve(c, "mode"), 0);
+    assert_int_equal(wait_meta(c, 1, "ok", SETTLE_MS), 0);
+    assert_int_equal(wait_meta(c, 2, "ok", SETTLE_MS), 0);
+}
+
 static void client_given_one_address_learns_every_node(void **state)
 {
     okv_cluster **cp = (okv_cluster **)state;
@@ -333,8 +516,14 @@ static void leaders_read_under_lease_unless_read_index_mode(void **state)
      * most later ones use it. */
     assert_true(read_some(c) > 0);
 
-    for (int id = 1; id <= 3; id++)
+    /* The read mode is part of the cluster's record (a node with another
+     * one stops): read-index mode is a cluster made so from fresh dirs. */
+    for (int id = 1; id <= 3; id++) {
         assert_int_equal(okv_cluster_node_stop(c, id, 0), 0);
+        char cmd[4400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->data[id]);
+        assert_int_equal(system(cmd), 0);
+    }
     const char *saved[7];
     memcpy(saved, c->flag, sizeof saved);
     c->flag[0] = "--read-mode";
@@ -364,6 +553,8 @@ int main(void)
         cmocka_unit_test_teardown(leaders_spread_within_one_and_again_after_a_node_returns, teardown),
         cmocka_unit_test_teardown(five_nodes_spread_within_one, teardown),
         cmocka_unit_test_teardown(node_with_other_partition_count_stops, teardown),
+        cmocka_unit_test_teardown(node_with_other_tick_stops, teardown),
+        cmocka_unit_test_teardown(node_with_other_read_mode_stops, teardown),
         cmocka_unit_test_teardown(client_given_one_address_learns_every_node, teardown),
         cmocka_unit_test_teardown(leaders_read_under_lease_unless_read_index_mode, teardown),
     };
