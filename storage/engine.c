@@ -62,11 +62,6 @@ static rocksdb_column_family_handle_t *cf_handle(const engine *e, enum engine_cf
     return e->cf[(int)cf + 1];
 }
 
-static int cf_ok(enum engine_cf cf)
-{
-    return (int)cf >= 0 && (int)cf < ENGINE_CF_COUNT;
-}
-
 /* ---- RocksDB status -> OKV code ------------------------------------------ */
 
 /* RocksDB reports a Status only as Status::ToString() in errptr, whose prefix
@@ -550,7 +545,7 @@ int engine_get(engine *e, enum engine_cf cf, const void *key, size_t key_len,
     okv_error_clear(err);
     *val_out = NULL;
     *len_out = 0;
-    if (!cf_ok(cf))
+    if (!engine_cf_ok(cf))
         return okv_error_set(err, OKV_EINVAL, "engine_get: bad column family %d", (int)cf);
     char *errptr = NULL;
     /* Pinned: one copy (ours, below) instead of two, and NULL means absent
@@ -580,7 +575,7 @@ int engine_put(engine *e, enum engine_cf cf, const void *key, size_t key_len,
                const void *val, size_t val_len, int sync, okv_error *err)
 {
     okv_error_clear(err);
-    if (!cf_ok(cf))
+    if (!engine_cf_ok(cf))
         return okv_error_set(err, OKV_EINVAL, "engine_put: bad column family %d", (int)cf);
     char *errptr = NULL;
     rocksdb_put_cf(e->db, wopts(e, sync), cf_handle(e, cf), key, key_len, val, val_len,
@@ -592,92 +587,11 @@ int engine_delete(engine *e, enum engine_cf cf, const void *key, size_t key_len,
                   okv_error *err)
 {
     okv_error_clear(err);
-    if (!cf_ok(cf))
+    if (!engine_cf_ok(cf))
         return okv_error_set(err, OKV_EINVAL, "engine_delete: bad column family %d", (int)cf);
     char *errptr = NULL;
     rocksdb_delete_cf(e->db, wopts(e, sync), cf_handle(e, cf), key, key_len, &errptr);
     return errptr ? rocks_fail(err, errptr, e->dir, "delete") : OKV_OK;
-}
-
-/* ---- batches ------------------------------------------------------------- */
-
-engine_batch *engine_batch_new(void)
-{
-    return calloc(1, sizeof(engine_batch));
-}
-
-void engine_batch_free(engine_batch *b)
-{
-    if (!b)
-        return;
-    free(b->buf);
-    free(b);
-}
-
-static void batch_append(engine_batch *b, int op, enum engine_cf cf, const void *key,
-                         size_t key_len, const void *val, size_t val_len)
-{
-    if (b->error)
-        return;
-    /* RocksDB's WriteBatch stores lengths as varint32. */
-    if (!cf_ok(cf) || key_len > UINT32_MAX || val_len > UINT32_MAX) {
-        b->error = OKV_EINVAL;
-        return;
-    }
-    size_t need = BATCH_REC_HEADER + key_len + val_len;
-    if (b->cap - b->len < need) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < need)
-            cap *= 2;
-        uint8_t *nb = realloc(b->buf, cap);
-        if (!nb) {
-            b->error = OKV_ENOMEM;
-            return;
-        }
-        b->buf = nb;
-        b->cap = cap;
-    }
-    uint8_t *p = b->buf + b->len;
-    uint32_t kl = (uint32_t)key_len, vl = (uint32_t)val_len;
-    p[0] = (uint8_t)op;
-    p[1] = (uint8_t)cf;
-    memcpy(p + 2, &kl, 4);
-    memcpy(p + 6, &vl, 4);
-    if (key_len)
-        memcpy(p + BATCH_REC_HEADER, key, key_len);
-    if (val_len)
-        memcpy(p + BATCH_REC_HEADER + key_len, val, val_len);
-    b->len += need;
-    b->count++;
-}
-
-void engine_batch_put(engine_batch *b, enum engine_cf cf, const void *key, size_t key_len,
-                      const void *val, size_t val_len)
-{
-    batch_append(b, BATCH_OP_PUT, cf, key, key_len, val, val_len);
-}
-
-void engine_batch_delete(engine_batch *b, enum engine_cf cf, const void *key, size_t key_len)
-{
-    batch_append(b, BATCH_OP_DELETE, cf, key, key_len, NULL, 0);
-}
-
-void engine_batch_delete_range(engine_batch *b, enum engine_cf cf, const void *begin,
-                               size_t begin_len, const void *end, size_t end_len)
-{
-    batch_append(b, BATCH_OP_DELETE_RANGE, cf, begin, begin_len, end, end_len);
-}
-
-void engine_batch_clear(engine_batch *b)
-{
-    b->len = 0;
-    b->count = 0;
-    b->error = OKV_OK;
-}
-
-size_t engine_batch_count(const engine_batch *b)
-{
-    return b->count;
 }
 
 int engine_write(engine *e, engine_batch *b, int sync, okv_error *err)
@@ -689,20 +603,15 @@ int engine_write(engine *e, engine_batch *b, int sync, okv_error *err)
                              b->error == OKV_ENOMEM ? "out of memory" : "a bad column family "
                              "or a key or value over 4 GiB");
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    for (size_t off = 0; off < b->len;) {
-        const uint8_t *p = b->buf + off;
-        uint32_t kl, vl;
-        memcpy(&kl, p + 2, 4);
-        memcpy(&vl, p + 6, 4);
-        const char *key = (const char *)p + BATCH_REC_HEADER;
-        rocksdb_column_family_handle_t *h = cf_handle(e, (enum engine_cf)p[1]);
-        if (p[0] == BATCH_OP_PUT)
-            rocksdb_writebatch_put_cf(wb, h, key, kl, key + kl, vl);
-        else if (p[0] == BATCH_OP_DELETE_RANGE)
-            rocksdb_writebatch_delete_range_cf(wb, h, key, kl, key + kl, vl);
+    engine_batch_rec r;
+    for (size_t off = 0; engine_batch_rec_next(b->buf, b->len, &off, &r);) {
+        rocksdb_column_family_handle_t *h = cf_handle(e, r.cf);
+        if (r.op == BATCH_OP_PUT)
+            rocksdb_writebatch_put_cf(wb, h, r.key, r.key_len, r.val, r.val_len);
+        else if (r.op == BATCH_OP_DELETE_RANGE)
+            rocksdb_writebatch_delete_range_cf(wb, h, r.key, r.key_len, r.val, r.val_len);
         else
-            rocksdb_writebatch_delete_cf(wb, h, key, kl);
-        off += BATCH_REC_HEADER + kl + vl;
+            rocksdb_writebatch_delete_cf(wb, h, r.key, r.key_len);
     }
     engine_assert((size_t)rocksdb_writebatch_count(wb) == b->count);
     char *errptr = NULL;
@@ -712,16 +621,6 @@ int engine_write(engine *e, engine_batch *b, int sync, okv_error *err)
 }
 
 /* ---- iterators ----------------------------------------------------------- */
-
-/* RocksDB's bytewise comparator: memcmp, then the shorter string first. */
-static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c != 0)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
 
 static char *dup_bytes(const void *p, size_t len)
 {
@@ -736,7 +635,7 @@ int engine_iter_new(engine_iter **out, engine *e, enum engine_cf cf, const void 
 {
     okv_error_clear(err);
     *out = NULL;
-    if (!cf_ok(cf))
+    if (!engine_cf_ok(cf))
         return okv_error_set(err, OKV_EINVAL, "engine_iter_new: bad column family %d", (int)cf);
     engine_iter *it = calloc(1, sizeof *it);
     if (!it)
@@ -820,11 +719,11 @@ void engine_iter_seek(engine_iter *it, const void *key, size_t key_len)
     /* RocksDB clamps a seek below the lower bound itself, but we do not rely
      * on that; a seek at or past the upper bound lands on the bound, which the
      * upper bound makes invalid. */
-    if (it->lower && key_cmp(key, key_len, it->lower, it->lower_len) < 0) {
+    if (it->lower && engine_key_cmp(key, key_len, it->lower, it->lower_len) < 0) {
         key = it->lower;
         key_len = it->lower_len;
     }
-    if (it->upper && key_cmp(key, key_len, it->upper, it->upper_len) >= 0) {
+    if (it->upper && engine_key_cmp(key, key_len, it->upper, it->upper_len) >= 0) {
         key = it->upper;
         key_len = it->upper_len;
     }
@@ -860,17 +759,4 @@ int engine_iter_status(const engine_iter *it, okv_error *err)
     okv_error_set(err, code, "data dir %s: iterator: %s", it->e->dir, errptr);
     rocksdb_free(errptr);
     return code;
-}
-
-size_t engine_prefix_successor(const void *prefix, size_t prefix_len, uint8_t *out)
-{
-    const uint8_t *p = prefix;
-    size_t i = prefix_len;
-    while (i > 0 && p[i - 1] == 0xff)
-        i--;
-    if (i == 0)
-        return 0;
-    memcpy(out, p, i);
-    out[i - 1]++;
-    return i;
 }

@@ -14,6 +14,7 @@
 #include <rocksdb/c.h>
 
 #include "engine.h"
+#include "engine_batch_int.h"
 
 /* Always on, also in release builds: a broken storage invariant must stop the
  * process before it writes something wrong, and the line tells us where. */
@@ -41,27 +42,6 @@ struct engine {
     rocksdb_readoptions_t *ropts;                /* point reads; thread-safe */
     rocksdb_writeoptions_t *wopts_sync;
     rocksdb_writeoptions_t *wopts_nosync;
-};
-
-/*
- * A batch is created without an engine (engine_batch_new takes none), but
- * RocksDB's rocksdb_writebatch_put_cf needs a column family handle, which
- * exists only per open DB. So a batch records its operations in its own
- * buffer and engine_write translates them into a rocksdb_writebatch_t. Record
- * layout (native byte order; never stored on disk):
- *   u8 op (BATCH_OP_PUT / _DELETE / _DELETE_RANGE), u8 cf, u32 key_len, u32 val_len,
- *   key bytes, value bytes (none for a delete).
- */
-enum { BATCH_OP_PUT = 1, BATCH_OP_DELETE = 2, BATCH_OP_DELETE_RANGE = 3 /* key = begin, value = end */ };
-#define BATCH_REC_HEADER 10u
-
-struct engine_batch {
-    uint8_t *buf;
-    size_t len;
-    size_t cap;
-    size_t count;   /* operations recorded */
-    int error;      /* sticky: OKV_ENOMEM or OKV_EINVAL from a put/delete that
-                       could not be recorded; engine_write then writes nothing */
 };
 
 struct engine_iter {
