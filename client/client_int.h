@@ -9,6 +9,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stdatomic.h>
 
+#include "client_reqid.h"
 #include "orderkv.h"
 
 #define CLIENT_MAX_ADDRS 16
@@ -76,33 +77,8 @@ struct okv_client {
 grpc_completion_queue *client_cq_get(okv_client *c);
 void client_cq_put(okv_client *c, grpc_completion_queue *cq);
 
-/* Request ids of a session (client_inflight.c). A session's ids are
- * first, first + 1, first + 2, ... in the order its writes begin, where
- * first = client_request_id_first(wall clock, at_least) at okv_connect.
- *
- * Why the clock: partitions keep (client id, request id) -> answer, and a
- * client may reuse its client_id in a new session (a restarted service).
- * A new session that numbered from 1 again would get the old session's
- * answers for writes it never applied. Starting at the clock reading in
- * microseconds times 2^CLIENT_REQUEST_ID_SHIFT puts a later session's
- * first id above every id an earlier one used, provided
- *
- *   (reading at session 2's start - reading at session 1's start) in us
- *       > (ids session 1 used) / 2^CLIENT_REQUEST_ID_SHIFT,
- *
- * i.e. session 1 averaged fewer than 1,024 writes per microsecond (about
- * a billion a second) and the clock did not step back in between.
- * at_least covers what the clock cannot within one process: okv_connect
- * passes the highest id any client closed earlier in this process used,
- * plus one. Readings are clamped below CLIENT_REQUEST_ID_CLOCK_MAX (the
- * year 2255) so that first stays below 2^63 and a session never wraps. */
-#define CLIENT_REQUEST_ID_SHIFT 10
-#define CLIENT_REQUEST_ID_CLOCK_MAX ((UINT64_C(1) << 53) - 1)
+/* Request ids of a session: client_reqid.h. */
 
-/* The first request id of a session started at now_us (microseconds since
- * the Unix epoch): max(min(now_us, CLOCK_MAX) << SHIFT, at_least), never 0.
- * Pure: a simulator passes its own clock. */
-uint64_t client_request_id_first(uint64_t now_us, uint64_t at_least);
 
 /* Gives w the next request id and counts it in flight; returns the
  * watermark to send with it. Pair with client_write_end. */
