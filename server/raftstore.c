@@ -14,6 +14,7 @@
 #include "failpoint.h"
 #include "fsm.h"
 #include "fsm_snapshot.h"
+#include "planted.h"
 #include "raftlog.h"
 
 /* Reads not answered within this many ticks are failed (a read request can
@@ -51,6 +52,26 @@ typedef struct grp {
     pending_prop *props, *props_tail;   /* in index order */
     pending_read *reads;
     uint64_t applied;
+    /* For lease reads on other threads: the commit index this node knows,
+     * published before any message carrying it leaves (so no follower can
+     * have applied past it), and the applied index, published once what it
+     * covers is flushed to RocksDB. */
+    _Atomic uint64_t commit_seen, applied_pub;
+    /* A transfer was started in this term: a TIMEOUT_NOW may still be on
+     * its way, and the vote it starts bypasses every follower's lease, so
+     * no lease is taken again in this term (ReadIndex stays safe). */
+    uint64_t no_lease_term;
+    /* Rebalancer (rebalance()): passes to wait before this node hands the
+     * group back again, the wait after the next hand-back (doubling), and
+     * passes since the last hand-back (the wait halves every 64). */
+    int rebalance_wait, rebalance_backoff, rebalance_quiet;
+    /* Leadership this node lost other than by handing it over (an
+     * election elsewhere, check-quorum): the tick it was noticed, 0 if
+     * never. For a while after, this node turns down TIMEOUT_NOW: a node
+     * that cannot keep the leadership (a failing disk, a slow link) must
+     * not have it handed back again and again (rebalance()). */
+    uint64_t lost_lead_tick;
+    int led, led_transferring;   /* as last seen by track_leadership */
     /* Lease (raftstore_config.lease_reads): reads on other threads may use
      * the applied state while now < lease_until. Only the loop writes it,
      * and zeroes it whenever this node may stop leading. */
@@ -80,6 +101,7 @@ typedef struct item {
     uint8_t *cmd;
     size_t len;
     uint64_t to;                /* ITEM_TRANSFER */
+    int round;                  /* ITEM_READ: a quorum round even under a lease */
     raftstore_propose_cb pcb;
     raftstore_read_cb rcb;
     void *arg;
@@ -102,6 +124,10 @@ struct raftstore {
     int stopping;              /* guarded by mu */
 
     int ticks_since_rebalance;
+    uint64_t next_tick;        /* clock time of the next tick */
+    int iter_tick, iter_open;  /* the step under way ticked / awaits step_end */
+    int crashed;               /* raftstore_free_crashed: leave the disk alone */
+    uint64_t ticks;            /* ticks since start */
     size_t snap_cursor;        /* where the next compaction check starts */
     char snap_root[4096];      /* <data dir>/snap: received snapshots */
     uint64_t transport_snaps;  /* RAFT_MSG_SNAPSHOTs dropped off the transport */
@@ -114,7 +140,16 @@ struct raftstore {
 
 static void logf_(raftstore *rs, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static uint64_t now_ms(void);
+static uint64_t mono_ms(void);
+static void track_prop(grp *g, pending_prop *p);
+static void drain_stopped(raftstore *rs, item *list);
+static void settle_props_snapshot(grp *g, uint64_t index);
+static void read_item(raftstore *rs, uint64_t group, raftstore_read_cb cb, void *arg, int round);
+
+static uint64_t now_ms_of(const raftstore *rs)
+{
+    return rs->cfg.now_ms ? rs->cfg.now_ms(rs->cfg.clock_ctx) : mono_ms();
+}
 
 static void logf_(raftstore *rs, int level, const char *fmt, ...)
 {
@@ -133,6 +168,8 @@ static void logf_(raftstore *rs, int level, const char *fmt, ...)
 static void fatal(raftstore *rs, const char *what)
 {
     logf_(rs, 0, "fatal: %s", what);
+    if (rs->cfg.fatal)
+        rs->cfg.fatal(rs->cfg.fatal_ctx, what);
     fprintf(stderr, "orderkvd: fatal: %s\n", what);
     abort();
 }
@@ -169,7 +206,8 @@ static void lease_extend(grp *g, const pending_read *r)
         return;
     struct raft_status st;
     raft_status(g->node, &st);
-    if (st.role != RAFT_LEADER || st.term != r->lease_term || st.transferee != RAFT_NONE)
+    if (st.role != RAFT_LEADER || st.term != r->lease_term || st.transferee != RAFT_NONE ||
+        st.term == g->no_lease_term)
         return;
     uint64_t until = r->issued_ms + lease_ms(rs);
     if (OKV_FAILPOINT("lease.never_ends"))
@@ -191,6 +229,26 @@ static void lease_check(grp *g)
     raft_status(g->node, &st);
     if (st.role != RAFT_LEADER || st.term != g->lease_term || st.transferee != RAFT_NONE)
         atomic_store(&g->lease_until, 0);
+}
+
+/* Notices a leadership this node lost without handing it over. */
+static void track_leadership(raftstore *rs, grp *g)
+{
+    struct raft_status st;
+    raft_status(g->node, &st);
+    int leads = st.role == RAFT_LEADER;
+    if (g->led && !leads && !g->led_transferring)
+        g->lost_lead_tick = rs->ticks ? rs->ticks : 1;
+    g->led = leads;
+    g->led_transferring = leads && st.transferee != RAFT_NONE;
+}
+
+/* Ticks during which a node that lost a leadership turns down hand-backs:
+ * 30 election timeouts. */
+static int refuses_handback(const raftstore *rs, const grp *g)
+{
+    return g->lost_lead_tick &&
+           rs->ticks - g->lost_lead_tick < 30u * (uint64_t)rs->cfg.election_ticks;
 }
 
 static int insert_group(raftstore *rs, grp *g)
@@ -471,6 +529,8 @@ static void push(raftstore *rs, item *it)
     rs->inbox_tail = it;
     pthread_cond_signal(&rs->cv);
     pthread_mutex_unlock(&rs->mu);
+    if (rs->cfg.wake)
+        rs->cfg.wake(rs->cfg.wake_ctx);
 }
 
 void raftstore_receive(raftstore *rs, uint64_t group, struct raft_message *m)
@@ -534,23 +594,32 @@ int raftstore_lease_read(raftstore *rs, uint64_t group)
     grp *g = find_group(rs, group);   /* groups never change once started */
     if (!g)
         return 0;
-    uint64_t until = atomic_load(&g->lease_until), now = now_ms();
+    uint64_t until = atomic_load(&g->lease_until), now = now_ms_of(rs);
     if (now >= until)
         return 0;
+    if (atomic_load(&g->applied_pub) < atomic_load(&g->commit_seen) &&
+        !OKV_PLANTED(PLANT_LEASE_STALE))
+        return 0;   /* raftstore_read answers once the apply catches up */
     int expected = 0;
     if (until - now < lease_ms(rs) / 2 &&
         atomic_compare_exchange_strong(&g->lease_renewing, &expected, 1))
-        raftstore_read(rs, group, lease_renewed, g);
+        read_item(rs, group, lease_renewed, g, 1);   /* a renewal needs the round */
     return 1;
 }
 
 void raftstore_read(raftstore *rs, uint64_t group, raftstore_read_cb cb, void *arg)
+{
+    read_item(rs, group, cb, arg, 0);
+}
+
+static void read_item(raftstore *rs, uint64_t group, raftstore_read_cb cb, void *arg, int round)
 {
     item *it = calloc(1, sizeof *it);
     if (!it) {
         cb(arg, OKV_EUNAVAILABLE, 0);
         return;
     }
+    it->round = round;
     it->kind = ITEM_READ;
     it->group = group;
     it->rcb = cb;
@@ -621,6 +690,15 @@ static void handle_item(raftstore *rs, item *it)
         return;
     }
     if (it->kind == ITEM_MSG) {
+        if (g && it->msg.type == RAFT_MSG_TIMEOUT_NOW && refuses_handback(rs, g) &&
+            !OKV_PLANTED(PLANT_REBALANCE_LAGGING)) {
+            logf_(rs, 1, "group %u/%u: turned down a leadership hand-back from node %llu: this "
+                         "node lost the leadership %llu ticks ago",
+                  (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)it->msg.from,
+                  (unsigned long long)(rs->ticks - g->lost_lead_tick));
+            raft_message_release(&it->msg);
+            return;
+        }
         if (g && it->msg.type == RAFT_MSG_TIMEOUT_NOW)
             g->transfer_term = it->msg.term;
         if (g) {
@@ -638,8 +716,15 @@ static void handle_item(raftstore *rs, item *it)
         return;
     }
     if (it->kind == ITEM_TRANSFER) {
-        /* The transferee campaigns at once, past every follower's lease. */
+        /* The transferee campaigns at once, past every follower's lease;
+         * its TIMEOUT_NOW may arrive after the transfer aborted. */
         atomic_store(&g->lease_until, 0);
+        if (!OKV_PLANTED(PLANT_LATE_TIMEOUT_NOW)) {
+            struct raft_status st;
+            raft_status(g->node, &st);
+            if (st.role == RAFT_LEADER)
+                g->no_lease_term = st.term;
+        }
         int rc = raft_transfer_leader(g->node, it->to);
         if (rc)
             logf_(rs, 1, "transfer of group %llu to node %llu refused: %s",
@@ -677,11 +762,7 @@ static void handle_item(raftstore *rs, item *it)
         p->term = term;
         p->cb = it->pcb;
         p->arg = it->arg;
-        if (g->props_tail)
-            g->props_tail->next = p;
-        else
-            g->props = p;
-        g->props_tail = p;
+        track_prop(g, p);
         return;
     }
     pending_read *r = calloc(1, sizeof *r);
@@ -695,8 +776,18 @@ static void handle_item(raftstore *rs, item *it)
     struct raft_status st;
     raft_status(g->node, &st);
     if (st.role == RAFT_LEADER) {
-        r->issued_ms = now_ms();
+        r->issued_ms = now_ms_of(rs);
         r->lease_term = st.term;
+        if (!it->round && r->issued_ms < atomic_load(&g->lease_until) &&
+            st.term == g->lease_term && st.transferee == RAFT_NONE) {
+            /* Leased: every write acknowledged so far is at or below the
+             * commit index; only the apply is awaited (serve_reads). */
+            r->index = st.commit ? st.commit : 1;
+            r->issued_ms = 0;   /* extends nothing: no quorum answered */
+            r->next = g->reads;
+            g->reads = r;
+            return;
+        }
     }
     int rc = raft_read_index(g->node, r->ctx);
     if (rc) {
@@ -706,6 +797,46 @@ static void handle_item(raftstore *rs, item *it)
     }
     r->next = g->reads;
     g->reads = r;
+}
+
+/* Keeps g->props in index order (settle_props relies on it). Proposals
+ * arrive in index order within a term, but those of an earlier leadership
+ * stay pending (their entries may still commit), and a node that leads
+ * again proposes at indexes below them once its log was truncated. */
+static void track_prop(grp *g, pending_prop *p)
+{
+    if (OKV_PLANTED(PLANT_PROPOSAL_ORDER) || !g->props_tail || g->props_tail->index <= p->index) {
+        if (g->props_tail)
+            g->props_tail->next = p;
+        else
+            g->props = p;
+        g->props_tail = p;
+        return;
+    }
+    pending_prop **pp = &g->props;
+    while (*pp && (*pp)->index <= p->index)
+        pp = &(*pp)->next;
+    p->next = *pp;
+    *pp = p;
+}
+
+/* A snapshot installed at `index` replaced the log up to it without
+ * applying its entries here: a proposal at or below it may or may not be
+ * in the state the snapshot brought, so its outcome is unknown (the
+ * client resends with the same request id, which the exactly-once table
+ * answers). */
+static void settle_props_snapshot(grp *g, uint64_t index)
+{
+    if (OKV_PLANTED(PLANT_PROPOSAL_ORDER))
+        return;
+    while (g->props && g->props->index <= index) {
+        pending_prop *p = g->props;
+        g->props = p->next;
+        if (!g->props)
+            g->props_tail = NULL;
+        p->cb(p->arg, OKV_EUNKNOWN, NULL, 0);
+        free(p);
+    }
 }
 
 /* Settles the proposals the entry at (index, term) decides. */
@@ -742,6 +873,8 @@ static void apply_entries(raftstore *rs, grp *g, const struct raft_entry *ents, 
         } else {
             fsm_set_applied(rs->fsm, g->id, e->index);
         }
+        if (rs->cfg.applied)
+            rs->cfg.applied(rs->cfg.applied_ctx, g->id, e, &results[i]);
         g->applied = e->index;
     }
 }
@@ -764,7 +897,9 @@ static void serve_reads(grp *g, int tick)
             free(r);
         } else {
             if (tick && !r->index && r->ticks % READ_RETRY_TICKS == 0) {
-                uint64_t ctx = ++g->rs->read_seq;
+                /* The same context: an answer to any of the rounds asked
+                 * for this read is a valid read point for it. */
+                uint64_t ctx = OKV_PLANTED(PLANT_READ_RETRY_CTX) ? ++g->rs->read_seq : r->ctx;
                 if (raft_read_index(g->node, ctx) == RAFT_OK)
                     r->ctx = ctx;
             }
@@ -864,7 +999,7 @@ static void install_snapshot(raftstore *rs, grp *g, const struct raft_snapshot *
         fatal(rs, what);
     }
     snprintf(dir, sizeof dir, "%s/%s", rs->snap_root, name);
-    uint64_t t0 = now_ms();
+    uint64_t t0 = now_ms_of(rs);
     int rc = fsm_snapshot_mark_installing(rs->cfg.e, g->id, &snap->meta, name, &err);
     OKV_FAILPOINT("snap.install.after_mark");
     if (!rc)
@@ -883,11 +1018,12 @@ static void install_snapshot(raftstore *rs, grp *g, const struct raft_snapshot *
         fatal(rs, raftlog_errmsg(g->log));
     fsm_snapshot_stage_installed(rs->batch, g->id, snap->meta.index);
     g->applied = snap->meta.index;
+    settle_props_snapshot(g, snap->meta.index);
     atomic_fetch_add(&rs->snap_installed, 1);
     logf_(rs, 2, "group %u/%u: installed a snapshot at index %llu (streamed, %s; ingested in "
                  "%llu ms)",
           (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)snap->meta.index, name,
-          (unsigned long long)(now_ms() - t0));
+          (unsigned long long)(now_ms_of(rs) - t0));
 }
 
 /* Log compaction for one group that is due (see raftstore_config). Runs
@@ -928,8 +1064,10 @@ static int maybe_snapshot(raftstore *rs, grp *g)
     return 1;
 }
 
-/* Steps 3–6 of the loop for every group with a Ready. */
-static void handle_readies(raftstore *rs, int tick)
+/* Steps 3 (up to the write) of the loop for every group with a Ready:
+ * gathers the Readies, sends what may leave before the sync, stages the
+ * synced batch. Returns 1 if any group had a Ready. */
+static int readies_begin(raftstore *rs)
 {
     engine_batch_clear(rs->batch);
     int any = 0;
@@ -940,8 +1078,13 @@ static void handle_readies(raftstore *rs, int tick)
         if (!g->has_rd)
             continue;
         any = 1;
+        track_leadership(rs, g);
         raft_ready(g->node, &g->rd);
         const struct raft_ready *rd = &g->rd;
+        /* raftstore_lease_read: published before any message carrying the
+         * new commit index can leave. */
+        if (rd->hs_changed && rd->hs.commit > atomic_load(&g->commit_seen))
+            atomic_store(&g->commit_seen, rd->hs.commit);
         send_all(rs, g, rd->msgs, rd->n_msgs);
         int rc = 0;
         if (rd->snapshot)
@@ -958,7 +1101,13 @@ static void handle_readies(raftstore *rs, int tick)
      * the replication round trip overlap. */
     if (any)
         rs->cfg.net.flush(rs->cfg.net.ctx);
-    if (any && engine_batch_count(rs->batch)) {
+    return any;
+}
+
+/* Steps 3 (the write) to 6 for every group with a Ready. */
+static void readies_end(raftstore *rs, int tick)
+{
+    if (engine_batch_count(rs->batch)) {
         okv_error err;
         OKV_FAILPOINT("raft.persist.before_sync");
         if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
@@ -1005,6 +1154,7 @@ static void handle_readies(raftstore *rs, int tick)
     for (size_t i = 0; i < rs->ngroups; i++) {
         grp *g = rs->groups[i];
         if (g->has_rd) {
+            atomic_store(&g->applied_pub, g->applied);   /* flushed above */
             for (size_t k = 0; k < g->rd.n_committed; k++)
                 settle_props(g, g->rd.committed[k].index, g->rd.committed[k].term,
                              &results[off + k]);
@@ -1018,7 +1168,7 @@ static void handle_readies(raftstore *rs, int tick)
     free(results);
 }
 
-static uint64_t now_ms(void)
+static uint64_t mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1033,25 +1183,69 @@ static int any_ready(raftstore *rs)
     return 0;
 }
 
+/* A hand-back is worth asking for only when the target has every entry
+ * the leader has: the core sends TIMEOUT_NOW only then, and refuses
+ * proposals until it does (or the transfer aborts after an election
+ * timeout). Asking for a lagging target would refuse this group's writes
+ * for an election timeout every time. */
+static int caught_up(const grp *g, uint64_t to, const struct raft_status *st)
+{
+    uint64_t match = 0;
+    if (OKV_PLANTED(PLANT_REBALANCE_LAGGING))
+        return 1;
+    return raft_peer_match(g->node, to, &match) == RAFT_OK && match >= st->last_index;
+}
+
+/* Counts a pass for every group's hand-back wait (see grp). */
+static void rebalance_pass(grp *g)
+{
+    if (g->rebalance_wait > 0)
+        g->rebalance_wait--;
+    if (++g->rebalance_quiet >= 64) {
+        g->rebalance_quiet = 0;
+        g->rebalance_backoff /= 2;
+    }
+}
+
 /* Hands groups this node leads back to their preferred leaders (see
  * raftstore_config). One group per pass, so leadership moves gradually and
- * a slow catch-up of one target never blocks many groups at once. */
+ * a slow catch-up of one target never blocks many groups at once.
+ *
+ * A preferred leader that cannot keep the leadership (a failing disk, a
+ * slow link: it loses it again to an election, or its TIMEOUT_NOW comes
+ * after the abort) would otherwise get it handed back every pass, and the
+ * group would spend its time in transfers and elections that refuse
+ * writes. So each hand-back doubles the wait before this node hands the
+ * group back again (1, 2, 4 ... 32 passes), kept across leaderships and
+ * halved every 64 passes without a hand-back. */
 static void rebalance(raftstore *rs)
 {
     if (!rs->cfg.preferred_leader || !rs->cfg.peer_alive)
         return;
+    for (size_t i = 0; i < rs->ngroups; i++)
+        rebalance_pass(rs->groups[i]);
     for (size_t i = 0; i < rs->ngroups; i++) {
         grp *g = rs->groups[i];
         struct raft_status st;
         raft_status(g->node, &st);
-        if (st.role != RAFT_LEADER || st.transferee != RAFT_NONE ||
-            (g->transfer_term && st.term == g->transfer_term + 1))
+        if (st.role != RAFT_LEADER ||
+            (g->rebalance_wait > 0 && !OKV_PLANTED(PLANT_REBALANCE_LAGGING)))
+            continue;
+        if (st.transferee != RAFT_NONE || (g->transfer_term && st.term == g->transfer_term + 1))
             continue;
         uint64_t want = rs->cfg.preferred_leader(rs->cfg.balance_ctx, g->id);
-        if (!want || want == rs->cfg.node_id || !rs->cfg.peer_alive(rs->cfg.balance_ctx, want))
+        if (!want || want == rs->cfg.node_id || !rs->cfg.peer_alive(rs->cfg.balance_ctx, want) ||
+            !caught_up(g, want, &st))
             continue;
         atomic_store(&g->lease_until, 0);   /* as in handle_item's ITEM_TRANSFER */
+        if (!OKV_PLANTED(PLANT_LATE_TIMEOUT_NOW))
+            g->no_lease_term = st.term;
         if (raft_transfer_leader(g->node, want) == RAFT_OK) {
+            g->rebalance_backoff = g->rebalance_backoff ? g->rebalance_backoff * 2 : 1;
+            if (g->rebalance_backoff > 32)
+                g->rebalance_backoff = 32;
+            g->rebalance_wait = g->rebalance_backoff;
+            g->rebalance_quiet = 0;
             logf_(rs, 2, "group %u/%u: handing leadership back to preferred node %llu",
                   (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)want);
             return;
@@ -1059,14 +1253,106 @@ static void rebalance(raftstore *rs)
     }
 }
 
+/* Drains a queue taken at stop so every callback is called once. */
+static void drain_stopped(raftstore *rs, item *list)
+{
+    while (list) {
+        item *next = list->next;
+        if (list->kind == ITEM_SNAP && !rs->crashed) {
+            char name[FSM_SNAPSHOT_NAME_MAX + 1];
+            if (fsm_snapshot_desc_decode(list->msg.snapshot.data, (size_t)list->msg.snapshot.len,
+                                         name) == FSM_SNAPSHOT_RECEIVED)
+                remove_snap_dir(rs, name);
+        }
+        if (list->kind == ITEM_MSG || list->kind == ITEM_SNAP)
+            raft_message_release(&list->msg);
+        else if (list->kind == ITEM_PROPOSE)
+            list->pcb(list->arg, OKV_EUNAVAILABLE, NULL, 0);
+        else if (list->kind == ITEM_READ)
+            list->rcb(list->arg, OKV_EUNAVAILABLE, 0);
+        free(list->cmd);
+        free(list);
+        list = next;
+    }
+}
+
+/* Steps 1-2 and the first half of 3 on a queue already taken. */
+static int step_begin_with(raftstore *rs, item *list)
+{
+    while (list) {
+        item *next = list->next;
+        handle_item(rs, list);
+        free(list->cmd);
+        free(list);
+        list = next;
+    }
+    int tick = 0;
+    uint64_t now = now_ms_of(rs);
+    if (now >= rs->next_tick) {
+        rs->ticks++;
+        for (size_t i = 0; i < rs->ngroups; i++) {
+            raft_tick(rs->groups[i]->node);
+            track_leadership(rs, rs->groups[i]);
+        }
+        rs->next_tick += (uint64_t)rs->cfg.tick_ms;
+        if (rs->next_tick < now)   /* fell behind: do not burst ticks */
+            rs->next_tick = now + (uint64_t)rs->cfg.tick_ms;
+        tick = 1;
+        for (size_t i = 0; i < rs->ngroups; i++) {
+            grp *g = rs->groups[(rs->snap_cursor + i) % rs->ngroups];
+            if (maybe_snapshot(rs, g)) {
+                rs->snap_cursor = (rs->snap_cursor + i + 1) % rs->ngroups;
+                break;
+            }
+        }
+        if (++rs->ticks_since_rebalance >= rs->cfg.rebalance_ticks) {
+            rs->ticks_since_rebalance = 0;
+            rebalance(rs);
+        }
+    }
+    if (!tick && !any_ready(rs))
+        return 0;
+    rs->iter_tick = tick;
+    rs->iter_open = 1;
+    readies_begin(rs);
+    return 1;
+}
+
+int raftstore_step_begin(raftstore *rs)
+{
+    if (rs->iter_open)
+        return 1;
+    pthread_mutex_lock(&rs->mu);
+    item *list = rs->inbox;
+    rs->inbox = rs->inbox_tail = NULL;
+    pthread_mutex_unlock(&rs->mu);
+    return step_begin_with(rs, list);
+}
+
+void raftstore_step_end(raftstore *rs)
+{
+    if (!rs->iter_open)
+        return;
+    readies_end(rs, rs->iter_tick);
+    rs->iter_open = 0;
+    /* Status is for admins and routing hints: a tick old is fresh enough,
+     * and copying it on every iteration would tax the loop. */
+    if (rs->iter_tick)
+        publish_status(rs);
+}
+
+uint64_t raftstore_next_tick_ms(const raftstore *rs)
+{
+    return rs->next_tick;
+}
+
 static void *loop_main(void *arg)
 {
     raftstore *rs = arg;
-    uint64_t next_tick = now_ms() + (uint64_t)rs->cfg.tick_ms;
     for (;;) {
         pthread_mutex_lock(&rs->mu);
-        while (!rs->inbox && !rs->stopping && now_ms() < next_tick) {
-            uint64_t wait = next_tick - now_ms();
+        while (!rs->inbox && !rs->stopping && now_ms_of(rs) < rs->next_tick) {
+            uint64_t wait = rs->next_tick - now_ms_of(rs);
             struct timespec dl;
             clock_gettime(CLOCK_MONOTONIC, &dl);
             dl.tv_sec += (time_t)(wait / 1000);
@@ -1082,78 +1368,61 @@ static void *loop_main(void *arg)
         rs->inbox = rs->inbox_tail = NULL;
         pthread_mutex_unlock(&rs->mu);
         if (stop) {
-            /* Drain what was queued so every callback is called once. */
-            while (list) {
-                item *next = list->next;
-                if (list->kind == ITEM_SNAP) {
-                    char name[FSM_SNAPSHOT_NAME_MAX + 1];
-                    if (fsm_snapshot_desc_decode(list->msg.snapshot.data,
-                                                 (size_t)list->msg.snapshot.len,
-                                                 name) == FSM_SNAPSHOT_RECEIVED)
-                        remove_snap_dir(rs, name);
-                }
-                if (list->kind == ITEM_MSG || list->kind == ITEM_SNAP)
-                    raft_message_release(&list->msg);
-                else if (list->kind == ITEM_PROPOSE)
-                    list->pcb(list->arg, OKV_EUNAVAILABLE, NULL, 0);
-                else if (list->kind == ITEM_READ)
-                    list->rcb(list->arg, OKV_EUNAVAILABLE, 0);
-                free(list->cmd);
-                free(list);
-                list = next;
-            }
+            drain_stopped(rs, list);
             break;
         }
-        while (list) {
-            item *next = list->next;
-            handle_item(rs, list);
-            free(list->cmd);
-            free(list);
-            list = next;
-        }
-        int tick = 0;
-        if (now_ms() >= next_tick) {
-            for (size_t i = 0; i < rs->ngroups; i++)
-                raft_tick(rs->groups[i]->node);
-            next_tick += (uint64_t)rs->cfg.tick_ms;
-            if (next_tick < now_ms())   /* fell behind: do not burst ticks */
-                next_tick = now_ms() + (uint64_t)rs->cfg.tick_ms;
-            tick = 1;
-            for (size_t i = 0; i < rs->ngroups; i++) {
-                grp *g = rs->groups[(rs->snap_cursor + i) % rs->ngroups];
-                if (maybe_snapshot(rs, g)) {
-                    rs->snap_cursor = (rs->snap_cursor + i + 1) % rs->ngroups;
-                    break;
-                }
-            }
-            if (++rs->ticks_since_rebalance >= rs->cfg.rebalance_ticks) {
-                rs->ticks_since_rebalance = 0;
-                rebalance(rs);
-            }
-        }
-        if (tick || any_ready(rs)) {
-            handle_readies(rs, tick);
-            /* Status is for admins and routing hints: a tick old is fresh
-             * enough, and copying it on every iteration would tax the loop. */
-            if (tick)
-                publish_status(rs);
-        }
+        if (step_begin_with(rs, list))
+            raftstore_step_end(rs);
     }
     return NULL;
+}
+
+/* Campaigns for the brand-new groups the host prefers (raftstore.h). */
+static void first_campaigns(raftstore *rs, int (*campaign)(void *ctx, uint64_t group), void *ctx)
+{
+    if (!campaign)
+        return;
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        struct raft_status st;
+        raft_status(rs->groups[i]->node, &st);
+        if ((st.term == 0 || OKV_PLANTED(PLANT_RESTART_CAMPAIGN)) &&
+            campaign(ctx, rs->groups[i]->id))
+            raft_campaign(rs->groups[i]->node);
+    }
+}
+
+int raftstore_start_manual(raftstore *rs, int (*campaign)(void *ctx, uint64_t group), void *ctx,
+                           okv_error *err)
+{
+    (void)err;
+    first_campaigns(rs, campaign, ctx);
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        struct raft_status st;
+        raft_status(rs->groups[i]->node, &st);
+        atomic_store(&rs->groups[i]->commit_seen, st.commit);
+        atomic_store(&rs->groups[i]->applied_pub, rs->groups[i]->applied);
+    }
+    rs->next_tick = now_ms_of(rs) + (uint64_t)rs->cfg.tick_ms;
+    publish_status(rs);
+    return OKV_OK;
 }
 
 int raftstore_start(raftstore *rs, int (*campaign)(void *ctx, uint64_t group), void *ctx,
                     okv_error *err)
 {
-    if (campaign)
-        for (size_t i = 0; i < rs->ngroups; i++)
-            if (campaign(ctx, rs->groups[i]->id))
-                raft_campaign(rs->groups[i]->node);
-    publish_status(rs);
+    raftstore_start_manual(rs, campaign, ctx, err);
     if (pthread_create(&rs->thread, NULL, loop_main, rs) != 0)
         return okv_error_set(err, OKV_EINTERNAL, "cannot start the raft loop thread");
     rs->started = 1;
     return OKV_OK;
+}
+
+void raftstore_free_crashed(raftstore *rs)
+{
+    if (!rs)
+        return;
+    rs->crashed = 1;
+    raftstore_free(rs);
 }
 
 void raftstore_free(raftstore *rs)
@@ -1163,9 +1432,12 @@ void raftstore_free(raftstore *rs)
     pthread_mutex_lock(&rs->mu);
     rs->stopping = 1;
     pthread_cond_signal(&rs->cv);
+    item *left = rs->inbox;   /* only without a loop thread (step mode) */
+    rs->inbox = rs->inbox_tail = NULL;
     pthread_mutex_unlock(&rs->mu);
     if (rs->started)
         pthread_join(rs->thread, NULL);
+    drain_stopped(rs, left);
     for (size_t i = 0; i < rs->ngroups; i++) {
         grp *g = rs->groups[i];
         while (g->props) {
@@ -1180,7 +1452,7 @@ void raftstore_free(raftstore *rs)
             r->cb(r->arg, OKV_EUNAVAILABLE, 0);
             free(r);
         }
-        for (size_t k = 0; k < g->n_recv_dirs; k++)
+        for (size_t k = 0; k < g->n_recv_dirs && !rs->crashed; k++)
             remove_snap_dir(rs, g->recv_dirs[k]);
         free(g->recv_dirs);
         raft_free(g->node);

@@ -110,6 +110,26 @@ typedef struct raftstore_config {
      * one group per tick. */
     int snapshot_entries;
     int log_keep;
+    /* The host's interfaces (DESIGN.md "The node under simulation"); all
+     * optional. now_ms: a monotonic clock in milliseconds, called from any
+     * thread (default CLOCK_MONOTONIC). wake: called (on the pushing
+     * thread, outside any lock of the store) whenever work is queued for
+     * the loop, for hosts that drive it with raftstore_step_*. fatal: a
+     * broken storage invariant or a failed synced write; the default
+     * aborts the process (invariant 3). A simulator may end the node there
+     * instead of the process; if it returns, the process aborts anyway. */
+    uint64_t (*now_ms)(void *ctx);
+    void *clock_ctx;
+    void (*wake)(void *ctx);
+    void *wake_ctx;
+    void (*fatal)(void *ctx, const char *what);
+    void *fatal_ctx;
+    /* Optional observer of every applied entry and its result (on the loop
+     * thread, before the answers): the node simulator checks exactly-once
+     * and state machine safety with it. */
+    void (*applied)(void *ctx, uint64_t group, const struct raft_entry *e,
+                    const command_result *r);
+    void *applied_ctx;
 } raftstore_config;
 
 /* Answer to a proposal: code OKV_OK with the applied result in *r (whose own
@@ -132,11 +152,39 @@ int raftstore_new(raftstore **out, const raftstore_config *cfg, okv_error *err);
 int raftstore_bootstrap_group(raftstore *rs, uint64_t group, const struct raft_conf *voters,
                               okv_error *err);
 
-/* Starts the loop thread. Groups for which `campaign` returns 1 campaign at
- * once (the preferred leader), so leaders spread without waiting for
- * timeouts. campaign may be NULL. */
+/* Starts the loop thread. Brand-new groups (term 0: the cluster's first
+ * boot) for which `campaign` returns 1 campaign at once (the preferred
+ * leader), so leaders spread without waiting for timeouts. A group that
+ * has run before never campaigns here: at a restart another leader may
+ * hold a lease, and only pre-vote and boot_quiet respect it; the
+ * rebalancer hands leadership back once this node has caught up. campaign
+ * may be NULL. */
 int raftstore_start(raftstore *rs, int (*campaign)(void *ctx, uint64_t group), void *ctx,
                     okv_error *err);
+
+/* The loop as a step function, for a host with no loop thread (the node
+ * simulator): raftstore_start_manual does what raftstore_start does but
+ * starts no thread. Then, on one thread:
+ *   raftstore_step_begin: takes the queued work, ticks if a tick is due,
+ *     gathers every group's Ready, sends what may leave before the sync
+ *     and stages the synced batch (steps 1-3 up to the write). Returns 1
+ *     if raftstore_step_end must follow, 0 if there was nothing to do.
+ *   raftstore_step_end: the synced write, the messages that waited for
+ *     it, apply, answers, advance (steps 3-6).
+ * Between the two the host may run anything but the loop: other nodes,
+ * lease reads on this one (as gRPC threads do while the loop syncs).
+ * raftstore_next_tick_ms: the clock time of the next tick. */
+int raftstore_start_manual(raftstore *rs, int (*campaign)(void *ctx, uint64_t group), void *ctx,
+                           okv_error *err);
+int raftstore_step_begin(raftstore *rs);
+void raftstore_step_end(raftstore *rs);
+uint64_t raftstore_next_tick_ms(const raftstore *rs);
+
+/* For the node simulator's power cuts: frees the store as raftstore_free
+ * does (callers still get their answers, so nothing leaks) but leaves the
+ * data dir exactly as a killed process would, received snapshot files
+ * included. */
+void raftstore_free_crashed(raftstore *rs);
 
 /* Stops the loop (pending proposals get OKV_EUNKNOWN: their entries may still
  * commit), frees every group. Accepts NULL. */
@@ -160,10 +208,16 @@ int raftstore_receive_snapshot(raftstore *rs, uint64_t group, struct raft_messag
 void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t len,
                        raftstore_propose_cb cb, void *arg);
 
-/* 1 when this node leads group under a valid lease (lease_reads), so a
- * read of its applied state is linearizable now, without asking the
- * followers; any thread. Keeps the lease fresh by starting a ReadIndex
- * round in the background once half of it has passed. */
+/* 1 when this node leads group under a valid lease (lease_reads) AND has
+ * applied everything it knows committed, so a read of its applied state is
+ * linearizable now, without asking the followers; any thread. (The leader
+ * sends a new commit index to followers before it syncs and applies it
+ * itself: a follower may already answer reads with entry i while the
+ * leader has not applied i. So the leader publishes its commit index
+ * before any message carrying it leaves, and a lease read needs applied >=
+ * that index.) 0 otherwise: use raftstore_read, which under a valid lease
+ * needs no quorum round, only the apply. Keeps the lease fresh by starting
+ * a ReadIndex round in the background once half of it has passed. */
 int raftstore_lease_read(raftstore *rs, uint64_t group);
 
 /* Asks for a linearizable read point. cb is called exactly once. */

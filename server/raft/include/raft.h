@@ -379,6 +379,12 @@ struct raft_status {
 
 void raft_status(const struct raft_node *n, struct raft_status *st);
 
+/* On a leader: the highest index known to be replicated on member `id`
+ * (its match). RAFT_ERR_NOT_LEADER on a non-leader, RAFT_ERR_INVALID for
+ * a node that is not a member. Lets the host see whether a transfer
+ * target has caught up before asking for a transfer. */
+int raft_peer_match(const struct raft_node *n, raft_id id, uint64_t *match);
+
 /* Term of entry i as this node's log sees it (including unpersisted
  * entries). RAFT_ERR_COMPACTED / RAFT_ERR_UNAVAILABLE outside the log. */
 int raft_term_at(const struct raft_node *n, uint64_t i, uint64_t *term);

@@ -476,6 +476,21 @@ void raft_status(const struct raft_node *r, struct raft_status *st)
     st->conf_index = r->conf_index;
 }
 
+int raft_peer_match(const struct raft_node *r, raft_id id, uint64_t *match)
+{
+    if (r->role != RAFT_LEADER)
+        return RAFT_ERR_NOT_LEADER;
+    if (id == r->id) {
+        *match = raft_log_last_index(&r->log);
+        return 0;
+    }
+    const struct raft_progress *pr = raft_progress_find((struct raft_node *)r, id);
+    if (!pr)
+        return RAFT_ERR_INVALID;
+    *match = pr->match;
+    return 0;
+}
+
 int raft_term_at(const struct raft_node *r, uint64_t i, uint64_t *term)
 {
     return raft_log_term(&r->log, i, term);
