@@ -1,0 +1,242 @@
+/*
+ * sim_net.c — the simulated network and the nemesis that breaks it.
+ *
+ * Messages travel as the raft codec's bytes (as on the real transport),
+ * each with its own delay: usually 0.2-2 ms, sometimes up to 30 ms, so
+ * they overtake each other; some are dropped or delivered twice. A cut
+ * link drops what is sent on it and what arrives on it. Faults: node
+ * isolation, one-way cuts, bridges (two sides that only one node joins),
+ * lossy links, crashes with power cuts, pauses (SIGSTOP), and leadership
+ * transfers an admin asks for.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nodesim.h"
+#include "raft_codec.h"
+
+int sim_link_up(sim *s, int a, int b)
+{
+    return a == b || !s->cut[a][b];
+}
+
+static uint64_t delay(sim *s, int from, int to)
+{
+    if (!s->faults_on && s->heal_mode == 1)
+        return sim_between(s, 12000, 25000);
+    if (!s->faults_on && s->heal_mode == 2 && (from == s->slow_node || to == s->slow_node))
+        return sim_between(s, 30000, 60000);
+    return sim_chance(s, 3) ? sim_between(s, 2000, 30000) : sim_between(s, 200, 2000);
+}
+
+void sim_net_send(sim *s, int from, int to, uint64_t group, const struct raft_message *m)
+{
+    if (to < 0 || to >= s->o.nodes || !sim_link_up(s, from, to) || sim_chance(s, s->drop_pct))
+        return;
+    size_t len = raft_message_encoded_size(m);
+    int copies = sim_chance(s, s->dup_pct) ? 2 : 1;
+    for (int c = 0; c < copies; c++) {
+        uint8_t *buf = malloc(len ? len : 1);
+        size_t written;
+        if (!buf || raft_message_encode(m, buf, len, &written) != RAFT_OK)
+            abort();
+        sim_schedule(s, s->now + delay(s, from, to), EV_DELIVER, to, 0, buf, len, group, (uint64_t)from);
+    }
+}
+
+int sim_net_send_snapshot(sim *s, int from, int to, uint64_t group, const struct raft_message *m,
+                          engine_snapshot *snap)
+{
+    if (to < 0 || to >= s->o.nodes || !sim_link_up(s, from, to)) {
+        engine_snapshot_free(snap);
+        return -1;
+    }
+    char *p = malloc(sizeof *m + sizeof snap);
+    if (!p)
+        abort();
+    struct raft_message copy = *m;
+    copy.entries = NULL;
+    copy.n_entries = 0;
+    copy.snapshot.data = NULL;
+    copy.snapshot.len = 0;
+    memcpy(p, &copy, sizeof copy);
+    memcpy(p + sizeof copy, &snap, sizeof snap);
+    sim_schedule(s, s->now + sim_between(s, 3000, 40000), EV_SNAPSHOT, to, 0, p, 0, group,
+                 (uint64_t)from);
+    return 0;
+}
+
+static void clear_cuts(sim *s)
+{
+    memset(s->cut, 0, sizeof s->cut);
+    s->drop_pct = 0;
+    s->dup_pct = 1;
+}
+
+static int down_count(const sim *s)
+{
+    int k = 0;
+    for (int i = 0; i < s->o.nodes; i++)
+        k += !s->nodes[i].up;
+    return k;
+}
+
+static void isolate(sim *s, int x)
+{
+    for (int i = 0; i < s->o.nodes; i++)
+        if (i != x)
+            s->cut[x][i] = s->cut[i][x] = 1;
+}
+
+/* Two sides that only the bridge node joins: with 3 nodes, a - b - c.
+ * Returns the bridge. */
+static int bridge(sim *s)
+{
+    int b = (int)sim_between(s, 0, (uint64_t)s->o.nodes - 1);
+    for (int i = 0; i < s->o.nodes; i++)
+        for (int j = 0; j < s->o.nodes; j++) {
+            if (i == j || i == b || j == b)
+                continue;
+            int side_i = ((i - b + s->o.nodes) % s->o.nodes) % 2;
+            int side_j = ((j - b + s->o.nodes) % s->o.nodes) % 2;
+            if (side_i != side_j)
+                s->cut[i][j] = 1;
+        }
+    sim_logf(s, "nemesis: bridge through node %d", b + 1);
+    return b;
+}
+
+static void crash_restart(sim *s, int x, uint64_t lo, uint64_t hi)
+{
+    sim_node *n = &s->nodes[x];
+    if (!n->up || down_count(s) >= (s->o.nodes - 1) / 2)
+        return;
+    sim_node_crash(s, n);
+    sim_schedule(s, s->now + sim_between(s, lo, hi), EV_RESTART, x, n->incarnation, NULL, 0, 0,
+                 0);
+}
+
+static void pause_node(sim *s, int x, uint64_t at, uint64_t lo, uint64_t hi)
+{
+    sim_node *n = &s->nodes[x];
+    uint64_t until = at + sim_between(s, lo, hi);
+    if (!n->up || until <= n->paused_until)
+        return;
+    /* A pause that starts later stops the node from then on: model it as
+     * one from `at`, which the loop and the request path both honour. */
+    if (at > s->now) {
+        sim_schedule(s, at, EV_NEMESIS, x, 1, NULL, 0, until, 0);
+        return;
+    }
+    n->paused_until = until;
+    sim_logf(s, "nemesis: pause node %d for %.1f ms", x + 1, (double)(until - s->now) / 1000.0);
+}
+
+void sim_pause_event(sim *s, const sim_ev *ev)
+{
+    sim_node *n = &s->nodes[ev->node];
+    if (n->up && ev->a > n->paused_until) {
+        n->paused_until = ev->a;
+        sim_logf(s, "nemesis: pause node %d for %.1f ms", ev->node + 1,
+                 (double)(ev->a - s->now) / 1000.0);
+    }
+}
+
+/* An admin's transfer-leader of a random group to a random replica;
+ * returns the target, or -1. */
+static int transfer(sim *s)
+{
+    int g = (int)sim_between(s, 0, (uint64_t)s->ngroups - 1);
+    for (int i = 0; i < s->o.nodes; i++) {
+        sim_node *n = &s->nodes[i];
+        if (!n->up || !sim_holds(s, i, g))
+            continue;
+        if (raftstore_leader(n->rs, sim_group_id(g)) != (uint64_t)i + 1)
+            continue;
+        int to = (int)sim_between(s, 0, (uint64_t)s->o.nodes - 1);
+        if (to != i && sim_holds(s, to, g)) {
+            raftstore_transfer_leader(n->rs, sim_group_id(g), (uint64_t)to + 1);
+            sim_logf(s, "nemesis: transfer group %d from node %d to node %d", g, i + 1, to + 1);
+            return to;
+        }
+        return -1;
+    }
+    return -1;
+}
+
+void sim_nemesis(sim *s)
+{
+    int x = (int)sim_between(s, 0, (uint64_t)s->o.nodes - 1);
+    switch (sim_between(s, 0, 11)) {
+    case 0:
+        clear_cuts(s);
+        sim_logf(s, "nemesis: heal the network");
+        break;
+    case 1:
+        clear_cuts(s);
+        isolate(s, x);
+        sim_logf(s, "nemesis: isolate node %d", x + 1);
+        break;
+    case 2: {
+        int y = (int)sim_between(s, 0, (uint64_t)s->o.nodes - 1);
+        if (y != x)
+            s->cut[x][y] = 1;
+        sim_logf(s, "nemesis: cut %d -> %d one way", x + 1, y + 1);
+        break;
+    }
+    case 3:
+        clear_cuts(s);
+        bridge(s);
+        break;
+    case 4:
+        s->drop_pct = (unsigned)sim_between(s, 5, 30);
+        s->dup_pct = (unsigned)sim_between(s, 1, 10);
+        sim_logf(s, "nemesis: lossy network (%u%% dropped)", s->drop_pct);
+        break;
+    case 5:
+        crash_restart(s, x, 30000, 600000);
+        break;
+    case 6:
+        /* A fast restart: back within a leader's lease. */
+        crash_restart(s, x, 2000, 60000);
+        break;
+    case 7:
+        pause_node(s, x, s->now, 20000, 400000);
+        break;
+    case 8:
+        /* The bridge node restarts at once: the side it joins may elect
+         * it while the other side's leader still holds its lease. */
+        clear_cuts(s);
+        crash_restart(s, bridge(s), 2000, 40000);
+        break;
+    case 9: {
+        /* The transferee stalls after its TIMEOUT_NOW may have left, past
+         * the leader's abort (an election timeout). */
+        int to = transfer(s);
+        if (to >= 0)
+            pause_node(s, to, s->now + sim_between(s, 200, 4000), 120000, 400000);
+        break;
+    }
+    default:
+        transfer(s);
+        break;
+    }
+    sim_schedule(s, s->now + sim_between(s, 30000, 400000), EV_NEMESIS, 0, 0, NULL, 0, 0, 0);
+}
+
+void sim_heal(sim *s)
+{
+    s->heal_mode = (int)sim_between(s, 0, 3);
+    if (s->heal_mode == 3)
+        s->heal_mode = 0;
+    s->slow_node = 0;   /* the preferred leader of group 0 */
+    clear_cuts(s);
+    s->dup_pct = 0;
+    for (int i = 0; i < s->o.nodes; i++) {
+        sim_node *n = &s->nodes[i];
+        n->paused_until = 0;
+        if (!n->up)
+            sim_node_start(s, n);
+    }
+    sim_logf(s, "healed: every node up, every link whole");
+}
