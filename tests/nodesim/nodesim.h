@@ -22,6 +22,7 @@
 #ifndef OKV_NODESIM_H
 #define OKV_NODESIM_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,7 @@ typedef struct sim_options {
     unsigned planted;       /* enum okv_plant bits */
     int clock_beyond;       /* planted: one node's clock runs at half speed */
     int verbose;            /* event log on stderr */
+    int staged_only;        /* faults: only the staged hazards (--faults staged) */
     uint64_t fault_us;      /* length of the fault phase */
     uint64_t heal_us;       /* liveness bound after healing */
 } sim_options;
@@ -114,6 +116,12 @@ typedef struct sim_node {
     uint64_t paused_until;
     uint64_t incarnation;       /* bumps at each crash */
     uint64_t crashes;
+    /* raftstore's fatal hook ends the step it happens in (a longjmp back
+     * to sim_node_step_event): the node is then crashed, as orderkvd
+     * aborts. */
+    jmp_buf jb;
+    int in_step;
+    char fatal_msg[600];
 } sim_node;
 
 int sim_node_start(sim *s, sim_node *n);
@@ -136,6 +144,9 @@ int sim_net_send_snapshot(sim *s, int from, int to, uint64_t group, const struct
                           engine_snapshot *snap);
 void sim_nemesis(sim *s);
 void sim_pause_event(sim *s, const sim_ev *ev);
+/* EV_NEMESIS with gen != 0: a fault an earlier one scheduled. */
+enum { NEM_PAUSE = 1, NEM_FAST_RESTART = 2, NEM_RESTART_IN_LEASE_1 = 3, NEM_RESTART_IN_LEASE_2 = 4 };
+void sim_delayed_fault(sim *s, const sim_ev *ev);
 void sim_heal(sim *s);
 
 /* ---- clients and history (sim_client.c) ------------------------------------ */
@@ -205,6 +216,7 @@ struct sim {
     int ngroups, nkeys;
     sim_node nodes[SIM_MAX_NODES];
     int cut[SIM_MAX_NODES][SIM_MAX_NODES];   /* 1: a -> b dropped */
+    uint64_t slow[SIM_MAX_NODES][SIM_MAX_NODES];   /* extra delay a -> b, us */
     unsigned drop_pct, dup_pct;
     /* After healing, one of: 0 a quick network; 1 a slow one (every
      * message 12-25 ms: ReadIndex rounds outlast the read's retry
@@ -218,6 +230,7 @@ struct sim {
     size_t nops, capops;
     uint64_t pos;               /* history position counter */
     int64_t next_value;
+    unsigned write_pct;         /* share of client ops that write */
     /* per node, per group: what applied at each index (for checks) */
     sim_applied *applied[SIM_MAX_NODES][SIM_MAX_GROUPS];
     size_t napplied[SIM_MAX_NODES][SIM_MAX_GROUPS], capapplied[SIM_MAX_NODES][SIM_MAX_GROUPS];

@@ -38,7 +38,7 @@ static const struct {
 static void usage(void)
 {
     fprintf(stderr, "usage: okv-nodesim [--seeds N] [--from S | --seed S] [--nodes 3|5] "
-                    "[--plant NAME] [--fault-ms MS] [-v]\nplanted bugs:\n");
+                    "[--plant NAME] [--faults all|staged] [--fault-ms MS] [-v]\nplanted bugs:\n");
     for (size_t i = 0; i < NPLANTS; i++)
         fprintf(stderr, "  %-18s %s\n", plants[i].name, plants[i].what);
 }
@@ -53,7 +53,7 @@ static double mono_s(void)
 int main(int argc, char **argv)
 {
     uint64_t from = 1, count = 1;
-    int nodes = 0, verbose = 0, plant = -1;
+    int nodes = 0, verbose = 0, plant = -1, staged = 0;
     uint64_t fault_ms = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -73,6 +73,8 @@ int main(int argc, char **argv)
             from = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--nodes"))
             nodes = atoi(v);
+        else if (!strcmp(a, "--faults") && (!strcmp(v, "all") || !strcmp(v, "staged")))
+            staged = !strcmp(v, "staged");
         else if (!strcmp(a, "--fault-ms"))
             fault_ms = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--plant")) {
@@ -100,6 +102,7 @@ int main(int argc, char **argv)
         o.seed = from + k;
         o.nodes = nodes ? nodes : (o.seed % 2 ? 3 : 5);
         o.verbose = verbose;
+        o.staged_only = staged;
         o.fault_us = fault_ms * 1000;
         if (plant >= 0) {
             o.planted = plants[plant].bit;
@@ -112,9 +115,12 @@ int main(int argc, char **argv)
         if (!bad)
             continue;
         char replay[200];
-        snprintf(replay, sizeof replay, "okv-nodesim --seed %llu --nodes %d%s%s%s",
+        char extra[64] = "";
+        if (fault_ms)
+            snprintf(extra, sizeof extra, " --fault-ms %llu", (unsigned long long)fault_ms);
+        snprintf(replay, sizeof replay, "okv-nodesim --seed %llu --nodes %d%s%s%s%s",
                  (unsigned long long)o.seed, o.nodes, plant >= 0 ? " --plant " : "",
-                 plant >= 0 ? plants[plant].name : "", fault_ms ? " --fault-ms ..." : "");
+                 plant >= 0 ? plants[plant].name : "", staged ? " --faults staged" : "", extra);
         if (plant >= 0) {
             printf("planted %s: caught by seed %llu, after %llu seeds (%.1f s): %s\n"
                    "replay: %s -v\n",

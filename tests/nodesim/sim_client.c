@@ -66,6 +66,9 @@ static void new_session(sim *s, sim_client *c)
 
 void sim_clients_start(sim *s)
 {
+    /* Some seeds mostly read: groups then sit idle between writes, as a
+     * transferee's log must be for a late TIMEOUT_NOW to win. */
+    s->write_pct = (unsigned)sim_between(s, 5, 60);
     for (int i = 0; i < SIM_CLIENTS; i++) {
         sim_client *c = &s->clients[i];
         memset(c, 0, sizeof *c);
@@ -231,7 +234,7 @@ void sim_client_event(sim *s, const sim_ev *ev)
                  (unsigned long long)c->next_rid);
     }
     int key = (int)sim_between(s, 0, (uint64_t)s->nkeys - 1);
-    start_op(s, ev->node, key, sim_chance(s, 50) ? OP_WRITE : OP_READ);
+    start_op(s, ev->node, key, sim_chance(s, s->write_pct) ? OP_WRITE : OP_READ);
 }
 
 static void send_reply(sim *s, req_ctx *x, const reply *r)
@@ -327,8 +330,10 @@ void sim_client_request(sim *s, const sim_ev *ev)
     uint64_t group = sim_group_id(group_of_key(op->key));
     if (op->kind == OP_WRITE)
         raftstore_propose(n->rs, group, c->cmd, c->cmd_len, write_done, x);
-    else if (raftstore_lease_read(n->rs, group))
+    else if (raftstore_lease_read(n->rs, group)) {
+        sim_logf(s, "node %d: lease read for client %d", ev->node + 1, ci);
         read_now(s, x);
+    }
     else
         raftstore_read(n->rs, group, read_done, x);
 }

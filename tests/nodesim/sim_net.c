@@ -26,7 +26,8 @@ static uint64_t delay(sim *s, int from, int to)
         return sim_between(s, 12000, 25000);
     if (!s->faults_on && s->heal_mode == 2 && (from == s->slow_node || to == s->slow_node))
         return sim_between(s, 30000, 60000);
-    return sim_chance(s, 3) ? sim_between(s, 2000, 30000) : sim_between(s, 200, 2000);
+    uint64_t base = sim_chance(s, 3) ? sim_between(s, 2000, 30000) : sim_between(s, 200, 2000);
+    return base + s->slow[from][to];
 }
 
 void sim_net_send(sim *s, int from, int to, uint64_t group, const struct raft_message *m)
@@ -66,9 +67,12 @@ int sim_net_send_snapshot(sim *s, int from, int to, uint64_t group, const struct
     return 0;
 }
 
+static void restart_in_lease(sim *s, int g, int step);
+
 static void clear_cuts(sim *s)
 {
     memset(s->cut, 0, sizeof s->cut);
+    memset(s->slow, 0, sizeof s->slow);
     s->drop_pct = 0;
     s->dup_pct = 1;
 }
@@ -125,11 +129,28 @@ static void pause_node(sim *s, int x, uint64_t at, uint64_t lo, uint64_t hi)
     /* A pause that starts later stops the node from then on: model it as
      * one from `at`, which the loop and the request path both honour. */
     if (at > s->now) {
-        sim_schedule(s, at, EV_NEMESIS, x, 1, NULL, 0, until, 0);
+        sim_schedule(s, at, EV_NEMESIS, x, NEM_PAUSE, NULL, 0, until, 0);
         return;
     }
     n->paused_until = until;
     sim_logf(s, "nemesis: pause node %d for %.1f ms", x + 1, (double)(until - s->now) / 1000.0);
+}
+
+void sim_delayed_fault(sim *s, const sim_ev *ev)
+{
+    if (ev->gen == NEM_RESTART_IN_LEASE_1 || ev->gen == NEM_RESTART_IN_LEASE_2) {
+        restart_in_lease(s, ev->node, ev->gen == NEM_RESTART_IN_LEASE_1 ? 1 : 2);
+        return;
+    }
+    if (ev->gen == NEM_FAST_RESTART) {
+        int b = ev->node;
+        crash_restart(s, b, 2000, 30000);
+        int y = (int)sim_between(s, 0, (uint64_t)s->o.nodes - 1);
+        if (y != b)
+            s->slow[b][y] = sim_between(s, 20000, 60000);
+        return;
+    }
+    sim_pause_event(s, ev);
 }
 
 void sim_pause_event(sim *s, const sim_ev *ev)
@@ -144,7 +165,7 @@ void sim_pause_event(sim *s, const sim_ev *ev)
 
 /* An admin's transfer-leader of a random group to a random replica;
  * returns the target, or -1. */
-static int transfer(sim *s)
+static int transfer(sim *s, int *from)
 {
     int g = (int)sim_between(s, 0, (uint64_t)s->ngroups - 1);
     for (int i = 0; i < s->o.nodes; i++) {
@@ -157,6 +178,7 @@ static int transfer(sim *s)
         if (to != i && sim_holds(s, to, g)) {
             raftstore_transfer_leader(n->rs, sim_group_id(g), (uint64_t)to + 1);
             sim_logf(s, "nemesis: transfer group %d from node %d to node %d", g, i + 1, to + 1);
+            *from = i;
             return to;
         }
         return -1;
@@ -164,10 +186,107 @@ static int transfer(sim *s)
     return -1;
 }
 
+/* The node every up replica of group g names as leader, or -1. */
+static int leader_of(sim *s, int g)
+{
+    int l = -1;
+    for (int i = 0; i < s->o.nodes; i++) {
+        if (!s->nodes[i].up || !sim_holds(s, i, g))
+            continue;
+        uint64_t id = raftstore_leader(s->nodes[i].rs, sim_group_id(g));
+        if (!id || (l >= 0 && (int)id - 1 != l))
+            return -1;
+        l = (int)id - 1;
+    }
+    return l >= 0 && s->nodes[l].up ? l : -1;
+}
+
+/* A replica of g that is neither a nor b, or -1. */
+static int third(sim *s, int g, int a, int b)
+{
+    for (int i = 0; i < s->o.nodes; i++)
+        if (i != a && i != b && sim_holds(s, i, g))
+            return i;
+    return -1;
+}
+
+static int preferred(const sim *s, int g)
+{
+    return g % s->o.nodes;
+}
+
+/* The hazard of issue 10 item 2, staged: group g's preferred node b
+ * follows another leader A; the third replica C stops hearing A (long
+ * enough to vote again); then b restarts at once and its messages to A
+ * are slow. A restarted node must not win an election while A still
+ * holds the lease b's last acknowledgement gave it. Steps: 0 set up the
+ * leader, 1 cut A from C, 2 restart b. */
+static void restart_in_lease(sim *s, int g, int step)
+{
+    int b = preferred(s, g), a = leader_of(s, g);
+    if (step == 0) {
+        if (a < 0)
+            return;
+        if (a == b) {
+            int to = third(s, g, b, -1);
+            raftstore_transfer_leader(s->nodes[a].rs, sim_group_id(g), (uint64_t)to + 1);
+        }
+        sim_schedule(s, s->now + 150000, EV_NEMESIS, g, NEM_RESTART_IN_LEASE_1, NULL, 0, 0, 0);
+        return;
+    }
+    if (a < 0 || a == b || !s->nodes[b].up)
+        return;
+    int c = third(s, g, a, b);
+    if (step == 1) {
+        clear_cuts(s);
+        s->cut[a][c] = s->cut[c][a] = 1;
+        sim_logf(s, "nemesis: group %d: leader %d cut from %d; %d restarts soon", g, a + 1,
+                 c + 1, b + 1);
+        sim_schedule(s, s->now + sim_between(s, 120000, 250000), EV_NEMESIS, g,
+                     NEM_RESTART_IN_LEASE_2, NULL, 0, 0, 0);
+        return;
+    }
+    crash_restart(s, b, 2000, 20000);
+    s->slow[b][a] = sim_between(s, 30000, 60000);
+}
+
+/* The hazard of item 3, staged: a transfer of g from A to T; T stalls
+ * right after its TIMEOUT_NOW left, past A's abort, and what A receives is
+ * slow. A must not hold a lease in that term: the late TIMEOUT_NOW's vote
+ * bypasses every follower's lease. */
+static void late_timeout_now(sim *s, int g)
+{
+    int a = leader_of(s, g);
+    if (a < 0)
+        return;
+    int t = third(s, g, a, -1);
+    if (t < 0 || !s->nodes[t].up)
+        return;
+    clear_cuts(s);
+    raftstore_transfer_leader(s->nodes[a].rs, sim_group_id(g), (uint64_t)t + 1);
+    sim_logf(s, "nemesis: group %d: transfer %d -> %d, which then stalls", g, a + 1, t + 1);
+    pause_node(s, t, s->now + sim_between(s, 300, 3000), 150000, 300000);
+    /* What reaches A is slow: the new term reaches it late. */
+    int c = third(s, g, a, t);
+    s->slow[t][a] = sim_between(s, 30000, 60000);
+    if (c >= 0)
+        s->slow[c][a] = sim_between(s, 30000, 60000);
+}
+
 void sim_nemesis(sim *s)
 {
     int x = (int)sim_between(s, 0, (uint64_t)s->o.nodes - 1);
-    switch (sim_between(s, 0, 11)) {
+    int g = (int)sim_between(s, 0, (uint64_t)s->ngroups - 1);
+    /* --faults staged: only the staged hazards (and healing between). */
+    uint64_t pick = s->o.staged_only ? (sim_chance(s, 20) ? 0 : 12 + sim_between(s, 0, 1))
+                                     : sim_between(s, 0, 15);
+    switch (pick) {
+    case 12:
+        restart_in_lease(s, g, 0);
+        break;
+    case 13:
+        late_timeout_now(s, g);
+        break;
     case 0:
         clear_cuts(s);
         sim_logf(s, "nemesis: heal the network");
@@ -204,22 +323,46 @@ void sim_nemesis(sim *s)
         pause_node(s, x, s->now, 20000, 400000);
         break;
     case 8:
-        /* The bridge node restarts at once: the side it joins may elect
-         * it while the other side's leader still holds its lease. */
+        /* A bridge, and a while later (once the far side no longer hears
+         * the leader) the bridge node restarts at once, its messages to
+         * one node slow: it may be elected while the leader on the other
+         * side still holds a lease it confirmed before the crash. */
         clear_cuts(s);
-        crash_restart(s, bridge(s), 2000, 40000);
+        sim_schedule(s, s->now + sim_between(s, 120000, 300000), EV_NEMESIS, bridge(s),
+                     NEM_FAST_RESTART, NULL, 0, 0, 0);
         break;
     case 9: {
         /* The transferee stalls after its TIMEOUT_NOW may have left, past
-         * the leader's abort (an election timeout). */
-        int to = transfer(s);
-        if (to >= 0)
+         * the leader's abort (an election timeout); its messages to the
+         * old leader are slow when it wakes. */
+        int from = -1;
+        int to = transfer(s, &from);
+        if (to >= 0) {
             pause_node(s, to, s->now + sim_between(s, 200, 4000), 120000, 400000);
+            s->slow[to][from] = sim_between(s, 20000, 60000);
+        }
         break;
     }
-    default:
-        transfer(s);
+    case 11:
+        if (s->nodes[x].up) {
+            engine_mem_disk_fail_syncs(s->nodes[x].disk, 1);
+            sim_logf(s, "nemesis: node %d's next fsync fails", x + 1);
+        }
         break;
+    case 10: {
+        int y = (int)sim_between(s, 0, (uint64_t)s->o.nodes - 1);
+        if (y != x) {
+            s->slow[x][y] = sim_between(s, 10000, 60000);
+            sim_logf(s, "nemesis: link %d -> %d slow (%.1f ms)", x + 1, y + 1,
+                     (double)s->slow[x][y] / 1000.0);
+        }
+        break;
+    }
+    default: {
+        int from;
+        transfer(s, &from);
+        break;
+    }
     }
     sim_schedule(s, s->now + sim_between(s, 30000, 400000), EV_NEMESIS, 0, 0, NULL, 0, 0, 0);
 }

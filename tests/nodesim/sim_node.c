@@ -5,6 +5,7 @@
  * latency); between them other nodes run and clients' lease reads reach
  * this one, as they do while a real loop waits for fsync.
  */
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,10 +93,37 @@ static void wake(void *ctx)
         schedule_step(n, n->s->now + sim_between(n->s, 5, 50));
 }
 
+/* A node that stopped itself (raftstore's fatal: a failed fsync) is a
+ * crashed node; it comes back later, as a supervisor would restart it. */
+static void stopped_on_fatal(sim *s, sim_node *n)
+{
+    sim_logf(s, "node %d stopped itself: %s", n->idx + 1, n->fatal_msg);
+    sim_node_crash(s, n);
+    if (s->faults_on)
+        sim_schedule(s, s->now + sim_between(s, 30000, 300000), EV_RESTART, n->idx,
+                     n->incarnation, NULL, 0, 0, 0);
+    else
+        sim_node_start(s, n);
+}
+
+static void step(sim *s, sim_node *n, const sim_ev *ev);
+
 void sim_node_step_event(sim *s, sim_node *n, const sim_ev *ev)
 {
     if (!n->up)
         return;
+    if (setjmp(n->jb)) {
+        n->in_step = 0;
+        stopped_on_fatal(s, n);
+        return;
+    }
+    n->in_step = 1;
+    step(s, n, ev);
+    n->in_step = 0;
+}
+
+static void step(sim *s, sim_node *n, const sim_ev *ev)
+{
     if (ev->kind == EV_STEP) {
         if (ev->gen != n->step_gen || !n->step_pending)
             return;
@@ -157,11 +185,13 @@ static int net_send_snapshot(void *ctx, uint64_t to_node, uint64_t group,
 static void on_fatal(void *ctx, const char *what)
 {
     sim_node *n = ctx;
-    /* A fatal stop is a crash the node meant; the simulator cannot unwind
-     * the loop's stack, so it reports the run as failed, with the seed. */
-    fprintf(stderr, "node %d: fatal: %s\n", n->idx + 1, what);
-    fprintf(stderr, "nodesim: a node stopped on a broken invariant; replay with --seed %llu%s\n",
-            (unsigned long long)n->s->o.seed, n->s->o.nodes == 5 ? " --nodes 5" : "");
+    snprintf(n->fatal_msg, sizeof n->fatal_msg, "%s", what);
+    if (n->in_step)
+        longjmp(n->jb, 1);   /* the node stops here, as orderkvd would abort */
+    /* Outside a step the simulator cannot unwind: the process aborts, and
+     * the seed is what replays it. */
+    fprintf(stderr, "node %d: fatal: %s\nnodesim: replay with okv-nodesim --seed %llu --nodes %d\n",
+            n->idx + 1, what, (unsigned long long)n->s->o.seed, n->s->o.nodes);
 }
 
 static void on_applied(void *ctx, uint64_t group, const struct raft_entry *e,
@@ -299,6 +329,7 @@ void sim_node_crash(sim *s, sim_node *n)
     stop(n, 1);
     /* A power cut keeps a prefix of what was not synced (engine_mem.h M2);
      * half the time a process crash, which keeps it all. */
+    engine_mem_disk_fail_syncs(n->disk, 0);
     size_t unsynced = engine_mem_disk_unsynced(n->disk);
     size_t keep = sim_chance(s, 50) ? unsynced : (size_t)sim_between(s, 0, unsynced);
     engine_mem_disk_crash(n->disk, keep);

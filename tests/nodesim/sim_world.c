@@ -129,8 +129,8 @@ static void dispatch(sim *s, sim_ev *ev)
         sim_client_reply(s, ev);
         break;
     case EV_NEMESIS:
-        if (s->faults_on && ev->gen == 1)
-            sim_pause_event(s, ev);   /* a pause scheduled by an earlier fault */
+        if (s->faults_on && ev->gen != 0)
+            sim_delayed_fault(s, ev);
         else if (s->faults_on)
             sim_nemesis(s);
         break;

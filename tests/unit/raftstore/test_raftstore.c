@@ -227,12 +227,13 @@ static void test_raftstore__replicates_fails_over_and_catches_up(void **state)
         nodes[i].dir = okv_test_tmpdir("raftstore");
         start_node(&nodes[i], 1);
     }
-    /* Leaders spread: each node leads the groups it campaigned for. */
-    int led[NODES + 1] = { 0 };
+    /* Every group elects a leader all replicas agree on. Which node wins
+     * is a race on a loaded machine (the preferred node campaigns first,
+     * but another may time out sooner), so nothing here depends on it. */
+    int led = 0;
     for (uint32_t p = 0; p < PARTS; p++)
-        led[agreed_leader(fsm_group_id(TABLE, p))]++;
-    for (int i = 1; i <= NODES; i++)
-        assert_true(led[i] >= 1);
+        led += agreed_leader(fsm_group_id(TABLE, p)) != 0;
+    assert_int_equal(led, PARTS);
 
     enum { N1 = 200, N2 = 100 };
     uint64_t versions[N1 + N2];
