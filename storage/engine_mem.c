@@ -130,7 +130,8 @@ static void map_put(kvmap *m, const void *key, size_t kl, const void *val, size_
         m->a = a;
         m->cap = cap;
     }
-    memmove(m->a + i + 1, m->a + i, (m->n - i) * sizeof *m->a);
+    if (i < m->n)
+        memmove(m->a + i + 1, m->a + i, (m->n - i) * sizeof *m->a);
     m->a[i].k = dup_bytes(key, kl);
     m->a[i].kl = kl;
     m->a[i].v = dup_bytes(val, vl);
@@ -144,7 +145,8 @@ static void drop_range(kvmap *m, size_t from, size_t to)
         free(m->a[i].k);
         free(m->a[i].v);
     }
-    memmove(m->a + from, m->a + to, (m->n - to) * sizeof *m->a);
+    if (to < m->n)
+        memmove(m->a + from, m->a + to, (m->n - to) * sizeof *m->a);
     m->n -= to - from;
 }
 
