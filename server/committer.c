@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-#include "keycodec.h"
+#include "fsm.h"
 #include "log.h"
 
 /* A batch stops growing at this many writes or bytes so that one sync never
@@ -15,12 +14,9 @@
 #define BATCH_MAX_OPS 4096
 #define BATCH_MAX_BYTES (16u * 1024u * 1024u)
 
-/* Open-addressing set of the keys staged in the current batch, to cut the
- * batch before a second write to the same key (invariant 2). */
-#define KEYSET_SLOTS 8192   /* power of two, > 2 * BATCH_MAX_OPS */
-
 struct committer {
     kvstore *kv;
+    fsm *fsm;                 /* committer thread only */
     pthread_t thread;
     /* Answering callers is handed to a second thread, so the committer
      * starts the next sync while the last batch's replies go out. */
@@ -36,37 +32,9 @@ struct committer {
     int poisoned;             /* committer thread only */
     char poison_msg[OKV_ERRMSG_MAX + 128];
     _Atomic uint64_t writes, syncs;
-    engine_batch *batch;
-    const commit_op *keyset[KEYSET_SLOTS];
-    uint64_t keyhash[KEYSET_SLOTS];
+    uint8_t *cmd;             /* the encoded command being applied */
+    size_t cmd_cap;
 };
-
-static uint64_t op_key_hash(const commit_op *op)
-{
-    /* Table and partition are functions of (table, key), so key + table id suffice. */
-    return okv_hash64(op->w.key, op->w.key_len) ^ ((uint64_t)op->w.table->id * 0x9e3779b97f4a7c15ULL);
-}
-
-static int same_key(const commit_op *a, const commit_op *b)
-{
-    return a->w.table == b->w.table && a->w.key_len == b->w.key_len &&
-           memcmp(a->w.key, b->w.key, a->w.key_len) == 0;
-}
-
-/* Returns 1 if op's key is already in the set, else adds it and returns 0. */
-static int keyset_add(committer *c, const commit_op *op)
-{
-    uint64_t h = op_key_hash(op);
-    size_t i = (size_t)h & (KEYSET_SLOTS - 1);
-    while (c->keyset[i]) {
-        if (c->keyhash[i] == h && same_key(c->keyset[i], op))
-            return 1;
-        i = (i + 1) & (KEYSET_SLOTS - 1);
-    }
-    c->keyset[i] = op;
-    c->keyhash[i] = h;
-    return 0;
-}
 
 static void finish(commit_op *op, int code)
 {
@@ -75,93 +43,161 @@ static void finish(commit_op *op, int code)
     op->done(op);
 }
 
-/* Writes the staged batch and completes its ops: `staged` is the list of ops
- * that were staged successfully (ops that failed staging were completed at
- * once — they changed nothing, so they need no sync). */
+/* Hands a list of ops with final results to the completer thread, which
+ * answers them in this order, after every list handed over before. */
+static void complete(committer *c, commit_op *list)
+{
+    if (!list)
+        return;
+    commit_op *last = list;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&c->done_mu);
+    if (c->done_tail)
+        c->done_tail->next = list;
+    else
+        c->done_head = list;
+    c->done_tail = last;
+    pthread_cond_signal(&c->done_cv);
+    pthread_mutex_unlock(&c->done_mu);
+}
+
+static void poison(committer *c, const char *what, int rc, const char *msg)
+{
+    c->poisoned = 1;
+    snprintf(c->poison_msg, sizeof c->poison_msg,
+             "%s failed earlier (%s); this node accepts no writes until it is restarted", what,
+             msg);
+    OKV_ERROR("%s failed: %s: %s; refusing further writes", what, okv_strerror(rc), msg);
+}
+
+/* Writes the batch the state machine holds with one sync and completes
+ * `staged`, the ops applied into it (invariant 1). */
 static void flush(committer *c, commit_op *staged)
 {
     okv_error err;
     okv_error_clear(&err);
-    int rc = kvstore_commit(c->kv, c->batch, &err);
-    if (rc) {
-        c->poisoned = 1;
-        snprintf(c->poison_msg, sizeof c->poison_msg,
-                 "a synced write failed earlier (%s); this node accepts no writes until "
-                 "it is restarted",
-                 err.msg);
-        OKV_ERROR("synced batch write failed: %s: %s; refusing further writes",
-                  okv_strerror(rc), err.msg);
-    } else if (engine_batch_count(c->batch)) {
-        atomic_fetch_add(&c->syncs, 1);
-    }
-    if (!rc) {
-        /* Counted before anyone is answered, so a status call that follows
-         * an acknowledged write always sees it. */
-        size_t n = 0;
-        for (commit_op *op = staged; op; op = op->next)
-            n++;
-        atomic_fetch_add(&c->writes, n);
-    }
-    commit_op *last = NULL;
+    int rc = fsm_flush_synced(c->fsm, &err);
+    size_t n = 0;
     for (commit_op *op = staged; op; op = op->next) {
         op->code = rc ? OKV_EUNKNOWN : OKV_OK;
         if (rc)
             okv_error_set(&op->err, OKV_EUNKNOWN,
                           "storage failed while making the write durable: %.400s", err.msg);
-        last = op;
+        n++;
     }
-    if (staged) {
-        pthread_mutex_lock(&c->done_mu);
-        if (c->done_tail)
-            c->done_tail->next = staged;
-        else
-            c->done_head = staged;
-        c->done_tail = last;
-        pthread_cond_signal(&c->done_cv);
-        pthread_mutex_unlock(&c->done_mu);
+    if (rc) {
+        poison(c, "a synced batch write", rc, err.msg);
+    } else {
+        /* Counted before anyone is answered, so a status call that follows
+         * an acknowledged write always sees it. */
+        atomic_fetch_add(&c->syncs, 1);
+        atomic_fetch_add(&c->writes, n);
     }
-    engine_batch_clear(c->batch);
-    memset(c->keyset, 0, sizeof c->keyset);
+    complete(c, staged);
 }
 
-/* Stages and commits everything in `list`, cutting batches at the limits and
- * before repeated keys. */
+/* The command's partition must exist: fsm_apply would write any. */
+static int in_catalog(const committer *c, const command *cmd)
+{
+    const catalog *cat = kvstore_catalog(c->kv);
+    for (size_t i = 0; i < cat->count; i++)
+        if (cat->tables[i].id == cmd->table_id)
+            return cmd->partition < cat->tables[i].partitions;
+    return 0;
+}
+
+/* Encodes op's command and decodes it back as fsm_apply will, so a
+ * malformed one is refused (OKV_EINVAL) before the state machine stages
+ * anything. */
+static int encode(committer *c, commit_op *op, size_t *len)
+{
+    const command *cmd = &op->cmd;
+    if (!in_catalog(c, cmd))
+        return okv_error_set(&op->err, OKV_EINVAL, "no partition %u in table %u",
+                             cmd->partition, cmd->table_id);
+    if (cmd->key_len > OKV_MAX_KEY_LEN || cmd->value_len > OKV_MAX_VALUE_LEN)
+        return okv_error_set(&op->err, OKV_EINVAL, "key or value over the limit");
+    *len = command_encoded_size(cmd);
+    if (*len > c->cmd_cap) {
+        uint8_t *nb = realloc(c->cmd, *len);
+        if (!nb)
+            return okv_error_set(&op->err, OKV_ENOMEM, "out of memory encoding a write");
+        c->cmd = nb;
+        c->cmd_cap = *len;
+    }
+    command_encode(cmd, c->cmd);
+    command check;
+    okv_error derr;
+    okv_error_clear(&derr);
+    if (command_decode(c->cmd, *len, &check, &derr))
+        return okv_error_set(&op->err, OKV_EINVAL, "malformed write: %s", derr.msg);
+    return OKV_OK;
+}
+
+/* Applies op as the next entry of its partition's group. OKV_OK: applied
+ * into the batch, op->result set. Anything else: the batch may hold part
+ * of op, and op->err says why. */
+static int apply(committer *c, commit_op *op, size_t len)
+{
+    uint64_t group = fsm_group_id(op->cmd.table_id, op->cmd.partition);
+    uint64_t applied = 0;
+    int rc = fsm_applied_index(c->fsm, group, &applied, &op->err);
+    if (rc == OKV_OK)
+        rc = fsm_apply(c->fsm, group, applied + 1, c->cmd, len, &op->result, &op->err);
+    return rc;
+}
+
+/* Applies everything in `list` and commits it, cutting batches at the
+ * limits. */
 static void process(committer *c, commit_op *list)
 {
     commit_op *staged = NULL, **staged_tail = &staged;
     size_t ops = 0, bytes = 0;
     while (list) {
         commit_op *op = list;
+        list = op->next;
+        op->next = NULL;
+        okv_error_clear(&op->err);
         if (c->poisoned) {
-            list = op->next;
             okv_error_set(&op->err, OKV_EUNAVAILABLE, "%.*s", OKV_ERRMSG_MAX - 1, c->poison_msg);
             finish(op, OKV_EUNAVAILABLE);
             continue;
         }
-        if (ops == BATCH_MAX_OPS || bytes > BATCH_MAX_BYTES || keyset_add(c, op)) {
+        if (ops == BATCH_MAX_OPS || bytes > BATCH_MAX_BYTES) {
             flush(c, staged);
             staged = NULL;
             staged_tail = &staged;
             ops = bytes = 0;
-            continue;   /* retry op against the fresh batch */
         }
-        list = op->next;
-        okv_error_clear(&op->err);
-        int rc = kvstore_stage(c->kv, c->batch, &op->w, &op->err);
+        size_t len = 0;
+        int rc = encode(c, op, &len);
         if (rc) {
-            finish(op, rc);
+            finish(op, rc);   /* nothing staged: the batch goes on */
             continue;
         }
-        op->next = NULL;
+        rc = apply(c, op, len);
         *staged_tail = op;
         staged_tail = &op->next;
         ops++;
-        bytes += op->w.key_len + op->w.value_len + 32;
+        bytes += len;
+        if (rc) {
+            /* The batch is never written, so none of its ops applied. */
+            op->code = rc;
+            poison(c, "applying a write", rc, op->err.msg);
+            for (commit_op *s = staged; s != op; s = s->next) {
+                s->code = OKV_EUNAVAILABLE;
+                okv_error_set(&s->err, OKV_EUNAVAILABLE, "%.*s", OKV_ERRMSG_MAX - 1,
+                              c->poison_msg);
+            }
+            complete(c, staged);
+            staged = NULL;
+            staged_tail = &staged;
+            ops = bytes = 0;
+        }
     }
     if (staged)
         flush(c, staged);
-    else
-        memset(c->keyset, 0, sizeof c->keyset);
 }
 
 /* Answers durable (or failed) writes in the order they were committed. */
@@ -207,13 +243,25 @@ static void *committer_main(void *arg)
     return NULL;
 }
 
+static void free_parts(committer *c)
+{
+    fsm_free(c->fsm);   /* drops a poisoned batch that was never written */
+    free(c->cmd);
+    free(c);
+}
+
 int committer_new(committer **out, kvstore *kv, okv_error *err)
 {
     *out = NULL;
+    int rc = kvstore_migrate_sequences(kv, err);
+    if (rc)
+        return rc;
     committer *c = calloc(1, sizeof *c);
-    if (!c || !(c->batch = engine_batch_new())) {
-        free(c);
+    if (!c)
         return okv_error_set(err, OKV_ENOMEM, "out of memory starting the committer");
+    if ((rc = fsm_new(&c->fsm, kvstore_engine(kv), err))) {
+        free_parts(c);
+        return rc;
     }
     c->kv = kv;
     pthread_mutex_init(&c->mu, NULL);
@@ -221,8 +269,7 @@ int committer_new(committer **out, kvstore *kv, okv_error *err)
     pthread_mutex_init(&c->done_mu, NULL);
     pthread_cond_init(&c->done_cv, NULL);
     if (pthread_create(&c->completer, NULL, completer_main, c) != 0) {
-        engine_batch_free(c->batch);
-        free(c);
+        free_parts(c);
         return okv_error_set(err, OKV_EINTERNAL, "cannot start the completer thread");
     }
     if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
@@ -231,8 +278,7 @@ int committer_new(committer **out, kvstore *kv, okv_error *err)
         pthread_cond_signal(&c->done_cv);
         pthread_mutex_unlock(&c->done_mu);
         pthread_join(c->completer, NULL);
-        engine_batch_free(c->batch);
-        free(c);
+        free_parts(c);
         return okv_error_set(err, OKV_EINTERNAL, "cannot start the committer thread");
     }
     *out = c;
@@ -281,8 +327,7 @@ void committer_free(committer *c)
     pthread_join(c->completer, NULL);
     pthread_mutex_destroy(&c->done_mu);
     pthread_cond_destroy(&c->done_cv);
-    engine_batch_free(c->batch);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
-    free(c);
+    free_parts(c);
 }

@@ -495,13 +495,17 @@ int fsm_get(fsm *f, uint32_t table_id, uint32_t partition, const uint8_t *key, s
     return OKV_OK;
 }
 
-int fsm_flush(fsm *f, okv_error *err)
+static int flush_batch(fsm *f, int sync, okv_error *err)
 {
     stage_all_applied(f);
-    int rc = engine_batch_count(f->b) ? engine_write(f->e, f->b, 0, err) : OKV_OK;
+    int rc = engine_batch_count(f->b) ? engine_write(f->e, f->b, sync, err) : OKV_OK;
     engine_batch_clear(f->b);
     ov_clear(f);
     return rc;
 }
+
+int fsm_flush(fsm *f, okv_error *err) { return flush_batch(f, 0, err); }
+
+int fsm_flush_synced(fsm *f, okv_error *err) { return flush_batch(f, 1, err); }
 
 size_t fsm_pending(const fsm *f) { return engine_batch_count(f->b) + f->napplied; }

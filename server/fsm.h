@@ -1,6 +1,7 @@
 /*
  * fsm.h — the partition state machine: applies committed Raft entries of
- * every partition replica on a node to RocksDB.
+ * every partition replica on a node to RocksDB, and in single-node mode
+ * every write the committer takes (committer.h).
  *
  * Determinism: applying the same entries in the same order to the same state
  * gives the same state and the same results on every replica. Nothing here
@@ -10,9 +11,14 @@
  *  1. Data writes, the dedup record and the group's applied index of an entry
  *     go into one batch, so after a crash an entry is either wholly applied
  *     (and its index recorded) or not at all: never twice, never skipped.
- *  2. The batch need not be synced: the Raft log holds every committed entry
- *     durably, and a replica re-applies from applied index + 1 at restart.
- *  3. A key's version is the Raft index of the entry that wrote it.
+ *  2. In cluster mode the batch need not be synced (fsm_flush): the Raft log
+ *     holds every committed entry durably, and a replica re-applies from
+ *     applied index + 1 at restart. Single-node mode has no log: its
+ *     committer (committer.h) numbers each write applied index + 1 of the
+ *     write's group and writes every batch synced (fsm_flush_synced) before
+ *     it answers, so there the batch itself is the only durable record.
+ *  3. A key's version is the Raft index of the entry that wrote it (in
+ *     single-node mode, the index the committer gave the write).
  *  4. A write with a client id is applied at most once: its result is kept
  *     under (group, client id, request id) and a repeat of the request gets
  *     that result without touching the data. Records below a client's
@@ -20,7 +26,9 @@
  *  5. Within one batch, later entries see earlier entries' effects: reads
  *     go through an overlay of what the batch holds before RocksDB.
  *
- * Threads: one fsm belongs to the raft loop thread.
+ * Threads: one fsm belongs to one thread: the raft loop's in cluster mode,
+ * the committer's in single-node mode. Both modes apply writes with this
+ * code only, so a command sequence stores the same bytes in either.
  */
 #ifndef OKV_SERVER_FSM_H
 #define OKV_SERVER_FSM_H
@@ -74,8 +82,14 @@ int fsm_get(fsm *f, uint32_t table_id, uint32_t partition, const uint8_t *key, s
 void fsm_meta_prefix(uint8_t out[FSM_META_PREFIX_LEN], char tag, uint64_t group);
 
 /* Writes everything staged since the last flush (unsynced) and clears the
- * overlay. */
+ * overlay. The raft loop's flush: its entries are durable in the Raft log. */
 int fsm_flush(fsm *f, okv_error *err);
+
+/* fsm_flush with one synced write (the WAL is fdatasync'd before it
+ * returns): single-node mode's flush, where nothing else holds the writes
+ * durably (invariant 2). On failure the disk holds all of the batch or none
+ * of it, and which is unknown; the staged work is dropped either way. */
+int fsm_flush_synced(fsm *f, okv_error *err);
 
 /* Operations staged and not yet flushed. */
 size_t fsm_pending(const fsm *f);

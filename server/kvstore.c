@@ -4,18 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsm.h"
 #include "keycodec.h"
 
 struct kvstore {
     engine *eng;
     catalog cat;
-    /* Last version handed out, per table (catalog index) and partition. */
-    uint64_t *seqs[CATALOG_MAX_TABLES];
-    /* Partitions whose sequence moved since the last commit: their new
-     * value joins the batch once at commit, not once per write. */
-    uint8_t *dirty[CATALOG_MAX_TABLES];
-    uint32_t *dirty_list;      /* (table index << 16 | partition) */
-    size_t ndirty;
 };
 
 /* First boot writes the catalog; later boots read it. */
@@ -45,41 +39,6 @@ static int load_catalog(kvstore *kv, uint32_t partitions, int *ignored, okv_erro
     return OKV_OK;
 }
 
-static int load_seqs(kvstore *kv, okv_error *err)
-{
-    kv->dirty_list = calloc(CATALOG_MAX_TABLES * CATALOG_MAX_PARTITIONS, sizeof(uint32_t));
-    if (!kv->dirty_list)
-        return okv_error_set(err, OKV_ENOMEM, "out of memory loading sequences");
-    for (size_t i = 0; i < kv->cat.count; i++) {
-        const catalog_table *t = &kv->cat.tables[i];
-        kv->seqs[i] = calloc(t->partitions, sizeof(uint64_t));
-        kv->dirty[i] = calloc(t->partitions, 1);
-        if (!kv->seqs[i] || !kv->dirty[i])
-            return okv_error_set(err, OKV_ENOMEM, "out of memory loading sequences");
-        for (uint32_t p = 0; p < t->partitions; p++) {
-            uint8_t key[KEYCODEC_SEQ_KEY_LEN];
-            keycodec_seq_key(key, t->id, p);
-            char *val = NULL;
-            size_t len = 0;
-            int rc = engine_get(kv->eng, ENGINE_CF_META, key, sizeof key, &val, &len, err);
-            if (rc == OKV_ENOTFOUND)
-                continue;
-            if (rc)
-                return rc;
-            if (len != 8) {
-                free(val);
-                return okv_error_set(err, OKV_ECORRUPT,
-                                     "data dir %s: sequence of %s partition %u is %zu bytes, "
-                                     "expected 8",
-                                     engine_dir(kv->eng), t->name, p, len);
-            }
-            kv->seqs[i][p] = keycodec_get_u64be((const uint8_t *)val);
-            free(val);
-        }
-    }
-    return OKV_OK;
-}
-
 int kvstore_open(kvstore **out, const char *dir, uint32_t partitions, int *partitions_ignored,
                  okv_error *err)
 {
@@ -92,8 +51,6 @@ int kvstore_open(kvstore **out, const char *dir, uint32_t partitions, int *parti
     int rc = engine_open(&kv->eng, dir, &opts, err);
     if (!rc)
         rc = load_catalog(kv, partitions, partitions_ignored, err);
-    if (!rc)
-        rc = load_seqs(kv, err);
     if (rc) {
         kvstore_close(kv);
         return rc;
@@ -106,11 +63,6 @@ void kvstore_close(kvstore *kv)
 {
     if (!kv)
         return;
-    for (size_t i = 0; i < CATALOG_MAX_TABLES; i++) {
-        free(kv->seqs[i]);
-        free(kv->dirty[i]);
-    }
-    free(kv->dirty_list);
     engine_close(kv->eng);
     free(kv);
 }
@@ -276,74 +228,71 @@ int kvstore_scan(kvstore *kv, const request *r, kv_item **items_out, size_t *cou
     return OKV_OK;
 }
 
-int kvstore_stage(kvstore *kv, engine_batch *b, kv_write *w, okv_error *err)
+/* The legacy `S` records of the meta CF: tag, u32be table, u32be partition. */
+#define SEQ_TAG 'S'
+
+/* Stages A = max(A, seq) for the group of the 9-byte S key k, and the
+ * deletion of k. */
+static int migrate_one(kvstore *kv, engine_batch *b, const uint8_t *k, size_t klen,
+                       const uint8_t *v, size_t vlen, okv_error *err)
 {
-    const catalog_table *t = w->table;
-    uint8_t ekey[KEYCODEC_DATA_PREFIX_LEN + OKV_MAX_KEY_LEN];
-    size_t elen = keycodec_data_key(ekey, t->id, w->partition, w->key, w->key_len);
-
-    /* Deletes report whether the key existed and conditions compare
-     * versions, so both read the current value; plain puts skip the read. */
-    uint64_t cur = 0;
-    if (w->is_delete || w->check_version) {
-        char *raw = NULL;
-        size_t raw_len = 0;
-        int rc = engine_get(kv->eng, ENGINE_CF_DATA, ekey, elen, &raw, &raw_len, err);
-        if (rc && rc != OKV_ENOTFOUND)
-            return rc;
-        if (rc == OKV_OK) {
-            const uint8_t *v;
-            size_t vl;
-            int bad = keycodec_value_decode(raw, raw_len, &cur, &v, &vl);
-            free(raw);
-            if (bad)
-                return corrupt_value(kv, t, w->partition, err);
-        }
+    if (klen != KEYCODEC_SEQ_KEY_LEN || vlen != 8)
+        return okv_error_set(err, OKV_ECORRUPT,
+                             "data dir %s: a partition sequence record has a %zu-byte key and "
+                             "a %zu-byte value, expected 9 and 8",
+                             engine_dir(kv->eng), klen, vlen);
+    uint64_t group = fsm_group_id(keycodec_get_u32be(k + 1), keycodec_get_u32be(k + 5));
+    uint64_t seq = keycodec_get_u64be(v);
+    uint8_t akey[FSM_META_PREFIX_LEN];
+    fsm_meta_prefix(akey, 'A', group);
+    char *raw = NULL;
+    size_t rlen = 0;
+    uint64_t applied = 0;
+    int rc = engine_get(kv->eng, ENGINE_CF_META, akey, sizeof akey, &raw, &rlen, err);
+    if (rc == OKV_OK) {
+        int bad = rlen != 8;
+        if (!bad)
+            applied = keycodec_get_u64be((const uint8_t *)raw);
+        free(raw);
+        if (bad)
+            return okv_error_set(err, OKV_ECORRUPT,
+                                 "data dir %s: applied index of group %llu is %zu bytes",
+                                 engine_dir(kv->eng), (unsigned long long)group, rlen);
+    } else if (rc != OKV_ENOTFOUND) {
+        return rc;
     }
-    w->existed = cur != 0;
-    if (w->check_version && cur != w->expected_version)
-        return okv_error_set(err, OKV_ECONFLICT,
-                             "version condition failed: expected %llu, current %llu%s",
-                             (unsigned long long)w->expected_version, (unsigned long long)cur,
-                             cur ? "" : " (key absent)");
-
-    uint64_t version = ++kv->seqs[t->index][w->partition];
-    w->version = version;
-    if (w->is_delete) {
-        engine_batch_delete(b, ENGINE_CF_DATA, ekey, elen);
-    } else {
-        uint8_t *val = malloc(KEYCODEC_VALUE_HEADER_LEN + w->value_len);
-        if (!val)
-            return okv_error_set(err, OKV_ENOMEM, "out of memory staging a write");
-        keycodec_value_header(val, version);
-        if (w->value_len)
-            memcpy(val + KEYCODEC_VALUE_HEADER_LEN, w->value, w->value_len);
-        engine_batch_put(b, ENGINE_CF_DATA, ekey, elen, val,
-                         KEYCODEC_VALUE_HEADER_LEN + w->value_len);
-        free(val);
+    if (seq > applied) {
+        uint8_t aval[8];
+        keycodec_put_u64be(aval, seq);
+        engine_batch_put(b, ENGINE_CF_META, akey, sizeof akey, aval, sizeof aval);
     }
-    if (!kv->dirty[t->index][w->partition]) {
-        kv->dirty[t->index][w->partition] = 1;
-        kv->dirty_list[kv->ndirty++] = (uint32_t)(t->index << 16) | w->partition;
-    }
+    engine_batch_delete(b, ENGINE_CF_META, k, klen);
     return OKV_OK;
 }
 
-int kvstore_commit(kvstore *kv, engine_batch *b, okv_error *err)
+int kvstore_migrate_sequences(kvstore *kv, okv_error *err)
 {
-    /* The sequences go in the same batch as the writes that moved them, so
-     * after a crash a partition's sequence is never behind its data. */
-    for (size_t i = 0; i < kv->ndirty; i++) {
-        size_t ti = kv->dirty_list[i] >> 16;
-        uint32_t p = kv->dirty_list[i] & 0xffffu;
-        uint8_t skey[KEYCODEC_SEQ_KEY_LEN], sval[8];
-        keycodec_seq_key(skey, kv->cat.tables[ti].id, p);
-        keycodec_put_u64be(sval, kv->seqs[ti][p]);
-        engine_batch_put(b, ENGINE_CF_META, skey, sizeof skey, sval, sizeof sval);
-        kv->dirty[ti][p] = 0;
+    static const uint8_t lo[1] = { SEQ_TAG }, hi[1] = { SEQ_TAG + 1 };
+    engine_batch *b = engine_batch_new();
+    if (!b)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory migrating sequences");
+    engine_iter *it;
+    int rc = engine_iter_new(&it, kv->eng, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi, err);
+    if (rc) {
+        engine_batch_free(b);
+        return rc;
     }
-    kv->ndirty = 0;
-    if (engine_batch_count(b) == 0)
-        return OKV_OK;
-    return engine_write(kv->eng, b, 1, err);
+    for (; rc == OKV_OK && engine_iter_valid(it); engine_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = engine_iter_key(it, &klen);
+        const char *v = engine_iter_value(it, &vlen);
+        rc = migrate_one(kv, b, (const uint8_t *)k, klen, (const uint8_t *)v, vlen, err);
+    }
+    if (rc == OKV_OK)
+        rc = engine_iter_status(it, err);
+    engine_iter_free(it);
+    if (rc == OKV_OK && engine_batch_count(b))
+        rc = engine_write(kv->eng, b, 1, err);
+    engine_batch_free(b);
+    return rc;
 }

@@ -1,15 +1,17 @@
 /*
- * kvstore.h — the node's tables on top of the storage engine.
+ * kvstore.h — the node's tables on top of the storage engine: the data dir,
+ * its catalog, and reads.
  *
- * Owns the engine, the catalog (read from or written to the data dir) and the
- * per-partition version sequences. Reads (get, scan) may run on any thread.
- * The write path — kvstore_stage_* then kvstore_commit — belongs to exactly
- * one thread, the committer (committer.h): versions are handed out in staging
- * order, so only one thread may stage.
+ * Owns the engine and the catalog (read from or written to the data dir).
+ * Reads (get, scan) may run on any thread. Writes do not come through here:
+ * the state machine (fsm.h) applies every write, from the Raft log in
+ * cluster mode and from the committer (committer.h) in single-node mode, so
+ * the rule for what a write does exists once. Reads decode the layout fsm
+ * writes (keycodec.h: data key, then a version header before the value).
  *
- * Versions: every write (put or delete) to a partition takes the next number
- * of that partition's sequence; the sequence is persisted in the same batch
- * as the write, so a version is never reused after a crash.
+ * Versions: a key's version is the index of the write that produced it in
+ * its partition's group (fsm.h invariant 3): the Raft index in cluster mode,
+ * the group's applied index + 1 in single-node mode.
  */
 #ifndef OKV_SERVER_KVSTORE_H
 #define OKV_SERVER_KVSTORE_H
@@ -52,28 +54,14 @@ int kvstore_scan(kvstore *kv, const request *r, kv_item **items_out, size_t *cou
                  int *more, okv_error *err);
 void kvstore_items_free(kv_item *items, size_t count);
 
-/* ---- write path (committer thread only) ------------------------------ */
-
-typedef struct kv_write {
-    int is_delete;
-    const catalog_table *table;
-    uint32_t partition;
-    const uint8_t *key; size_t key_len;
-    const uint8_t *value; size_t value_len;
-    int check_version; uint64_t expected_version;
-    /* results */
-    uint64_t version;   /* the version this write took */
-    int existed;        /* the key existed before the write */
-} kv_write;
-
-/* Evaluates w against the current stored state (not against writes staged
- * but not yet committed — the caller keeps those apart, see committer.c),
- * assigns its version and adds it to b. OKV_ECONFLICT (nothing staged) if a
- * version condition fails. */
-int kvstore_stage(kvstore *kv, engine_batch *b, kv_write *w, okv_error *err);
-
-/* Writes b durably (synced). On failure the in-memory sequences may be ahead
- * of the disk; the caller must stop writing (see committer.c). */
-int kvstore_commit(kvstore *kv, engine_batch *b, okv_error *err);
+/* Single-node data dirs written before writes went through the state
+ * machine kept each partition's last version in a meta record of its own
+ * (the `S` key, docs/storage-format.md). This moves each such record into
+ * the partition group's applied index (`A`), which is the sequence now:
+ * A becomes max(A, S) and S is deleted, all in one synced batch, so a crash
+ * leaves either the old records or the new. Idempotent; a dir without `S`
+ * keys is not written. Single-node mode only (committer_new calls it): a
+ * cluster replica's applied index must never run ahead of its Raft log. */
+int kvstore_migrate_sequences(kvstore *kv, okv_error *err);
 
 #endif

@@ -1,9 +1,11 @@
 /*
  * service_kv.c — orderkv.v1.KV: Get, Put, Delete, Scan.
  *
- * Reads run on the completion-queue thread that received them (a RocksDB
- * point read is microseconds). Writes go to the committer and are answered
- * from its thread once durable, so no synced write ever runs on a queue thread.
+ * Single-node mode. Reads run on the completion-queue thread that received
+ * them (a RocksDB point read is microseconds). Writes become the commands
+ * cluster mode proposes (command.h) and go to the committer, which applies
+ * them with the state machine and answers from its completer thread once
+ * durable, so no synced write ever runs on a queue thread.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -128,15 +130,21 @@ typedef struct pending_write {
     request req;           /* keeps key and value alive */
 } pending_write;
 
+/* The answers are cluster mode's (service_kv_raft.c): the same command
+ * applied by the same state machine gives the same result. */
 static void write_done(commit_op *op)
 {
     pending_write *pw = (pending_write *)op;
+    const command_result *r = &op->result;
     if (op->code) {
-        if (op->code != OKV_ECONFLICT)
-            OKV_WARN("write failed: %s: %s", okv_strerror(op->code), op->err.msg);
+        OKV_WARN("write failed: %s: %s", okv_strerror(op->code), op->err.msg);
         service_reply_error(pw->call, op->code, op->err.msg);
+    } else if (r->code == OKV_ECONFLICT) {
+        service_reply_error(pw->call, OKV_ECONFLICT, "version condition failed");
+    } else if (r->code) {
+        service_reply_error(pw->call, r->code, "the write was refused when applied");
     } else {
-        service_reply_write(pw->call, pw->req.kind == REQ_DELETE, op->w.version, op->w.existed);
+        service_reply_write(pw->call, op->cmd.op == CMD_DELETE, r->version, r->existed);
     }
     request_release(&pw->req);
     free(pw);
@@ -161,16 +169,20 @@ static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n
     const request *r = &pw->req;
     pw->call = call;
     pw->op.done = write_done;
-    kv_write *w = &pw->op.w;
-    w->is_delete = kind == REQ_DELETE;
-    w->table = r->table;
-    w->partition = r->partition;
-    w->key = r->key;
-    w->key_len = r->key_len;
-    w->value = r->value;
-    w->value_len = r->value_len;
-    w->check_version = r->check_version;
-    w->expected_version = r->expected_version;
+    /* The command cluster mode proposes (service_kv_raft.c handle_write). */
+    command *c = &pw->op.cmd;
+    c->op = kind == REQ_DELETE ? CMD_DELETE : CMD_PUT;
+    c->check_version = r->check_version;
+    c->expected_version = r->expected_version;
+    c->table_id = r->table->id;
+    c->partition = r->partition;
+    c->client_id = r->client_id;
+    c->request_id = r->request_id;
+    c->watermark = r->watermark;
+    c->key = r->key;
+    c->key_len = r->key_len;
+    c->value = r->value;
+    c->value_len = r->value_len;
     committer_submit(n->com, &pw->op);
 }
 

@@ -268,6 +268,26 @@ static void test_fsm__unflushed_work_is_lost_together(void **state)
     assert_int_equal(version_of(x->f, "b", NULL), 0);
 }
 
+/* Single-node mode's flush (committer.h): the same batch, written synced. */
+static void test_fsm__synced_flush_writes_the_batch(void **state)
+{
+    fx *x = *state;
+    apply(x->f, 1, (cmd_spec){ CMD_PUT, "a", "1", 0, 0, 5, 1, 0 });
+    assert_true(fsm_pending(x->f) > 0);
+    okv_error err;
+    assert_int_equal(fsm_flush_synced(x->f, &err), OKV_OK);
+    assert_int_equal(fsm_pending(x->f), 0);
+    assert_int_equal(fsm_flush_synced(x->f, &err), OKV_OK);   /* nothing staged: no write */
+    close_fx(x);
+    open_fx(x);
+    uint64_t applied;
+    assert_int_equal(fsm_applied_index(x->f, fsm_group_id(T, P), &applied, &err), OKV_OK);
+    assert_int_equal(applied, 1);
+    assert_int_equal(version_of(x->f, "a", NULL), 1);
+    command_result r = apply(x->f, 2, (cmd_spec){ CMD_PUT, "a", "2", 0, 0, 5, 1, 0 });
+    assert_int_equal(r.version, 1);   /* its dedup record was in the batch */
+}
+
 static void test_fsm__a_command_of_another_group_is_corruption(void **state)
 {
     fx *x = *state;
@@ -371,6 +391,7 @@ int main(void)
         TT(test_fsm__watermark_drops_records_and_refuses_stale_ids),
         TT(test_fsm__watermark_gc_is_stepped),
         TT(test_fsm__unflushed_work_is_lost_together),
+        TT(test_fsm__synced_flush_writes_the_batch),
         TT(test_fsm__a_command_of_another_group_is_corruption),
         cmocka_unit_test(test_fsm__replicas_agree_whatever_their_flush_points),
     };
