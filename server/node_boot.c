@@ -17,6 +17,30 @@
 /* Placement version of the cluster record (cluster.h), stored at first boot. */
 #define PLACEMENT_KEY "\x00" "placement"
 
+/* 1 in *found if the dir holds anything a single-node orderkvd writes:
+ * rows, or (once every row was deleted) applied indexes, exactly-once
+ * records, watermarks or the old per-partition sequences ('A', 'D', 'W',
+ * 'S' in the meta family). Applied indexes ahead of an empty Raft log
+ * would make a cluster replica skip entries. */
+static int holds_single_node_state(engine *e, int *found, okv_error *err)
+{
+    static const struct { enum engine_cf cf; const char *prefix; } what[] = {
+        { ENGINE_CF_DATA, NULL }, { ENGINE_CF_META, "A" }, { ENGINE_CF_META, "D" },
+        { ENGINE_CF_META, "W" }, { ENGINE_CF_META, "S" },
+    };
+    *found = 0;
+    for (size_t i = 0; i < sizeof what / sizeof what[0] && !*found; i++) {
+        engine_iter *it;
+        int rc = what[i].prefix ? engine_iter_new_prefix(&it, e, what[i].cf, what[i].prefix, 1, err)
+                                : engine_iter_new(&it, e, what[i].cf, NULL, 0, NULL, 0, err);
+        if (rc)
+            return rc;
+        *found = engine_iter_valid(it);
+        engine_iter_free(it);
+    }
+    return OKV_OK;
+}
+
 int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err);
 
 int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err)
@@ -33,11 +57,9 @@ int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err)
     *clustered = 1;
     if (rc == OKV_ENOTFOUND) {
         /* First boot as a cluster node: the dir must not hold single-node data. */
-        engine_iter *it;
-        if ((rc = engine_iter_new(&it, e, ENGINE_CF_DATA, NULL, 0, NULL, 0, err)))
+        int has_data = 0;
+        if ((rc = holds_single_node_state(e, &has_data, err)))
             return rc;
-        int has_data = engine_iter_valid(it);
-        engine_iter_free(it);
         if (has_data)
             return okv_error_set(err, OKV_EFORMAT,
                                  "data dir %s holds data of a single-node orderkvd; a cluster "

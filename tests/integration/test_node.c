@@ -355,6 +355,31 @@ static void test_node__refuses_corrupt_data_dir(void **state)
     assert_int_equal(start_expect_failure(f, "cannot open data dir"), 0);
 }
 
+/* A single-node dir whose every row was deleted still holds applied
+ * indexes and exactly-once records: a cluster replica started on it would
+ * have applied indexes ahead of its empty Raft log. */
+static void test_node__cluster_start_refuses_an_emptied_single_node_dir(void **state)
+{
+    fx *f = *state;
+    okv_options o = OKV_OPTIONS_INIT;
+    okv_close(f->c);
+    o.client_id = 77;
+    assert_int_equal(okv_connect(&f->c, f->srv.address, &o), OKV_OK);
+    assert_int_equal(okv_put(f->c, "orders", "k", 1, "v", 1, NULL, 0), OKV_OK);
+    assert_int_equal(okv_delete(f->c, "orders", "k", 1, NULL, 0), OKV_OK);
+    stop(f, 0);
+    okv_test_server s = { 0 };
+    int rc = okv_test_server_start(&s, orderkvd_path, f->data, "--node-id", "1",
+                                   "--initial-cluster", "1=127.0.0.1:1", NULL);
+    if (rc == 0) {
+        okv_test_server_stop(&s, 1);
+        fail_msg("a cluster node started on a single-node data dir");
+    }
+    char cmd[8600];
+    snprintf(cmd, sizeof cmd, "grep -q -- 'holds data of a single-node' '%s'", s.log_path);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_node__refuses_a_second_node_on_the_same_dir(void **state)
 {
     fx *f = *state;
@@ -376,6 +401,7 @@ int main(void)
         T(test_node__refuses_other_format_version),
         T(test_node__refuses_corrupt_data_dir),
         T(test_node__refuses_a_second_node_on_the_same_dir),
+        T(test_node__cluster_start_refuses_an_emptied_single_node_dir),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, NULL, NULL);
