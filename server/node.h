@@ -56,6 +56,10 @@ void service_reply_message(rpc_call *call, const ProtobufCMessage *msg);
 /* Answers a get with a value and its version. */
 void service_reply_value(rpc_call *call, const uint8_t *val, size_t len, uint64_t version);
 
+/* The answer to an applied write: its version, or the conflict or refusal
+ * the state machine found (single-node and cluster mode alike). */
+void service_reply_applied(rpc_call *call, int is_delete, const command_result *r);
+
 /* Answers a put (is_delete = 0) or a delete with its outcome. */
 void service_reply_write(rpc_call *call, int is_delete, uint64_t version, int existed);
 

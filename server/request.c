@@ -1,5 +1,7 @@
 #include "request.h"
 
+#include "command.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,4 +319,21 @@ size_t request_resume_token(uint8_t *out, const uint8_t *key, size_t key_len)
     out[0] = REQUEST_RESUME_TOKEN_V1;
     memcpy(out + 1, key, key_len);
     return key_len + 1;
+}
+
+void request_to_command(const request *r, command *c)
+{
+    memset(c, 0, sizeof *c);
+    c->op = r->kind == REQ_DELETE ? CMD_DELETE : CMD_PUT;
+    c->check_version = r->check_version;
+    c->expected_version = r->expected_version;
+    c->table_id = r->table->id;
+    c->partition = r->partition;
+    c->client_id = r->client_id;
+    c->request_id = r->request_id;
+    c->watermark = r->watermark;
+    c->key = r->key;
+    c->key_len = r->key_len;
+    c->value = r->value;
+    c->value_len = r->value_len;
 }

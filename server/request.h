@@ -57,6 +57,11 @@ int request_decode(request *out, enum request_kind kind, const catalog *cat,
 /* Frees what request_decode allocated. Accepts a zeroed request. */
 void request_release(request *r);
 
+/* The command a decoded put or delete becomes (command.h), in single-node
+ * and cluster mode alike; key and value stay borrowed from r. */
+struct command;
+void request_to_command(const request *r, struct command *out);
+
 /* Builds a resume token for a scan that stopped after user key `key`.
  * out needs key_len + 1 bytes; returns the token length. */
 size_t request_resume_token(uint8_t *out, const uint8_t *key, size_t key_len);

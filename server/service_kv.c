@@ -109,6 +109,16 @@ void service_reply_value(rpc_call *call, const uint8_t *val, size_t len, uint64_
     service_reply_message(call, &resp.base);
 }
 
+void service_reply_applied(rpc_call *call, int is_delete, const command_result *r)
+{
+    if (r->code == OKV_ECONFLICT)
+        service_reply_error(call, OKV_ECONFLICT, "version condition failed");
+    else if (r->code)
+        service_reply_error(call, r->code, "the write was refused when applied");
+    else
+        service_reply_write(call, is_delete, r->version, r->existed);
+}
+
 void service_reply_write(rpc_call *call, int is_delete, uint64_t version, int existed)
 {
     if (is_delete) {
@@ -139,12 +149,8 @@ static void write_done(commit_op *op)
     if (op->code) {
         OKV_WARN("write failed: %s: %s", okv_strerror(op->code), op->err.msg);
         service_reply_error(pw->call, op->code, op->err.msg);
-    } else if (r->code == OKV_ECONFLICT) {
-        service_reply_error(pw->call, OKV_ECONFLICT, "version condition failed");
-    } else if (r->code) {
-        service_reply_error(pw->call, r->code, "the write was refused when applied");
     } else {
-        service_reply_write(pw->call, op->cmd.op == CMD_DELETE, r->version, r->existed);
+        service_reply_applied(pw->call, op->cmd.op == CMD_DELETE, r);
     }
     request_release(&pw->req);
     free(pw);
@@ -169,20 +175,7 @@ static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n
     const request *r = &pw->req;
     pw->call = call;
     pw->op.done = write_done;
-    /* The command cluster mode proposes (service_kv_raft.c handle_write). */
-    command *c = &pw->op.cmd;
-    c->op = kind == REQ_DELETE ? CMD_DELETE : CMD_PUT;
-    c->check_version = r->check_version;
-    c->expected_version = r->expected_version;
-    c->table_id = r->table->id;
-    c->partition = r->partition;
-    c->client_id = r->client_id;
-    c->request_id = r->request_id;
-    c->watermark = r->watermark;
-    c->key = r->key;
-    c->key_len = r->key_len;
-    c->value = r->value;
-    c->value_len = r->value_len;
+    request_to_command(r, &pw->op.cmd);   /* as cluster mode proposes it */
     committer_submit(n->com, &pw->op);
 }
 

@@ -64,15 +64,11 @@ static void write_done(void *arg, int code, const command_result *r, uint64_t le
                               ? "the node stopped before the write's outcome was known"
                               : okv_strerror(code);
         service_reply_error(w->call, code, msg);
-    } else if (r->code == OKV_ECONFLICT) {
-        service_reply_error(w->call, OKV_ECONFLICT, "version condition failed");
-    } else if (r->code) {
-        service_reply_error(w->call, r->code, "the write was refused when applied");
-    } else if (OKV_FAILPOINT("kv.reply.drop")) {
+    } else if (!r->code && OKV_FAILPOINT("kv.reply.drop")) {
         /* Applied, but the client hears only what a lost connection says. */
         rpc_call_reply(w->call, OKV_EUNAVAILABLE, "failpoint kv.reply.drop", NULL, 0);
     } else {
-        service_reply_write(w->call, w->is_delete, r->version, r->existed);
+        service_reply_applied(w->call, w->is_delete, r);
     }
     free(w);
 }
@@ -103,19 +99,7 @@ static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n
         return;
     }
     command c;
-    memset(&c, 0, sizeof c);
-    c.op = kind == REQ_DELETE ? CMD_DELETE : CMD_PUT;
-    c.check_version = r.check_version;
-    c.expected_version = r.expected_version;
-    c.table_id = r.table->id;
-    c.partition = r.partition;
-    c.client_id = r.client_id;
-    c.request_id = r.request_id;
-    c.watermark = r.watermark;
-    c.key = r.key;
-    c.key_len = r.key_len;
-    c.value = r.value;
-    c.value_len = r.value_len;
+    request_to_command(&r, &c);
     size_t clen = command_encoded_size(&c);
     uint8_t *cmd = malloc(clen);
     write_ctx *w = calloc(1, sizeof *w);
