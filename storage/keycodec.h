@@ -60,6 +60,9 @@ int keycodec_value_decode(const void *enc, size_t len, uint64_t *version,
  * when no such string exists (the prefix is all 0xff). */
 size_t keycodec_prefix_successor(const void *prefix, size_t prefix_len, uint8_t *out);
 
+/* The meta key of a partition's version sequence ('S'), written by
+ * single-node orderkvd before versions came from the state machine; read
+ * only to convert such a dir (kvstore_migrate_sequences). */
 void keycodec_seq_key(uint8_t out[KEYCODEC_SEQ_KEY_LEN], uint32_t table_id, uint32_t partition);
 
 void keycodec_put_u32be(uint8_t *p, uint32_t v);

@@ -1,6 +1,6 @@
 /*
  * fuzz_request.c — libFuzzer target for request decoding and validation
- * (server/request.c: request_decode / request_release).
+ * (server/api/request.c: request_decode / request_release).
  *
  * Input: byte 0 picks the request kind (byte % (REQ_KIND_COUNT + 1); the
  * extra value is an unknown kind, which must fail with OKV_EUNIMPLEMENTED);

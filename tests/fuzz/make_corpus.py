@@ -2,7 +2,7 @@
 """Regenerates tests/fuzz/corpus/: valid encoded requests for fuzz_request.
 
 Each file is one byte of request kind (0 Get, 1 Put, 2 Delete, 3 Scan,
-4 Status, as enum request_kind in server/request.h) followed by the protobuf
+4 Status, as enum request_kind in server/api/request.h) followed by the protobuf
 body. Stubs are generated into a temp dir from proto/orderkv.proto with
 Debian's grpc_tools (never committed). Run with /usr/bin/python3:
 

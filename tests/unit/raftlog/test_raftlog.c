@@ -1,5 +1,5 @@
 /*
- * test_raftlog.c — the durable Raft log (server/raftlog.c) against the
+ * test_raftlog.c — the durable Raft log (server/replica/raftlog.c) against the
  * simulator's in-memory reference (tests/sim/memstore.c).
  *
  * Most tests are differential: every change is applied both to a memstore

@@ -17,7 +17,7 @@
  * The meta group (Raft group 0, table id CLUSTER_META_TABLE) is placed
  * differently: on the first min(N, CLUSTER_META_MAX_REPLICAS) nodes in id
  * order, so that on clusters of up to five nodes every node holds the
- * cluster's own record of its map and tables (server/meta.h); its
+ * cluster's own record of its map and tables (server/control/meta.h); its
  * preferred leader is the one that leads fewest partitions.
  *
  * The cluster id is a hash of the canonical map text: a node refuses Raft
