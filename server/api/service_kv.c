@@ -250,19 +250,19 @@ void service_reply_scan(rpc_call *call, const kv_item *items, size_t count, int 
     free(ptrs);
 }
 
-int service_kv_register(node *n, okv_error *err)
+int service_kv_methods_register(node *n, const rpc_handler fns[4], okv_error *err)
 {
-    static const struct { enum request_kind kind; rpc_handler fn; } methods[] = {
-        { REQ_GET, handle_get },
-        { REQ_PUT, handle_put },
-        { REQ_DELETE, handle_delete },
-        { REQ_SCAN, handle_scan },
-    };
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        int rc = rpc_server_add_method(n->rpc, request_method_path(methods[i].kind),
-                                       methods[i].fn, n, err);
+    static const enum request_kind kinds[4] = { REQ_GET, REQ_PUT, REQ_DELETE, REQ_SCAN };
+    for (size_t i = 0; i < 4; i++) {
+        int rc = rpc_server_add_method(n->rpc, request_method_path(kinds[i]), fns[i], n, err);
         if (rc)
             return rc;
     }
     return OKV_OK;
+}
+
+int service_kv_register(node *n, okv_error *err)
+{
+    static const rpc_handler fns[4] = { handle_get, handle_put, handle_delete, handle_scan };
+    return service_kv_methods_register(n, fns, err);
 }

@@ -299,17 +299,6 @@ static void handle_scan(rpc_call *call, const uint8_t *buf, size_t len, void *ar
 
 int service_kv_raft_register(node *n, okv_error *err)
 {
-    static const struct { enum request_kind kind; rpc_handler fn; } methods[] = {
-        { REQ_GET, handle_get },
-        { REQ_PUT, handle_put },
-        { REQ_DELETE, handle_delete },
-        { REQ_SCAN, handle_scan },
-    };
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        int rc = rpc_server_add_method(n->rpc, request_method_path(methods[i].kind),
-                                       methods[i].fn, n, err);
-        if (rc)
-            return rc;
-    }
-    return OKV_OK;
+    static const rpc_handler fns[4] = { handle_get, handle_put, handle_delete, handle_scan };
+    return service_kv_methods_register(n, fns, err);
 }

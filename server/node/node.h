@@ -42,6 +42,10 @@ void service_reply_not_leader(rpc_call *call, const node *n, uint64_t leader);
 /* Registers orderkv.v1.KV (Get, Put, Delete, Scan) on the node's server. */
 int service_kv_register(node *n, okv_error *err);
 
+/* Registers Get, Put, Delete, Scan of orderkv.v1.KV with these handlers
+ * (in that order), for either mode. */
+int service_kv_methods_register(node *n, const rpc_handler fns[4], okv_error *err);
+
 /* Registers orderkv.v1.Admin (Status). */
 int service_admin_register(node *n, okv_error *err);
 
