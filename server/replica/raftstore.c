@@ -640,8 +640,14 @@ static void first_campaigns(raftstore *rs, int (*campaign)(void *ctx, uint64_t g
         struct raft_status st;
         raft_status(rs->groups[i]->node, &st);
         if ((st.term == 0 || OKV_PLANTED(PLANT_RESTART_CAMPAIGN)) &&
-            campaign(ctx, rs->groups[i]->id))
-            raft_campaign(rs->groups[i]->node);
+            campaign(ctx, rs->groups[i]->id)) {
+            /* Through pre-vote: a node restarted with an empty data dir
+             * is at term 0 too, and must not depose a running leader. */
+            if (OKV_PLANTED(PLANT_RESTART_CAMPAIGN))
+                raft_campaign(rs->groups[i]->node);
+            else
+                raft_campaign_prevote(rs->groups[i]->node);
+        }
     }
 }
 

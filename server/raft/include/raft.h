@@ -330,6 +330,13 @@ int raft_transfer_leader(struct raft_node *n, raft_id to);
 /* Starts an election now (skips pre-vote). For bootstrapping and tests. */
 int raft_campaign(struct raft_node *n);
 
+/* Starts an election now, through the pre-vote phase when the node is
+ * configured with one (§9.6): a node whose log is behind, or whose peers
+ * still hear a leader, asks and gives up without raising its term, so it
+ * disrupts nobody. For a host that wants a preferred node to lead early
+ * (orderkv's first boot) without risking a running leader. */
+int raft_campaign_prevote(struct raft_node *n);
+
 /* ---- output ----------------------------------------------------------- */
 
 struct raft_read_state {

@@ -459,6 +459,18 @@ int raft_campaign(struct raft_node *r)
     return 0;
 }
 
+int raft_campaign_prevote(struct raft_node *r)
+{
+    if (r->ready_outstanding)
+        return RAFT_ERR_BUSY;
+    if (r->role == RAFT_LEADER)
+        return 0;
+    if (!raft_is_voter(r))
+        return RAFT_ERR_INVALID;
+    raft_campaign_start(r, r->cfg.pre_vote, false);
+    return 0;
+}
+
 void raft_status(const struct raft_node *r, struct raft_status *st)
 {
     memset(st, 0, sizeof(*st));

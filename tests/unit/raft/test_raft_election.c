@@ -84,6 +84,43 @@ static void test_raft__candidate_wins_with_majority(void **state)
     fx_free(&f);
 }
 
+/* §9.6: a campaign through pre-vote raises no term until a majority
+ * would vote; a refused pre-vote leaves the term as it was. */
+static void test_raft__prevote_campaign_raises_no_term_when_refused(void **state)
+{
+    struct fx_node f;
+    fx_init(&f, 1, 3);
+    raft_free(f.r);
+    f.cfg.pre_vote = true;
+    fx_start(&f);
+    assert_int_equal(raft_campaign_prevote(f.r), 0);
+    fx_flush(&f);
+    struct raft_status st = fx_status(&f);
+    assert_int_equal(st.role, RAFT_PRE_CANDIDATE);
+    assert_int_equal(st.term, 0);
+    struct raft_message *p2 = fx_find(&f, RAFT_MSG_PREVOTE, 2);
+    assert_non_null(p2);
+    assert_int_equal(p2->term, 1);
+    struct raft_message no = fx_msg(RAFT_MSG_PREVOTE_RESP, 2, 1, 0);
+    no.reject = 1;
+    raft_step(f.r, &no);
+    no.from = 3;
+    raft_step(f.r, &no);
+    st = fx_status(&f);
+    assert_int_equal(st.term, 0);
+    assert_true(st.role != RAFT_LEADER && st.role != RAFT_CANDIDATE);
+    /* Granted by a majority: a real election in term 1. */
+    assert_int_equal(raft_campaign_prevote(f.r), 0);
+    fx_flush(&f);
+    struct raft_message yes = fx_msg(RAFT_MSG_PREVOTE_RESP, 2, 1, 1);
+    raft_step(f.r, &yes);
+    fx_flush(&f);
+    st = fx_status(&f);
+    assert_int_equal(st.role, RAFT_CANDIDATE);
+    assert_int_equal(st.term, 1);
+    fx_free(&f);
+}
+
 /* Leaders: "upon election: send initial empty AppendEntries to each
  * server" (here the append carrying the new term's first entry). */
 static void test_raft__new_leader_contacts_every_peer(void **state)
@@ -578,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_raft__single_voter_elects_itself),
         cmocka_unit_test(test_raft__stale_leader_learns_term),
         cmocka_unit_test(test_raft__cluster_elects_one_leader),
+        cmocka_unit_test(test_raft__prevote_campaign_raises_no_term_when_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
