@@ -18,7 +18,9 @@ enum okv_plant {
     PLANT_PROPOSAL_ORDER = 1u << 3,    /* 4: pending proposals settled in arrival order */
     PLANT_REQUEST_ID_RESET = 1u << 4,  /* 5: a reconnecting client restarts ids at 1 */
     PLANT_READ_RETRY_CTX = 1u << 5,    /* 6: a read's retry replaces its context */
-    PLANT_REBALANCE_LAGGING = 1u << 6  /* 7: rebalance toward a lagging preferred leader */
+    PLANT_REBALANCE_LAGGING = 1u << 6, /* 7: rebalance toward a lagging preferred leader */
+    PLANT_READ_CTX_RESET = 1u << 7     /* found by the simulator: read contexts from 1 at
+                                          every start */
 };
 
 #ifdef OKV_SIM_PLANTED

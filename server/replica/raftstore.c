@@ -663,6 +663,7 @@ int raftstore_start_manual(raftstore *rs, int (*campaign)(void *ctx, uint64_t gr
         atomic_store(&rs->groups[i]->applied_pub, rs->groups[i]->applied);
     }
     rs->next_tick = rs_now_ms(rs) + (uint64_t)rs->cfg.tick_ms;
+    rs->read_seq = OKV_PLANTED(PLANT_READ_CTX_RESET) ? 0 : rs_now_ms(rs) << 16;
     publish_status(rs);
     return OKV_OK;
 }

@@ -110,6 +110,13 @@ struct raftstore {
     size_t ngroups, cap;
     fsm *fsm;
     engine_batch *batch;
+    /* ReadIndex contexts: unique across this node's restarts, not only
+     * within one run. A leader may answer a context the previous run of
+     * this node asked for (it was waiting for its heartbeat round when the
+     * node restarted); with contexts from 1 again, that old, lower read
+     * point would settle a new read (found by the node simulator). So
+     * they start at the clock's reading in ms x 2^16 (fewer than 65,536
+     * reads per ms). */
     uint64_t read_seq;
 
     pthread_t thread;

@@ -4,7 +4,7 @@
  * seed (DESIGN.md "The node under simulation"; docs/testing.md).
  *
  * What is real and what is simulated:
- *   real       server/raftstore.c, raftlog.c, fsm.c, fsm_snapshot.c, the
+ *   real       server/replica/raftstore.c, raftlog.c, fsm.c, fsm_snapshot.c, the
  *              raft core, the command encoding, the raft codec on the wire,
  *              the client's request-id rule (client/client_reqid.c)
  *   simulated  the clock (raftstore_config.now_ms: one per node, each with

@@ -31,7 +31,9 @@ static const struct {
                                                   "(item 5)" },
     { "read-retry-ctx", PLANT_READ_RETRY_CTX, "a read's retry drops its earlier context (item 6)" },
     { "rebalance-lagging", PLANT_REBALANCE_LAGGING, "rebalance toward a lagging node (item 7)" },
-    { "clock-beyond", 0, "one node's clock runs at half speed, beyond the lease's bound" },
+    { "read-ctx-reset", PLANT_READ_CTX_RESET, "read contexts restart at 1 on every start "
+                                              "(found by the simulator)" },
+    { "clock-beyond", 0, "one node's clock runs at a quarter speed, beyond the lease's bound" },
 };
 #define NPLANTS (sizeof plants / sizeof plants[0])
 

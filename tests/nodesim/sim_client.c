@@ -298,6 +298,7 @@ static void read_done(void *arg, int code, uint64_t leader)
     sim *s = x->s;
     sim_client *c = &s->clients[x->client];
     if (code == OKV_OK && c->op_gen == x->gen && s->nodes[x->node].up) {
+        sim_logf(s, "node %d: read point reached for client %d", x->node + 1, x->client);
         read_now(s, x);
         return;
     }
@@ -334,8 +335,10 @@ void sim_client_request(sim *s, const sim_ev *ev)
         sim_logf(s, "node %d: lease read for client %d", ev->node + 1, ci);
         read_now(s, x);
     }
-    else
+    else {
+        sim_logf(s, "node %d: read for client %d waits for a read point", ev->node + 1, ci);
         raftstore_read(n->rs, group, read_done, x);
+    }
 }
 
 void sim_client_reply(sim *s, const sim_ev *ev)
