@@ -130,6 +130,12 @@ typedef struct raftstore_config {
     void (*applied)(void *ctx, uint64_t group, const struct raft_entry *e,
                     const command_result *r);
     void *applied_ctx;
+    /* Optional observer of every proposal settled from an applied entry:
+     * the (index, term) it was proposed at and its answer (OKV_OK, or
+     * OKV_EUNAVAILABLE: "certainly not applied"), so the simulator can
+     * hold the store to that word. */
+    void (*answered)(void *ctx, uint64_t group, uint64_t index, uint64_t term, int code);
+    void *answered_ctx;
 } raftstore_config;
 
 /* Answer to a proposal: code OKV_OK with the applied result in *r (whose own

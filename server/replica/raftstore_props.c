@@ -121,10 +121,11 @@ void rs_settle_props(grp *g, uint64_t index, uint64_t term, const command_result
         g->props = p->next;
         if (!g->props)
             g->props_tail = NULL;
-        if (p->index == index && p->term == term)
-            p->cb(p->arg, OKV_OK, r, 0);
-        else
-            p->cb(p->arg, OKV_EUNAVAILABLE, NULL, 0);   /* its index went to another entry */
+        int code = p->index == index && p->term == term ? OKV_OK : OKV_EUNAVAILABLE;
+        if (g->rs->cfg.answered)
+            g->rs->cfg.answered(g->rs->cfg.answered_ctx, g->id, p->index, p->term, code);
+        /* UNAVAILABLE: its index went to another entry */
+        p->cb(p->arg, code, code == OKV_OK ? r : NULL, 0);
         free(p);
     }
 }

@@ -145,7 +145,16 @@ int sim_net_send_snapshot(sim *s, int from, int to, uint64_t group, const struct
 void sim_nemesis(sim *s);
 void sim_pause_event(sim *s, const sim_ev *ev);
 /* EV_NEMESIS with gen != 0: a fault an earlier one scheduled. */
-enum { NEM_PAUSE = 1, NEM_FAST_RESTART = 2, NEM_RESTART_IN_LEASE_1 = 3, NEM_RESTART_IN_LEASE_2 = 4 };
+enum {
+    NEM_PAUSE = 1,
+    NEM_FAST_RESTART = 2,
+    NEM_RESTART_IN_LEASE_1 = 3,
+    NEM_RESTART_IN_LEASE_2 = 4,
+    NEM_FLAP_HEAL = 5,
+    NEM_REREAD_1 = 6,
+    NEM_REREAD_2 = 7,
+    NEM_REREAD_END = 8
+};
 void sim_delayed_fault(sim *s, const sim_ev *ev);
 void sim_heal(sim *s);
 
@@ -177,6 +186,9 @@ int sim_final_writes_done(const sim *s);
 /* The apply observer (raftstore_config.applied). */
 void sim_observe_apply(sim *s, int node, uint64_t group, const struct raft_entry *e,
                        const command_result *r);
+/* The answer observer (raftstore_config.answered). */
+void sim_observe_answer(sim *s, int node, uint64_t group, uint64_t index, uint64_t term,
+                        int code);
 int sim_check_history(sim *s, char *why, size_t cap);
 int sim_check_applied(sim *s, char *why, size_t cap);
 int sim_check_live(sim *s, char *why, size_t cap);
@@ -223,6 +235,7 @@ struct sim {
      * interval); 2 one slow node (the preferred leader of group 0: its
      * messages take 30-60 ms, so it lags while writes flow). */
     int heal_mode, slow_node;
+    int read_bias_node, read_bias_group;   /* staged: reads of that group go there (-1: none) */
     int faults_on;
     char root[192];
     sim_client clients[SIM_CLIENTS];
@@ -235,6 +248,12 @@ struct sim {
     sim_applied *applied[SIM_MAX_NODES][SIM_MAX_GROUPS];
     size_t napplied[SIM_MAX_NODES][SIM_MAX_GROUPS], capapplied[SIM_MAX_NODES][SIM_MAX_GROUPS];
     char failure[1024];         /* first internal failure (fatal on a node) */
+    /* proposals a store answered "certainly not applied" (check C6) */
+    struct sim_claim {
+        int node, group;
+        uint64_t index, term;
+    } *claims;
+    size_t nclaims, capclaims;
 };
 
 #endif

@@ -94,6 +94,20 @@ void sim_observe_apply(sim *s, int node, uint64_t group, const struct raft_entry
     }
 }
 
+void sim_observe_answer(sim *s, int node, uint64_t group, uint64_t index, uint64_t term,
+                        int code)
+{
+    if (code != OKV_EUNAVAILABLE)
+        return;
+    if (s->nclaims == s->capclaims) {
+        s->capclaims = s->capclaims ? s->capclaims * 2 : 64;
+        s->claims = realloc(s->claims, s->capclaims * sizeof *s->claims);
+        if (!s->claims)
+            abort();
+    }
+    s->claims[s->nclaims++] = (struct sim_claim){ node, sim_group_index(group), index, term };
+}
+
 static int cmp_effect(const void *a, const void *b)
 {
     const sim_applied *x = a, *y = b;
@@ -106,6 +120,24 @@ static int cmp_effect(const void *a, const void *b)
 
 int sim_check_applied(sim *s, char *why, size_t cap)
 {
+    /* C6 at the store: the entry of a proposal answered UNAVAILABLE was
+     * applied nowhere (whatever the client made of the answer). */
+    for (size_t i = 0; i < s->nclaims; i++) {
+        const struct sim_claim *c = &s->claims[i];
+        for (int n = 0; n < s->o.nodes; n++) {
+            if (c->group < 0 || c->group >= s->ngroups || c->index >= s->napplied[n][c->group])
+                continue;
+            const sim_applied *a = &s->applied[n][c->group][c->index];
+            if (a->index && a->term == c->term) {
+                snprintf(why, cap, "C6: node %d answered its proposal at index %llu term %llu "
+                                   "of group %d as certainly not applied, but node %d applied "
+                                   "that entry",
+                         c->node + 1, (unsigned long long)c->index, (unsigned long long)c->term,
+                         c->group, n + 1);
+                return 1;
+            }
+        }
+    }
     for (int n = 0; n < s->o.nodes; n++)
         for (int g = 0; g < s->ngroups; g++) {
             size_t k = 0, len = s->napplied[n][g];

@@ -86,6 +86,8 @@ static int pick_node(sim *s, sim_client *c, int group)
     int guess = c->leader_guess[group];
     /* Mostly the leader, as liborderkv routes; some reads go to followers
      * (any replica serves them), and after healing every read does. */
+    if (op_of(s, c)->kind == OP_READ && s->read_bias_node >= 0 && group == s->read_bias_group)
+        return s->read_bias_node;
     if (guess >= 0 && sim_chance(s, 80) && !(c->done && op_of(s, c)->kind == OP_READ))
         return guess;
     for (;;) {

@@ -68,6 +68,8 @@ int sim_net_send_snapshot(sim *s, int from, int to, uint64_t group, const struct
 }
 
 static void restart_in_lease(sim *s, int g, int step);
+static void leader_flap(sim *s, int g, int step);
+static void restarted_reader(sim *s, int g, int step);
 
 static void clear_cuts(sim *s)
 {
@@ -138,6 +140,14 @@ static void pause_node(sim *s, int x, uint64_t at, uint64_t lo, uint64_t hi)
 
 void sim_delayed_fault(sim *s, const sim_ev *ev)
 {
+    if (ev->gen >= NEM_REREAD_1 && ev->gen <= NEM_REREAD_END) {
+        restarted_reader(s, ev->node, (int)(ev->gen - NEM_REREAD_1) + 1);
+        return;
+    }
+    if (ev->gen == NEM_FLAP_HEAL) {
+        leader_flap(s, ev->node, 1);
+        return;
+    }
     if (ev->gen == NEM_RESTART_IN_LEASE_1 || ev->gen == NEM_RESTART_IN_LEASE_2) {
         restart_in_lease(s, ev->node, ev->gen == NEM_RESTART_IN_LEASE_1 ? 1 : 2);
         return;
@@ -273,14 +283,78 @@ static void late_timeout_now(sim *s, int g)
         s->slow[c][a] = sim_between(s, 30000, 60000);
 }
 
+/* The hazard of item 4, staged: group g's leader A, its preferred node,
+ * is cut off while clients keep writing to it (its log fills with entries
+ * it cannot commit), another node leads meanwhile, and once A is back the
+ * rebalancer hands it the group again: its new proposals then take
+ * indexes below the old ones still pending. */
+static void leader_flap(sim *s, int g, int step)
+{
+    int a = leader_of(s, g);
+    if (step == 0) {
+        if (a < 0 || a != preferred(s, g))
+            return;
+        clear_cuts(s);
+        isolate(s, a);
+        sim_logf(s, "nemesis: group %d: leader %d cut off for a while", g, a + 1);
+        sim_schedule(s, s->now + sim_between(s, 150000, 300000), EV_NEMESIS, g, NEM_FLAP_HEAL,
+                     NULL, 0, 0, 0);
+        return;
+    }
+    clear_cuts(s);
+    sim_logf(s, "nemesis: group %d: the cut-off node is back", g);
+}
+
+/* The hazard the simulator found (read contexts reused across restarts),
+ * staged: reads of group g go to a follower F; F restarts at once; the
+ * leader's answers to F become slow; F restarts at once again while
+ * answers to its previous run are on their way, and its new reads must
+ * not take them. */
+static void restarted_reader(sim *s, int g, int step)
+{
+    int a = leader_of(s, g);
+    int f = a >= 0 ? third(s, g, a, -1) : -1;
+    if (step == 0) {
+        if (f < 0)
+            return;
+        clear_cuts(s);
+        s->read_bias_node = f;
+        s->read_bias_group = g;
+        crash_restart(s, f, 2000, 5000);
+        sim_logf(s, "nemesis: group %d: reads go to node %d, which restarts", g, f + 1);
+        sim_schedule(s, s->now + sim_between(s, 30000, 80000), EV_NEMESIS, g, NEM_REREAD_1, NULL,
+                     0, 0, 0);
+    } else if (step == 1) {
+        if (a >= 0 && s->read_bias_node >= 0)
+            s->slow[a][s->read_bias_node] = sim_between(s, 30000, 80000);
+        sim_schedule(s, s->now + sim_between(s, 5000, 20000), EV_NEMESIS, g, NEM_REREAD_2, NULL,
+                     0, 0, 0);
+    } else if (step == 2) {
+        if (s->read_bias_node >= 0)
+            crash_restart(s, s->read_bias_node, 2000, 5000);
+        sim_schedule(s, s->now + sim_between(s, 80000, 150000), EV_NEMESIS, g, NEM_REREAD_END,
+                     NULL, 0, 0, 0);
+    } else {
+        s->read_bias_node = -1;
+        clear_cuts(s);
+    }
+}
+
 void sim_nemesis(sim *s)
 {
     int x = (int)sim_between(s, 0, (uint64_t)s->o.nodes - 1);
     int g = (int)sim_between(s, 0, (uint64_t)s->ngroups - 1);
     /* --faults staged: only the staged hazards (and healing between). */
-    uint64_t pick = s->o.staged_only ? (sim_chance(s, 20) ? 0 : 12 + sim_between(s, 0, 1))
-                                     : sim_between(s, 0, 15);
+    uint64_t pick = s->o.staged_only ? (sim_chance(s, 20) ? 0 : 12 + sim_between(s, 0, 3))
+                                     : sim_between(s, 0, 17);
     switch (pick) {
+    case 15:
+        if (s->read_bias_node < 0)
+            restarted_reader(s, g, 0);
+        break;
+    case 14:
+        leader_flap(s, g, 0);
+        break;
     case 12:
         restart_in_lease(s, g, 0);
         break;
@@ -373,6 +447,7 @@ void sim_heal(sim *s)
     if (s->heal_mode == 3)
         s->heal_mode = 0;
     s->slow_node = 0;   /* the preferred leader of group 0 */
+    s->read_bias_node = -1;
     clear_cuts(s);
     s->dup_pct = 0;
     for (int i = 0; i < s->o.nodes; i++) {

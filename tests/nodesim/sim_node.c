@@ -201,6 +201,12 @@ static void on_applied(void *ctx, uint64_t group, const struct raft_entry *e,
     sim_observe_apply(n->s, n->idx, group, e, r);
 }
 
+static void on_answered(void *ctx, uint64_t group, uint64_t index, uint64_t term, int code)
+{
+    sim_node *n = ctx;
+    sim_observe_answer(n->s, n->idx, group, index, term, code);
+}
+
 static void store_log(void *ctx, int level, const char *msg)
 {
     sim_node *n = ctx;
@@ -266,6 +272,8 @@ int sim_node_start(sim *s, sim_node *n)
     c.fatal_ctx = n;
     c.applied = on_applied;
     c.applied_ctx = n;
+    c.answered = on_answered;
+    c.answered_ctx = n;
     if (s->o.verbose) {
         c.log = store_log;
         c.log_ctx = n;

@@ -212,6 +212,7 @@ static void teardown(sim *s)
     for (int c = 0; c < SIM_CLIENTS; c++)
         free(s->clients[c].cmd);
     free(s->ops);
+    free(s->claims);
     for (int i = 0; i < SIM_MAX_NODES; i++)
         for (int g = 0; g < SIM_MAX_GROUPS; g++)
             free(s->applied[i][g]);
@@ -234,6 +235,7 @@ int sim_run(const sim_options *o, char *why, size_t cap, uint64_t *events_out)
     if (!s->o.heal_us)
         s->o.heal_us = 6000000;
     s->rng = o->seed * 0x2545f4914f6cdd1dULL + 1;
+    s->read_bias_node = -1;
     okv_planted = o->planted;
     why[0] = 0;
     int bad = setup(s, why, cap);
