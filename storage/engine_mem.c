@@ -681,6 +681,18 @@ int engine_ingest(engine *e, enum engine_cf cf, const char *path, okv_error *err
     int rc = read_file(path, &buf, &len, err);
     if (rc)
         return rc;
+    /* The whole file is checked before any of it applies: a cut or
+     * damaged file is refused, never half ingested. */
+    for (size_t off = 0; off < len;) {
+        uint32_t kl, vl;
+        if (len - off < BATCH_REC_HEADER)
+            goto corrupt;
+        memcpy(&kl, buf + off + 2, 4);
+        memcpy(&vl, buf + off + 6, 4);
+        if ((uint64_t)len - off - BATCH_REC_HEADER < (uint64_t)kl + vl)
+            goto corrupt;
+        off += BATCH_REC_HEADER + (size_t)kl + vl;
+    }
     engine_mem_disk *d = e->d;
     make_durable(d);   /* M4 */
     /* A range deletion never deletes the file's own keys: all of them
@@ -688,10 +700,6 @@ int engine_ingest(engine *e, enum engine_cf cf, const char *path, okv_error *err
     for (int pass = 0; pass < 2; pass++) {
         engine_batch_rec r;
         for (size_t off = 0; engine_batch_rec_next(buf, len, &off, &r);) {
-            if (off > len) {
-                free(buf);
-                return okv_error_set(err, OKV_ECORRUPT, "Corruption: truncated file %s", path);
-            }
             if (pass == 0 && r.op == BATCH_OP_DELETE_RANGE) {
                 map_del_range(&d->cur[cf], r.key, r.key_len, r.val, r.val_len);
                 map_del_range(&d->dur[cf], r.key, r.key_len, r.val, r.val_len);
@@ -703,4 +711,7 @@ int engine_ingest(engine *e, enum engine_cf cf, const char *path, okv_error *err
     }
     free(buf);
     return OKV_OK;
+corrupt:
+    free(buf);
+    return okv_error_set(err, OKV_ECORRUPT, "Corruption: truncated file %s", path);
 }
