@@ -292,8 +292,8 @@ static void handle_item(raftstore *rs, item *it)
         return;
     }
     if (it->kind == ITEM_MSG) {
-        if (g && it->msg.type == RAFT_MSG_TIMEOUT_NOW && rs_refuses_handback(rs, g) &&
-            !OKV_PLANTED(PLANT_REBALANCE_LAGGING)) {
+        if (g && it->msg.type == RAFT_MSG_TIMEOUT_NOW && it->msg.ctx == RS_CTX_HANDBACK &&
+            rs_refuses_handback(rs, g) && !OKV_PLANTED(PLANT_REBALANCE_LAGGING)) {
             rs_logf(rs, 1, "group %u/%u: turned down a leadership hand-back from node %llu: this "
                          "node lost the leadership %llu ticks ago",
                   (unsigned)(g->id >> 32), (unsigned)g->id, (unsigned long long)it->msg.from,
@@ -327,6 +327,7 @@ static void handle_item(raftstore *rs, item *it)
             if (st.role == RAFT_LEADER)
                 g->no_lease_term = st.term;
         }
+        g->handback_term = 0;
         int rc = raft_transfer_leader(g->node, it->to);
         if (rc)
             rs_logf(rs, 1, "transfer of group %llu to node %llu refused: %s",
@@ -366,9 +367,13 @@ static void apply_entries(raftstore *rs, grp *g, const struct raft_entry *ents, 
 static void send_all(raftstore *rs, const grp *g, const struct raft_message *m, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (m[i].type == RAFT_MSG_SNAPSHOT)
+        if (m[i].type == RAFT_MSG_SNAPSHOT) {
             rs_offer_snapshot(rs, g, &m[i]);
-        else
+        } else if (m[i].type == RAFT_MSG_TIMEOUT_NOW && g->handback_term == m[i].term) {
+            struct raft_message h = m[i];
+            h.ctx = RS_CTX_HANDBACK;
+            rs->cfg.net.send(rs->cfg.net.ctx, h.to, g->id, &h);
+        } else
             rs->cfg.net.send(rs->cfg.net.ctx, m[i].to, g->id, &m[i]);
     }
 }

@@ -68,6 +68,10 @@ typedef struct grp {
      * not have it handed back again and again (rebalance()). */
     uint64_t lost_lead_tick;
     int led, led_transferring;   /* as last seen by track_leadership */
+    /* Term in which this node, leading, started a hand-back (0: none).
+     * Its TIMEOUT_NOW carries RS_CTX_HANDBACK, so the target turns down
+     * only hand-backs: a transfer an admin asked for always goes ahead. */
+    uint64_t handback_term;
     /* Lease (raftstore_config.lease_reads): reads on other threads may use
      * the applied state while now < lease_until. Only the loop writes it,
      * and zeroes it whenever this node may stop leading. */
@@ -167,6 +171,9 @@ void rs_settle_props_snapshot(grp *g, uint64_t index);
 
 /* raftstore_rebalance.c: leaders back to their preferred nodes */
 void rs_track_leadership(raftstore *rs, grp *g);
+/* TIMEOUT_NOW's ctx when the rebalancer, not an admin, started the
+ * transfer (nodes that predate it send 0: treated as an admin's). */
+#define RS_CTX_HANDBACK 1u
 int rs_refuses_handback(const raftstore *rs, const grp *g);
 void rs_rebalance(raftstore *rs);
 

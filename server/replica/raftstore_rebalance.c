@@ -91,6 +91,7 @@ void rs_rebalance(raftstore *rs)
         if (!OKV_PLANTED(PLANT_LATE_TIMEOUT_NOW))
             g->no_lease_term = st.term;
         if (raft_transfer_leader(g->node, want) == RAFT_OK) {
+            g->handback_term = st.term;
             g->rebalance_backoff = g->rebalance_backoff ? g->rebalance_backoff * 2 : 1;
             if (g->rebalance_backoff > 32)
                 g->rebalance_backoff = 32;

@@ -4,6 +4,7 @@
  * linearizable reads, a leader's node stops and another takes over, the
  * node restarts from disk and catches up, and all replicas end identical. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@
 
 static pthread_mutex_t net_mu = PTHREAD_MUTEX_INITIALIZER;
 static raftstore *live[NODES + 1];   /* by node id; NULL = down */
+static int cut[NODES + 1];           /* by node id: every message to or from it is lost */
+static atomic_int turned_down;       /* TIMEOUT_NOWs a store refused */
 
 typedef struct node {
     uint64_t id;
@@ -41,7 +44,7 @@ static void net_send(void *ctx, uint64_t to, uint64_t group, const struct raft_m
     assert_int_equal(raft_message_decode(buf, len, &copy), 0);
     free(buf);
     pthread_mutex_lock(&net_mu);
-    if (to >= 1 && to <= NODES && live[to])
+    if (to >= 1 && to <= NODES && live[to] && !cut[to] && !(m->from <= NODES && cut[m->from]))
         raftstore_receive(live[to], group, &copy);
     else
         raft_message_release(&copy);
@@ -49,6 +52,14 @@ static void net_send(void *ctx, uint64_t to, uint64_t group, const struct raft_m
 }
 
 static void net_flush(void *ctx) { (void)ctx; }
+
+static void store_log(void *ctx, int level, const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    if (strstr(msg, "turned down"))
+        atomic_fetch_add(&turned_down, 1);
+}
 
 static int campaign(void *ctx, uint64_t group)
 {
@@ -67,6 +78,7 @@ static void start_node(node *n, int bootstrap)
     cfg.net.send = net_send;
     cfg.net.flush = net_flush;
     cfg.tick_ms = 20;   /* fast elections keep the test short */
+    cfg.log = store_log;
     if (raftstore_new(&n->rs, &cfg, &err) != OKV_OK)
         fail_msg("raftstore_new: %s", err.msg);
     if (bootstrap) {
@@ -295,10 +307,80 @@ static void test_raftstore__replicates_fails_over_and_catches_up(void **state)
     }
 }
 
+static void set_cut(uint64_t id, int on)
+{
+    pthread_mutex_lock(&net_mu);
+    cut[id] = on;
+    pthread_mutex_unlock(&net_mu);
+}
+
+/* A node that lost a leadership to an election turns down hand-backs for
+ * a while (a node that cannot keep it must not get it back again and
+ * again), but a transfer an admin asks for is not a hand-back: it goes
+ * ahead at once. */
+static void test_raftstore__admin_transfer_to_a_node_that_just_lost_leadership(void **state)
+{
+    (void)state;
+    for (int i = 1; i <= NODES; i++) {
+        nodes[i].id = (uint64_t)i;
+        nodes[i].dir = okv_test_tmpdir("raftstore");
+        start_node(&nodes[i], 1);
+    }
+    const char *key = "transfer-me";
+    uint64_t g = fsm_group_id(TABLE, keycodec_partition_of(key, strlen(key), PARTS));
+    put(key, "1");
+    uint64_t old = agreed_leader(g);
+    assert_true(old != 0);
+
+    /* Cut off, the leader steps down (check-quorum) and the others elect
+     * another: a leadership lost, not handed over. */
+    set_cut(old, 1);
+    uint64_t other = 0;
+    for (int t = 0; t < 1000 && !other; t++) {
+        for (uint64_t i = 1; i <= NODES; i++)
+            if (i != old && raftstore_leader(nodes[i].rs, g) == i &&
+                raftstore_leader(nodes[old].rs, g) != old)
+                other = i;
+        if (!other)
+            sleep_ms(10);
+    }
+    assert_true(other != 0);
+    set_cut(old, 0);
+    put(key, "2");
+    assert_int_equal(agreed_leader(g), other);
+
+    /* The admin moves it back; the transfer may abort while the old
+     * leader catches up, so it is asked again until it lands. */
+    int moved = 0;
+    for (int t = 0; t < 20 && !moved; t++) {
+        uint64_t l = agreed_leader(g);
+        assert_true(l != 0);
+        if (l == old) {
+            moved = 1;
+            break;
+        }
+        raftstore_transfer_leader(nodes[l].rs, g, old);
+        for (int k = 0; k < 50 && !moved; k++) {
+            moved = raftstore_leader(nodes[old].rs, g) == old;
+            if (!moved)
+                sleep_ms(10);
+        }
+    }
+    assert_int_equal(atomic_load(&turned_down), 0);
+    assert_true(moved);
+    put(key, "3");
+    for (int i = 1; i <= NODES; i++) {
+        stop_node(&nodes[i]);
+        okv_test_rmtree(nodes[i].dir);
+        free(nodes[i].dir);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_raftstore__replicates_fails_over_and_catches_up),
+        cmocka_unit_test(test_raftstore__admin_transfer_to_a_node_that_just_lost_leadership),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
