@@ -183,6 +183,87 @@ OKV_API uint64_t okv_scan_result_version(const okv_scan_result *r, size_t i);
 OKV_API const void *okv_scan_result_resume(const okv_scan_result *r, size_t *len_out);
 OKV_API void okv_scan_result_free(okv_scan_result *r);
 
+/* ---- asynchronous calls ------------------------------------------------- */
+/*
+ * Every call above has an asynchronous form: it returns at once and its
+ * callback runs later, exactly once, on the client's completion thread.
+ * Many calls may be in flight on one client without a thread each; calls to
+ * one node travel together, batched on a long-lived stream. The synchronous
+ * calls above are these calls plus a wait, with the same rules (routing to
+ * the leader, resending a write with the same request id, OKV_EUNKNOWN when
+ * a write may or may not have applied, deadlines).
+ *
+ * Threading rules (docs/client-api.md, "Asynchronous calls"):
+ *  - A *_async function returns OKV_OK once the call is submitted; then the
+ *    callback runs exactly once, never inside the *_async function itself.
+ *    Any other return (a bad argument, OKV_ENOMEM, the client is closing)
+ *    means no callback will run; okv_errmsg gives the detail.
+ *  - Callbacks run on the client's completion thread, one at a time. They
+ *    must not block: a callback may submit further *_async calls, but a
+ *    synchronous call from a callback fails with OKV_EINVAL.
+ *  - The okv_result is valid only during the callback; take what you need
+ *    (okv_result_take_value / _take_scan transfer ownership).
+ *  - okv_close waits until every submitted call has had its callback.
+ *  - The first routed call of a client may block its caller while the
+ *    client loads the cluster's table list (one Status call).
+ */
+typedef struct okv_result okv_result;
+typedef void (*okv_callback)(void *arg, const okv_result *r);
+
+/* OKV_OK or an OKV_E* code, as the synchronous call would return it. */
+OKV_API int okv_result_code(const okv_result *r);
+/* Detail of a failure ("" on success); valid during the callback. */
+OKV_API const char *okv_result_errmsg(const okv_result *r);
+/* Put, delete: the version the write produced (0 for a delete). Get: the
+ * value's version. */
+OKV_API uint64_t okv_result_version(const okv_result *r);
+/* Delete: whether the key existed. */
+OKV_API int okv_result_existed(const okv_result *r);
+/* Get: the value (borrowed; NULL for other calls or on failure). */
+OKV_API const void *okv_result_value(const okv_result *r, size_t *len_out);
+/* Get / scan: moves the result out of r (free as usual); NULL if none. */
+OKV_API okv_value *okv_result_take_value(const okv_result *r);
+OKV_API okv_scan_result *okv_result_take_scan(const okv_result *r);
+/* okv_batch_submit: how many writes the batch held, and the result of the
+ * i-th (in the order they were added). */
+OKV_API size_t okv_result_count(const okv_result *r);
+OKV_API const okv_result *okv_result_at(const okv_result *r, size_t i);
+
+OKV_API int okv_get_async(okv_client *client, const char *table, const void *key,
+                          size_t key_len, int timeout_ms, okv_callback cb, void *arg);
+OKV_API int okv_put_async(okv_client *client, const char *table, const void *key,
+                          size_t key_len, const void *value, size_t value_len, int timeout_ms,
+                          okv_callback cb, void *arg);
+OKV_API int okv_put_if_async(okv_client *client, const char *table, const void *key,
+                             size_t key_len, const void *value, size_t value_len,
+                             uint64_t expected_version, int timeout_ms, okv_callback cb,
+                             void *arg);
+OKV_API int okv_delete_async(okv_client *client, const char *table, const void *key,
+                             size_t key_len, int timeout_ms, okv_callback cb, void *arg);
+OKV_API int okv_scan_async(okv_client *client, const char *table, const okv_scan_opts *opts,
+                           okv_callback cb, void *arg);
+
+/*
+ * A batch of writes submitted together: each write is routed, sent (those
+ * for one node in one message), retried and answered on its own, as if
+ * submitted one by one; the callback runs once, after the last, with one
+ * result per write (okv_result_at). Not atomic: some writes may apply and
+ * others fail (atomic writes across keys are transactions).
+ */
+typedef struct okv_batch okv_batch;
+OKV_API int okv_batch_new(okv_batch **out);
+/* Copies table, key and value. Errors: OKV_EINVAL (as okv_put), OKV_ENOMEM. */
+OKV_API int okv_batch_put(okv_batch *b, const char *table, const void *key, size_t key_len,
+                          const void *value, size_t value_len);
+OKV_API int okv_batch_delete(okv_batch *b, const char *table, const void *key,
+                             size_t key_len);
+OKV_API size_t okv_batch_count(const okv_batch *b);
+/* Submits the batch (b may be freed or reused after this returns). An
+ * empty batch is OKV_EINVAL. */
+OKV_API int okv_batch_submit(okv_client *client, const okv_batch *b, int timeout_ms,
+                             okv_callback cb, void *arg);
+OKV_API void okv_batch_free(okv_batch *b);
+
 /* ---- admin --------------------------------------------------------------- */
 
 /* Status of the node the client reached. */
