@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client_int.h"
+#include "client_async.h"
 
 /* The handle is shared by threads, so "the last error" is per thread: each
  * thread sees the message of its own last failed call on that handle. */
@@ -41,6 +41,7 @@ const char *client_method_path(enum client_method m)
     static const char *const paths[M_COUNT] = {
         "/orderkv.v1.KV/Get", "/orderkv.v1.KV/Put", "/orderkv.v1.KV/Delete",
         "/orderkv.v1.KV/Scan", "/orderkv.v1.Admin/Status", "/orderkv.v1.Admin/TransferLeader",
+        "/orderkv.v1.KV/Batch",
     };
     return m < M_COUNT ? paths[m] : "";
 }
@@ -183,6 +184,8 @@ long client_node_add(okv_client *c, const char *addr)
     return idx;
 }
 
+static void close_rest(okv_client *c);
+
 int okv_connect(okv_client **out, const char *addresses, const okv_options *opts)
 {
     if (!out)
@@ -228,6 +231,10 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
     atomic_init(&c->current, 0);
     pthread_mutex_init(&c->inflight_mu, NULL);
     c->next_request_id = client_request_id_first(wall_clock_us(), atomic_load(&closed_ids_end));
+    if (client_async_start(c) != OKV_OK) {
+        close_rest(c);
+        return client_fail(NULL, OKV_EINTERNAL, "cannot start the client's completion thread");
+    }
     *out = c;
     return OKV_OK;
 }
@@ -236,6 +243,13 @@ void okv_close(okv_client *c)
 {
     if (!c)
         return;
+    client_async_stop(c);
+    close_rest(c);
+}
+
+/* Everything but the asynchronous core. */
+static void close_rest(okv_client *c)
+{
     for (size_t i = 0; i < c->cq_nfree; i++) {
         grpc_completion_queue_shutdown(c->cq_free[i]);
         grpc_completion_queue_destroy(c->cq_free[i]);

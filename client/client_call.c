@@ -176,35 +176,16 @@ static int run_call(okv_client *c, size_t idx, unsigned k, enum client_method m,
     return rc;
 }
 
-static ProtobufCMessage *unpack_body(grpc_byte_buffer *body, const ProtobufCMessageDescriptor *d)
-{
-    grpc_byte_buffer_reader r;
-    if (!grpc_byte_buffer_reader_init(&r, body))
-        return NULL;
-    grpc_slice all = grpc_byte_buffer_reader_readall(&r);
-    grpc_byte_buffer_reader_destroy(&r);
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(all),
-                                                    GRPC_SLICE_START_PTR(all));
-    grpc_slice_unref(all);
-    return m;
-}
-
-/* What one attempt told us beyond its code. */
-typedef struct attempt {
-    int from_server;                 /* the server answered with an orderkv Error */
-    char leader[CLIENT_ADDR_MAX];    /* NOT_LEADER: the leader's address, "" if unknown */
-} attempt;
-
-/* Turns a finished call into a code; consumes res->body. */
-static int interpret(okv_client *c, size_t idx, const call_result *res,
+int client_interpret(okv_client *c, size_t idx, const client_answer *ans,
                      const ProtobufCMessageDescriptor *d, int is_write, ProtobufCMessage **out,
-                     attempt *at)
+                     client_attempt *at, char *err, size_t errlen)
 {
-    ProtobufCMessage *msg = res->body ? unpack_body(res->body, d) : NULL;
-    grpc_byte_buffer_destroy(res->body);
+    ProtobufCMessage *msg =
+        ans->has_body ? protobuf_c_message_unpack(d, NULL, ans->body_len, ans->body) : NULL;
     const Orderkv__V1__Error *e = msg ? response_error(msg) : NULL;
     memset(at, 0, sizeof *at);
-    if (res->status == GRPC_STATUS_OK && msg && (!e || e->code == 0)) {
+    err[0] = '\0';
+    if (ans->status == GRPC_STATUS_OK && msg && (!e || e->code == 0)) {
         *out = msg;
         return OKV_OK;
     }
@@ -213,25 +194,49 @@ static int interpret(okv_client *c, size_t idx, const call_result *res,
         at->from_server = 1;
         if (e->leader_address)
             snprintf(at->leader, sizeof at->leader, "%s", e->leader_address);
-        code = client_fail(c, code_from_proto(e->code), "%s", e->message);
-    } else if (res->status == GRPC_STATUS_OK) {
-        code = client_fail(c, is_write ? OKV_EUNKNOWN : OKV_EPROTO,
-                           "malformed response from %s", c->addrs[idx]);
+        code = code_from_proto(e->code);
+        snprintf(err, errlen, "%s", e->message);
+    } else if (ans->status == GRPC_STATUS_OK) {
+        code = is_write ? OKV_EUNKNOWN : OKV_EPROTO;
+        snprintf(err, errlen, "malformed response from %s", c->addrs[idx]);
     } else {
-        code = code_from_status(res->status, is_write);
-        client_fail(c, code, "%s%s (from %s, gRPC status %d)%s", res->details,
-                    res->details[0] ? "" : "no detail", c->addrs[idx], (int)res->status,
-                    code == OKV_EUNKNOWN ? "; the write may or may not have applied" : "");
+        code = code_from_status(ans->status, is_write);
+        snprintf(err, errlen, "%s%s (from %s, gRPC status %d)%s", ans->details,
+                 ans->details[0] ? "" : "no detail", c->addrs[idx], (int)ans->status,
+                 code == OKV_EUNKNOWN ? "; the write may or may not have applied" : "");
     }
     if (msg)
         protobuf_c_message_free_unpacked(msg, NULL);
     return code;
 }
 
+/* Turns a finished unary call into a code; consumes res->body. */
+static int interpret(okv_client *c, size_t idx, const call_result *res,
+                     const ProtobufCMessageDescriptor *d, int is_write, ProtobufCMessage **out,
+                     client_attempt *at)
+{
+    client_answer ans = { res->status, res->details, NULL, 0, 0 };
+    grpc_slice all = grpc_empty_slice();
+    if (res->body) {
+        grpc_byte_buffer_reader r;
+        if (grpc_byte_buffer_reader_init(&r, res->body)) {
+            all = grpc_byte_buffer_reader_readall(&r);
+            grpc_byte_buffer_reader_destroy(&r);
+            ans.body = GRPC_SLICE_START_PTR(all);
+            ans.body_len = GRPC_SLICE_LENGTH(all);
+            ans.has_body = 1;
+        }
+        grpc_byte_buffer_destroy(res->body);
+    }
+    char err[512];
+    int rc = client_interpret(c, idx, &ans, d, is_write, out, at, err, sizeof err);
+    grpc_slice_unref(all);
+    if (rc)
+        client_fail(c, rc, "%s", err);
+    return rc;
+}
 
-/* Sleeps a jittered backoff before retrying a clean failure: 10–40 ms,
- * doubling per attempt up to 160–640 ms, never past the deadline. */
-static void backoff(int attempt_no, gpr_timespec deadline)
+int client_backoff_ms(int attempt_no)
 {
     static _Thread_local uint64_t seed;
     if (!seed)
@@ -241,7 +246,13 @@ static void backoff(int attempt_no, gpr_timespec deadline)
     seed ^= seed << 17;
     int shift = attempt_no < 4 ? attempt_no : 4;
     int base = 10 << shift;
-    int ms = base + (int)(seed % (uint64_t)(3 * base + 1));
+    return base + (int)(seed % (uint64_t)(3 * base + 1));
+}
+
+/* Sleeps client_backoff_ms before retrying, never past the deadline. */
+static void backoff(int attempt_no, gpr_timespec deadline)
+{
+    int ms = client_backoff_ms(attempt_no);
     gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
     if (gpr_time_cmp(until, deadline) > 0)
         until = deadline;
@@ -268,7 +279,7 @@ static gpr_timespec attempt_deadline(gpr_timespec deadline)
  * the request itself is final: success, or the request's own outcome (a
  * failed condition, a bad request). "Not the leader", "did not commit" or
  * silence from later attempts say nothing about the earlier one. */
-static int settles_request(int rc)
+int client_settles_request(int rc)
 {
     return rc != OKV_ENOTLEADER && rc != OKV_EUNAVAILABLE && rc != OKV_ETIMEDOUT &&
            rc != OKV_EUNKNOWN;
@@ -341,7 +352,7 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
         if (addr_index_out)
             *addr_index_out = idx;
         int had_body = res.body != NULL;
-        attempt at;
+        client_attempt at;
         rc = interpret(c, idx, &res, resp_desc, is_write, resp_out, &at);
         if (rc == OKV_ENOTLEADER) {
             long li = at.leader[0] ? client_node_add(c, at.leader) : -1;
@@ -375,7 +386,7 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
     /* Any replica answers a read: only a write's answer names the leader. */
     if (rc == OKV_OK && route && is_write)
         client_route_learn(c, route, (long)idx);
-    if (ambiguous && !settles_request(rc)) {
+    if (ambiguous && !client_settles_request(rc)) {
         rc = client_fail(c, OKV_EUNKNOWN,
                          "no answer settled the write within %d ms (sent again with the same "
                          "request id, so it applied at most once); it may or may not have "

@@ -26,6 +26,18 @@ typedef struct client_write {
     struct client_write *prev, *next;
 } client_write;
 
+/* Every tag on the client's completion queue (client_async.c). */
+typedef struct client_tag {
+    void (*fn)(struct client_tag *t, int ok);
+} client_tag;
+
+/* Batched streams per node (client_stream.c): calls spread over them,
+ * each on its own connection. */
+#define CLIENT_STREAMS_PER_NODE 2
+
+struct client_op;
+struct client_stream;
+
 /* Cached leaders of one table's partitions (client_route.c). */
 typedef struct route_table {
     char name[72];
@@ -71,6 +83,21 @@ struct okv_client {
     pthread_mutex_t cq_mu;
     grpc_completion_queue **cq_free;
     size_t cq_nfree, cq_cap;
+    /* The asynchronous core (client_async.c). */
+    grpc_completion_queue *async_cq;
+    pthread_t cq_thread;
+    pthread_mutex_t timer_mu;
+    struct client_op *timers;              /* by wake time; guarded by timer_mu */
+    pthread_mutex_t ops_mu;
+    pthread_cond_t ops_cv;
+    long ops_live;                         /* submitted, done not yet run */
+    /* Batched streams (client_stream.c), guarded by stream_mu. */
+    pthread_mutex_t stream_mu;
+    pthread_cond_t stream_cv;
+    struct client_stream *streams[CLIENT_MAX_ADDRS][CLIENT_STREAMS_PER_NODE];
+    long streams_live;                     /* allocated, not yet freed */
+    atomic_uint next_stream;
+    int closing;                           /* no new streams */
 };
 
 /* A pluck completion queue for one call; give it back with client_cq_put. */
@@ -93,7 +120,7 @@ size_t client_naddrs(okv_client *c);
 long client_node_add(okv_client *c, const char *addr);
 
 /* Methods, indexing okv_client.methods. */
-enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_COUNT };
+enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_BATCH, M_COUNT };
 
 /* Records code + message as this thread's last error on c; returns code. */
 int client_fail(const okv_client *c, int code, const char *fmt, ...)
@@ -104,6 +131,8 @@ int client_fail(const okv_client *c, int code, const char *fmt, ...)
 long client_route_pick(okv_client *c, const client_route_key *rk, int timeout_ms);
 /* Records that addrs[idx] leads rk's partition (-1: unknown). */
 void client_route_learn(okv_client *c, const client_route_key *rk, long idx);
+/* As client_route_pick, but never loads: for the completion thread. */
+long client_route_peek(okv_client *c, const client_route_key *rk);
 void client_route_free(okv_client *c);
 
 /* One unary call with failover across addresses. On OKV_OK, *resp_out is the
@@ -114,6 +143,36 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
                  const ProtobufCMessageDescriptor *resp_desc, int is_write, int timeout_ms,
                  ProtobufCMessage **resp_out, size_t *addr_index_out,
                  const client_route_key *route);
+
+/* What a server (or gRPC) answered one attempt of a call. */
+typedef struct client_answer {
+    grpc_status_code status;
+    const char *details;             /* status message; never NULL */
+    const uint8_t *body;             /* the response message, if has_body */
+    size_t body_len;
+    int has_body;
+} client_answer;
+
+/* What one attempt told us beyond its code. */
+typedef struct client_attempt {
+    int from_server;                 /* the server answered with an orderkv Error */
+    char leader[CLIENT_ADDR_MAX];    /* NOT_LEADER: the leader's address, "" if unknown */
+} client_attempt;
+
+/* Turns an answer from addrs[idx] into a code; on OKV_OK *out is the
+ * unpacked response, else err holds the detail. Shared by the unary path
+ * and the asynchronous core, so both map every outcome the same way. */
+int client_interpret(okv_client *c, size_t idx, const client_answer *ans,
+                     const ProtobufCMessageDescriptor *d, int is_write, ProtobufCMessage **out,
+                     client_attempt *at, char *err, size_t errlen);
+
+/* A jittered backoff before retry attempt_no: 10-40 ms, doubling per
+ * attempt up to 160-640 ms. */
+int client_backoff_ms(int attempt_no);
+
+/* After an attempt of a write may have applied, only an answer that settles
+ * the request itself is final (client_call.c). */
+int client_settles_request(int rc);
 
 /* Method path of m (e.g. "/orderkv.v1.KV/Get"). */
 const char *client_method_path(enum client_method m);

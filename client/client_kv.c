@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client_int.h"
+#include "client_async.h"
+#include "client_result.h"
 #include "orderkv.pb-c.h"
 
 struct okv_value {
@@ -17,9 +18,13 @@ struct okv_scan_result {
     Orderkv__V1__ScanResponse *resp;
 };
 
+static int okv_put_if_version(okv_client *c, const char *table, const void *key,
+                              size_t key_len, const void *value, size_t value_len, int check,
+                              uint64_t expected, uint64_t *version_out, int timeout_ms);
+
 /* Arguments are checked here too, so a bad call fails at once with a precise
  * message instead of a round trip. */
-static int check_table_key(okv_client *c, const char *table, const void *key, size_t key_len)
+int client_check_table_key(okv_client *c, const char *table, const void *key, size_t key_len)
 {
     if (!table || !table[0])
         return client_fail(c, OKV_EINVAL, "table name is empty");
@@ -34,39 +39,206 @@ static int check_table_key(okv_client *c, const char *table, const void *key, si
     return OKV_OK;
 }
 
+/* ---- building ops (shared by the synchronous and asynchronous calls) ---- */
+
+static client_op *get_op(okv_client *c, const char *table, const void *key, size_t key_len,
+                         int timeout_ms, int *rc)
+{
+    if ((*rc = client_check_table_key(c, table, key, key_len)))
+        return NULL;
+    Orderkv__V1__GetRequest req = ORDERKV__V1__GET_REQUEST__INIT;
+    req.table = (char *)table;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    /* Sent to the partition's leader when known: it answers from its lease
+     * without asking the followers (any replica could answer, slower). */
+    client_route_key rk = { table, key, key_len };
+    client_op *op = client_op_new(c, M_GET, &orderkv__v1__get_response__descriptor, 0,
+                                  timeout_ms, &rk);
+    if (!op || client_op_pack(op, &req.base)) {
+        client_op_free(op);
+        *rc = client_fail(c, OKV_ENOMEM, "out of memory");
+        return NULL;
+    }
+    return op;
+}
+
+client_op *client_put_op(okv_client *c, const char *table, const void *key, size_t key_len,
+                         const void *value, size_t value_len, int check, uint64_t expected,
+                         int timeout_ms, int *rc)
+{
+    if ((*rc = client_check_table_key(c, table, key, key_len)))
+        return NULL;
+    if (value_len > OKV_MAX_VALUE_LEN) {
+        *rc = client_fail(c, OKV_EINVAL, "value is %zu bytes; the limit is %u", value_len,
+                          OKV_MAX_VALUE_LEN);
+        return NULL;
+    }
+    if (value_len && !value) {
+        *rc = client_fail(c, OKV_EINVAL, "value is NULL but value_len is %zu", value_len);
+        return NULL;
+    }
+    client_route_key rk = { table, key, key_len };
+    client_op *op = client_op_new(c, M_PUT, &orderkv__v1__put_response__descriptor, 1,
+                                  timeout_ms, &rk);
+    if (!op) {
+        *rc = client_fail(c, OKV_ENOMEM, "out of memory");
+        return NULL;
+    }
+    Orderkv__V1__PutRequest req = ORDERKV__V1__PUT_REQUEST__INIT;
+    req.table = (char *)table;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    req.value.data = (uint8_t *)value;
+    req.value.len = value_len;
+    req.client_id = c->opts.client_id;
+    req.watermark = op->watermark;
+    req.request_id = op->w.id;
+    req.check_version = check;
+    req.expected_version = expected;
+    if (client_op_pack(op, &req.base)) {
+        client_op_free(op);
+        *rc = client_fail(c, OKV_ENOMEM, "out of memory");
+        return NULL;
+    }
+    return op;
+}
+
+client_op *client_delete_op(okv_client *c, const char *table, const void *key, size_t key_len,
+                            int timeout_ms, int *rc)
+{
+    if ((*rc = client_check_table_key(c, table, key, key_len)))
+        return NULL;
+    client_route_key rk = { table, key, key_len };
+    client_op *op = client_op_new(c, M_DELETE, &orderkv__v1__delete_response__descriptor, 1,
+                                  timeout_ms, &rk);
+    if (!op) {
+        *rc = client_fail(c, OKV_ENOMEM, "out of memory");
+        return NULL;
+    }
+    Orderkv__V1__DeleteRequest req = ORDERKV__V1__DELETE_REQUEST__INIT;
+    req.table = (char *)table;
+    req.key.data = (uint8_t *)key;
+    req.key.len = key_len;
+    req.client_id = c->opts.client_id;
+    req.watermark = op->watermark;
+    req.request_id = op->w.id;
+    if (client_op_pack(op, &req.base)) {
+        client_op_free(op);
+        *rc = client_fail(c, OKV_ENOMEM, "out of memory");
+        return NULL;
+    }
+    return op;
+}
+
+static int check_scan(okv_client *c, const char *table, const okv_scan_opts *o);
+
+static client_op *scan_op(okv_client *c, const char *table, const okv_scan_opts *opts, int *rc)
+{
+    okv_scan_opts defaults = OKV_SCAN_OPTS_INIT;
+    const okv_scan_opts *o = opts ? opts : &defaults;
+    if ((*rc = check_scan(c, table, o)))
+        return NULL;
+    Orderkv__V1__ScanRequest req = ORDERKV__V1__SCAN_REQUEST__INIT;
+    req.table = (char *)table;
+    req.prefix.data = (uint8_t *)o->prefix;
+    req.prefix.len = o->prefix_len;
+    req.start.data = (uint8_t *)o->start;
+    req.start.len = o->start_len;
+    req.end.data = (uint8_t *)o->end;
+    req.end.len = o->end_len;
+    req.limit = o->limit;
+    req.resume_token.data = (uint8_t *)o->resume;
+    req.resume_token.len = o->resume_len;
+    client_op *op = client_op_new(c, M_SCAN, &orderkv__v1__scan_response__descriptor, 0,
+                                  o->timeout_ms, NULL);
+    if (!op || client_op_pack(op, &req.base)) {
+        client_op_free(op);
+        *rc = client_fail(c, OKV_ENOMEM, "out of memory");
+        return NULL;
+    }
+    return op;
+}
+
+/* ---- synchronous calls: an op and a wait ---------------------------------- */
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+} waiter;
+
+static void waiter_done(client_op *op)
+{
+    waiter *w = op->done_arg;
+    pthread_mutex_lock(&w->mu);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Submits op and waits for it; on OKV_OK *resp is its response (the
+ * caller frees it). Frees op. */
+static int run_sync(okv_client *c, client_op *op, ProtobufCMessage **resp)
+{
+    *resp = NULL;
+    if (client_on_completion_thread()) {
+        client_op_free(op);
+        return client_fail(c, OKV_EINVAL, "a synchronous call from a callback would wait for "
+                                          "itself; use the *_async calls in callbacks");
+    }
+    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
+    op->done = waiter_done;
+    op->done_arg = &w;
+    client_op_submit(op);
+    pthread_mutex_lock(&w.mu);
+    while (!w.done)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    int rc = op->rc;
+    if (rc == OKV_OK) {
+        *resp = op->resp;
+        op->resp = NULL;
+    } else {
+        client_fail(c, rc, "%s", op->err);
+    }
+    client_op_free(op);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
+okv_value *client_value_from(const ProtobufCMessage *m)
+{
+    const Orderkv__V1__GetResponse *resp = (const Orderkv__V1__GetResponse *)m;
+    okv_value *v = malloc(sizeof *v + resp->value.len + 1);
+    if (!v)
+        return NULL;
+    v->version = resp->version;
+    v->len = resp->value.len;
+    if (v->len)
+        memcpy(v->data, resp->value.data, v->len);
+    v->data[v->len] = '\0';
+    return v;
+}
+
 int okv_get(okv_client *c, const char *table, const void *key, size_t key_len, okv_value **out,
             int timeout_ms)
 {
     if (!c || !out)
         return OKV_EINVAL;
     *out = NULL;
-    int rc = check_table_key(c, table, key, key_len);
-    if (rc)
+    int rc;
+    client_op *op = get_op(c, table, key, key_len, timeout_ms, &rc);
+    if (!op)
         return rc;
-    Orderkv__V1__GetRequest req = ORDERKV__V1__GET_REQUEST__INIT;
-    req.table = (char *)table;
-    req.key.data = (uint8_t *)key;
-    req.key.len = key_len;
     ProtobufCMessage *m;
-    /* Sent to the partition's leader when known: it answers from its lease
-     * without asking the followers (any replica could answer, slower). */
-    client_route_key rk = { table, key, key_len };
-    rc = client_unary(c, M_GET, &req.base, &orderkv__v1__get_response__descriptor, 0, timeout_ms,
-                      &m, NULL, &rk);
-    if (rc)
+    if ((rc = run_sync(c, op, &m)))
         return rc;
-    Orderkv__V1__GetResponse *resp = (Orderkv__V1__GetResponse *)m;
-    okv_value *v = malloc(sizeof *v + resp->value.len + 1);
-    if (!v) {
-        protobuf_c_message_free_unpacked(m, NULL);
-        return client_fail(c, OKV_ENOMEM, "out of memory");
-    }
-    v->version = resp->version;
-    v->len = resp->value.len;
-    if (v->len)
-        memcpy(v->data, resp->value.data, v->len);
-    v->data[v->len] = '\0';
+    okv_value *v = client_value_from(m);
     protobuf_c_message_free_unpacked(m, NULL);
+    if (!v)
+        return client_fail(c, OKV_ENOMEM, "out of memory");
     *out = v;
     return OKV_OK;
 }
@@ -76,38 +248,34 @@ size_t okv_value_len(const okv_value *v) { return v->len; }
 uint64_t okv_value_version(const okv_value *v) { return v->version; }
 void okv_value_free(okv_value *v) { free(v); }
 
-static int do_put(okv_client *c, const char *table, const void *key, size_t key_len,
-                  const void *value, size_t value_len, int check, uint64_t expected,
-                  uint64_t *version_out, int timeout_ms)
+int okv_put(okv_client *c, const char *table, const void *key, size_t key_len, const void *value,
+            size_t value_len, uint64_t *version_out, int timeout_ms)
+{
+    return okv_put_if_version(c, table, key, key_len, value, value_len, 0, 0, version_out,
+                              timeout_ms);
+}
+
+int okv_put_if(okv_client *c, const char *table, const void *key, size_t key_len,
+               const void *value, size_t value_len, uint64_t expected_version,
+               uint64_t *version_out, int timeout_ms)
+{
+    return okv_put_if_version(c, table, key, key_len, value, value_len, 1, expected_version,
+                              version_out, timeout_ms);
+}
+
+static int okv_put_if_version(okv_client *c, const char *table, const void *key,
+                              size_t key_len, const void *value, size_t value_len, int check,
+                              uint64_t expected, uint64_t *version_out, int timeout_ms)
 {
     if (!c)
         return OKV_EINVAL;
-    int rc = check_table_key(c, table, key, key_len);
-    if (rc)
+    int rc;
+    client_op *op = client_put_op(c, table, key, key_len, value, value_len, check, expected,
+                                  timeout_ms, &rc);
+    if (!op)
         return rc;
-    if (value_len > OKV_MAX_VALUE_LEN)
-        return client_fail(c, OKV_EINVAL, "value is %zu bytes; the limit is %u", value_len,
-                           OKV_MAX_VALUE_LEN);
-    if (value_len && !value)
-        return client_fail(c, OKV_EINVAL, "value is NULL but value_len is %zu", value_len);
-    Orderkv__V1__PutRequest req = ORDERKV__V1__PUT_REQUEST__INIT;
-    req.table = (char *)table;
-    req.key.data = (uint8_t *)key;
-    req.key.len = key_len;
-    req.value.data = (uint8_t *)value;
-    req.value.len = value_len;
-    req.client_id = c->opts.client_id;
-    client_write w;
-    req.watermark = client_write_begin(c, &w);
-    req.request_id = w.id;
-    req.check_version = check;
-    req.expected_version = expected;
     ProtobufCMessage *m;
-    client_route_key rk = { table, key, key_len };
-    rc = client_unary(c, M_PUT, &req.base, &orderkv__v1__put_response__descriptor, 1, timeout_ms,
-                      &m, NULL, &rk);
-    client_write_end(c, &w);
-    if (rc)
+    if ((rc = run_sync(c, op, &m)))
         return rc;
     if (version_out)
         *version_out = ((Orderkv__V1__PutResponse *)m)->version;
@@ -115,42 +283,17 @@ static int do_put(okv_client *c, const char *table, const void *key, size_t key_
     return OKV_OK;
 }
 
-int okv_put(okv_client *c, const char *table, const void *key, size_t key_len, const void *value,
-            size_t value_len, uint64_t *version_out, int timeout_ms)
-{
-    return do_put(c, table, key, key_len, value, value_len, 0, 0, version_out, timeout_ms);
-}
-
-int okv_put_if(okv_client *c, const char *table, const void *key, size_t key_len,
-               const void *value, size_t value_len, uint64_t expected_version,
-               uint64_t *version_out, int timeout_ms)
-{
-    return do_put(c, table, key, key_len, value, value_len, 1, expected_version, version_out,
-                  timeout_ms);
-}
-
 int okv_delete(okv_client *c, const char *table, const void *key, size_t key_len,
                int *existed_out, int timeout_ms)
 {
     if (!c)
         return OKV_EINVAL;
-    int rc = check_table_key(c, table, key, key_len);
-    if (rc)
+    int rc;
+    client_op *op = client_delete_op(c, table, key, key_len, timeout_ms, &rc);
+    if (!op)
         return rc;
-    Orderkv__V1__DeleteRequest req = ORDERKV__V1__DELETE_REQUEST__INIT;
-    req.table = (char *)table;
-    req.key.data = (uint8_t *)key;
-    req.key.len = key_len;
-    req.client_id = c->opts.client_id;
-    client_write w;
-    req.watermark = client_write_begin(c, &w);
-    req.request_id = w.id;
     ProtobufCMessage *m;
-    client_route_key rk = { table, key, key_len };
-    rc = client_unary(c, M_DELETE, &req.base, &orderkv__v1__delete_response__descriptor, 1,
-                      timeout_ms, &m, NULL, &rk);
-    client_write_end(c, &w);
-    if (rc)
+    if ((rc = run_sync(c, op, &m)))
         return rc;
     if (existed_out)
         *existed_out = ((Orderkv__V1__DeleteResponse *)m)->existed;
@@ -177,40 +320,104 @@ static int check_scan(okv_client *c, const char *table, const okv_scan_opts *o)
     return OKV_OK;
 }
 
+okv_scan_result *client_scan_from(ProtobufCMessage *m)
+{
+    okv_scan_result *r = malloc(sizeof *r);
+    if (r)
+        r->resp = (Orderkv__V1__ScanResponse *)m;
+    return r;
+}
+
 int okv_scan(okv_client *c, const char *table, const okv_scan_opts *opts, okv_scan_result **out)
 {
     if (!c || !out)
         return OKV_EINVAL;
     *out = NULL;
-    okv_scan_opts defaults = OKV_SCAN_OPTS_INIT;
-    const okv_scan_opts *o = opts ? opts : &defaults;
-    int rc = check_scan(c, table, o);
-    if (rc)
+    int rc;
+    client_op *op = scan_op(c, table, opts, &rc);
+    if (!op)
         return rc;
-    Orderkv__V1__ScanRequest req = ORDERKV__V1__SCAN_REQUEST__INIT;
-    req.table = (char *)table;
-    req.prefix.data = (uint8_t *)o->prefix;
-    req.prefix.len = o->prefix_len;
-    req.start.data = (uint8_t *)o->start;
-    req.start.len = o->start_len;
-    req.end.data = (uint8_t *)o->end;
-    req.end.len = o->end_len;
-    req.limit = o->limit;
-    req.resume_token.data = (uint8_t *)o->resume;
-    req.resume_token.len = o->resume_len;
     ProtobufCMessage *m;
-    rc = client_unary(c, M_SCAN, &req.base, &orderkv__v1__scan_response__descriptor, 0,
-                      o->timeout_ms, &m, NULL, NULL);
-    if (rc)
+    if ((rc = run_sync(c, op, &m)))
         return rc;
-    okv_scan_result *r = malloc(sizeof *r);
+    okv_scan_result *r = client_scan_from(m);
     if (!r) {
         protobuf_c_message_free_unpacked(m, NULL);
         return client_fail(c, OKV_ENOMEM, "out of memory");
     }
-    r->resp = (Orderkv__V1__ScanResponse *)m;
     *out = r;
     return OKV_OK;
+}
+
+/* ---- asynchronous calls ---------------------------------------------------- */
+
+static int submit_async(okv_client *c, client_op *op, okv_callback cb, void *arg)
+{
+    if (!cb) {
+        client_op_free(op);
+        return client_fail(c, OKV_EINVAL, "no callback given");
+    }
+    client_result_attach(op, cb, arg);
+    if (!op->done) {
+        client_op_free(op);
+        return client_fail(c, OKV_ENOMEM, "out of memory");
+    }
+    client_op_submit(op);
+    return OKV_OK;
+}
+
+int okv_get_async(okv_client *c, const char *table, const void *key, size_t key_len,
+                  int timeout_ms, okv_callback cb, void *arg)
+{
+    if (!c)
+        return OKV_EINVAL;
+    int rc;
+    client_op *op = get_op(c, table, key, key_len, timeout_ms, &rc);
+    return op ? submit_async(c, op, cb, arg) : rc;
+}
+
+int okv_put_async(okv_client *c, const char *table, const void *key, size_t key_len,
+                  const void *value, size_t value_len, int timeout_ms, okv_callback cb,
+                  void *arg)
+{
+    if (!c)
+        return OKV_EINVAL;
+    int rc;
+    client_op *op =
+        client_put_op(c, table, key, key_len, value, value_len, 0, 0, timeout_ms, &rc);
+    return op ? submit_async(c, op, cb, arg) : rc;
+}
+
+int okv_put_if_async(okv_client *c, const char *table, const void *key, size_t key_len,
+                     const void *value, size_t value_len, uint64_t expected_version,
+                     int timeout_ms, okv_callback cb, void *arg)
+{
+    if (!c)
+        return OKV_EINVAL;
+    int rc;
+    client_op *op = client_put_op(c, table, key, key_len, value, value_len, 1,
+                                  expected_version, timeout_ms, &rc);
+    return op ? submit_async(c, op, cb, arg) : rc;
+}
+
+int okv_delete_async(okv_client *c, const char *table, const void *key, size_t key_len,
+                     int timeout_ms, okv_callback cb, void *arg)
+{
+    if (!c)
+        return OKV_EINVAL;
+    int rc;
+    client_op *op = client_delete_op(c, table, key, key_len, timeout_ms, &rc);
+    return op ? submit_async(c, op, cb, arg) : rc;
+}
+
+int okv_scan_async(okv_client *c, const char *table, const okv_scan_opts *opts, okv_callback cb,
+                   void *arg)
+{
+    if (!c)
+        return OKV_EINVAL;
+    int rc;
+    client_op *op = scan_op(c, table, opts, &rc);
+    return op ? submit_async(c, op, cb, arg) : rc;
 }
 
 size_t okv_scan_result_count(const okv_scan_result *r) { return r->resp->n_items; }

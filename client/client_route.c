@@ -105,6 +105,17 @@ long client_route_pick(okv_client *c, const client_route_key *rk, int timeout_ms
     return idx;
 }
 
+long client_route_peek(okv_client *c, const client_route_key *rk)
+{
+    long idx = -1;
+    pthread_mutex_lock(&c->route_mu);
+    route_table *t = find_table(c, rk->table);
+    if (t)
+        idx = t->leader[partition_of(t, rk->key, rk->key_len)];
+    pthread_mutex_unlock(&c->route_mu);
+    return idx;
+}
+
 void client_route_learn(okv_client *c, const client_route_key *rk, long idx)
 {
     if (!rk)

@@ -1,18 +1,27 @@
 /*
- * etcd_kv.c — unary Put / Range calls to etcd through gRPC C core.
+ * etcd_kv.c — unary Put / Range calls to etcd through gRPC C core, started
+ * without waiting and completed on etcd_kv's own completion thread(s).
  *
- * The call path mirrors liborderkv's (client/client_call.c) on purpose, so
- * that the two targets differ in the server and not in the client: the same
- * channel arguments, the same number of connections per endpoint, registered
- * methods, one batch per call with RECV_INITIAL_METADATA in it, a pluck
- * completion queue reused from a pool, and a protobuf-c unpack of the reply.
- * What it leaves out is failover: a benchmark should count a failed call, not
- * hide it by retrying elsewhere.
+ * The call itself mirrors liborderkv's (client/client_call.c) on purpose,
+ * so that the two targets differ in the server and not in the client: the
+ * same channel arguments, the same number of connections per endpoint,
+ * registered methods, one batch per call with RECV_INITIAL_METADATA in it,
+ * and a protobuf-c unpack of the reply. What it leaves out is failover: a
+ * benchmark should count a failed call, not hide it by retrying elsewhere.
+ *
+ * A call's life: *_async packs the request, allocates an etcd_call holding
+ * everything the batch writes into or reads from, creates the call on the
+ * next channel with the shared completion queue, and starts one batch of
+ * six ops tagged with the etcd_call. The completion thread takes the tag
+ * from grpc_completion_queue_next, turns status and body into an OKV code,
+ * runs the callback, then frees the etcd_call (the send buffer is destroyed
+ * only here, after the batch completed).
  */
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/slice.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 #include <pthread.h>
@@ -36,6 +45,8 @@ static const char *const method_paths[M_COUNT] = {
     "/etcdserverpb.KV/Range",
 };
 
+#define MAX_COMPLETION_THREADS 8
+
 struct etcd_kv {
     etcd_kv_options opts;
     size_t naddrs;                      /* endpoints that carry calls */
@@ -46,10 +57,25 @@ struct etcd_kv {
     grpc_channel *channels[MAX_CHANNELS];
     void *methods[MAX_CHANNELS][M_COUNT];
     atomic_uint next;                   /* round-robin cursor */
-    pthread_mutex_t cq_mu;              /* idle pluck queues, reused by calls */
-    grpc_completion_queue **cq_free;
-    size_t cq_nfree, cq_cap;
+    grpc_completion_queue *cq;          /* every call's; served by threads[] */
+    int nthreads;
+    pthread_t threads[MAX_COMPLETION_THREADS];
 };
+
+/* One call in flight: what its batch reads and writes, and whom to tell. */
+typedef struct etcd_call {
+    etcd_kv *e;
+    enum method m;
+    size_t channel;
+    grpc_call *call;
+    grpc_byte_buffer *send;
+    grpc_byte_buffer *body;
+    grpc_metadata_array init_md, trail_md;
+    grpc_status_code status;
+    grpc_slice details;
+    etcd_kv_callback cb;
+    void *arg;
+} etcd_call;
 
 static _Thread_local char last_msg[512];
 
@@ -74,39 +100,10 @@ static gpr_timespec deadline_in(int ms)
     return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
-static grpc_completion_queue *cq_get(etcd_kv *e)
-{
-    grpc_completion_queue *cq = NULL;
-    pthread_mutex_lock(&e->cq_mu);
-    if (e->cq_nfree)
-        cq = e->cq_free[--e->cq_nfree];
-    pthread_mutex_unlock(&e->cq_mu);
-    return cq ? cq : grpc_completion_queue_create_for_pluck(NULL);
-}
-
 static void cq_destroy(grpc_completion_queue *cq)
 {
     grpc_completion_queue_shutdown(cq);
     grpc_completion_queue_destroy(cq);
-}
-
-/* Precondition: every op started on cq has been plucked (the queue is idle). */
-static void cq_put(etcd_kv *e, grpc_completion_queue *cq)
-{
-    pthread_mutex_lock(&e->cq_mu);
-    if (e->cq_nfree == e->cq_cap) {
-        size_t cap = e->cq_cap ? e->cq_cap * 2 : 16;
-        grpc_completion_queue **n = realloc(e->cq_free, cap * sizeof *n);
-        if (!n) {
-            pthread_mutex_unlock(&e->cq_mu);
-            cq_destroy(cq);
-            return;
-        }
-        e->cq_free = n;
-        e->cq_cap = cap;
-    }
-    e->cq_free[e->cq_nfree++] = cq;
-    pthread_mutex_unlock(&e->cq_mu);
 }
 
 /* Splits "a:1, b:2" into e->addrs; rejects empty entries and missing ports. */
@@ -167,6 +164,8 @@ static int wait_ready(grpc_channel *ch, const char *addr, int timeout_ms)
     return rc;
 }
 
+static void *completion_main(void *arg);
+
 int etcd_kv_connect(etcd_kv **out, const char *addresses, const etcd_kv_options *opts)
 {
     *out = NULL;
@@ -179,6 +178,12 @@ int etcd_kv_connect(etcd_kv **out, const char *addresses, const etcd_kv_options 
         e->opts.default_timeout_ms = defaults.default_timeout_ms;
     if (e->opts.connect_timeout_ms <= 0)
         e->opts.connect_timeout_ms = defaults.connect_timeout_ms;
+    if (e->opts.completion_threads <= 0)
+        e->opts.completion_threads = defaults.completion_threads;
+    if (e->opts.completion_threads > MAX_COMPLETION_THREADS) {
+        free(e);
+        return fail(OKV_EINVAL, "at most %d completion threads", MAX_COMPLETION_THREADS);
+    }
     int rc = addresses ? parse_addresses(e, addresses) : fail(OKV_EINVAL, "no endpoint given");
     if (rc) {
         free(e);
@@ -186,7 +191,6 @@ int etcd_kv_connect(etcd_kv **out, const char *addresses, const etcd_kv_options 
     }
     if (e->opts.policy == ETCD_KV_ENDPOINTS_FIRST)
         e->naddrs = 1;
-    pthread_mutex_init(&e->cq_mu, NULL);
     atomic_init(&e->next, 0);
 
     grpc_init();
@@ -219,6 +223,14 @@ int etcd_kv_connect(etcd_kv **out, const char *addresses, const etcd_kv_options 
             return rc;
         }
     }
+    e->cq = grpc_completion_queue_create_for_next(NULL);
+    for (int i = 0; i < e->opts.completion_threads; i++) {
+        if (pthread_create(&e->threads[i], NULL, completion_main, e) != 0) {
+            etcd_kv_free(e);
+            return fail(OKV_ENOMEM, "cannot start a completion thread");
+        }
+        e->nthreads++;
+    }
     *out = e;
     return OKV_OK;
 }
@@ -227,10 +239,14 @@ void etcd_kv_free(etcd_kv *e)
 {
     if (!e)
         return;
-    for (size_t i = 0; i < e->cq_nfree; i++)
-        cq_destroy(e->cq_free[i]);
-    free(e->cq_free);
-    pthread_mutex_destroy(&e->cq_mu);
+    if (e->cq) {
+        /* No call is in flight (precondition), so the queue is empty and
+         * every thread leaves at GRPC_QUEUE_SHUTDOWN. */
+        grpc_completion_queue_shutdown(e->cq);
+        for (int i = 0; i < e->nthreads; i++)
+            pthread_join(e->threads[i], NULL);
+        grpc_completion_queue_destroy(e->cq);
+    }
     for (size_t i = 0; i < e->nchannels; i++)
         grpc_channel_destroy(e->channels[i]);
     free(e);
@@ -263,114 +279,155 @@ static ProtobufCMessage *unpack_body(grpc_byte_buffer *body, const ProtobufCMess
     return m;
 }
 
-/*
- * One unary call of method m with req on the next channel in round-robin
- * order. On OKV_OK, *resp_out is the unpacked reply (the caller frees it with
- * protobuf_c_message_free_unpacked).
- */
-static int unary(etcd_kv *e, enum method m, const ProtobufCMessage *req,
-                 const ProtobufCMessageDescriptor *resp_desc, int timeout_ms,
-                 ProtobufCMessage **resp_out)
+static void call_free(etcd_call *c)
 {
-    *resp_out = NULL;
-    size_t idx = atomic_fetch_add(&e->next, 1) % e->nchannels;
-    const char *addr = e->addrs[idx % e->naddrs];
-    int ms = timeout_ms > 0 ? timeout_ms : e->opts.default_timeout_ms;
+    grpc_byte_buffer_destroy(c->send);
+    grpc_byte_buffer_destroy(c->body);
+    grpc_slice_unref(c->details);
+    grpc_metadata_array_destroy(&c->init_md);
+    grpc_metadata_array_destroy(&c->trail_md);
+    if (c->call)
+        grpc_call_unref(c->call);
+    free(c);
+}
 
+/*
+ * Starts one unary call of method m with req on the next channel in
+ * round-robin order. OKV_OK: the batch is started and finish() will run on
+ * a completion thread; otherwise nothing is left behind.
+ */
+static int start(etcd_kv *e, enum method m, const ProtobufCMessage *req, int timeout_ms,
+                 etcd_kv_callback cb, void *arg)
+{
+    etcd_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return fail(OKV_ENOMEM, "out of memory");
+    c->e = e;
+    c->m = m;
+    c->cb = cb;
+    c->arg = arg;
+    c->channel = atomic_fetch_add(&e->next, 1) % e->nchannels;
+    c->status = GRPC_STATUS_UNKNOWN;
+    c->details = grpc_empty_slice();
+    grpc_metadata_array_init(&c->init_md);
+    grpc_metadata_array_init(&c->trail_md);
+
+    /* Packed straight into the slice the send buffer takes a reference on. */
     size_t len = protobuf_c_message_get_packed_size(req);
-    uint8_t stackbuf[2048];
-    uint8_t *buf = len <= sizeof stackbuf ? stackbuf : gpr_malloc(len);
-    protobuf_c_message_pack(req, buf);
-    grpc_slice sl = grpc_slice_from_copied_buffer((const char *)buf, len);
-    if (buf != stackbuf)
-        gpr_free(buf);
-    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&sl, 1);
+    grpc_slice sl = grpc_slice_malloc(len);
+    protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(sl));
+    c->send = grpc_raw_byte_buffer_create(&sl, 1);
     grpc_slice_unref(sl);
 
-    grpc_completion_queue *cq = cq_get(e);
-    grpc_call *call = grpc_channel_create_registered_call(e->channels[idx], NULL,
-                                                          GRPC_PROPAGATE_DEFAULTS, cq,
-                                                          e->methods[idx][m], deadline_in(ms), NULL);
-    grpc_metadata_array init_md, trail_md;
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    grpc_slice details = grpc_empty_slice();
-    grpc_byte_buffer *body = NULL;
-    grpc_status_code status = GRPC_STATUS_UNKNOWN;
-
+    int ms = timeout_ms > 0 ? timeout_ms : e->opts.default_timeout_ms;
+    c->call = grpc_channel_create_registered_call(e->channels[c->channel], NULL,
+                                                  GRPC_PROPAGATE_DEFAULTS, e->cq,
+                                                  e->methods[c->channel][m], deadline_in(ms), NULL);
     /* RECV_INITIAL_METADATA must be in the batch, or a trailers-only error
      * reply surfaces only at the deadline. */
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
+    ops[1].data.send_message.send_message = c->send;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
     ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &c->init_md;
     ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &body;
+    ops[4].data.recv_message.recv_message = &c->body;
     ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    int rc;
-    if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
-        rc = fail(OKV_EINTERNAL, "gRPC refused to start a call to %s", addr);
-    } else {
-        grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        ProtobufCMessage *msg = body ? unpack_body(body, resp_desc) : NULL;
-        if (status == GRPC_STATUS_OK && msg) {
-            *resp_out = msg;
-            rc = OKV_OK;
-        } else if (status == GRPC_STATUS_OK) {
-            rc = fail(OKV_EPROTO, "unparsable %s reply from %s", method_paths[m], addr);
-        } else {
-            char *d = grpc_slice_to_c_string(details);
-            rc = fail(code_from_status(status), "etcd at %s: %s (gRPC status %d)", addr,
-                      d[0] ? d : "no detail", (int)status);
-            gpr_free(d);
-        }
-        if (msg && rc != OKV_OK)
-            protobuf_c_message_free_unpacked(msg, NULL);
+    ops[5].data.recv_status_on_client.trailing_metadata = &c->trail_md;
+    ops[5].data.recv_status_on_client.status = &c->status;
+    ops[5].data.recv_status_on_client.status_details = &c->details;
+    grpc_call_error err = grpc_call_start_batch(c->call, ops, 6, c, NULL);
+    if (err != GRPC_CALL_OK) {
+        const char *addr = e->addrs[c->channel % e->naddrs];
+        call_free(c);
+        return fail(OKV_EINTERNAL, "gRPC refused to start a call to %s (grpc_call_error %d)", addr,
+                    (int)err);
     }
-    grpc_byte_buffer_destroy(body);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
-    grpc_byte_buffer_destroy(send);
-    grpc_call_unref(call);
-    cq_put(e, cq);
+    return OKV_OK;
+}
+
+/* The OKV code and message for a completed call; OKV_ENOTFOUND for a Range
+ * that found nothing. msg gets "" on success. */
+static int outcome(etcd_call *c, int batch_ok, char *msg, size_t msgsize)
+{
+    const char *addr = c->e->addrs[c->channel % c->e->naddrs];
+    msg[0] = '\0';
+    if (!batch_ok) {
+        snprintf(msg, msgsize, "etcd at %s: the call's batch failed", addr);
+        return OKV_EUNAVAILABLE;
+    }
+    if (c->status != GRPC_STATUS_OK) {
+        char *d = grpc_slice_to_c_string(c->details);
+        snprintf(msg, msgsize, "etcd at %s: %s (gRPC status %d)", addr, d[0] ? d : "no detail",
+                 (int)c->status);
+        gpr_free(d);
+        return code_from_status(c->status);
+    }
+    const ProtobufCMessageDescriptor *desc = c->m == M_PUT
+                                                 ? &etcdserverpb__put_response__descriptor
+                                                 : &etcdserverpb__range_response__descriptor;
+    ProtobufCMessage *resp = c->body ? unpack_body(c->body, desc) : NULL;
+    if (!resp) {
+        snprintf(msg, msgsize, "unparsable %s reply from %s", method_paths[c->m], addr);
+        return OKV_EPROTO;
+    }
+    int rc = OKV_OK;
+    if (c->m == M_RANGE && ((const Etcdserverpb__RangeResponse *)resp)->n_kvs == 0)
+        rc = OKV_ENOTFOUND;
+    protobuf_c_message_free_unpacked(resp, NULL);
     return rc;
 }
 
-int etcd_kv_put(etcd_kv *e, const void *key, size_t key_len, const void *value,
-                size_t value_len, int timeout_ms)
+/* A completion thread: runs gRPC's work for the queue and finishes calls. */
+static void *completion_main(void *arg)
 {
+    etcd_kv *e = arg;
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(e->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type != GRPC_OP_COMPLETE)
+            continue;
+        etcd_call *c = ev.tag;
+        char msg[512];
+        int rc = outcome(c, ev.success, msg, sizeof msg);
+        c->cb(c->arg, rc, msg);
+        call_free(c);
+    }
+    return NULL;
+}
+
+static int check_key(size_t key_len)
+{
+    return key_len ? OKV_OK : fail(OKV_EINVAL, "empty key");
+}
+
+int etcd_kv_put_async(etcd_kv *e, const void *key, size_t key_len, const void *value,
+                      size_t value_len, int timeout_ms, etcd_kv_callback cb, void *arg)
+{
+    int rc = check_key(key_len);
+    if (rc)
+        return rc;
     Etcdserverpb__PutRequest req = ETCDSERVERPB__PUT_REQUEST__INIT;
     req.key.data = (uint8_t *)key;
     req.key.len = key_len;
     req.value.data = (uint8_t *)value;
     req.value.len = value_len;
-    ProtobufCMessage *resp;
-    int rc = unary(e, M_PUT, &req.base, &etcdserverpb__put_response__descriptor, timeout_ms, &resp);
-    if (rc == OKV_OK)
-        protobuf_c_message_free_unpacked(resp, NULL);
-    return rc;
+    return start(e, M_PUT, &req.base, timeout_ms, cb, arg);
 }
 
-int etcd_kv_get(etcd_kv *e, const void *key, size_t key_len, int timeout_ms)
+int etcd_kv_get_async(etcd_kv *e, const void *key, size_t key_len, int timeout_ms,
+                      etcd_kv_callback cb, void *arg)
 {
+    int rc = check_key(key_len);
+    if (rc)
+        return rc;
     Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
     req.key.data = (uint8_t *)key;
     req.key.len = key_len;   /* range_end empty: this key only */
     req.serializable = e->opts.serializable ? 1 : 0;
-    ProtobufCMessage *resp;
-    int rc = unary(e, M_RANGE, &req.base, &etcdserverpb__range_response__descriptor, timeout_ms, &resp);
-    if (rc != OKV_OK)
-        return rc;
-    const Etcdserverpb__RangeResponse *r = (const Etcdserverpb__RangeResponse *)resp;
-    rc = r->n_kvs > 0 ? OKV_OK : OKV_ENOTFOUND;
-    protobuf_c_message_free_unpacked(resp, NULL);
-    return rc;
+    return start(e, M_RANGE, &req.base, timeout_ms, cb, arg);
 }

@@ -14,9 +14,18 @@
  * leader and run ReadIndex for linearizable reads); FIRST sends everything to
  * the first endpoint only.
  *
- * Thread safety: one etcd_kv is shared by any number of threads; each call
- * blocks its caller. Errors are OKV_* codes from orderkv.h, with a message for
- * the calling thread in etcd_kv_errmsg().
+ * Calls are asynchronous: etcd_kv_put_async / etcd_kv_get_async start a
+ * unary call on a channel (create call + one batch, tagged with the call's
+ * context) and return at once; no thread waits for it. All calls share one
+ * completion queue (grpc_completion_queue_create_for_next), served by
+ * opts.completion_threads threads (default 1) calling
+ * grpc_completion_queue_next: they run gRPC's network work, decode each
+ * reply and run the call's callback. So any number of calls may be in
+ * flight without a thread each, as with etcd's own Go client (many streams
+ * multiplexed on a few HTTP/2 connections).
+ *
+ * Thread safety: one etcd_kv is shared by any number of threads, callbacks
+ * included. Errors are OKV_* codes from orderkv.h.
  */
 #ifndef OKV_BENCH_ETCD_KV_H
 #define OKV_BENCH_ETCD_KV_H
@@ -38,9 +47,10 @@ typedef struct etcd_kv_options {
     int serializable;         /* gets: 0 linearizable (etcd's default), 1 serializable */
     int default_timeout_ms;   /* deadline of calls passing timeout_ms = 0 */
     int connect_timeout_ms;   /* every connection must be READY within this */
+    int completion_threads;   /* threads serving the completion queue, 1..8 */
 } etcd_kv_options;
 
-#define ETCD_KV_OPTIONS_INIT { ETCD_KV_ENDPOINTS_ALL, 0, 5000, 5000 }
+#define ETCD_KV_OPTIONS_INIT { ETCD_KV_ENDPOINTS_ALL, 0, 5000, 5000, 1 }
 
 /*
  * Opens channels to the comma-separated "host:port" list and waits until
@@ -52,22 +62,41 @@ typedef struct etcd_kv_options {
  */
 int etcd_kv_connect(etcd_kv **out, const char *addresses, const etcd_kv_options *opts);
 
-/* Put key = value. OKV_OK, or a code for the gRPC status etcd (or the
+/*
+ * The completion of a call: runs once, on a completion thread, never inside
+ * the *_async function that started the call. code is OKV_OK, OKV_ENOTFOUND
+ * (a get of a missing key) or a code for the gRPC status etcd (or the
  * transport) returned: OKV_EUNAVAILABLE, OKV_ETIMEDOUT, OKV_EINVAL,
  * OKV_EUNIMPLEMENTED (not an etcd), OKV_EPROTO (unparsable reply),
- * OKV_EINTERNAL (anything else, e.g. "too many requests"). */
-int etcd_kv_put(etcd_kv *e, const void *key, size_t key_len, const void *value,
-                size_t value_len, int timeout_ms);
+ * OKV_EINTERNAL (anything else, e.g. "too many requests"); errmsg is "" on
+ * success, borrowed for the duration of the callback. A callback may start
+ * further calls; it must not block.
+ */
+typedef void (*etcd_kv_callback)(void *arg, int code, const char *errmsg);
 
-/* Range over exactly `key`; OKV_OK if it exists, OKV_ENOTFOUND if not,
- * otherwise the codes of etcd_kv_put. The value is received and discarded. */
-int etcd_kv_get(etcd_kv *e, const void *key, size_t key_len, int timeout_ms);
+/*
+ * Starts Put key = value (key and value are copied into the request before
+ * this returns). OKV_OK: started, and cb(arg, ...) will run once. Any other
+ * code (OKV_EINVAL, OKV_ENOMEM, OKV_EINTERNAL: gRPC refused the call): not
+ * started, no callback; etcd_kv_errmsg() gives the detail. timeout_ms 0:
+ * opts.default_timeout_ms.
+ */
+int etcd_kv_put_async(etcd_kv *e, const void *key, size_t key_len, const void *value,
+                      size_t value_len, int timeout_ms, etcd_kv_callback cb, void *arg);
 
-/* The calling thread's message for its last failed call; borrowed until that
- * thread's next call. */
+/* Starts a Range over exactly `key` (linearizable unless opts.serializable);
+ * its callback gets OKV_OK if the key exists, OKV_ENOTFOUND if not. The
+ * value is received and discarded. Returns as etcd_kv_put_async. */
+int etcd_kv_get_async(etcd_kv *e, const void *key, size_t key_len, int timeout_ms,
+                      etcd_kv_callback cb, void *arg);
+
+/* The calling thread's message for its last failed etcd_kv_connect or
+ * *_async call; borrowed until that thread's next call. */
 const char *etcd_kv_errmsg(void);
 
-/* Closes every channel; accepts NULL. No call may be in flight. */
+/* Stops the completion threads and closes every channel; accepts NULL.
+ * No call may be in flight (every callback has returned), and it must not
+ * be called from a callback. */
 void etcd_kv_free(etcd_kv *e);
 
 #endif

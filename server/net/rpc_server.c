@@ -15,58 +15,8 @@
 #include <time.h>
 
 #include "log.h"
+#include "rpc_server_int.h"
 #include "rpc_stream.h"
-
-#define MAX_METHODS 16
-#define MAX_THREADS 8
-/* Calls requested ahead per method: how many calls of one method can arrive
- * at once before gRPC queues them internally. */
-#define SLOTS_PER_METHOD 64
-
-typedef struct rpc_method {
-    char path[128];
-    void *handle;          /* from grpc_server_register_method */
-    rpc_handler fn;        /* unary methods */
-    rpc_stream_handler stream_fn;   /* streaming methods (fn == NULL) */
-    void *arg;
-} rpc_method;
-
-enum call_state { CALL_REQUESTED, CALL_REPLYING };
-
-struct rpc_call {
-    rpc_tag tag;                   /* first: the queue hands back &tag */
-    enum call_state state;
-    rpc_server *srv;
-    rpc_method *method;            /* NULL: the catch-all slot */
-    grpc_call *call;
-    gpr_timespec deadline;
-    grpc_metadata_array request_md;
-    grpc_byte_buffer *payload;
-    grpc_call_details details;     /* catch-all slot only */
-    grpc_byte_buffer *response;
-    grpc_slice status_details;
-    int cancelled;
-    int active;                    /* counted in active_calls */
-};
-
-struct rpc_server {
-    grpc_server *server;
-    grpc_completion_queue *cq;
-    char address[128];
-    rpc_method methods[MAX_METHODS];
-    size_t nmethods;
-    pthread_t threads[MAX_THREADS];
-    int nthreads;
-    atomic_int live_calls;         /* every rpc_call allocated */
-    atomic_int active_calls;       /* arrived and not yet answered */
-    atomic_int shutting_down;
-    atomic_int live_streams;       /* streams handed to their owners */
-    rpc_tag shutdown_tag;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int shutdown_done;             /* guarded by mu */
-    int drained;                   /* rpc_server_drain ran */
-};
 
 int rpc_status_for_code(int code)
 {
@@ -88,7 +38,7 @@ int rpc_status_for_code(int code)
 
 static void on_call_event(rpc_tag *tag, int ok);
 
-static rpc_call *call_new(rpc_server *s, rpc_method *m)
+rpc_call *rpc_call_new(rpc_server *s, rpc_method *m)
 {
     rpc_call *c = calloc(1, sizeof *c);
     if (!c)
@@ -104,7 +54,7 @@ static rpc_call *call_new(rpc_server *s, rpc_method *m)
     return c;
 }
 
-static void call_free(rpc_call *c)
+void rpc_call_free(rpc_call *c)
 {
     rpc_server *s = c->srv;
     if (c->active && atomic_fetch_sub(&s->active_calls, 1) == 1) {
@@ -136,7 +86,7 @@ static void request_slot(rpc_server *s, rpc_method *m)
 {
     if (atomic_load(&s->shutting_down))
         return;
-    rpc_call *c = call_new(s, m);
+    rpc_call *c = rpc_call_new(s, m);
     if (!c) {
         OKV_ERROR("out of memory requesting a call slot");
         return;
@@ -151,12 +101,16 @@ static void request_slot(rpc_server *s, rpc_method *m)
                                      s->cq, &c->tag);
     if (e != GRPC_CALL_OK) {
         OKV_WARN("request call slot failed: %d", (int)e);
-        call_free(c);
+        rpc_call_free(c);
     }
 }
 
 void rpc_call_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp, size_t resp_len)
 {
+    if (c->batch) {
+        rpc_batch_reply(c, code, msg, resp, resp_len);
+        return;
+    }
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
     size_t n = 0;
@@ -179,7 +133,7 @@ void rpc_call_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp,
     if (e != GRPC_CALL_OK) {
         /* Not expected with well-formed ops; free now since no event will come. */
         OKV_ERROR("start reply batch failed: %d", (int)e);
-        call_free(c);
+        rpc_call_free(c);
     }
 }
 
@@ -195,7 +149,7 @@ static void on_arrival(rpc_server *s, rpc_call *c)
         atomic_fetch_add(&s->live_streams, 1);
         rpc_stream_handler fn = c->method->stream_fn;
         void *arg = c->method->arg;
-        call_free(c);
+        rpc_call_free(c);
         fn(arg, s, call);
         return;
     }
@@ -229,11 +183,11 @@ static void on_call_event(rpc_tag *tag, int ok)
 {
     rpc_call *c = (rpc_call *)tag;
     if (c->state == CALL_REPLYING)
-        call_free(c);
+        rpc_call_free(c);
     else if (ok)
         on_arrival(c->srv, c);
     else
-        call_free(c);   /* the server is shutting down */
+        rpc_call_free(c);   /* the server is shutting down */
 }
 
 static void on_shutdown_done(rpc_tag *tag, int ok)
@@ -351,6 +305,20 @@ int rpc_server_add_stream_method(rpc_server *s, const char *path, rpc_stream_han
 }
 
 grpc_completion_queue *rpc_server_cq(rpc_server *s) { return s->cq; }
+
+void rpc_server_count_active(rpc_server *s, rpc_call *c)
+{
+    atomic_fetch_add(&s->active_calls, 1);
+    c->active = 1;
+}
+
+rpc_method *rpc_server_find_method(rpc_server *s, const char *path)
+{
+    for (size_t i = 0; i < s->nmethods; i++)
+        if (s->methods[i].fn && strcmp(s->methods[i].path, path) == 0)
+            return &s->methods[i];
+    return NULL;
+}
 
 int rpc_server_is_shutting_down(const rpc_server *s) { return atomic_load(&s->shutting_down); }
 

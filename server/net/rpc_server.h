@@ -40,6 +40,11 @@ const char *rpc_server_address(const rpc_server *s);
 int rpc_server_add_method(rpc_server *s, const char *path, rpc_handler fn, void *arg,
                           okv_error *err);
 
+/* Registers the batched stream (proto/orderkv.proto, KV.Batch) at path:
+ * its items are dispatched to the unary methods registered at the paths
+ * they name, and answered on the stream (rpc_batch.c). Before start only. */
+int rpc_server_add_batch_method(rpc_server *s, const char *path, okv_error *err);
+
 /* Starts serving with `threads` completion-queue threads. */
 int rpc_server_start(rpc_server *s, int threads, okv_error *err);
 

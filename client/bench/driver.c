@@ -1,0 +1,504 @@
+/*
+ * driver.c — N requests in flight, restarted from the completion path
+ * (the model is in driver.h).
+ *
+ * Invariants:
+ *  1. A slot (driver_req) has at most one request in flight. Its fields are
+ *     written by the thread that starts the request, before the submit, and
+ *     read by the thread that completes it; the target's hand-over from
+ *     submit to completion orders the two. After a submit returns OKV_OK the
+ *     submitting thread no longer touches the slot: the completion may
+ *     already be running elsewhere.
+ *  2. in_flight counts slots that still have a request in flight or about
+ *     to be started. A slot leaves it exactly once ("retires"): when it
+ *     would start a request but the driver is stopping (or the preload is
+ *     done), or when its submit fails. Whoever brings in_flight to 0 wakes
+ *     the main thread.
+ *  3. Statistics are per completing thread and per round (one preload or
+ *     one run); a round's statistics are read only after in_flight reached
+ *     0, which orders every thread's last update before the read.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "driver.h"
+#include "orderkv.h"
+
+enum phase { PH_WARMUP, PH_MEASURE, PH_STOP };
+enum mode { MODE_RUN, MODE_PRELOAD };
+
+/* Margin added to the request deadline when waiting for the last requests. */
+#define DRAIN_MARGIN_S 10.0
+#define DEFAULT_TIMEOUT_MS 5000
+
+typedef struct thread_stats {
+    struct thread_stats *next;
+    histogram hist;
+    uint64_t ok, errors, not_found, lost;
+    int last_error;
+    char last_msg[256];
+} thread_stats;
+
+struct driver_req {
+    driver *d;
+    uint64_t rng;
+    uint64_t t0_ns;
+    int is_get;
+    char *key;                   /* key_size bytes */
+};
+
+struct driver {
+    driver_config cfg;
+    driver_target t;
+    char *value;                 /* value_size random letters, shared read-only */
+    double zeta_n, alpha, eta;   /* zipfian constants */
+
+    /* The current round. */
+    uint64_t round;              /* unique in the process: keys thread-locals */
+    enum mode mode;
+    int nreqs;
+    driver_req *reqs;
+    char *keybuf;
+    atomic_int phase;
+    atomic_int in_flight;
+    _Atomic uint64_t completed;  /* every completion, for the progress line */
+    _Atomic uint64_t preload_next;
+    atomic_int preload_failed;
+    int preload_code;            /* first preload failure, under mu */
+    char preload_msg[256];
+
+    pthread_mutex_t mu;
+    pthread_cond_t idle;         /* in_flight reached 0 (monotonic clock) */
+    thread_stats *stats;         /* this round's, one per thread; under mu */
+};
+
+static _Atomic uint64_t next_round = 1;
+
+/* The calling thread's statistics for the round it last completed in. */
+static _Thread_local struct {
+    uint64_t round;
+    thread_stats *s;
+} here;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double now_s(void)
+{
+    return (double)now_ns() / 1e9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static double uniform01(uint64_t *s)
+{
+    return (double)(xorshift(s) >> 11) / 9007199254740992.0;
+}
+
+/* Gray et al., "Quickly generating billion-record synthetic databases". */
+static void zipf_init(driver *d)
+{
+    double theta = d->cfg.zipf_theta;
+    uint64_t n = d->cfg.keys;
+    double zeta = 0, zeta2 = 1.0 + pow(0.5, theta);
+    for (uint64_t i = 1; i <= n; i++)
+        zeta += 1.0 / pow((double)i, theta);
+    d->zeta_n = zeta;
+    d->alpha = 1.0 / (1.0 - theta);
+    d->eta = (1.0 - pow(2.0 / (double)n, 1.0 - theta)) / (1.0 - zeta2 / zeta);
+}
+
+static uint64_t next_key(const driver *d, uint64_t *rng)
+{
+    uint64_t n = d->cfg.keys;
+    if (!d->cfg.zipf)
+        return xorshift(rng) % n;
+    double u = uniform01(rng), uz = u * d->zeta_n;
+    if (uz < 1.0)
+        return 0;
+    if (uz < 1.0 + pow(0.5, d->cfg.zipf_theta))
+        return 1;
+    uint64_t k = (uint64_t)((double)n * pow(d->eta * u - d->eta + 1.0, d->alpha));
+    return k < n ? k : n - 1;
+}
+
+/* Fixed-size key: "k" + zero-padded number, padded/truncated to size. */
+static void make_key(char *buf, size_t size, uint64_t k)
+{
+    char tmp[32];
+    int n = snprintf(tmp, sizeof tmp, "k%019llu", (unsigned long long)k);
+    memset(buf, 'x', size);
+    size_t take = (size_t)n < size ? (size_t)n : size;
+    memcpy(buf + size - take, tmp + (size_t)n - take, take);
+}
+
+static thread_stats *stats_here(driver *d)
+{
+    if (here.round == d->round)
+        return here.s;
+    thread_stats *s = calloc(1, sizeof *s);
+    if (!s) {
+        /* No way to go on counting correctly; a benchmark that cannot
+         * allocate 20 KB is not measuring anything useful. */
+        fputs("orderkv-bench: out of memory\n", stderr);
+        abort();
+    }
+    pthread_mutex_lock(&d->mu);
+    s->next = d->stats;
+    d->stats = s;
+    pthread_mutex_unlock(&d->mu);
+    here.round = d->round;
+    here.s = s;
+    return s;
+}
+
+static void set_msg(char *dst, size_t size, const char *msg)
+{
+    snprintf(dst, size, "%s", msg ? msg : "");
+}
+
+static void retire(driver *d)
+{
+    if (atomic_fetch_sub(&d->in_flight, 1) == 1) {
+        pthread_mutex_lock(&d->mu);
+        pthread_cond_broadcast(&d->idle);
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+static void preload_fail(driver *d, int code, const char *msg)
+{
+    pthread_mutex_lock(&d->mu);
+    if (!atomic_load(&d->preload_failed)) {
+        d->preload_code = code;
+        set_msg(d->preload_msg, sizeof d->preload_msg, msg);
+        atomic_store(&d->preload_failed, 1);
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Starts r's next request, or retires r (invariant 2). */
+static void issue(driver_req *r)
+{
+    driver *d = r->d;
+    const driver_config *c = &d->cfg;
+    if (atomic_load(&d->phase) == PH_STOP) {
+        retire(d);
+        return;
+    }
+    uint64_t k;
+    int is_get = 0;
+    if (d->mode == MODE_PRELOAD) {
+        k = atomic_fetch_add(&d->preload_next, 1);
+        if (k >= c->keys || atomic_load(&d->preload_failed)) {
+            retire(d);
+            return;
+        }
+    } else {
+        k = next_key(d, &r->rng);
+        is_get = c->workload == DRIVER_GET ||
+                 (c->workload == DRIVER_MIXED && (int)(xorshift(&r->rng) % 100) < c->read_pct);
+    }
+    make_key(r->key, c->key_size, k);
+    r->is_get = is_get;
+    r->t0_ns = now_ns();
+    int rc = is_get ? d->t.get(d->t.ctx, r, r->key, c->key_size, c->timeout_ms)
+                    : d->t.put(d->t.ctx, r, r->key, c->key_size, d->value, c->value_size,
+                               c->timeout_ms);
+    if (rc == OKV_OK)
+        return;   /* r belongs to the completion now (invariant 1) */
+    const char *msg = d->t.errmsg(d->t.ctx);
+    if (d->mode == MODE_PRELOAD) {
+        preload_fail(d, rc, msg);
+    } else {
+        thread_stats *s = stats_here(d);
+        s->lost++;
+        s->errors += atomic_load(&d->phase) == PH_MEASURE;
+        s->last_error = rc;
+        set_msg(s->last_msg, sizeof s->last_msg, msg);
+    }
+    retire(d);
+}
+
+void driver_complete(driver_req *r, int code, const char *errmsg)
+{
+    uint64_t t1 = now_ns();
+    driver *d = r->d;
+    atomic_fetch_add_explicit(&d->completed, 1, memory_order_relaxed);
+    int ok = code == OKV_OK || (r->is_get && code == OKV_ENOTFOUND);
+    if (d->mode == MODE_PRELOAD) {
+        if (!ok)
+            preload_fail(d, code, errmsg);
+    } else if (atomic_load(&d->phase) == PH_MEASURE) {
+        thread_stats *s = stats_here(d);
+        if (ok) {
+            histogram_record(&s->hist, (t1 - r->t0_ns) / 1000);
+            s->ok++;
+            s->not_found += code == OKV_ENOTFOUND;
+        } else {
+            s->errors++;
+            s->last_error = code;
+            set_msg(s->last_msg, sizeof s->last_msg, errmsg);
+        }
+    }
+    issue(r);
+}
+
+int driver_new(driver **out, const driver_config *cfg, const driver_target *target)
+{
+    *out = NULL;
+    if (cfg->in_flight < 1 || cfg->key_size < 1 || cfg->keys < 2 || cfg->read_pct < 0 ||
+        cfg->read_pct > 100 || (cfg->zipf && (cfg->zipf_theta <= 0 || cfg->zipf_theta >= 1)) ||
+        !target->put || !target->get || !target->errmsg)
+        return OKV_EINVAL;
+    driver *d = calloc(1, sizeof *d);
+    if (!d)
+        return OKV_ENOMEM;
+    d->cfg = *cfg;
+    d->t = *target;
+    d->value = malloc(cfg->value_size + 1);
+    if (!d->value) {
+        free(d);
+        return OKV_ENOMEM;
+    }
+    uint64_t rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)time(NULL);
+    for (size_t i = 0; i < cfg->value_size; i++)
+        d->value[i] = (char)('a' + xorshift(&rng) % 26);
+    d->value[cfg->value_size] = '\0';
+    if (cfg->zipf)
+        zipf_init(d);
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->idle, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = d;
+    return OKV_OK;
+}
+
+/* Sets up a round of n slots; all of them count as in flight. */
+static int round_begin(driver *d, enum mode mode, int n)
+{
+    d->reqs = calloc((size_t)n, sizeof *d->reqs);
+    d->keybuf = malloc((size_t)n * d->cfg.key_size);
+    if (!d->reqs || !d->keybuf) {
+        free(d->reqs);
+        free(d->keybuf);
+        d->reqs = NULL;
+        d->keybuf = NULL;
+        return OKV_ENOMEM;
+    }
+    d->round = atomic_fetch_add(&next_round, 1);
+    d->mode = mode;
+    d->nreqs = n;
+    d->stats = NULL;
+    atomic_store(&d->phase, mode == MODE_PRELOAD ? PH_MEASURE : PH_WARMUP);
+    atomic_store(&d->in_flight, n);
+    atomic_store(&d->completed, 0);
+    atomic_store(&d->preload_next, 0);
+    atomic_store(&d->preload_failed, 0);
+    uint64_t seed = (uint64_t)time(NULL);
+    for (int i = 0; i < n; i++) {
+        driver_req *r = &d->reqs[i];
+        r->d = d;
+        r->rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1) ^ seed;
+        if (r->rng == 0)
+            r->rng = 1;
+        r->key = d->keybuf + (size_t)i * d->cfg.key_size;
+    }
+    return OKV_OK;
+}
+
+/* Waits until no slot is in flight; limit_s <= 0 waits without a limit.
+ * 1 if idle, 0 on time-out. */
+static int wait_idle(driver *d, double limit_s)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    if (limit_s > 0) {
+        until.tv_sec += (time_t)limit_s;
+        until.tv_nsec += (long)((limit_s - (double)(time_t)limit_s) * 1e9);
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&d->mu);
+    int timed_out = 0;
+    while (atomic_load(&d->in_flight) > 0 && !timed_out) {
+        if (limit_s > 0)
+            timed_out = pthread_cond_timedwait(&d->idle, &d->mu, &until) != 0 &&
+                        atomic_load(&d->in_flight) > 0;
+        else
+            pthread_cond_wait(&d->idle, &d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return !timed_out;
+}
+
+/* Frees the round's slots and statistics. Precondition: it is idle. */
+static void round_end(driver *d)
+{
+    for (thread_stats *s = d->stats, *next; s; s = next) {
+        next = s->next;
+        free(s);
+    }
+    d->stats = NULL;
+    free(d->reqs);
+    free(d->keybuf);
+    d->reqs = NULL;
+    d->keybuf = NULL;
+}
+
+int driver_preload(driver *d, int in_flight, int timeout_ms, char *msg, size_t msgsize)
+{
+    int n = (uint64_t)in_flight < d->cfg.keys ? in_flight : (int)d->cfg.keys;
+    int rc = round_begin(d, MODE_PRELOAD, n);
+    if (rc) {
+        set_msg(msg, msgsize, "out of memory");
+        return rc;
+    }
+    int saved_timeout = d->cfg.timeout_ms;
+    d->cfg.timeout_ms = timeout_ms;
+    for (int i = 0; i < n; i++)
+        issue(&d->reqs[i]);
+    wait_idle(d, 0);   /* every request has a deadline */
+    d->cfg.timeout_ms = saved_timeout;
+    rc = OKV_OK;
+    if (atomic_load(&d->preload_failed)) {
+        rc = d->preload_code;
+        set_msg(msg, msgsize, d->preload_msg);
+    }
+    round_end(d);
+    return rc;
+}
+
+/* Sleeps until `t` (monotonic seconds) or for at most max_s. */
+static void sleep_until(double t, double max_s)
+{
+    double dt = t - now_s();
+    if (dt > max_s)
+        dt = max_s;
+    if (dt <= 0)
+        return;
+    struct timespec ts = { (time_t)dt, (long)((dt - (double)(time_t)dt) * 1e9) };
+    nanosleep(&ts, NULL);
+}
+
+int driver_run(driver *d, driver_result *out)
+{
+    const driver_config *c = &d->cfg;
+    memset(out, 0, sizeof *out);
+    int rc = round_begin(d, MODE_RUN, c->in_flight);
+    if (rc) {
+        set_msg(out->last_msg, sizeof out->last_msg, "out of memory");
+        return rc;
+    }
+    double start = now_s();
+    for (int i = 0; i < d->nreqs; i++)
+        issue(&d->reqs[i]);
+
+    /* The window starts when the phase switches, not at a nominal time, so
+     * that elapsed_s and cpu_s cover exactly the counted completions. */
+    double measure_start = start + c->warmup_s, end = 0, cpu0 = 0;
+    double last_t = start;
+    uint64_t last_ops = 0;
+    int all_lost = 0;
+    for (;;) {
+        double t = now_s();
+        int ph = atomic_load(&d->phase);
+        if (ph == PH_WARMUP && t >= measure_start) {
+            cpu0 = cpu_s();
+            measure_start = now_s();
+            end = measure_start + c->duration_s;
+            atomic_store(&d->phase, PH_MEASURE);
+            ph = PH_MEASURE;
+        }
+        if (ph == PH_MEASURE && t >= end)
+            break;
+        if (atomic_load(&d->in_flight) == 0) {
+            all_lost = 1;
+            break;
+        }
+        if (t - last_t >= 1.0) {
+            uint64_t ops = atomic_load(&d->completed);
+            if (c->progress)
+                fprintf(stderr, "\r[%5.1fs] %s %10.0f ops/s   ", t - start,
+                        ph == PH_WARMUP ? "warmup " : "measure",
+                        (double)(ops - last_ops) / (t - last_t));
+            last_ops = ops;
+            last_t = t;
+        }
+        double next = last_t + 1.0;
+        double phase_end = ph == PH_WARMUP ? measure_start : end;
+        sleep_until(next < phase_end ? next : phase_end, 0.1);
+    }
+    atomic_store(&d->phase, PH_STOP);
+    if (end > 0) {   /* the window opened */
+        out->elapsed_s = now_s() - measure_start;
+        out->cpu_s = cpu_s() - cpu0;
+    }
+    if (c->progress)
+        fputs("\n", stderr);
+
+    int timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : DEFAULT_TIMEOUT_MS;
+    if (!wait_idle(d, timeout_ms / 1000.0 + DRAIN_MARGIN_S)) {
+        snprintf(out->last_msg, sizeof out->last_msg,
+                 "%d requests still in flight %.0f s after the stop", atomic_load(&d->in_flight),
+                 timeout_ms / 1000.0 + DRAIN_MARGIN_S);
+        out->last_error = OKV_ETIMEDOUT;
+        return OKV_ETIMEDOUT;   /* the slots stay allocated: completions may still come */
+    }
+    pthread_mutex_lock(&d->mu);
+    for (const thread_stats *s = d->stats; s; s = s->next) {
+        histogram_merge(&out->hist, &s->hist);
+        out->ok += s->ok;
+        out->errors += s->errors;
+        out->not_found += s->not_found;
+        out->lost += s->lost;
+        if (s->last_error) {
+            out->last_error = s->last_error;
+            set_msg(out->last_msg, sizeof out->last_msg, s->last_msg);
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    round_end(d);
+    return all_lost ? OKV_EUNAVAILABLE : OKV_OK;
+}
+
+void driver_free(driver *d)
+{
+    if (!d)
+        return;
+    round_end(d);
+    pthread_cond_destroy(&d->idle);
+    pthread_mutex_destroy(&d->mu);
+    free(d->value);
+    free(d);
+}
