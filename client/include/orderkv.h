@@ -277,9 +277,12 @@ OKV_API size_t okv_status_table_count(const okv_status *s);
 OKV_API const char *okv_status_table_name(const okv_status *s, size_t i);
 OKV_API uint32_t okv_status_table_id(const okv_status *s, size_t i);
 OKV_API uint32_t okv_status_table_partitions(const okv_status *s, size_t i);
-/* Counters, by name; 0 for an unknown name. Names: "writes", "syncs" (synced
- * batches; writes/syncs is the group-commit factor),
- * "reads". */
+/* Counters, by name; 0 for an unknown name. Names: "writes", "syncs" (writes
+ * made durable and the synced batches that did it; on a cluster node, raft
+ * log entries and synced log writes; writes/syncs is the group-commit
+ * factor), "reads", "lease_reads", "entries_applied", "proposals" (commands
+ * this node proposed as a leader), "snapshots_recorded", "snapshots_offered",
+ * "snapshots_installed", "snapshots_recovered". */
 OKV_API uint64_t okv_status_counter(const okv_status *s, const char *name);
 OKV_API void okv_status_free(okv_status *s);
 

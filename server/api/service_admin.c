@@ -48,12 +48,23 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     struct raftstore_snap_stats ss = { 0, 0, 0, 0 };
     if (n->rs)
         raftstore_snap_stats_get(n->rs, &ss);
+    struct raftstore_io_stats io = { 0, 0, 0, 0 };
+    if (n->rs)
+        raftstore_io_stats_get(n->rs, &io);
+    /* A cluster node's "writes" and "syncs" are its raft log's: entries
+     * made durable and the synced writes that did it (so writes/syncs is
+     * the group-commit factor in both modes). */
+    if (n->rs) {
+        st.writes = io.entries_synced;
+        st.syncs = io.syncs;
+    }
     static const char *const names[] = { "writes", "syncs", "reads", "lease_reads",
                                          "snapshots_recorded", "snapshots_offered",
-                                         "snapshots_installed", "snapshots_recovered" };
+                                         "snapshots_installed", "snapshots_recovered",
+                                         "entries_applied", "proposals" };
     uint64_t values[] = { st.writes, st.syncs, atomic_load(&n->reads),
                           atomic_load(&n->lease_reads), ss.recorded, ss.offered, ss.installed,
-                          ss.recovered };
+                          ss.recovered, io.entries_applied, io.proposals };
     enum { NCOUNTERS = sizeof names / sizeof names[0] };
     Orderkv__V1__Counter counters[NCOUNTERS];
     Orderkv__V1__Counter *cptrs[NCOUNTERS];

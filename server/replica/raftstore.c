@@ -418,8 +418,11 @@ static int readies_begin(raftstore *rs)
         int rc = 0;
         if (rd->snapshot)
             rs_install_snapshot(rs, g, rd->snapshot);
-        if (rd->n_entries)
+        if (rd->n_entries) {
             rc = raftlog_stage_entries(g->log, rs->batch, rd->entries, rd->n_entries);
+            atomic_fetch_add_explicit(&rs->io_entries_synced, rd->n_entries,
+                                      memory_order_relaxed);
+        }
         if (!rc && rd->hs_changed)
             rc = raftlog_stage_hard_state(g->log, rs->batch, &rd->hs);
         if (rc)
@@ -441,6 +444,7 @@ static void readies_end(raftstore *rs, int tick)
         OKV_FAILPOINT("raft.persist.before_sync");
         if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
             rs_fatal(rs, err.msg);   /* invariant 3 */
+        atomic_fetch_add_explicit(&rs->io_syncs, 1, memory_order_relaxed);
         OKV_FAILPOINT("raft.persist.after_sync");
     }
     /* The snapshots stepped before this Ready are installed (durably) or
@@ -473,6 +477,8 @@ static void readies_end(raftstore *rs, int tick)
         grp *g = rs->groups[i];
         if (g->has_rd && g->rd.n_committed) {
             apply_entries(rs, g, g->rd.committed, g->rd.n_committed, results + off);
+            atomic_fetch_add_explicit(&rs->io_entries_applied, g->rd.n_committed,
+                                      memory_order_relaxed);
             off += g->rd.n_committed;
         }
     }
@@ -774,4 +780,12 @@ void raftstore_snap_stats_get(raftstore *rs, struct raftstore_snap_stats *out)
     out->offered = atomic_load(&rs->snap_offered);
     out->installed = atomic_load(&rs->snap_installed);
     out->recovered = atomic_load(&rs->snap_recovered);
+}
+
+void raftstore_io_stats_get(raftstore *rs, struct raftstore_io_stats *out)
+{
+    out->syncs = atomic_load(&rs->io_syncs);
+    out->entries_synced = atomic_load(&rs->io_entries_synced);
+    out->entries_applied = atomic_load(&rs->io_entries_applied);
+    out->proposals = atomic_load(&rs->io_proposals);
 }

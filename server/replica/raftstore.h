@@ -257,4 +257,13 @@ struct raftstore_snap_stats {
 };
 void raftstore_snap_stats_get(raftstore *rs, struct raftstore_snap_stats *out);
 
+/* Write-path counters since start (any thread): where a put's cost goes. */
+struct raftstore_io_stats {
+    uint64_t syncs;            /* synced writes of the raft log (one per loop iteration) */
+    uint64_t entries_synced;   /* log entries those writes made durable */
+    uint64_t entries_applied;  /* entries applied to the state machine */
+    uint64_t proposals;        /* commands proposed here (as leader) */
+};
+void raftstore_io_stats_get(raftstore *rs, struct raftstore_io_stats *out);
+
 #endif

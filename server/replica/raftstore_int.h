@@ -139,6 +139,7 @@ struct raftstore {
     char snap_root[4096];      /* <data dir>/snap: received snapshots */
     uint64_t transport_snaps;  /* RAFT_MSG_SNAPSHOTs dropped off the transport */
     _Atomic uint64_t snap_recorded, snap_offered, snap_installed, snap_recovered;
+    _Atomic uint64_t io_syncs, io_entries_synced, io_entries_applied, io_proposals;
 
     pthread_mutex_t status_mu;
     raftstore_group_info *status;   /* guarded by status_mu */

@@ -39,7 +39,6 @@ void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t
  * index applies (settle_props), or answered at once when refused. */
 void rs_propose_start(raftstore *rs, grp *g, item *it)
 {
-    (void)rs;
     uint64_t index, term;
     int rc = raft_propose(g->node, it->cmd, (uint32_t)it->len, &index, &term);
     if (rc == RAFT_ERR_TOO_LARGE) {
@@ -66,6 +65,7 @@ void rs_propose_start(raftstore *rs, grp *g, item *it)
         it->pcb(it->arg, OKV_OK, &fake, 0);
         return;
     }
+    atomic_fetch_add_explicit(&rs->io_proposals, 1, memory_order_relaxed);
     p->index = index;
     p->term = term;
     p->cb = it->pcb;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Memory checks with valgrind on a built tree (default ./build):
-#  - the client library: its unit test, and the shell (linked with
-#    liborderkv) doing every call against a live node;
+#  - the client library: its unit test, its asynchronous core (the
+#    integration.async test against a live node), and the shell (linked
+#    with liborderkv) doing every call against a live node;
 #  - the server's start-up and shutdown path: orderkvd under valgrind serves
 #    a few requests, then SIGTERM; it must exit 0.
 # "Definitely lost" must be 0. gRPC's background threads leave "possibly
@@ -21,6 +22,10 @@ trap cleanup EXIT
 echo "valgrind: client unit test"
 timeout 300 "${vg[@]}" "$build/tests/unit/client/test_client" >"$tmp/client.log" 2>&1 ||
   { cat "$tmp/client.log"; echo "valgrind: client unit test failed"; exit 1; }
+
+echo "valgrind: the asynchronous client core (integration.async, against a live node)"
+timeout 600 "${vg[@]}" "$build/tests/integration/test_async" >"$tmp/async.log" 2>&1 ||
+  { cat "$tmp/async.log"; echo "valgrind: asynchronous client test failed"; exit 1; }
 
 echo "valgrind: orderkvd start, serve, SIGTERM"
 "${vg[@]}" --log-file="$tmp/server.vg" "$build/server/orderkvd" --data-dir "$tmp/data" \
