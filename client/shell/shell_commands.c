@@ -432,7 +432,8 @@ static int cmd_tables(shell_ctx *ctx, const shell_cmd_def *def, const shell_args
     return 0;
 }
 
-static const char *const counter_names[] = { "writes", "syncs", "reads" };
+static const char *const counter_names[] = { "writes", "syncs", "reads", "lease_reads",
+                                              "proposals", "entries_applied" };
 #define N_COUNTERS (sizeof counter_names / sizeof counter_names[0])
 
 void shell_cmd_status_human(FILE *o, const okv_status *s)
