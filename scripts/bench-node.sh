@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Single-node benchmark: starts a fresh orderkvd (data in a temp dir), then
 # runs orderkv-bench for durable puts and for gets at 1, 16 and 64 clients
-# (16-byte keys, 256-byte values) and prints a Markdown table. Run from a
+# (16-byte keys, 256-byte values; "clients" = requests in flight) and prints
+# a Markdown table with the load tool's own CPU per request. Run from a
 # built tree: scripts/bench-node.sh [SECONDS per run, default 10] [BUILD dir]
 set -euo pipefail
 secs="${1:-10}"
@@ -17,10 +18,10 @@ for _ in $(seq 1 100); do [ -s "$tmp/addr" ] && break; sleep 0.1; done
 addr="$(cat "$tmp/addr")"
 bench=("$build/client/bench/orderkv-bench" --addr "$addr" --duration "$secs" --warmup 2
        --key-size 16 --value-size 256 --keys 100000 --no-progress --json)
-echo "| workload | clients | ops/s | p50 ms | p99 ms | p999 ms |"
-echo "|---|---|---|---|---|---|"
+echo "| workload | clients | ops/s | p50 ms | p99 ms | p999 ms | bench cpu us/op |"
+echo "|---|---|---|---|---|---|---|"
 row() {
-  /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("| %s | %d | %.0f | %.3f | %.3f | %.3f |" % (r["workload"], r["clients"], r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"]))'
+  /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("| %s | %d | %.0f | %.3f | %.3f | %.3f | %.1f |" % (r["workload"], r["clients"], r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["cpu_us_per_op"]))'
 }
 for c in 1 16 64; do "${bench[@]}" --workload put --clients "$c" | row; done
 # Group commit factor: alternate 1 and 64 clients three times, so a noisy
