@@ -126,8 +126,7 @@ static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n
     w->n = n;
     w->call = call;
     w->is_delete = kind == REQ_DELETE;
-    raftstore_propose(n->rs, group, cmd, clen, write_done, w);
-    free(cmd);
+    raftstore_propose_owned(n->rs, group, cmd, clen, write_done, w);
 }
 
 static void handle_put(rpc_call *call, const uint8_t *buf, size_t len, void *arg)

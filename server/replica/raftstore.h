@@ -213,6 +213,10 @@ int raftstore_receive_snapshot(raftstore *rs, uint64_t group, struct raft_messag
 /* Proposes a command (cmd is copied). cb is called exactly once. */
 void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t len,
                        raftstore_propose_cb cb, void *arg);
+/* As raftstore_propose, but takes cmd (malloc'ed) instead of copying it:
+ * the command's bytes go from the decoder to the raft log unmoved. */
+void raftstore_propose_owned(raftstore *rs, uint64_t group, uint8_t *cmd, size_t len,
+                             raftstore_propose_cb cb, void *arg);
 
 /* 1 when this node leads group under a valid lease (lease_reads) AND has
  * applied everything it knows committed, so a read of its applied state is

@@ -17,18 +17,27 @@
 void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t len,
                        raftstore_propose_cb cb, void *arg)
 {
-    item *it = calloc(1, sizeof *it);
     uint8_t *copy = malloc(len ? len : 1);
-    if (!it || !copy) {
-        free(it);
-        free(copy);
+    if (!copy) {
         cb(arg, OKV_EUNAVAILABLE, NULL, 0);
         return;
     }
     memcpy(copy, cmd, len);
+    raftstore_propose_owned(rs, group, copy, len, cb, arg);
+}
+
+void raftstore_propose_owned(raftstore *rs, uint64_t group, uint8_t *cmd, size_t len,
+                             raftstore_propose_cb cb, void *arg)
+{
+    item *it = calloc(1, sizeof *it);
+    if (!it) {
+        free(cmd);
+        cb(arg, OKV_EUNAVAILABLE, NULL, 0);
+        return;
+    }
     it->kind = ITEM_PROPOSE;
     it->group = group;
-    it->cmd = copy;
+    it->cmd = cmd;
     it->len = len;
     it->pcb = cb;
     it->arg = arg;
@@ -40,7 +49,9 @@ void raftstore_propose(raftstore *rs, uint64_t group, const uint8_t *cmd, size_t
 void rs_propose_start(raftstore *rs, grp *g, item *it)
 {
     uint64_t index, term;
-    int rc = raft_propose(g->node, it->cmd, (uint32_t)it->len, &index, &term);
+    int rc = raft_propose_owned(g->node, it->cmd, (uint32_t)it->len, &index, &term);
+    if (rc == 0)
+        it->cmd = NULL;   /* the log has it now */
     if (rc == RAFT_ERR_TOO_LARGE) {
         it->pcb(it->arg, OKV_EINVAL, NULL, 0);
         return;

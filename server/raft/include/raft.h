@@ -304,6 +304,10 @@ int raft_step(struct raft_node *n, const struct raft_message *m);
  * NOT_LEADER, TRANSFERRING, TOO_LARGE. */
 int raft_propose(struct raft_node *n, const void *data, uint32_t len,
                  uint64_t *index_out, uint64_t *term_out);
+/* As raft_propose, but takes data (malloc'ed) instead of copying it: on
+ * success the node owns it; on an error the caller still does. */
+int raft_propose_owned(struct raft_node *r, void *data, uint32_t len, uint64_t *index_out,
+                       uint64_t *term_out);
 
 /* Proposes a single-server membership change (leader only). Refused with
  * CONF_PENDING while an earlier change is uncommitted or before the leader

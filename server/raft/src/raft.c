@@ -402,11 +402,9 @@ int raft_step(struct raft_node *r, const struct raft_message *m)
     return 0;
 }
 
-int raft_propose(struct raft_node *r, const void *data, uint32_t len,
-                 uint64_t *index_out, uint64_t *term_out)
+/* The checks raft_propose and raft_propose_owned share. */
+static int propose_check(const struct raft_node *r, const void *data, uint32_t len)
 {
-    uint8_t *copy = NULL;
-
     if (r->ready_outstanding)
         return RAFT_ERR_BUSY;
     if (r->role != RAFT_LEADER)
@@ -415,20 +413,43 @@ int raft_propose(struct raft_node *r, const void *data, uint32_t len,
         return RAFT_ERR_TRANSFERRING;
     if (r->cfg.max_entry_bytes > 0 && len > r->cfg.max_entry_bytes)
         return RAFT_ERR_TOO_LARGE;
-    if (len > 0) {
-        if (data == NULL)
-            return RAFT_ERR_INVALID;
-        copy = malloc(len);
-        if (copy == NULL)
-            return RAFT_ERR_NOMEM;
-        memcpy(copy, data, len);
+    if (len > 0 && data == NULL)
+        return RAFT_ERR_INVALID;
+    return 0;
+}
+
+int raft_propose_owned(struct raft_node *r, void *data, uint32_t len, uint64_t *index_out,
+                       uint64_t *term_out)
+{
+    int rc = propose_check(r, data, len);
+    if (rc)
+        return rc;
+    if (len == 0) {
+        free(data);
+        data = NULL;
     }
-    raft_replication_append_local(r, RAFT_ENTRY_NORMAL, copy, len);
+    raft_replication_append_local(r, RAFT_ENTRY_NORMAL, data, len);
     if (index_out != NULL)
         *index_out = raft_log_last_index(&r->log);
     if (term_out != NULL)
         *term_out = r->term;
     return 0;
+}
+
+int raft_propose(struct raft_node *r, const void *data, uint32_t len,
+                 uint64_t *index_out, uint64_t *term_out)
+{
+    int rc = propose_check(r, data, len);
+    if (rc)
+        return rc;
+    uint8_t *copy = NULL;
+    if (len > 0) {
+        copy = malloc(len);
+        if (copy == NULL)
+            return RAFT_ERR_NOMEM;
+        memcpy(copy, data, len);
+    }
+    return raft_propose_owned(r, copy, len, index_out, term_out);
 }
 
 int raft_read_index(struct raft_node *r, uint64_t ctx)
