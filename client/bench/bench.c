@@ -46,6 +46,7 @@ typedef struct bench_opts {
     enum driver_workload workload;
     int read_pct;          /* mixed: share of gets */
     size_t key_size;
+    char key_prefix[64];
     size_t value_size;
     uint64_t keys;
     int zipf;              /* 0 uniform, 1 zipfian */
@@ -145,6 +146,7 @@ static void usage(FILE *f)
           "  -w, --workload W       put | get | mixed (default put)\n"
           "      --read-pct P       mixed: percent of gets (default 50)\n"
           "      --key-size B       default 16\n"
+          "      --key-prefix P     keys are P/...: every request to one partition\n"
           "      --value-size B     default 256\n"
           "      --keys N           distinct keys, default 100000\n"
           "      --dist D           uniform | zipfian (default uniform)\n"
@@ -219,6 +221,14 @@ static int parse(bench_opts *o, int argc, char **argv)
         }
         else if (OPT("--read-pct", "--read-pct")) { NEED(); o->read_pct = atoi(v); }
         else if (OPT("--key-size", "--key-size")) { NEED(); o->key_size = (size_t)atol(v); }
+        else if (OPT("--key-prefix", "--key-prefix")) {
+            NEED();
+            if (strlen(v) + 1 >= sizeof o->key_prefix || strchr(v, '/')) {
+                fprintf(stderr, "orderkv-bench: --key-prefix must be under 63 bytes, without '/'\n");
+                return -1;
+            }
+            snprintf(o->key_prefix, sizeof o->key_prefix, "%s", v);
+        }
         else if (OPT("--value-size", "--value-size")) { NEED(); o->value_size = (size_t)atol(v); }
         else if (OPT("--keys", "--keys")) { NEED(); o->keys = strtoull(v, NULL, 10); }
         else if (OPT("--dist", "--dist")) {
@@ -233,6 +243,10 @@ static int parse(bench_opts *o, int argc, char **argv)
         else if (OPT("--no-progress", "--no-progress")) o->progress = 0;
         else if (OPT("--json", "--json")) o->json = 1;
         else { fprintf(stderr, "orderkv-bench: unknown option '%s' (see --help)\n", a); return -1; }
+    }
+    if (o->key_prefix[0] && o->key_size < strlen(o->key_prefix) + 2) {
+        fprintf(stderr, "orderkv-bench: --key-size must leave room after --key-prefix and '/'\n");
+        return -1;
     }
     if (o->clients < 1 || o->clients > 4096 || o->duration_s <= 0 || o->key_size < 1 ||
         o->key_size > OKV_MAX_KEY_LEN || o->value_size > OKV_MAX_VALUE_LEN || o->keys < 2 ||
@@ -351,6 +365,7 @@ int main(int argc, char **argv)
     driver_config cfg = {
         .in_flight = o.clients, .warmup_s = o.warmup_s, .duration_s = o.duration_s,
         .workload = o.workload, .read_pct = o.read_pct, .key_size = o.key_size,
+        .key_prefix = o.key_prefix,
         .value_size = o.value_size, .keys = o.keys, .zipf = o.zipf,
         .zipf_theta = o.zipf_theta, .timeout_ms = 0, .progress = o.progress,
     };

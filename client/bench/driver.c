@@ -147,11 +147,19 @@ static uint64_t next_key(const driver *d, uint64_t *rng)
     return k < n ? k : n - 1;
 }
 
-/* Fixed-size key: "k" + zero-padded number, padded/truncated to size. */
-static void make_key(char *buf, size_t size, uint64_t k)
+/* Fixed-size key: [prefix "/"] "k" + zero-padded number, padded/truncated
+ * to size (the prefix is kept whole; bench.c checks it fits). */
+static void make_key(char *buf, size_t size, const char *prefix, uint64_t k)
 {
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "k%019llu", (unsigned long long)k);
+    size_t pl = prefix && prefix[0] ? strlen(prefix) + 1 : 0;
+    if (pl) {
+        memcpy(buf, prefix, pl - 1);
+        buf[pl - 1] = '/';
+    }
+    buf += pl;
+    size -= pl;
     memset(buf, 'x', size);
     size_t take = (size_t)n < size ? (size_t)n : size;
     memcpy(buf + size - take, tmp + (size_t)n - take, take);
@@ -224,7 +232,7 @@ static void issue(driver_req *r)
         is_get = c->workload == DRIVER_GET ||
                  (c->workload == DRIVER_MIXED && (int)(xorshift(&r->rng) % 100) < c->read_pct);
     }
-    make_key(r->key, c->key_size, k);
+    make_key(r->key, c->key_size, c->key_prefix, k);
     r->is_get = is_get;
     r->t0_ns = now_ns();
     int rc = is_get ? d->t.get(d->t.ctx, r, r->key, c->key_size, c->timeout_ms)

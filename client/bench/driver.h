@@ -60,6 +60,10 @@ typedef struct driver_config {
     enum driver_workload workload;
     int read_pct;                /* DRIVER_MIXED: share of gets, 0..100 */
     size_t key_size;             /* >= 1 */
+    /* "" or a partition key: every key is "PREFIX/..." (key_size bytes in
+     * all), so all requests go to one partition (orderkv hashes the part
+     * before the first '/'). */
+    const char *key_prefix;
     size_t value_size;
     uint64_t keys;               /* distinct keys, >= 2 */
     int zipf;                    /* 0 uniform, 1 zipfian with zipf_theta in (0, 1) */

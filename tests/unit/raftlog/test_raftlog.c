@@ -752,6 +752,57 @@ static size_t count_keys(engine *e, uint8_t tag, uint64_t group)
     return n;
 }
 
+/* A compaction of many entries drops them with one range tombstone: every
+ * entry up to the point is gone (also after a reopen), every later one and
+ * every entry of the neighbouring group stays. */
+static void test_raftlog__large_compaction_deletes_exactly_its_range(void **state)
+{
+    struct fixture *f = *state;
+    engine *e = open_engine(f->db);
+    struct raft_conf c = voters(3);
+    struct memstore ms1, ms2;
+    memstore_init(&ms1, &c);
+    memstore_init(&ms2, &c);
+    struct raftlog *g1 = create_group(e, 1, &c);
+    struct raftlog *g2 = create_group(e, 2, &c);
+    for (uint64_t first = 1; first <= 500; first += 50) {
+        append_both(e, &ms1, g1, first, 50, 1);
+        append_both(e, &ms2, g2, first, 50, 1);
+    }
+    engine_batch *b = engine_batch_new();
+    memstore_create_snapshot(&ms1, 400, &c, "snap400", 7);
+    assert_int_equal(raftlog_stage_save_snapshot(g1, b, 400, &c, "snap400", 7), 0);
+    memstore_compact_to_snapshot(&ms1);
+    assert_int_equal(raftlog_stage_compact(g1, b, 400, NULL), 0);
+    write_sync(e, b);
+    assert_same(&ms1, g1);
+    assert_same(&ms2, g2);
+    for (int round = 0; round < 2; round++) {
+        for (uint64_t i = 1; i <= 500; i++) {
+            assert_int_equal(entry_key_exists(e, 1, i), i > 400);
+            assert_true(entry_key_exists(e, 2, i));
+        }
+        assert_int_equal(count_keys(e, 'L' /* TAG_LOG */, 1), 100);
+        if (round == 0) {
+            raftlog_free(g1);
+            raftlog_free(g2);
+            engine_close(e);
+            e = open_engine(f->db);
+            okv_error err;
+            assert_int_equal(raftlog_open(&g1, e, 1, &err), 0);
+            assert_int_equal(raftlog_open(&g2, e, 2, &err), 0);
+            assert_same(&ms1, g1);
+            assert_same(&ms2, g2);
+        }
+    }
+    engine_batch_free(b);
+    raftlog_free(g1);
+    raftlog_free(g2);
+    memstore_close(&ms1);
+    memstore_close(&ms2);
+    engine_close(e);
+}
+
 static void test_raftlog__groups_interleaved_never_see_each_other(void **state)
 {
     struct fixture *f = *state;
@@ -1070,6 +1121,7 @@ int main(int argc, char **argv)
         T(test_raftlog__max_bytes_returns_at_least_one_entry),
         T(test_raftlog__random_ops_match_memstore_across_reopen),
         T(test_raftlog__groups_interleaved_never_see_each_other),
+        T(test_raftlog__large_compaction_deletes_exactly_its_range),
         T(test_raftlog__unwritten_batch_leaves_nothing_visible),
         T(test_raftlog__kill9_between_synced_batches),
         T(test_raftlog__corrupt_bytes_are_reported),
