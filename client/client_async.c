@@ -321,6 +321,8 @@ void client_op_answered(client_op *op, const client_answer *ans)
     op_finish(op);
 }
 
+void client_op_resend(client_op *op) { op_continue(op, 0); }
+
 void client_op_stream_failed(client_op *op, int sent)
 {
     if (!sent) {

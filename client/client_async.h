@@ -102,6 +102,11 @@ int64_t client_now_ms(void);
 /* Queues op on the stream to addrs[idx]; it is sent once the stream is
  * open. 0, or -1 if no stream could be made (op untouched). */
 int client_stream_enqueue(okv_client *c, size_t idx, client_op *op);
+/* Sends op as one unary call to addrs[idx] (a node without KV.Batch);
+ * its answer comes to client_op_answered. -1 if the node's connection is
+ * not ready (nothing sent). */
+int client_unary_start(okv_client *c, size_t idx, client_op *op);
+
 /* Every op past its attempt's deadline is taken out of the streams and
  * handed to client_op_expired. Completion thread only. */
 void client_streams_sweep(okv_client *c, int64_t now);
@@ -114,6 +119,8 @@ void client_streams_shutdown(okv_client *c);
 void client_op_answered(client_op *op, const client_answer *ans);
 /* The stream failed: sent says whether op may have reached the server. */
 void client_op_stream_failed(client_op *op, int sent);
+/* Tries the same node again at once (its stream turned out not to exist). */
+void client_op_resend(client_op *op);
 /* The attempt's deadline passed while op was in a stream. */
 void client_op_expired(client_op *op, int sent);
 

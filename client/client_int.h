@@ -96,6 +96,7 @@ struct okv_client {
     pthread_cond_t stream_cv;
     struct client_stream *streams[CLIENT_MAX_ADDRS][CLIENT_STREAMS_PER_NODE];
     long streams_live;                     /* allocated, not yet freed */
+    atomic_int no_batch[CLIENT_MAX_ADDRS]; /* the node serves no KV.Batch: unary calls */
     atomic_uint next_stream;
     int closing;                           /* no new streams */
 };

@@ -209,11 +209,25 @@ static void on_sent(client_tag *t, int ok)
     stream_unref_locked_and_unlock(s);
 }
 
+/* The mark orderkvd's batched stream opens with (server/net/rpc_server.h,
+ * RPC_BATCH_MARK_KEY). An error reply without a body (UNIMPLEMENTED from a
+ * node that predates the stream) also completes the wait for initial
+ * metadata, but without it. */
+static int has_mark(const grpc_metadata_array *md)
+{
+    static const char key[] = "okv-batch-stream";
+    for (size_t i = 0; i < md->count; i++)
+        if (GRPC_SLICE_LENGTH(md->metadata[i].key) == sizeof key - 1 &&
+            memcmp(GRPC_SLICE_START_PTR(md->metadata[i].key), key, sizeof key - 1) == 0)
+            return 1;
+    return 0;
+}
+
 static void on_open(client_tag *t, int ok)
 {
     client_stream *s = ((stag *)t)->s;
     pthread_mutex_lock(&s->mu);
-    if (ok)
+    if (ok && has_mark(&s->md_in))
         s->open = 1;
     start_send_locked(s);
     stream_unref_locked_and_unlock(s);
@@ -292,6 +306,11 @@ static void on_status(client_tag *t, int ok)
         slot_ref = 1;
     }
     pthread_mutex_unlock(&c->stream_mu);
+    /* A node that predates the batched stream: its calls go unary from now
+     * on (client_unary_async.c); nothing reached it. */
+    int unimplemented = !s->open && s->status == GRPC_STATUS_UNIMPLEMENTED;
+    if (unimplemented)
+        atomic_store(&c->no_batch[s->idx], 1);
     pthread_mutex_lock(&s->mu);
     s->dead = 1;
     client_op *pend = s->pend_head, *sent = s->sent_head;
@@ -304,7 +323,10 @@ static void on_status(client_tag *t, int ok)
     while (pend) {
         client_op *next = pend->snext;
         pend->snext = pend->sprev = NULL;
-        client_op_stream_failed(pend, 0);
+        if (unimplemented)
+            client_op_resend(pend);   /* now as a unary call */
+        else
+            client_op_stream_failed(pend, 0);
         pend = next;
     }
     while (sent) {
@@ -374,6 +396,8 @@ static client_stream *stream_new(okv_client *c, size_t idx, unsigned slot)
 
 int client_stream_enqueue(okv_client *c, size_t idx, client_op *op)
 {
+    if (atomic_load(&c->no_batch[idx]))
+        return client_unary_start(c, idx, op);
     unsigned slot = atomic_fetch_add(&c->next_stream, 1) % CLIENT_STREAMS_PER_NODE;
     pthread_mutex_lock(&c->stream_mu);
     client_stream *s = c->closing ? NULL : c->streams[idx][slot];

@@ -38,6 +38,7 @@ typedef struct rpc_batch_stream {
     grpc_byte_buffer *send_buf;
     int cancelled;                 /* RECV_CLOSE_ON_SERVER's out-param */
     grpc_slice status_details;
+    grpc_metadata mark;            /* sent as initial metadata; lives with the stream */
     pthread_mutex_t mu;
     int refs;                      /* gRPC batches in flight + items unanswered */
     int items;                     /* items unanswered */
@@ -310,11 +311,17 @@ static void batch_stream_start(void *arg, rpc_server *s, grpc_call *call)
         tags[i]->bs = bs;
     }
     bs->refs = 1;   /* this function's, dropped at its end */
-    /* Initial metadata at once: the client sends nothing before it has
-     * seen them, so what it sends certainly reached a server. */
+    /* Initial metadata at once, marked: the client sends nothing before it
+     * has seen the mark, so what it sends certainly reached a server (an
+     * error reply without a body also completes the client's wait for
+     * initial metadata, but carries no mark). */
+    bs->mark.key = grpc_slice_from_static_string(RPC_BATCH_MARK_KEY);
+    bs->mark.value = grpc_slice_from_static_string("1");
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_SEND_INITIAL_METADATA;
+    op.data.send_initial_metadata.count = 1;
+    op.data.send_initial_metadata.metadata = &bs->mark;
     bs->refs++;
     if (grpc_call_start_batch(call, &op, 1, &bs->md_tag, NULL) != GRPC_CALL_OK)
         bs->refs--;

@@ -44,6 +44,9 @@ int rpc_server_add_method(rpc_server *s, const char *path, rpc_handler fn, void 
  * its items are dispatched to the unary methods registered at the paths
  * they name, and answered on the stream (rpc_batch.c). Before start only. */
 int rpc_server_add_batch_method(rpc_server *s, const char *path, okv_error *err);
+/* The initial-metadata key a batched stream is opened with (the client
+ * waits for it before it sends). */
+#define RPC_BATCH_MARK_KEY "okv-batch-stream"
 
 /* Starts serving with `threads` completion-queue threads. */
 int rpc_server_start(rpc_server *s, int threads, okv_error *err);

@@ -442,6 +442,140 @@ static void test_async__garbage_on_the_stream_leaves_the_node_serving(void **sta
     okv_status_free(s);
 }
 
+/* ---- a node that predates the batched stream ------------------------------------ */
+
+/* A gRPC server with only the unary Put of an older orderkvd: it answers
+ * every Put with version 42 and everything else (KV.Batch among them)
+ * with UNIMPLEMENTED, as any gRPC server does for a method it lacks. */
+typedef struct old_server {
+    grpc_server *srv;
+    grpc_completion_queue *cq;
+    pthread_t th;
+    int port;
+    atomic_int puts;
+} old_server;
+
+static void *old_server_main(void *arg)
+{
+    old_server *o = arg;
+    for (;;) {
+        grpc_call *call = NULL;
+        grpc_call_details d;
+        grpc_metadata_array md;
+        grpc_call_details_init(&d);
+        grpc_metadata_array_init(&md);
+        int tag_req = 0;
+        if (grpc_server_request_call(o->srv, &call, &d, &md, o->cq, o->cq, &tag_req) !=
+            GRPC_CALL_OK)
+            break;
+        grpc_event ev = grpc_completion_queue_next(o->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+                                                   NULL);
+        if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
+            grpc_call_details_destroy(&d);
+            grpc_metadata_array_destroy(&md);
+            break;   /* shutting down */
+        }
+        int is_put = grpc_slice_str_cmp(d.method, "/orderkv.v1.KV/Put") == 0;
+        grpc_byte_buffer *in = NULL, *out = NULL;
+        int cancelled = 0;
+        grpc_op ops[5];
+        memset(ops, 0, sizeof ops);
+        size_t n = 0;
+        if (is_put) {   /* read the request first */
+            ops[0].op = GRPC_OP_RECV_MESSAGE;
+            ops[0].data.recv_message.recv_message = &in;
+            int tag_recv = 0;
+            grpc_call_start_batch(call, ops, 1, &tag_recv, NULL);
+            grpc_completion_queue_next(o->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+            atomic_fetch_add(&o->puts, 1);
+            /* PutResponse { version = 42 }: field 2, varint */
+            static const char resp[] = { 0x10, 42 };
+            grpc_slice sl = grpc_slice_from_copied_buffer(resp, sizeof resp);
+            out = grpc_raw_byte_buffer_create(&sl, 1);
+            grpc_slice_unref(sl);
+            memset(ops, 0, sizeof ops);
+        }
+        grpc_slice status_details = grpc_slice_from_static_string(is_put ? "" : "no such method");
+        ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        if (out) {
+            ops[n].op = GRPC_OP_SEND_MESSAGE;
+            ops[n++].data.send_message.send_message = out;
+        }
+        ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+        ops[n].data.send_status_from_server.status =
+            is_put ? GRPC_STATUS_OK : GRPC_STATUS_UNIMPLEMENTED;
+        ops[n++].data.send_status_from_server.status_details = &status_details;
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n++].data.recv_close_on_server.cancelled = &cancelled;
+        int tag_reply = 0;
+        grpc_call_start_batch(call, ops, n, &tag_reply, NULL);
+        grpc_completion_queue_next(o->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        if (in)
+            grpc_byte_buffer_destroy(in);
+        if (out)
+            grpc_byte_buffer_destroy(out);
+        grpc_call_unref(call);
+        grpc_call_details_destroy(&d);
+        grpc_metadata_array_destroy(&md);
+    }
+    return NULL;
+}
+
+static int stop_old_server(old_server *o)
+{
+    int shutdown_tag = 0;
+    grpc_server_shutdown_and_notify(o->srv, o->cq, &shutdown_tag);
+    grpc_server_cancel_all_calls(o->srv);
+    pthread_join(o->th, NULL);
+    /* the shutdown tag (and anything left) is drained here */
+    grpc_completion_queue_shutdown(o->cq);
+    while (grpc_completion_queue_next(o->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_server_destroy(o->srv);
+    grpc_completion_queue_destroy(o->cq);
+    grpc_shutdown();
+    return 0;
+}
+
+static void test_async__a_node_without_the_batched_stream_gets_unary_calls(void **state)
+{
+    (void)state;
+    grpc_init();
+    old_server o;
+    memset(&o, 0, sizeof o);
+    grpc_arg a = { GRPC_ARG_INTEGER, GRPC_ARG_ALLOW_REUSEPORT, { .integer = 0 } };
+    grpc_channel_args args = { 1, &a };
+    o.srv = grpc_server_create(&args, NULL);
+    o.cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_server_register_completion_queue(o.srv, o.cq, NULL);
+    grpc_server_credentials *cr = grpc_insecure_server_credentials_create();
+    o.port = grpc_server_add_http2_port(o.srv, "127.0.0.1:0", cr);
+    grpc_server_credentials_release(cr);
+    assert_true(o.port > 0);
+    grpc_server_start(o.srv);
+    assert_int_equal(pthread_create(&o.th, NULL, old_server_main, &o), 0);
+
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", o.port);
+    okv_client *c;
+    assert_int_equal(okv_connect(&c, addr, NULL), OKV_OK);
+    uint64_t v = 0;
+    int rc = okv_put(c, "orders", "k", 1, "v", 1, &v, 5000);
+    if (rc)
+        fail_msg("put to an older node: %s: %s", okv_strerror(rc), okv_errmsg(c));
+    assert_int_equal(v, 42);
+    tally t = TALLY_INIT;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(okv_put_async(c, "orders", "k", 1, "v", 1, 5000, on_done, &t), OKV_OK);
+    tally_wait(&t, 20);
+    assert_int_equal(t.ok, 20);
+    assert_int_equal(t.max_version, 42);
+    assert_int_equal(atomic_load(&o.puts), 21);   /* each put reached it once */
+    okv_close(c);
+    stop_old_server(&o);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -454,6 +588,7 @@ int main(void)
         T(test_async__close_waits_for_every_callback),
         T(test_async__dead_server_fails_cleanly_within_the_deadline),
         T(test_async__garbage_on_the_stream_leaves_the_node_serving),
+        cmocka_unit_test(test_async__a_node_without_the_batched_stream_gets_unary_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
