@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "client_async.h"
+#include "thread_name.h"
 
 #define TICK_MS 5
 
@@ -372,6 +373,7 @@ void client_op_submit(client_op *op)
 
 static void *cq_main(void *arg)
 {
+    okv_thread_name("okv-client");
     okv_client *c = arg;
     on_cq_thread = 1;
     int64_t next_tick = client_now_ms() + TICK_MS;

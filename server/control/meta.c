@@ -11,6 +11,7 @@
  * this node's map, catalog and timing, and the thread ends.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "thread_name.h"
 #include "meta.h"
 
 #include <pthread.h>
@@ -407,6 +408,7 @@ static void bootstrap(meta *m)
 
 static void *run(void *arg)
 {
+    okv_thread_name("okv-meta");
     meta *m = arg;
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {

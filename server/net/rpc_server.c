@@ -17,6 +17,7 @@
 #include "log.h"
 #include "rpc_server_int.h"
 #include "rpc_stream.h"
+#include "thread_name.h"
 
 int rpc_status_for_code(int code)
 {
@@ -202,6 +203,7 @@ static void on_shutdown_done(rpc_tag *tag, int ok)
 
 static void *cq_thread(void *arg)
 {
+    okv_thread_name("okv-rpc");
     rpc_server *s = arg;
     for (;;) {
         grpc_event ev = grpc_completion_queue_next(s->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);

@@ -42,6 +42,7 @@
  * delivers every completion on the transport thread), so starting batches
  * under p->mu is safe.
  */
+#include "thread_name.h"
 #include "transport_int.h"
 
 
@@ -614,6 +615,7 @@ static void run_timers(transport *t)
 
 static void *cq_thread(void *arg)
 {
+    okv_thread_name("okv-transport");
     transport *t = arg;
     for (;;) {
         int64_t next = atomic_load(&t->next_timer_ms);

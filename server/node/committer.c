@@ -8,6 +8,7 @@
 
 #include "fsm.h"
 #include "log.h"
+#include "thread_name.h"
 
 /* A batch stops growing at this many writes or bytes so that one sync never
  * holds a huge batch (and its callers) hostage. */
@@ -203,6 +204,7 @@ static void process(committer *c, commit_op *list)
 /* Answers durable (or failed) writes in the order they were committed. */
 static void *completer_main(void *arg)
 {
+    okv_thread_name("okv-completer");
     committer *c = arg;
     pthread_mutex_lock(&c->done_mu);
     for (;;) {
@@ -226,6 +228,7 @@ static void *completer_main(void *arg)
 
 static void *committer_main(void *arg)
 {
+    okv_thread_name("okv-committer");
     committer *c = arg;
     pthread_mutex_lock(&c->mu);
     for (;;) {

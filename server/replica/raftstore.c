@@ -2,6 +2,7 @@
  * raftstore.c — the loop (raftstore.h); the other concerns are in the
  * raftstore_*.c files listed in raftstore_int.h.
  */
+#include "thread_name.h"
 #include "raftstore_int.h"
 
 #include <stdarg.h>
@@ -613,6 +614,7 @@ uint64_t raftstore_next_tick_ms(const raftstore *rs)
 
 static void *loop_main(void *arg)
 {
+    okv_thread_name("okv-raft");
     raftstore *rs = arg;
     for (;;) {
         pthread_mutex_lock(&rs->mu);

@@ -23,6 +23,7 @@
  *      streams of one snapshot racing.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "thread_name.h"
 #include "snap_recv.h"
 
 #include <grpc/byte_buffer.h>
@@ -461,6 +462,7 @@ static void rs_process(rstream *s)
 
 static void *worker_main(void *arg)
 {
+    okv_thread_name("okv-snap-recv");
     snap_recv *r = arg;
     pthread_mutex_lock(&r->mu);
     for (;;) {

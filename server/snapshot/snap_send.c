@@ -27,6 +27,7 @@
  *      and only under s->mu, so snap_send_free can cancel it safely.
  */
 #define _POSIX_C_SOURCE 200809L
+#include "thread_name.h"
 #include "snap_send.h"
 
 #include <grpc/byte_buffer.h>
@@ -398,6 +399,7 @@ static int run(snap_send *s, job *j, struct counts *c, char *why, size_t cap)
 
 static void *worker_main(void *arg)
 {
+    okv_thread_name("okv-snap-send");
     snap_send *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->mu);
