@@ -19,8 +19,10 @@ enum okv_plant {
     PLANT_REQUEST_ID_RESET = 1u << 4,  /* 5: a reconnecting client restarts ids at 1 */
     PLANT_READ_RETRY_CTX = 1u << 5,    /* 6: a read's retry replaces its context */
     PLANT_REBALANCE_LAGGING = 1u << 6, /* 7: rebalance toward a lagging preferred leader */
-    PLANT_READ_CTX_RESET = 1u << 7     /* found by the simulator: read contexts from 1 at
+    PLANT_READ_CTX_RESET = 1u << 7,    /* found by the simulator: read contexts from 1 at
                                           every start */
+    PLANT_VOTE_NOSYNC = 1u << 8        /* a new term or vote is written without a sync
+                                          (only commit-only hard states may be) */
 };
 
 #ifdef OKV_SIM_PLANTED

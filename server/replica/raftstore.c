@@ -400,6 +400,7 @@ static void publish_status(raftstore *rs)
 static int readies_begin(raftstore *rs)
 {
     engine_batch_clear(rs->batch);
+    rs->must_sync = 0;
     int any = 0;
     for (size_t i = 0; i < rs->ngroups; i++) {
         grp *g = rs->groups[i];
@@ -417,6 +418,19 @@ static int readies_begin(raftstore *rs)
             atomic_store(&g->commit_seen, rd->hs.commit);
         send_all(rs, g, rd->msgs, rd->n_msgs);
         int rc = 0;
+        /* What Raft needs on disk before messages that depend on it leave
+         * (msgs_after_persist): new entries, a snapshot, a new term or
+         * vote. A hard state that only moves the commit index does not
+         * (the commit index is volatile in Raft; a restarted node learns
+         * it again from the leader), and at one write in flight every
+         * commit would otherwise cost the leader a second fsync before it
+         * could apply and answer. Written unsynced, it still lands in the
+         * WAL before anything applied after it (RocksDB recovers a prefix
+         * of the WAL), so applied never passes the stored commit. */
+        if (rd->snapshot || rd->n_entries ||
+            (rd->hs_changed && !OKV_PLANTED(PLANT_VOTE_NOSYNC) &&
+             (!g->hs_known || rd->hs.term != g->hs_term || rd->hs.vote != g->hs_vote)))
+            rs->must_sync = 1;
         if (rd->snapshot)
             rs_install_snapshot(rs, g, rd->snapshot);
         if (rd->n_entries) {
@@ -424,8 +438,12 @@ static int readies_begin(raftstore *rs)
             atomic_fetch_add_explicit(&rs->io_entries_synced, rd->n_entries,
                                       memory_order_relaxed);
         }
-        if (!rc && rd->hs_changed)
+        if (!rc && rd->hs_changed) {
             rc = raftlog_stage_hard_state(g->log, rs->batch, &rd->hs);
+            g->hs_term = rd->hs.term;
+            g->hs_vote = rd->hs.vote;
+            g->hs_known = 1;
+        }
         if (rc)
             rs_fatal(rs, raftlog_errmsg(g->log));
     }
@@ -443,9 +461,10 @@ static void readies_end(raftstore *rs, int tick)
     if (engine_batch_count(rs->batch)) {
         okv_error err;
         OKV_FAILPOINT("raft.persist.before_sync");
-        if (engine_write(rs->cfg.e, rs->batch, 1, &err) != OKV_OK)
+        if (engine_write(rs->cfg.e, rs->batch, rs->must_sync, &err) != OKV_OK)
             rs_fatal(rs, err.msg);   /* invariant 3 */
-        atomic_fetch_add_explicit(&rs->io_syncs, 1, memory_order_relaxed);
+        if (rs->must_sync)
+            atomic_fetch_add_explicit(&rs->io_syncs, 1, memory_order_relaxed);
         OKV_FAILPOINT("raft.persist.after_sync");
     }
     /* The snapshots stepped before this Ready are installed (durably) or

@@ -84,6 +84,12 @@ typedef struct grp {
     uint64_t transfer_term;
     int has_rd;
     struct raft_ready rd;
+    /* The term and vote of the last hard state staged (hs_known: one was).
+     * A hard state that changes only the commit index needs no sync
+     * (readies_begin). */
+    uint64_t hs_term;
+    uint64_t hs_vote;
+    int hs_known;
     /* Dirs (names under the snap root) of snapshots stepped since the last
      * Ready: removed once that Ready is persisted, whether the core
      * installed one of them or turned them down. */
@@ -140,6 +146,7 @@ struct raftstore {
     uint64_t transport_snaps;  /* RAFT_MSG_SNAPSHOTs dropped off the transport */
     _Atomic uint64_t snap_recorded, snap_offered, snap_installed, snap_recovered;
     _Atomic uint64_t io_syncs, io_entries_synced, io_entries_applied, io_proposals;
+    int must_sync;                 /* this iteration's batch holds what Raft needs durable */
 
     pthread_mutex_t status_mu;
     raftstore_group_info *status;   /* guarded by status_mu */

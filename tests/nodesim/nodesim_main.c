@@ -33,6 +33,8 @@ static const struct {
     { "rebalance-lagging", PLANT_REBALANCE_LAGGING, "rebalance toward a lagging node (item 7)" },
     { "read-ctx-reset", PLANT_READ_CTX_RESET, "read contexts restart at 1 on every start "
                                               "(found by the simulator)" },
+    { "vote-nosync", PLANT_VOTE_NOSYNC, "a new term or vote is not synced (only commit-only "
+                                        "hard states may skip the sync)" },
     { "clock-beyond", 0, "one node's clock runs at a quarter speed, beyond the lease's bound" },
 };
 #define NPLANTS (sizeof plants / sizeof plants[0])
