@@ -96,13 +96,7 @@ long client_route_pick(okv_client *c, const client_route_key *rk, int timeout_ms
         if (!c->routes_loaded)
             atomic_store(&c->routes_tried, 0);
     }
-    long idx = -1;
-    pthread_mutex_lock(&c->route_mu);
-    route_table *t = find_table(c, rk->table);
-    if (t)
-        idx = t->leader[partition_of(t, rk->key, rk->key_len)];
-    pthread_mutex_unlock(&c->route_mu);
-    return idx;
+    return client_route_peek(c, rk);
 }
 
 long client_route_peek(okv_client *c, const client_route_key *rk)
