@@ -79,11 +79,27 @@ uint64_t client_rand(jclient *cl)
 
 uint64_t client_rand_below(jclient *cl, uint64_t n) { return n ? client_rand(cl) % n : 0; }
 
+/* With --pin-nodes, thread T's client reaches only node T % nodes, as a
+ * client of another language that keeps one connection would: its reads
+ * are served wherever they land (followers answer through a read index),
+ * and its writes to partitions led elsewhere fail cleanly (NOT_LEADER). */
 static int client_open(jclient *cl)
 {
     okv_options o = OKV_OPTIONS_INIT;
     o.default_timeout_ms = cl->r->cfg.op_timeout_ms;
-    return okv_connect(&cl->c, cl->r->cfg.addrs, &o);
+    if (!cl->r->cfg.pin_nodes)
+        return okv_connect(&cl->c, cl->r->cfg.addrs, &o);
+    const char *a = cl->r->cfg.addrs;
+    int n = 1;
+    for (const char *q = a; *q; q++)
+        n += *q == ',';
+    for (int skip = cl->thread_no % n; skip > 0; skip--)
+        a = strchr(a, ',') + 1;
+    char one[256];
+    size_t len = strcspn(a, ",");
+    snprintf(one, sizeof one, "%.*s", (int)(len < sizeof one ? len : sizeof one - 1), a);
+    o.listed_nodes_only = 1;
+    return okv_connect(&cl->c, one, &o);
 }
 
 void client_invoke(jclient *cl, const char *f, jv *value)
@@ -328,7 +344,9 @@ static void usage(FILE *f)
             "  --rate OPS/S             cap on total op starts per second (default none)\n"
             "  --ops-per-key N          register: ops per key before a fresh key (default 100)\n"
             "  --quiet S                after healing, before final reads (default 3)\n"
-            "  --recover-timeout S      bound on waiting for the cluster to serve (default 60)\n",
+            "  --recover-timeout S      bound on waiting for the cluster to serve (default 60)\n"
+            "  --pin-nodes              client thread T talks only to node T %% nodes (reads\n"
+            "                           land on followers; writes led elsewhere fail cleanly)\n",
             nemesis_names());
 }
 
@@ -345,7 +363,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     cfg->recover_timeout_s = 60;
     cfg->seed = history_clock_ns() ^ (uint64_t)time(NULL);
     enum { O_ADDRS = 256, O_WL, O_TIME, O_CONC, O_OUT, O_NEM, O_INT, O_HOSTS, O_ENV, O_SEED,
-           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_HELP };
+           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_HELP };
     static const struct option opts[] = {
         { "addrs", required_argument, NULL, O_ADDRS },
         { "workload", required_argument, NULL, O_WL },
@@ -362,6 +380,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         { "ops-per-key", required_argument, NULL, O_OPK },
         { "quiet", required_argument, NULL, O_QUIET },
         { "recover-timeout", required_argument, NULL, O_RECOVER },
+        { "pin-nodes", no_argument, NULL, O_PIN },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -383,6 +402,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         case O_OPK: cfg->ops_per_key = atoi(optarg); break;
         case O_QUIET: cfg->quiet_s = atof(optarg); break;
         case O_RECOVER: cfg->recover_timeout_s = atof(optarg); break;
+        case O_PIN: cfg->pin_nodes = 1; break;
         case O_HELP: usage(stdout); exit(0);
         default: return -1;
         }

@@ -37,6 +37,7 @@ typedef struct run_config {
     int ops_per_key;             /* register */
     double quiet_s;              /* after healing, before final reads */
     double recover_timeout_s;    /* bound on waiting for the cluster to serve */
+    int pin_nodes;               /* client thread T talks only to node T % nodes */
 } run_config;
 
 typedef struct runner runner;

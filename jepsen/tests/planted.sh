@@ -6,7 +6,11 @@
 # invalid with the expected anomaly in its explanation. A bug that is only
 # hit by chance gets up to ATTEMPTS runs. Needs root; exits 77 without it.
 #
-#   kv.read.local             register x partition-leader: stale reads
+#   kv.read.local             register x partition-leader, clients pinned to
+#                             one node each (--pin-nodes): stale reads (the
+#                             clients of the cut node read its old state; a
+#                             follower's own lag is too short since commit-
+#                             only hard states skip the fsync)
 #   kv.ack.before_commit      set x partition-leader: acknowledged adds lost
 #   lease.never_ends          register x partition-leader: stale reads from
 #                             a deposed leader still using its lease
@@ -42,7 +46,7 @@ fi
 # name | expected verdict | workload | nemesis | ORDERKV_FAILPOINTS | anomaly
 # (an ERE that check.txt must match; the last field, so it may hold '|')
 CASES=(
-  "kv.read.local|invalid|register|partition-leader|kv.read.local=on|not linearizable"
+  "kv.read.local|invalid|register|partition-leader|kv.read.local=on|not linearizable|--pin-nodes"
   "kv.ack.before_commit|invalid|set|partition-leader|kv.ack.before_commit=on|lost"
   "lease.never_ends|invalid|register|partition-leader|lease.never_ends=on|not linearizable"
   "fsm.dedup.skip|invalid|register|none|fsm.dedup.skip=on;kv.reply.drop=30%|not linearizable"
@@ -52,7 +56,7 @@ CASES=(
 out="$(mktemp -d "${TMPDIR:-/tmp}/okvj-planted-XXXXXX")"
 failed=0
 for c in "${CASES[@]}"; do
-  IFS='|' read -r name expect w n fp anomaly <<<"$c"
+  IFS='|' read -r name expect w n fp anomaly rargs <<<"$c"
   if [ -n "${OKV_PLANTED_ONLY:-}" ] && [ "$OKV_PLANTED_ONLY" != "$name" ]; then continue; fi
   # A bug may need luck to show; a control gets one run, which must be valid.
   tries=$ATTEMPTS
@@ -63,7 +67,7 @@ for c in "${CASES[@]}"; do
     rc=0
     "$jepsen/run" --workload "$w" --nemesis "$n" --time "$time_s" --nemesis-interval 5 \
       --tick-ms 50 --build "$build" --out "$dir" --env "ORDERKV_FAILPOINTS=$fp" \
-      --expect "$expect" --time-limit-s 120 || rc=$?
+      --expect "$expect" --time-limit-s 120 ${rargs:+--runner-args "$rargs"} || rc=$?
     if [ "$rc" = 0 ] && grep -Eq "$anomaly" "$dir/check.txt"; then
       echo "planted $name: $expect as expected (attempt $attempt): $(grep -m1 '^checker' "$dir/check.txt")"
       caught=1
