@@ -18,9 +18,9 @@ struct okv_scan_result {
     Orderkv__V1__ScanResponse *resp;
 };
 
-static int okv_put_if_version(okv_client *c, const char *table, const void *key,
-                              size_t key_len, const void *value, size_t value_len, int check,
-                              uint64_t expected, uint64_t *version_out, int timeout_ms);
+static int put_sync(okv_client *c, const char *table, const void *key,
+                    size_t key_len, const void *value, size_t value_len, int check,
+                    uint64_t expected, uint64_t *version_out, int timeout_ms);
 
 /* Arguments are checked here too, so a bad call fails at once with a precise
  * message instead of a round trip. */
@@ -251,7 +251,7 @@ void okv_value_free(okv_value *v) { free(v); }
 int okv_put(okv_client *c, const char *table, const void *key, size_t key_len, const void *value,
             size_t value_len, uint64_t *version_out, int timeout_ms)
 {
-    return okv_put_if_version(c, table, key, key_len, value, value_len, 0, 0, version_out,
+    return put_sync(c, table, key, key_len, value, value_len, 0, 0, version_out,
                               timeout_ms);
 }
 
@@ -259,13 +259,13 @@ int okv_put_if(okv_client *c, const char *table, const void *key, size_t key_len
                const void *value, size_t value_len, uint64_t expected_version,
                uint64_t *version_out, int timeout_ms)
 {
-    return okv_put_if_version(c, table, key, key_len, value, value_len, 1, expected_version,
+    return put_sync(c, table, key, key_len, value, value_len, 1, expected_version,
                               version_out, timeout_ms);
 }
 
-static int okv_put_if_version(okv_client *c, const char *table, const void *key,
-                              size_t key_len, const void *value, size_t value_len, int check,
-                              uint64_t expected, uint64_t *version_out, int timeout_ms)
+static int put_sync(okv_client *c, const char *table, const void *key,
+                    size_t key_len, const void *value, size_t value_len, int check,
+                    uint64_t expected, uint64_t *version_out, int timeout_ms)
 {
     if (!c)
         return OKV_EINVAL;

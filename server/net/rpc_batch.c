@@ -45,6 +45,7 @@ typedef struct rpc_batch_stream {
     int receiving_done;            /* the client half-closed, or the call failed */
     int sending;                   /* a SEND_MESSAGE is in flight */
     int status_started;
+    int malformed;                 /* ended for a BatchRequest that did not decode */
     uint8_t *out;                  /* encoded BatchReply fields, not yet sent */
     size_t out_len, out_cap;
 } rpc_batch_stream;
@@ -95,7 +96,15 @@ static void bs_kick_locked(rpc_batch_stream *bs)
         grpc_op op;
         memset(&op, 0, sizeof op);
         op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-        op.data.send_status_from_server.status = GRPC_STATUS_OK;
+        /* A stream ended for garbage says so; the items that did decode
+         * were answered before. */
+        if (bs->malformed) {
+            grpc_slice_unref(bs->status_details);
+            bs->status_details = grpc_slice_from_static_string(
+                "malformed BatchRequest (see proto/orderkv.proto); the stream is closed");
+        }
+        op.data.send_status_from_server.status =
+            bs->malformed ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_OK;
         op.data.send_status_from_server.status_details = &bs->status_details;
         bs->status_started = 1;
         bs->refs++;
@@ -227,10 +236,12 @@ static void on_recv(rpc_tag *tag, int ok)
             orderkv__v1__batch_request__free_unpacked(req, NULL);
             bs_post_recv(bs);
         } else {
-            /* Garbage on the stream: no item id to answer; the client's
-             * calls on it time out. Stop reading and end the stream. */
+            /* Garbage on the stream: no item id to answer. Stop reading and
+             * end the stream with INVALID_ARGUMENT once the items already
+             * dispatched are answered. */
             OKV_WARN("batch stream: a malformed BatchRequest; ending the stream");
             pthread_mutex_lock(&bs->mu);
+            bs->malformed = 1;
             bs->receiving_done = 1;
             bs_kick_locked(bs);
             pthread_mutex_unlock(&bs->mu);

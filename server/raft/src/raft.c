@@ -418,12 +418,10 @@ static int propose_check(const struct raft_node *r, const void *data, uint32_t l
     return 0;
 }
 
-int raft_propose_owned(struct raft_node *r, void *data, uint32_t len, uint64_t *index_out,
-                       uint64_t *term_out)
+/* Appends a checked proposal; takes data. */
+static int propose_append(struct raft_node *r, void *data, uint32_t len, uint64_t *index_out,
+                          uint64_t *term_out)
 {
-    int rc = propose_check(r, data, len);
-    if (rc)
-        return rc;
     if (len == 0) {
         free(data);
         data = NULL;
@@ -434,6 +432,13 @@ int raft_propose_owned(struct raft_node *r, void *data, uint32_t len, uint64_t *
     if (term_out != NULL)
         *term_out = r->term;
     return 0;
+}
+
+int raft_propose_owned(struct raft_node *r, void *data, uint32_t len, uint64_t *index_out,
+                       uint64_t *term_out)
+{
+    int rc = propose_check(r, data, len);
+    return rc ? rc : propose_append(r, data, len, index_out, term_out);
 }
 
 int raft_propose(struct raft_node *r, const void *data, uint32_t len,
@@ -449,7 +454,7 @@ int raft_propose(struct raft_node *r, const void *data, uint32_t len,
             return RAFT_ERR_NOMEM;
         memcpy(copy, data, len);
     }
-    return raft_propose_owned(r, copy, len, index_out, term_out);
+    return propose_append(r, copy, len, index_out, term_out);
 }
 
 int raft_read_index(struct raft_node *r, uint64_t ctx)
@@ -468,7 +473,7 @@ int raft_read_index(struct raft_node *r, uint64_t ctx)
     return 0;
 }
 
-int raft_campaign(struct raft_node *r)
+static int campaign(struct raft_node *r, bool pre_vote)
 {
     if (r->ready_outstanding)
         return RAFT_ERR_BUSY;
@@ -476,21 +481,13 @@ int raft_campaign(struct raft_node *r)
         return 0;
     if (!raft_is_voter(r))
         return RAFT_ERR_INVALID;
-    raft_campaign_start(r, false, false);
+    raft_campaign_start(r, pre_vote, false);
     return 0;
 }
 
-int raft_campaign_prevote(struct raft_node *r)
-{
-    if (r->ready_outstanding)
-        return RAFT_ERR_BUSY;
-    if (r->role == RAFT_LEADER)
-        return 0;
-    if (!raft_is_voter(r))
-        return RAFT_ERR_INVALID;
-    raft_campaign_start(r, r->cfg.pre_vote, false);
-    return 0;
-}
+int raft_campaign(struct raft_node *r) { return campaign(r, false); }
+
+int raft_campaign_prevote(struct raft_node *r) { return campaign(r, r->cfg.pre_vote); }
 
 void raft_status(const struct raft_node *r, struct raft_status *st)
 {
