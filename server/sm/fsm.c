@@ -20,7 +20,12 @@
 
 /* Overlay: the batch's latest value per key, so later entries in the same
  * batch read what earlier ones wrote (invariant 5). Open addressing; it
- * grows, and is emptied at every flush. */
+ * grows, and is emptied at every flush. It is also what the flush writes:
+ * one put or delete per key, whatever number of entries touched it (a
+ * client's watermark moves with each of its requests; written per request
+ * it was a memtable insert per put on every node), in key order (RocksDB's
+ * skip list then reuses the previous insert's position for the levels the
+ * next key shares with it). */
 typedef struct ov_slot {
     uint8_t *key;          /* cf byte + key; NULL = empty slot */
     size_t key_len;
@@ -41,6 +46,7 @@ struct fsm {
     size_t napplied;
     ov_slot *slots;
     size_t cap, used;
+    int oom;               /* a stage ran out of memory: the flush fails */
 };
 
 uint64_t fsm_group_id(uint32_t table_id, uint32_t partition)
@@ -122,12 +128,18 @@ static size_t ov_key(uint8_t *buf, enum engine_cf cf, const uint8_t *k, size_t k
     return klen + 1;
 }
 
-/* Stages a put (val != NULL) or delete into the batch and the overlay. */
+static int stage_oom(fsm *f, okv_error *err)
+{
+    f->oom = 1;
+    return okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+}
+
+/* Stages a put (val != NULL) or delete in the overlay. */
 static int stage(fsm *f, enum engine_cf cf, const uint8_t *k, size_t klen, const uint8_t *val,
                  size_t vlen, okv_error *err)
 {
     if (f->used * 2 >= f->cap && ov_grow(f))
-        return okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+        return stage_oom(f, err);
     uint8_t okey[1 + KEYCODEC_DATA_PREFIX_LEN + OKV_MAX_KEY_LEN + DEDUP_KEY_LEN];
     size_t olen = ov_key(okey, cf, k, klen);
     uint64_t h = okv_hash64(okey, olen);
@@ -136,14 +148,14 @@ static int stage(fsm *f, enum engine_cf cf, const uint8_t *k, size_t klen, const
     if (val) {
         nv = malloc(vlen ? vlen : 1);
         if (!nv)
-            return okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+            return stage_oom(f, err);
         memcpy(nv, val, vlen);
     }
     if (!s->key) {
         s->key = malloc(olen);
         if (!s->key) {
             free(nv);
-            return okv_error_set(err, OKV_ENOMEM, "out of memory applying an entry");
+            return stage_oom(f, err);
         }
         memcpy(s->key, okey, olen);
         s->key_len = olen;
@@ -153,10 +165,6 @@ static int stage(fsm *f, enum engine_cf cf, const uint8_t *k, size_t klen, const
     free(s->val);
     s->val = nv;
     s->val_len = vlen;
-    if (val)
-        engine_batch_put(f->b, cf, k, klen, val, vlen);
-    else
-        engine_batch_delete(f->b, cf, k, klen);
     return OKV_OK;
 }
 
@@ -207,8 +215,8 @@ static void stage_applied(fsm *f, uint64_t group, uint64_t index)
     uint8_t k[APPLIED_KEY_LEN], v[8];
     applied_key(k, group);
     keycodec_put_u64be(v, index);
-    /* Cannot fail but for memory; the batch remembers that and the flush
-     * reports it (engine.h), so the error is not lost. */
+    /* Cannot fail but for memory; f->oom remembers that and the flush
+     * reports it, so the error is not lost. */
     (void)stage(f, ENGINE_CF_META, k, sizeof k, v, sizeof v, NULL);
 }
 
@@ -495,12 +503,48 @@ int fsm_get(fsm *f, uint32_t table_id, uint32_t partition, const uint8_t *key, s
     return OKV_OK;
 }
 
+static int slot_cmp(const void *a, const void *b)
+{
+    const ov_slot *x = *(const ov_slot *const *)a, *y = *(const ov_slot *const *)b;
+    size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp(x->key, y->key, n);
+    return c ? c : (x->key_len > y->key_len) - (x->key_len < y->key_len);
+}
+
+/* The overlay as one batch, in (column family, key) order. */
+static int build_batch(fsm *f, okv_error *err)
+{
+    ov_slot **order = malloc((f->used ? f->used : 1) * sizeof *order);
+    if (!order)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory writing applied entries");
+    size_t n = 0;
+    for (size_t i = 0; i < f->cap; i++)
+        if (f->slots[i].key)
+            order[n++] = &f->slots[i];
+    qsort(order, n, sizeof *order, slot_cmp);
+    for (size_t i = 0; i < n; i++) {
+        const ov_slot *sl = order[i];
+        enum engine_cf cf = (enum engine_cf)sl->key[0];
+        if (sl->val)
+            engine_batch_put(f->b, cf, sl->key + 1, sl->key_len - 1, sl->val, sl->val_len);
+        else
+            engine_batch_delete(f->b, cf, sl->key + 1, sl->key_len - 1);
+    }
+    free(order);
+    return OKV_OK;
+}
+
 static int flush_batch(fsm *f, int sync, okv_error *err)
 {
     stage_all_applied(f);
-    int rc = engine_batch_count(f->b) ? engine_write(f->e, f->b, sync, err) : OKV_OK;
+    int rc = f->oom ? okv_error_set(err, OKV_ENOMEM, "out of memory applying entries; "
+                                    "none of this batch was written")
+                    : build_batch(f, err);
+    if (rc == OKV_OK && engine_batch_count(f->b))
+        rc = engine_write(f->e, f->b, sync, err);
     engine_batch_clear(f->b);
     ov_clear(f);
+    f->oom = 0;
     return rc;
 }
 
@@ -508,4 +552,4 @@ int fsm_flush(fsm *f, okv_error *err) { return flush_batch(f, 0, err); }
 
 int fsm_flush_synced(fsm *f, okv_error *err) { return flush_batch(f, 1, err); }
 
-size_t fsm_pending(const fsm *f) { return engine_batch_count(f->b) + f->napplied; }
+size_t fsm_pending(const fsm *f) { return f->used + f->napplied + (size_t)f->oom; }
