@@ -90,6 +90,7 @@ static int code_from_proto(int pcode)
     case ORDERKV__V1__ERROR_CODE__CORRUPTION: return OKV_ECORRUPT;
     case ORDERKV__V1__ERROR_CODE__UNKNOWN_OUTCOME: return OKV_EUNKNOWN;
     case ORDERKV__V1__ERROR_CODE__UNIMPLEMENTED: return OKV_EUNIMPLEMENTED;
+    case ORDERKV__V1__ERROR_CODE__CONDITION_FAILED: return OKV_ECONDITION;
     default: return OKV_EINTERNAL;
     }
 }
@@ -183,6 +184,7 @@ int client_interpret(okv_client *c, size_t idx, const client_answer *ans,
     ProtobufCMessage *msg =
         ans->has_body ? protobuf_c_message_unpack(d, NULL, ans->body_len, ans->body) : NULL;
     const Orderkv__V1__Error *e = msg ? response_error(msg) : NULL;
+    *out = NULL;
     memset(at, 0, sizeof *at);
     err[0] = '\0';
     if (ans->status == GRPC_STATUS_OK && msg && (!e || e->code == 0)) {
@@ -196,6 +198,11 @@ int client_interpret(okv_client *c, size_t idx, const client_answer *ans,
             snprintf(at->leader, sizeof at->leader, "%s", e->leader_address);
         code = code_from_proto(e->code);
         snprintf(err, errlen, "%s", e->message);
+        /* A refusal's response may say more than its Error (a
+         * transaction names the item that stopped it): the caller keeps it
+         * and frees it. */
+        *out = msg;
+        return code;
     } else if (ans->status == GRPC_STATUS_OK) {
         code = is_write ? OKV_EUNKNOWN : OKV_EPROTO;
         snprintf(err, errlen, "malformed response from %s", c->addrs[idx]);
@@ -231,6 +238,10 @@ static int interpret(okv_client *c, size_t idx, const call_result *res,
     char err[512];
     int rc = client_interpret(c, idx, &ans, d, is_write, out, at, err, sizeof err);
     grpc_slice_unref(all);
+    if (rc && *out) {   /* the unary admin calls keep no body of a refusal */
+        protobuf_c_message_free_unpacked(*out, NULL);
+        *out = NULL;
+    }
     if (rc)
         client_fail(c, rc, "%s", err);
     return rc;

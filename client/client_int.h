@@ -121,7 +121,7 @@ size_t client_naddrs(okv_client *c);
 long client_node_add(okv_client *c, const char *addr);
 
 /* Methods, indexing okv_client.methods. */
-enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_BATCH, M_COUNT };
+enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_BATCH, M_TXN, M_COUNT };
 
 /* Records code + message as this thread's last error on c; returns code. */
 int client_fail(const okv_client *c, int code, const char *fmt, ...)
@@ -161,7 +161,8 @@ typedef struct client_attempt {
 } client_attempt;
 
 /* Turns an answer from addrs[idx] into a code; on OKV_OK *out is the
- * unpacked response, else err holds the detail. Shared by the unary path
+ * unpacked response, else err holds the detail (and *out, if not NULL, the
+ * refusal's response: the caller frees it either way). Shared by the unary path
  * and the asynchronous core, so both map every outcome the same way. */
 int client_interpret(okv_client *c, size_t idx, const client_answer *ans,
                      const ProtobufCMessageDescriptor *d, int is_write, ProtobufCMessage **out,

@@ -177,16 +177,11 @@ static void waiter_done(client_op *op)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* Submits op and waits for it; on OKV_OK *resp is its response (the
- * caller frees it). Frees op. */
-static int run_sync(okv_client *c, client_op *op, ProtobufCMessage **resp)
+int client_op_wait(okv_client *c, client_op *op)
 {
-    *resp = NULL;
-    if (client_on_completion_thread()) {
-        client_op_free(op);
+    if (client_on_completion_thread())
         return client_fail(c, OKV_EINVAL, "a synchronous call from a callback would wait for "
                                           "itself; use the *_async calls in callbacks");
-    }
     waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 };
     op->done = waiter_done;
     op->done_arg = &w;
@@ -195,16 +190,24 @@ static int run_sync(okv_client *c, client_op *op, ProtobufCMessage **resp)
     while (!w.done)
         pthread_cond_wait(&w.cv, &w.mu);
     pthread_mutex_unlock(&w.mu);
-    int rc = op->rc;
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    if (op->rc)
+        client_fail(c, op->rc, "%s", op->err);
+    return op->rc;
+}
+
+/* Submits op and waits for it; on OKV_OK *resp is its response (the
+ * caller frees it). Frees op. */
+static int run_sync(okv_client *c, client_op *op, ProtobufCMessage **resp)
+{
+    *resp = NULL;
+    int rc = client_op_wait(c, op);
     if (rc == OKV_OK) {
         *resp = op->resp;
         op->resp = NULL;
-    } else {
-        client_fail(c, rc, "%s", op->err);
     }
     client_op_free(op);
-    pthread_mutex_destroy(&w.mu);
-    pthread_cond_destroy(&w.cv);
     return rc;
 }
 
@@ -351,7 +354,7 @@ int okv_scan(okv_client *c, const char *table, const okv_scan_opts *opts, okv_sc
 
 /* ---- asynchronous calls ---------------------------------------------------- */
 
-static int submit_async(okv_client *c, client_op *op, okv_callback cb, void *arg)
+int client_op_submit_async(okv_client *c, client_op *op, okv_callback cb, void *arg)
 {
     if (!cb) {
         client_op_free(op);
@@ -373,7 +376,7 @@ int okv_get_async(okv_client *c, const char *table, const void *key, size_t key_
         return OKV_EINVAL;
     int rc;
     client_op *op = get_op(c, table, key, key_len, timeout_ms, &rc);
-    return op ? submit_async(c, op, cb, arg) : rc;
+    return op ? client_op_submit_async(c, op, cb, arg) : rc;
 }
 
 int okv_put_async(okv_client *c, const char *table, const void *key, size_t key_len,
@@ -385,7 +388,7 @@ int okv_put_async(okv_client *c, const char *table, const void *key, size_t key_
     int rc;
     client_op *op =
         client_put_op(c, table, key, key_len, value, value_len, 0, 0, timeout_ms, &rc);
-    return op ? submit_async(c, op, cb, arg) : rc;
+    return op ? client_op_submit_async(c, op, cb, arg) : rc;
 }
 
 int okv_put_if_async(okv_client *c, const char *table, const void *key, size_t key_len,
@@ -397,7 +400,7 @@ int okv_put_if_async(okv_client *c, const char *table, const void *key, size_t k
     int rc;
     client_op *op = client_put_op(c, table, key, key_len, value, value_len, 1,
                                   expected_version, timeout_ms, &rc);
-    return op ? submit_async(c, op, cb, arg) : rc;
+    return op ? client_op_submit_async(c, op, cb, arg) : rc;
 }
 
 int okv_delete_async(okv_client *c, const char *table, const void *key, size_t key_len,
@@ -407,7 +410,7 @@ int okv_delete_async(okv_client *c, const char *table, const void *key, size_t k
         return OKV_EINVAL;
     int rc;
     client_op *op = client_delete_op(c, table, key, key_len, timeout_ms, &rc);
-    return op ? submit_async(c, op, cb, arg) : rc;
+    return op ? client_op_submit_async(c, op, cb, arg) : rc;
 }
 
 int okv_scan_async(okv_client *c, const char *table, const okv_scan_opts *opts, okv_callback cb,
@@ -417,7 +420,7 @@ int okv_scan_async(okv_client *c, const char *table, const okv_scan_opts *opts, 
         return OKV_EINVAL;
     int rc;
     client_op *op = scan_op(c, table, opts, &rc);
-    return op ? submit_async(c, op, cb, arg) : rc;
+    return op ? client_op_submit_async(c, op, cb, arg) : rc;
 }
 
 size_t okv_scan_result_count(const okv_scan_result *r) { return r->resp->n_items; }

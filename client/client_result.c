@@ -54,6 +54,8 @@ void client_result_attach(client_op *op, okv_callback cb, void *arg)
 
 int okv_result_code(const okv_result *r) { return r ? r->code : OKV_EINVAL; }
 
+const client_op *client_result_op(const okv_result *r) { return r ? r->op : NULL; }
+
 const char *okv_result_errmsg(const okv_result *r) { return r && r->errmsg ? r->errmsg : ""; }
 
 static const ProtobufCMessage *resp_of(const okv_result *r, enum client_method m)
@@ -68,6 +70,8 @@ uint64_t okv_result_version(const okv_result *r)
         return ((const Orderkv__V1__PutResponse *)m)->version;
     if ((m = resp_of(r, M_GET)))
         return ((const Orderkv__V1__GetResponse *)m)->version;
+    if ((m = resp_of(r, M_TXN)))
+        return ((const Orderkv__V1__TxnResponse *)m)->version;
     return 0;
 }
 

@@ -16,6 +16,14 @@ client_op *client_put_op(okv_client *c, const char *table, const void *key, size
                          int timeout_ms, int *rc);
 client_op *client_delete_op(okv_client *c, const char *table, const void *key, size_t key_len,
                             int timeout_ms, int *rc);
+/* The op behind a callback's result (NULL for a batch's own result). */
+const client_op *client_result_op(const okv_result *r);
+/* Submits op and waits (not from a callback: OKV_EINVAL); returns op->rc
+ * (recorded with client_fail). The caller still owns and frees op. */
+int client_op_wait(okv_client *c, client_op *op);
+/* Submits op with cb as its callback; frees op on failure. */
+int client_op_submit_async(okv_client *c, client_op *op, okv_callback cb, void *arg);
+
 /* Result objects from responses: a copy of a GetResponse's value; a scan
  * result that takes ownership of m. NULL when out of memory. */
 okv_value *client_value_from(const ProtobufCMessage *m);

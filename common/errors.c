@@ -21,6 +21,7 @@ const char *okv_strerror(int code)
     case OKV_EUNIMPLEMENTED: return "unimplemented";
     case OKV_EFORMAT: return "unsupported data format";
     case OKV_EPROTO: return "protocol error";
+    case OKV_ECONDITION: return "condition failed";
     default: return "unknown error code";
     }
 }

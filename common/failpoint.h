@@ -35,6 +35,8 @@
  *   kv.reply.drop              a write's answer is replaced by a bare UNAVAILABLE
  *   lease.never_ends           a leader's read lease never expires, not even
  *                              when it stops leading
+ *   txn.partial                a transaction stopped by write w (a floor) still
+ *                              applies the writes before w
  */
 #ifndef OKV_FAILPOINT_H
 #define OKV_FAILPOINT_H

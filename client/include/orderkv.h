@@ -48,7 +48,8 @@ enum okv_code {
     OKV_EUNAVAILABLE = -3,   /* no server reachable; nothing was applied */
     OKV_ETIMEDOUT = -4,      /* deadline passed before the request was sent: not applied */
     OKV_ENOTLEADER = -5,     /* the node is not the partition's leader */
-    OKV_ECONFLICT = -6,      /* a condition (expected version) did not hold */
+    OKV_ECONFLICT = -6,      /* put_if: the expected version did not hold; a transaction:
+                                another transaction holds a lock (retryable) */
     OKV_EUNKNOWN = -7,       /* outcome unknown: the write may or may not have applied */
     OKV_EINTERNAL = -8,      /* server-side failure; see okv_errmsg */
     OKV_ENOMEM = -9,         /* allocation failed */
@@ -56,7 +57,9 @@ enum okv_code {
     OKV_EIO = -11,           /* storage I/O error */
     OKV_EUNIMPLEMENTED = -12,/* the server does not know the request */
     OKV_EFORMAT = -13,       /* data dir of another format version */
-    OKV_EPROTO = -14         /* malformed message on the wire */
+    OKV_EPROTO = -14,        /* malformed message on the wire */
+    OKV_ECONDITION = -15     /* a transaction's condition (or an add's floor) did not
+                                hold: nothing applied; okv_txn_result tells which */
 };
 
 /* Static English name of a code, e.g. "not found". Never NULL. */
@@ -263,6 +266,94 @@ OKV_API size_t okv_batch_count(const okv_batch *b);
 OKV_API int okv_batch_submit(okv_client *client, const okv_batch *b, int timeout_ms,
                              okv_callback cb, void *arg);
 OKV_API void okv_batch_free(okv_batch *b);
+
+/* ---- transactions ----------------------------------------------------------
+ *
+ * A transaction is conditions + writes that apply together or not at all
+ * (docs/transactions.md). Every condition is checked against the state
+ * before the transaction; if all hold, every write applies and gets one
+ * version. A condition that does not hold (or an add that would go below
+ * its floor) is OKV_ECONDITION: nothing applied, and okv_txn_outcome says
+ * which item and why. OKV_ECONFLICT: another transaction holds a lock on a
+ * key; retry after a backoff. Resends carry the same request id, so a
+ * transaction applies at most once; OKV_EUNKNOWN means it may or may not
+ * have applied.
+ *
+ * Counters are values of exactly 8 bytes: a signed 64-bit integer,
+ * big-endian two's complement (okv_counter_encode). An add to an absent
+ * key starts from 0.
+ *
+ * This version commits transactions whose keys all lie in one partition:
+ * one table, keys sharing the part before their first '/' ("cust42/a",
+ * "cust42/b"). Keys in several partitions get OKV_EUNIMPLEMENTED until
+ * two-phase commit lands.
+ */
+#define OKV_TXN_MAX_ITEMS 256u   /* conditions; and writes (1..256, a key at most once) */
+
+typedef enum okv_cmp { OKV_LT = 1, OKV_LE = 2, OKV_EQ = 3, OKV_GE = 4, OKV_GT = 5 } okv_cmp;
+
+/* Why a transaction did not apply (okv_txn_outcome.reason). */
+enum okv_txn_reason {
+    OKV_TXN_OK = 0,
+    OKV_TXN_CONDITION = 1,     /* a condition did not hold */
+    OKV_TXN_FLOOR = 2,         /* an add would have gone below its floor */
+    OKV_TXN_NOT_COUNTER = 3,   /* a counter condition or add met a value not 8 bytes long */
+    OKV_TXN_OVERFLOW = 4,      /* an add left int64 */
+    OKV_TXN_LOCKED = 5         /* another transaction holds a lock (OKV_ECONFLICT) */
+};
+
+typedef struct okv_txn_outcome {
+    uint64_t version;          /* committed: the version every write got */
+    /* Not committed: the item that stopped it, conditions first (0-based,
+     * in the order added), then writes (number of conditions + index). */
+    uint32_t failed;
+    int reason;                /* enum okv_txn_reason */
+} okv_txn_outcome;
+
+/* A transaction being built; the add functions copy table, key and value.
+ * They return OKV_EINVAL for a bad argument (empty or long key or table,
+ * value over OKV_MAX_VALUE_LEN, more than OKV_TXN_MAX_ITEMS items),
+ * OKV_ENOMEM, or OKV_OK. */
+typedef struct okv_txn_req okv_txn_req;
+OKV_API int okv_txn_req_new(okv_txn_req **out);
+OKV_API void okv_txn_req_free(okv_txn_req *t);
+OKV_API int okv_txn_req_exists(okv_txn_req *t, const char *table, const void *key,
+                               size_t key_len);
+OKV_API int okv_txn_req_absent(okv_txn_req *t, const char *table, const void *key,
+                               size_t key_len);
+OKV_API int okv_txn_req_version_is(okv_txn_req *t, const char *table, const void *key,
+                                   size_t key_len, uint64_t version);
+OKV_API int okv_txn_req_value_is(okv_txn_req *t, const char *table, const void *key,
+                                 size_t key_len, const void *value, size_t value_len);
+/* The key holds a counter and counter `cmp` num. */
+OKV_API int okv_txn_req_compare(okv_txn_req *t, const char *table, const void *key,
+                                size_t key_len, okv_cmp cmp, int64_t num);
+OKV_API int okv_txn_req_put(okv_txn_req *t, const char *table, const void *key, size_t key_len,
+                            const void *value, size_t value_len);
+OKV_API int okv_txn_req_delete(okv_txn_req *t, const char *table, const void *key,
+                               size_t key_len);
+/* Adds delta to a counter; with okv_txn_req_add_floor the transaction
+ * fails (OKV_TXN_FLOOR) if the sum would be below floor. */
+OKV_API int okv_txn_req_add(okv_txn_req *t, const char *table, const void *key, size_t key_len,
+                            int64_t delta);
+OKV_API int okv_txn_req_add_floor(okv_txn_req *t, const char *table, const void *key,
+                                  size_t key_len, int64_t delta, int64_t floor);
+
+/* Commits t (which may be freed or reused afterwards). out (may be NULL)
+ * gets the version, or on OKV_ECONDITION / OKV_ECONFLICT which item
+ * stopped it; okv_errmsg describes it ("condition 1 (version == 7) did not
+ * hold on key 'k'"). */
+OKV_API int okv_txn_commit(okv_client *client, const okv_txn_req *t, okv_txn_outcome *out,
+                           int timeout_ms);
+OKV_API int okv_txn_commit_async(okv_client *client, const okv_txn_req *t, int timeout_ms,
+                                 okv_callback cb, void *arg);
+/* In a callback of okv_txn_commit_async: what okv_txn_commit puts in out. */
+OKV_API void okv_result_txn_outcome(const okv_result *r, okv_txn_outcome *out);
+
+/* Counter values (8 bytes, big-endian two's complement). decode: OKV_EINVAL
+ * unless len == 8. */
+OKV_API void okv_counter_encode(int64_t v, uint8_t out[8]);
+OKV_API int okv_counter_decode(const void *val, size_t len, int64_t *out);
 
 /* ---- admin --------------------------------------------------------------- */
 

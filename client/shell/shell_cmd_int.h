@@ -14,6 +14,8 @@
 
 #define SHELL_MAX_POS 3
 #define SHELL_MAX_FLAGS 4
+/* max_pos of a command that parses its own arguments (shell_args.raw). */
+#define SHELL_VARIADIC ((size_t)-1)
 
 struct shell_cmd_def;
 
@@ -22,6 +24,7 @@ typedef struct shell_args {
     const shell_arg *pos[SHELL_MAX_POS];
     size_t npos;
     const shell_arg *flag[SHELL_MAX_FLAGS];   /* value of def->flags[i], NULL if absent */
+    const shell_command *raw;                 /* the whole command (args[0] is its name) */
 } shell_args;
 
 typedef int (*shell_cmd_fn)(shell_ctx *ctx, const struct shell_cmd_def *def,
@@ -59,6 +62,9 @@ int shell_cmd_parse_u64(const shell_arg *a, uint64_t *out);
 /* The `status` command's output of s, as JSON members or human lines. */
 void shell_cmd_status_json(shell_json *j, const okv_status *s);
 void shell_cmd_status_human(FILE *o, const okv_status *s);
+
+/* shell_txn.c */
+int shell_cmd_txn(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 
 /* shell_cluster_cmds.c */
 int shell_cmd_cluster(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);

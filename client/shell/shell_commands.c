@@ -85,6 +85,9 @@ static int parse_args(shell_ctx *ctx, const shell_cmd_def *def, const shell_comm
 {
     char problem[160];
     memset(a, 0, sizeof *a);
+    a->raw = cmd;
+    if (def->max_pos == SHELL_VARIADIC)
+        return 0;
     for (size_t i = 1; i < cmd->argc; i++) {
         const shell_arg *arg = &cmd->args[i];
         if (!is_flag(arg)) {
@@ -140,10 +143,34 @@ static int cmd_get(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a
     const char *table = a->pos[0]->bytes;
     const shell_arg *key = a->pos[1];
     okv_value *v = NULL;
+    int as_int = 0;
+    if (a->flag[0]) {
+        if (!(as_int = strcmp(a->flag[0]->bytes, "yes") == 0) &&
+            strcmp(a->flag[0]->bytes, "no") != 0)
+            return shell_cmd_fail_usage(ctx, def, "--int takes yes or no");
+    }
     int rc = okv_get(ctx->client, table, key->bytes, key->len, &v, ctx->timeout_ms);
     if (rc != OKV_OK)
         return shell_cmd_fail_okv(ctx, def, rc);
-    if (ctx->json) {
+    int64_t num = 0;
+    if (as_int && okv_counter_decode(okv_value_data(v), okv_value_len(v), &num) != OKV_OK) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the value is %zu bytes, not a counter (8 bytes)",
+                 okv_value_len(v));
+        okv_value_free(v);
+        return shell_cmd_fail_code(ctx, def, OKV_EINVAL, msg);
+    }
+    if (as_int && ctx->json) {
+        shell_json j;
+        shell_cmd_json_ok(ctx, &j, def);
+        shell_json_str(&j, "table", table);
+        shell_json_bytes(&j, "key", key->bytes, key->len);
+        shell_json_int(&j, "int", (long long)num);
+        shell_json_u64(&j, "version", okv_value_version(v));
+        shell_json_end(&j);
+    } else if (as_int) {
+        fprintf(ctx->out, "%" PRId64 "\n(version %" PRIu64 ")\n", num, okv_value_version(v));
+    } else if (ctx->json) {
         shell_json j;
         shell_cmd_json_ok(ctx, &j, def);
         shell_json_str(&j, "table", table);
@@ -502,12 +529,29 @@ static int cmd_help(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *
 static const char *const cluster_subcommands[] = { "status", NULL };
 
 static const shell_cmd_def commands[] = {
-    { "get", "get TABLE KEY", "read a key's value and version",
+    { "get", "get TABLE KEY [--int yes]", "read a key's value and version",
       "Prints the value, then its version on a line of its own.\n"
       "Fails (exit status 1) if the key or the table does not exist.\n"
+      "--int yes prints a counter (8-byte big-endian integer, see txn) as a\n"
+      "number, and fails if the value is not one.\n"
       "  get orders cust1/o1\n"
-      "  get orders \"bin\\x00key\"",
-      { NULL }, 2, 2, 1, cmd_get, NULL },
+      "  get orders \"bin\\x00key\"\n"
+      "  get accounts shop1/alice --int yes",
+      { "--int", NULL }, 2, 2, 1, cmd_get, NULL },
+    { "txn", "txn TABLE ITEM...", "conditions + writes, all applied or none",
+      "Commits a transaction in one partition of TABLE (keys sharing the part\n"
+      "before their first '/'). Every condition is checked first; if all hold,\n"
+      "every write applies with one version, else nothing does and the error\n"
+      "names the item (conditions numbered first, then writes). Items:\n"
+      "  exists KEY | absent KEY | version KEY N | value KEY VALUE\n"
+      "  int KEY lt|le|eq|ge|gt N          (KEY holds a counter)\n"
+      "  put KEY VALUE | del KEY | add KEY N [floor F]\n"
+      "Counters are 8-byte big-endian integers; add to an absent key starts at 0;\n"
+      "with floor F the transaction fails if the sum would be below F.\n"
+      "  txn accounts add shop1/alice 1000\n"
+      "  txn accounts int shop1/alice ge 300 add shop1/alice -300 floor 0 add shop1/bob 300\n"
+      "  txn orders absent c1/o9 put c1/o9 created put c1/index o9",
+      { NULL }, 0, SHELL_VARIADIC, 1, shell_cmd_txn, NULL },
     { "put", "put TABLE KEY VALUE [--if-version N]", "write a key",
       "Writes VALUE and prints the version the write produced.\n"
       "With --if-version N the write happens only if the key's current version\n"

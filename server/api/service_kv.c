@@ -31,6 +31,7 @@ int service_error_code(int code)
     case OKV_EPROTO: return ORDERKV__V1__ERROR_CODE__INVALID_ARGUMENT;
     case OKV_ENOTLEADER: return ORDERKV__V1__ERROR_CODE__NOT_LEADER;
     case OKV_ECONFLICT: return ORDERKV__V1__ERROR_CODE__CONFLICT;
+    case OKV_ECONDITION: return ORDERKV__V1__ERROR_CODE__CONDITION_FAILED;
     case OKV_EUNAVAILABLE: return ORDERKV__V1__ERROR_CODE__UNAVAILABLE;
     case OKV_ETIMEDOUT: return ORDERKV__V1__ERROR_CODE__TIMEOUT;
     case OKV_ECORRUPT: return ORDERKV__V1__ERROR_CODE__CORRUPTION;
@@ -258,6 +259,9 @@ int service_kv_methods_register(node *n, const rpc_handler fns[4], okv_error *er
         if (rc)
             return rc;
     }
+    int rc = rpc_server_add_method(n->rpc, "/orderkv.v1.KV/Txn", service_txn_handler(n), n, err);
+    if (rc)
+        return rc;
     /* Clients that keep many calls in flight send them batched on one
      * stream; the items go to the methods above. */
     return rpc_server_add_batch_method(n->rpc, "/orderkv.v1.KV/Batch", err);

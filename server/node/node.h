@@ -73,6 +73,10 @@ void service_reply_scan(rpc_call *call, const kv_item *items, size_t count, int 
 /* Proto ErrorCode for an OKV_E* code. */
 int service_error_code(int code);
 
+/* service_txn.c: the KV.Txn handler for this node's mode (single node:
+ * through the committer; cluster: proposed to the partition's group). */
+rpc_handler service_txn_handler(const node *n);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t node_now_ms(void);
 

@@ -39,7 +39,7 @@ int command_decode(const uint8_t *buf, size_t len, command *out, okv_error *err)
         return okv_error_set(err, OKV_ECORRUPT, "command format %u is not %d", buf[0],
                              COMMAND_FORMAT);
     out->op = buf[1];
-    if (out->op != CMD_PUT && out->op != CMD_DELETE)
+    if (out->op != CMD_PUT && out->op != CMD_DELETE && out->op != CMD_TXN)
         return okv_error_set(err, OKV_ECORRUPT, "unknown command op %u", out->op);
     if (buf[2] & ~1u)
         return okv_error_set(err, OKV_ECORRUPT, "unknown command flags 0x%x", buf[2]);
@@ -51,7 +51,9 @@ int command_decode(const uint8_t *buf, size_t len, command *out, okv_error *err)
     out->watermark = keycodec_get_u64be(buf + 27);
     out->expected_version = keycodec_get_u64be(buf + 35);
     size_t klen = keycodec_get_u32be(buf + 43);
-    if (klen == 0 || klen > OKV_MAX_KEY_LEN || klen > len - COMMAND_HEADER_LEN - 4)
+    int is_txn = out->op == CMD_TXN;
+    if ((klen == 0) != is_txn || klen > OKV_MAX_KEY_LEN || klen > len - COMMAND_HEADER_LEN - 4 ||
+        (is_txn && out->check_version))
         return okv_error_set(err, OKV_ECORRUPT, "command key length %zu is invalid", klen);
     const uint8_t *p = buf + COMMAND_HEADER_LEN;
     out->key = p;
@@ -59,27 +61,42 @@ int command_decode(const uint8_t *buf, size_t len, command *out, okv_error *err)
     p += klen;
     size_t vlen = keycodec_get_u32be(p);
     size_t rest = len - COMMAND_HEADER_LEN - klen - 4;
-    if (vlen != rest || vlen > OKV_MAX_VALUE_LEN || (out->op == CMD_DELETE && vlen != 0))
+    if (vlen != rest || vlen > (is_txn ? COMMAND_TXN_MAX : OKV_MAX_VALUE_LEN) ||
+        (out->op == CMD_DELETE && vlen != 0) || (is_txn && vlen == 0))
         return okv_error_set(err, OKV_ECORRUPT, "command value length %zu is invalid", vlen);
     out->value = p + 4;
     out->value_len = vlen;
     return OKV_OK;
 }
 
-void command_result_encode(const command_result *r, uint8_t out[COMMAND_RESULT_LEN])
+size_t command_result_encode(const command_result *r, uint8_t out[COMMAND_RESULT_LEN])
 {
-    out[0] = COMMAND_FORMAT;
+    int v2 = r->failed || r->reason;
+    out[0] = v2 ? 2 : COMMAND_FORMAT;
     keycodec_put_u32be(out + 1, (uint32_t)r->code);
     keycodec_put_u64be(out + 5, r->version);
     out[13] = r->existed ? 1 : 0;
+    if (!v2)
+        return COMMAND_RESULT_V1_LEN;
+    keycodec_put_u32be(out + 14, r->failed);
+    out[18] = r->reason;
+    return COMMAND_RESULT_LEN;
 }
 
 int command_result_decode(const uint8_t *buf, size_t len, command_result *out)
 {
-    if (len != COMMAND_RESULT_LEN || buf[0] != COMMAND_FORMAT || buf[13] > 1)
+    memset(out, 0, sizeof *out);
+    if (len < COMMAND_RESULT_V1_LEN || buf[13] > 1)
+        return -1;
+    if (!(buf[0] == COMMAND_FORMAT && len == COMMAND_RESULT_V1_LEN) &&
+        !(buf[0] == 2 && len == COMMAND_RESULT_LEN))
         return -1;
     out->code = (int)(int32_t)keycodec_get_u32be(buf + 1);
     out->version = keycodec_get_u64be(buf + 5);
     out->existed = buf[13];
+    if (buf[0] == 2) {
+        out->failed = keycodec_get_u32be(buf + 14);
+        out->reason = buf[18];
+    }
     return 0;
 }

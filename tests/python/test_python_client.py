@@ -32,6 +32,7 @@ import os
 import random
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -66,11 +67,14 @@ METHODS = {
     "Put": "/orderkv.v1.KV/Put",
     "Delete": "/orderkv.v1.KV/Delete",
     "Scan": "/orderkv.v1.KV/Scan",
+    "Txn": "/orderkv.v1.KV/Txn",
     "Status": "/orderkv.v1.Admin/Status",
 }
 # What a request of arbitrary bytes may legitimately produce. Anything else
 # (INTERNAL, UNKNOWN, UNAVAILABLE, DEADLINE_EXCEEDED, ...) is a server bug.
-GARBAGE_OK_CODES = {SC.OK, SC.INVALID_ARGUMENT, SC.NOT_FOUND, SC.FAILED_PRECONDITION}
+# UNIMPLEMENTED: garbage that decodes as a Txn over several partitions.
+GARBAGE_OK_CODES = {SC.OK, SC.INVALID_ARGUMENT, SC.NOT_FOUND, SC.FAILED_PRECONDITION,
+                    SC.UNIMPLEMENTED}
 
 
 class TestFailure(Exception):
@@ -333,6 +337,84 @@ def step_check_version(s, st):
     check(d.existed and d.version > r3.version, "conditional Delete with the right version")
 
 
+def counter(n):
+    """A counter value as proto/orderkv.proto defines it."""
+    return struct.pack(">q", n)
+
+
+def txn(s, conds, writes, **kw):
+    return s.kv.Txn(pb.TxnRequest(conditions=conds, writes=writes, **kw), timeout=RPC_TIMEOUT)
+
+
+def step_txn(s, st):
+    C, W = pb.TxnCondition, pb.TxnWrite
+    a, b = b"shop1/alice", b"shop1/bob"
+    r = txn(s, [], [W(kind=W.ADD, table="accounts", key=a, delta=1000)])
+    check(r.committed and r.version > 0, "a counter add commits")
+    g = get(s, "accounts", a)
+    check(g.value == counter(1000) and g.version == r.version, "an add to an absent key starts at 0")
+    # A transfer: a condition, a floored debit and a credit, one version.
+    r2 = txn(s, [C(kind=C.INT_COMPARE, table="accounts", key=a, cmp=C.GE, num=300)],
+             [W(kind=W.ADD, table="accounts", key=a, delta=-300, has_floor=True, floor=0),
+              W(kind=W.ADD, table="accounts", key=b, delta=300)])
+    check(r2.committed and r2.version > r.version, "transfer commits")
+    check(get(s, "accounts", a).value == counter(700) and
+          get(s, "accounts", b).value == counter(300), "transfer moved 300")
+    check(get(s, "accounts", b).version == r2.version, "every write gets the one version")
+    # A condition that does not hold: nothing applies, the message names it.
+    expect_error(s.kv.Txn, pb.TxnRequest(
+        conditions=[C(kind=C.EXISTS, table="accounts", key=b),
+                    C(kind=C.INT_COMPARE, table="accounts", key=a, cmp=C.GE, num=10000)],
+        writes=[W(kind=W.ADD, table="accounts", key=a, delta=-10000),
+                W(kind=W.ADD, table="accounts", key=b, delta=10000)]),
+        SC.FAILED_PRECONDITION, ["condition 1"], what="Txn with a false condition")
+    # A floor: the debit would go negative.
+    expect_error(s.kv.Txn, pb.TxnRequest(writes=[
+        W(kind=W.ADD, table="accounts", key=b, delta=5000),
+        W(kind=W.ADD, table="accounts", key=a, delta=-5000, has_floor=True, floor=0)]),
+        SC.FAILED_PRECONDITION, ["floor"], what="Txn below a floor")
+    check(get(s, "accounts", a).value == counter(700) and
+          get(s, "accounts", b).value == counter(300), "failed transactions change nothing")
+    # Exactly once: the same request id twice applies once, same answer.
+    req = pb.TxnRequest(writes=[W(kind=W.ADD, table="accounts", key=b, delta=1)],
+                        client_id=77, request_id=5)
+    x1 = s.kv.Txn(req, timeout=RPC_TIMEOUT)
+    x2 = s.kv.Txn(req, timeout=RPC_TIMEOUT)
+    check(x1.committed and x2.committed and x1.version == x2.version, "resend: same answer")
+    check(get(s, "accounts", b).value == counter(301), "resend applied once")
+    # Version and value conditions, put and delete, in one partition of orders.
+    o = b"cust9/o1"
+    p1 = txn(s, [C(kind=C.ABSENT, table="orders", key=o)],
+             [W(kind=W.PUT, table="orders", key=o, value=b"created"),
+              W(kind=W.PUT, table="orders", key=b"cust9/index", value=b"o1")])
+    check(p1.committed, "create-if-absent")
+    expect_error(s.kv.Txn, pb.TxnRequest(
+        conditions=[C(kind=C.ABSENT, table="orders", key=o)],
+        writes=[W(kind=W.PUT, table="orders", key=o, value=b"again")]),
+        SC.FAILED_PRECONDITION, ["condition 0"], what="create over an existing order")
+    p2 = txn(s, [C(kind=C.VERSION_EQUALS, table="orders", key=o, version=p1.version),
+                 C(kind=C.VALUE_EQUALS, table="orders", key=o, value=b"created")],
+             [W(kind=W.PUT, table="orders", key=o, value=b"paid"),
+              W(kind=W.DELETE, table="orders", key=b"cust9/index")])
+    check(p2.committed and get(s, "orders", o).value == b"paid", "compare-and-set in a Txn")
+    expect_error(s.kv.Get, pb.GetRequest(table="orders", key=b"cust9/index"), SC.NOT_FOUND,
+                 what="deleted in a Txn")
+    # Across partitions: refused until two-phase commit exists, nothing applied.
+    expect_error(s.kv.Txn, pb.TxnRequest(writes=[
+        W(kind=W.PUT, table="orders", key=b"cust1/x", value=b"1"),
+        W(kind=W.PUT, table="payments", key=b"cust1/x", value=b"1")]),
+        SC.UNIMPLEMENTED, ["two-phase"], what="Txn across partitions")
+    expect_error(s.kv.Txn, pb.TxnRequest(writes=[
+        W(kind=W.PUT, table="orders", key=o, value=b"1"),
+        W(kind=W.PUT, table="orders", key=o, value=b"2")]),
+        SC.INVALID_ARGUMENT, ["at most once"], what="a key written twice")
+    expect_error(s.kv.Txn, pb.TxnRequest(), SC.INVALID_ARGUMENT, ["at least one write"],
+                 what="an empty Txn")
+    expect_error(s.kv.Txn, pb.TxnRequest(writes=[W(kind=W.PUT, table="nope", key=b"k")]),
+                 SC.NOT_FOUND, ["unknown table"], what="Txn on an unknown table")
+    st["txn"] = 1
+
+
 def step_delete(s, st):
     r = put(s, "orders", b"carol/d1", b"gone soon")
     d = s.kv.Delete(pb.DeleteRequest(table="orders", key=b"carol/d1", client_id=9, request_id=1),
@@ -566,6 +648,12 @@ def step_garbage(s, st, seed):
                                    check_version=True).SerializeToString(),
         "Scan": pb.ScanRequest(table="accounts", prefix=b"zz-fuzz/", limit=3,
                                resume_token=b"\x01zz-fuzz/0").SerializeToString(),
+        "Txn": pb.TxnRequest(
+            conditions=[pb.TxnCondition(kind=pb.TxnCondition.INT_COMPARE, table="accounts",
+                                        key=b"zz-fuzz/4", cmp=pb.TxnCondition.GE, num=-5)],
+            writes=[pb.TxnWrite(kind=pb.TxnWrite.ADD, table="accounts", key=b"zz-fuzz/5",
+                                delta=7, has_floor=True, floor=0)],
+            client_id=1, request_id=3).SerializeToString(),
         "Status": pb.StatusRequest().SerializeToString(),
     }
     sizes = list(range(0, 40)) + [63, 64, 65, 127, 128, 255, 256, 1000, 1024, 1025, 4095,
@@ -658,7 +746,7 @@ def main():
         servers.append(srv)
         srv.start()
         st = {}
-        for fn in (step_put_get, step_check_version, step_delete, step_scan, step_records):
+        for fn in (step_put_get, step_check_version, step_txn, step_delete, step_scan, step_records):
             log(fn.__name__)
             fn(srv, st)
         log("step_status")

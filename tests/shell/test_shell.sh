@@ -336,19 +336,43 @@ check "  ...and says why" err_has "runs alone"
 run -e 'cluster nodes'
 check "an unknown cluster subcommand is a usage error" err_has "usage: cluster status"
 
+# ---- transactions (one partition) --------------------------------------------------------------
+run -e 'txn accounts add t1/alice 1000'
+check "txn add commits" out_has "committed (version"
+run -e 'txn accounts int t1/alice ge 300 add t1/alice -300 floor 0 add t1/bob 300'
+check "txn transfer commits" out_has "committed (version"
+run -e 'get accounts t1/alice --int yes'
+check "get --int shows the counter" out_has "700"
+run -e 'txn accounts add t1/bob 5 add t1/alice -5000 floor 0'
+check "txn below a floor exits 1" rc_is 1
+check "  ...and names the write" err_has "write 1 (add -5000, floor 0)"
+run --json -e 'txn accounts add t1/bob 5 add t1/alice -5000 floor 0'
+check "--json txn failure names the item" json "assert objs[0]['ok'] is False and objs[0]['failed'] == 1 and objs[0]['reason'] == 'floor', objs"
+run -e 'get accounts t1/bob --int yes'
+check "  ...and applied nothing" out_has "300"
+run -e 'txn accounts add t1/bob 1 add t2/bob 1'
+check "txn across partitions is refused" err_has "two-phase commit"
+run -e 'txn accounts add t1/bob'
+check "txn with a missing argument is a usage error" err_has "needs 2 arguments"
+run -e 'txn accounts frobnicate t1/bob'
+check "txn with an unknown item is a usage error" err_has "unknown item"
+run -e 'put accounts t1/text hello'
+run -e 'get accounts t1/text --int yes'
+check "get --int of a non-counter fails" err_has "not a counter"
+
 run -e help
 check "help" rc_is 0
-for c in get put del scan tables status cluster partitions transfer-leader help quit exit; do
+for c in get txn put del scan tables status cluster partitions transfer-leader help quit exit; do
     check "  ...lists $c" bash -c 'grep -q "^  $1\b" <<<"$0"' "$out" "$c"
 done
-for c in get put del scan tables status cluster partitions transfer-leader help quit exit; do
+for c in get txn put del scan tables status cluster partitions transfer-leader help quit exit; do
     run -e "help $c"
     check "help $c" out_has "usage: $c"
 done
 run -e 'help nope'
 check "help of an unknown command exits 1" rc_is 1
 run --json -e help
-check "--json help" json "assert len(objs[0]['commands']) == 12, objs"
+check "--json help" json "assert len(objs[0]['commands']) == 13, objs"
 
 # ---- interactive mode through a pty ------------------------------------------------------------
 # Checks the prompt, Tab completion of a command and a table name, and history.

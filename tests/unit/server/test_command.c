@@ -76,7 +76,8 @@ static void test_command__malformed_fields_are_refused(void **state)
     struct { size_t off; uint8_t val; } cases[] = {
         { 0, 2 },      /* format version */
         { 1, 0 },      /* op */
-        { 1, 3 },
+        { 1, 3 },      /* TXN with a key */
+        { 1, 4 },
         { 2, 0x80 },   /* unknown flag */
         { 43, 0xff },  /* key length huge */
     };
@@ -108,15 +109,55 @@ static void test_command__malformed_fields_are_refused(void **state)
 static void test_command__result_roundtrip(void **state)
 {
     (void)state;
-    command_result r = { OKV_ECONFLICT, 0, 1 }, s;
+    command_result r = { OKV_ECONFLICT, 0, 1, 0, 0 }, s;
     uint8_t buf[COMMAND_RESULT_LEN];
-    command_result_encode(&r, buf);
-    assert_int_equal(command_result_decode(buf, sizeof buf, &s), 0);
+    size_t n = command_result_encode(&r, buf);
+    assert_int_equal(n, COMMAND_RESULT_V1_LEN);
+    assert_int_equal(command_result_decode(buf, n, &s), 0);
     assert_int_equal(s.code, OKV_ECONFLICT);
     assert_int_equal(s.existed, 1);
-    assert_int_equal(command_result_decode(buf, sizeof buf - 1, &s), -1);
+    assert_int_equal(command_result_decode(buf, n - 1, &s), -1);
+    assert_int_equal(command_result_decode(buf, n + 1, &s), -1);
     buf[13] = 7;
-    assert_int_equal(command_result_decode(buf, sizeof buf, &s), -1);
+    assert_int_equal(command_result_decode(buf, n, &s), -1);
+    /* A transaction that failed: version 2 carries which item and why. */
+    command_result t = { OKV_ECONDITION, 0, 0, 258, 2 };
+    n = command_result_encode(&t, buf);
+    assert_int_equal(n, COMMAND_RESULT_LEN);
+    assert_int_equal(command_result_decode(buf, n, &s), 0);
+    assert_int_equal(s.code, OKV_ECONDITION);
+    assert_int_equal(s.failed, 258);
+    assert_int_equal(s.reason, 2);
+    assert_int_equal(command_result_decode(buf, COMMAND_RESULT_V1_LEN, &s), -1);
+}
+
+static void test_command__txn_carries_its_bytes_and_no_key(void **state)
+{
+    (void)state;
+    command c = sample(), d;
+    c.op = CMD_TXN;
+    c.check_version = 0;
+    c.key_len = 0;
+    c.value = (const uint8_t *)"\x01txn";
+    c.value_len = 4;
+    size_t len;
+    uint8_t *buf = encode(&c, &len);
+    okv_error err;
+    assert_int_equal(command_decode(buf, len, &d, &err), OKV_OK);
+    assert_int_equal(d.op, CMD_TXN);
+    assert_int_equal(d.value_len, 4);
+    assert_memory_equal(d.value, "\x01txn", 4);
+    free(buf);
+    /* No transaction bytes, or a version check on a transaction: refused. */
+    c.value_len = 0;
+    buf = encode(&c, &len);
+    assert_int_equal(command_decode(buf, len, &d, &err), OKV_ECORRUPT);
+    free(buf);
+    c.value_len = 4;
+    c.check_version = 1;
+    buf = encode(&c, &len);
+    assert_int_equal(command_decode(buf, len, &d, &err), OKV_ECORRUPT);
+    free(buf);
 }
 
 int main(void)
@@ -126,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_command__every_truncation_is_refused),
         cmocka_unit_test(test_command__malformed_fields_are_refused),
         cmocka_unit_test(test_command__result_roundtrip),
+        cmocka_unit_test(test_command__txn_carries_its_bytes_and_no_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include "fsm.h"
 #include "keycodec.h"
 #include "okv_test.h"
+#include "txn.h"
 
 #define T 1u   /* table orders */
 #define P 3u   /* partition */
@@ -381,6 +382,129 @@ static void test_fsm__replicas_agree_whatever_their_flush_points(void **state)
 /* Partition snapshots (streamed, SST files, install and its crash
  * recovery) are tested in test_snapshot.c. */
 
+/* ---- transactions (txn.h) applied as one entry ----------------------- */
+
+static txn_key tkey(const char *k)
+{
+    txn_key x = { T, P, (const uint8_t *)k, strlen(k) };
+    return x;
+}
+
+static int apply_txn_rc(fsm *f, uint64_t index, const txn *t, uint64_t client, uint64_t req,
+                        command_result *r, okv_error *err)
+{
+    size_t n = txn_encoded_size(t);
+    uint8_t *enc = malloc(n);
+    txn_encode(t, enc);
+    command c;
+    memset(&c, 0, sizeof c);
+    c.op = CMD_TXN;
+    c.table_id = T;
+    c.partition = P;
+    c.client_id = client;
+    c.request_id = req;
+    c.value = enc;
+    c.value_len = n;
+    size_t clen = command_encoded_size(&c);
+    uint8_t *buf = malloc(clen);
+    command_encode(&c, buf);
+    int rc = fsm_apply(f, fsm_group_id(T, P), index, buf, clen, r, err);
+    free(buf);
+    free(enc);
+    return rc;
+}
+
+static command_result apply_txn(fsm *f, uint64_t index, const txn *t, uint64_t client,
+                                uint64_t req)
+{
+    command_result r;
+    okv_error err;
+    if (apply_txn_rc(f, index, t, client, req, &r, &err))
+        fail_msg("apply txn %llu: %s", (unsigned long long)index, err.msg);
+    return r;
+}
+
+static int64_t counter_of(fsm *f, const char *key)
+{
+    uint8_t *v = NULL;
+    size_t len = 0;
+    uint64_t ver = 0;
+    okv_error err;
+    assert_int_equal(fsm_get(f, T, P, (const uint8_t *)key, strlen(key), &v, &len, &ver, &err),
+                     OKV_OK);
+    int64_t n = 0;
+    assert_int_equal(txn_counter_decode(v, len, &n), 0);
+    free(v);
+    return n;
+}
+
+static void test_fsm__a_transfer_applies_all_its_writes_at_one_version(void **state)
+{
+    fx *x = *state;
+    txn_write fund = { TXN_ADD, 0, tkey("s/a"), NULL, 0, 100, 0 };
+    txn t = { 0, NULL, 1, &fund };
+    command_result r = apply_txn(x->f, 5, &t, 0, 0);
+    assert_int_equal(r.code, OKV_OK);
+    assert_int_equal(r.version, 5);
+    txn_cond enough = { TXN_COND_INT, TXN_GE, tkey("s/a"), 0, 30, NULL, 0 };
+    txn_write moves[2] = { { TXN_ADD, 1, tkey("s/a"), NULL, 0, -30, 0 },
+                           { TXN_ADD, 0, tkey("s/b"), NULL, 0, 30, 0 } };
+    txn tr = { 1, &enough, 2, moves };
+    r = apply_txn(x->f, 6, &tr, 0, 0);   /* same batch: sees entry 5 */
+    assert_int_equal(r.code, OKV_OK);
+    assert_int_equal(r.version, 6);
+    flush(x->f);
+    assert_int_equal(counter_of(x->f, "s/a"), 70);
+    assert_int_equal(counter_of(x->f, "s/b"), 30);
+    assert_int_equal(version_of(x->f, "s/a", NULL), 6);
+    assert_int_equal(version_of(x->f, "s/b", NULL), 6);
+}
+
+static void test_fsm__a_failed_transaction_writes_nothing_and_replays_its_answer(void **state)
+{
+    fx *x = *state;
+    txn_write fund = { TXN_ADD, 0, tkey("s/a"), NULL, 0, 10, 0 };
+    txn t = { 0, NULL, 1, &fund };
+    apply_txn(x->f, 1, &t, 0, 0);
+    /* The credit comes first, the floored debit fails: neither applies. */
+    txn_write moves[2] = { { TXN_ADD, 0, tkey("s/b"), NULL, 0, 50, 0 },
+                           { TXN_ADD, 1, tkey("s/a"), NULL, 0, -50, 0 } };
+    txn tr = { 0, NULL, 2, moves };
+    command_result r = apply_txn(x->f, 2, &tr, 9, 1);
+    assert_int_equal(r.code, OKV_ECONDITION);
+    assert_int_equal(r.reason, TXN_FAIL_FLOOR);
+    assert_int_equal(r.failed, 1);
+    assert_int_equal(version_of(x->f, "s/b", NULL), 0);
+    flush(x->f);
+    assert_int_equal(counter_of(x->f, "s/a"), 10);
+    assert_int_equal(version_of(x->f, "s/b", NULL), 0);
+    /* Funds arrive; a resend of request 1 still gets its first answer
+     * (exactly once: the outcome is recorded, not re-evaluated). */
+    txn_write more = { TXN_ADD, 0, tkey("s/a"), NULL, 0, 100, 0 };
+    txn t2 = { 0, NULL, 1, &more };
+    apply_txn(x->f, 3, &t2, 0, 0);
+    r = apply_txn(x->f, 4, &tr, 9, 1);
+    assert_int_equal(r.code, OKV_ECONDITION);
+    assert_int_equal(r.reason, TXN_FAIL_FLOOR);
+    assert_int_equal(r.failed, 1);
+    flush(x->f);
+    assert_int_equal(counter_of(x->f, "s/a"), 110);
+    assert_int_equal(version_of(x->f, "s/b", NULL), 0);
+}
+
+static void test_fsm__a_transaction_naming_another_partition_is_corruption(void **state)
+{
+    fx *x = *state;
+    txn_write w[2] = { { TXN_PUT, 0, tkey("s/a"), (const uint8_t *)"v", 1, 0, 0 },
+                       { TXN_PUT, 0, { T, P + 1, (const uint8_t *)"z", 1 },
+                         (const uint8_t *)"v", 1, 0, 0 } };
+    txn t = { 0, NULL, 2, w };
+    command_result r;
+    okv_error err;
+    assert_int_equal(apply_txn_rc(x->f, 1, &t, 0, 0, &r, &err), OKV_ECORRUPT);
+    assert_non_null(strstr(err.msg, "partition"));
+}
+
 int main(void)
 {
 #define TT(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
@@ -393,6 +517,9 @@ int main(void)
         TT(test_fsm__unflushed_work_is_lost_together),
         TT(test_fsm__synced_flush_writes_the_batch),
         TT(test_fsm__a_command_of_another_group_is_corruption),
+        TT(test_fsm__a_transfer_applies_all_its_writes_at_one_version),
+        TT(test_fsm__a_failed_transaction_writes_nothing_and_replays_its_answer),
+        TT(test_fsm__a_transaction_naming_another_partition_is_corruption),
         cmocka_unit_test(test_fsm__replicas_agree_whatever_their_flush_points),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

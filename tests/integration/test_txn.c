@@ -1,0 +1,260 @@
+/* One-partition transactions through liborderkv against a real orderkvd:
+ * a transfer commits all its writes at one version, a failed condition or
+ * floor applies nothing and names the item, the async call reports the
+ * same outcome, keys in several partitions are refused, and the builder
+ * refuses bad arguments before any round trip. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "okv_test.h"
+#include "orderkv.h"
+
+static const char *orderkvd_path = ORDERKVD_PATH;
+
+typedef struct fx {
+    char *dir;
+    char data[4200];
+    okv_test_server srv;
+    okv_client *c;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    f->dir = okv_test_tmpdir("txn");
+    snprintf(f->data, sizeof f->data, "%s/data", f->dir);
+    if (okv_test_server_start(&f->srv, orderkvd_path, f->data, NULL) != 0)
+        fail_msg("orderkvd did not start; log: %s", f->srv.log_path);
+    assert_int_equal(okv_connect(&f->c, f->srv.address, NULL), OKV_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    okv_close(f->c);
+    if (f->srv.pid > 0)
+        assert_int_equal(okv_test_server_stop(&f->srv, 0), 0);
+    okv_test_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+#define K(s) (s), strlen(s)
+
+static int64_t counter(fx *f, const char *key, uint64_t *version)
+{
+    okv_value *v = NULL;
+    assert_int_equal(okv_get(f->c, "accounts", K(key), &v, 5000), OKV_OK);
+    int64_t n = 0;
+    assert_int_equal(okv_counter_decode(okv_value_data(v), okv_value_len(v), &n), OKV_OK);
+    if (version)
+        *version = okv_value_version(v);
+    okv_value_free(v);
+    return n;
+}
+
+static int commit(fx *f, okv_txn_req *t, okv_txn_outcome *o)
+{
+    int rc = okv_txn_commit(f->c, t, o, 5000);
+    okv_txn_req_free(t);
+    return rc;
+}
+
+static void test_txn__transfer_commits_at_one_version(void **state)
+{
+    fx *f = *state;
+    okv_txn_req *t;
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_add(t, "accounts", K("shop1/alice"), 1000), OKV_OK);
+    okv_txn_outcome o;
+    assert_int_equal(commit(f, t, &o), OKV_OK);
+    assert_true(o.version > 0);
+
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_compare(t, "accounts", K("shop1/alice"), OKV_GE, 300), OKV_OK);
+    assert_int_equal(okv_txn_req_add_floor(t, "accounts", K("shop1/alice"), -300, 0), OKV_OK);
+    assert_int_equal(okv_txn_req_add(t, "accounts", K("shop1/bob"), 300), OKV_OK);
+    okv_txn_outcome o2;
+    assert_int_equal(commit(f, t, &o2), OKV_OK);
+    assert_true(o2.version > o.version);
+    uint64_t va, vb;
+    assert_int_equal(counter(f, "shop1/alice", &va), 700);
+    assert_int_equal(counter(f, "shop1/bob", &vb), 300);
+    assert_int_equal(va, o2.version);
+    assert_int_equal(vb, o2.version);
+}
+
+static void test_txn__failures_apply_nothing_and_name_the_item(void **state)
+{
+    fx *f = *state;
+    okv_txn_req *t;
+    okv_txn_outcome o;
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_add(t, "accounts", K("s/a"), 10), OKV_OK);
+    assert_int_equal(okv_txn_req_put(t, "accounts", K("s/tag"), "x", 1), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_OK);
+    uint64_t tag_version = o.version;
+
+    /* The credit comes first and the floored debit stops it: neither applies. */
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_exists(t, "accounts", K("s/tag")), OKV_OK);
+    assert_int_equal(okv_txn_req_add(t, "accounts", K("s/b"), 50), OKV_OK);
+    assert_int_equal(okv_txn_req_add_floor(t, "accounts", K("s/a"), -50, 0), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_ECONDITION);
+    assert_int_equal(o.failed, 2);   /* 1 condition, then write 1 */
+    assert_int_equal(o.reason, OKV_TXN_FLOOR);
+    assert_non_null(strstr(okv_errmsg(f->c), "floor"));
+    assert_int_equal(counter(f, "s/a", NULL), 10);
+    okv_value *v = NULL;
+    assert_int_equal(okv_get(f->c, "accounts", K("s/b"), &v, 5000), OKV_ENOTFOUND);
+
+    /* A version condition that does not hold. */
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_version_is(t, "accounts", K("s/tag"), tag_version + 1), OKV_OK);
+    assert_int_equal(okv_txn_req_delete(t, "accounts", K("s/tag")), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_ECONDITION);
+    assert_int_equal(o.failed, 0);
+    assert_int_equal(o.reason, OKV_TXN_CONDITION);
+    /* ... and one that does: the delete applies. */
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_version_is(t, "accounts", K("s/tag"), tag_version), OKV_OK);
+    assert_int_equal(okv_txn_req_value_is(t, "accounts", K("s/tag"), "x", 1), OKV_OK);
+    assert_int_equal(okv_txn_req_delete(t, "accounts", K("s/tag")), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_OK);
+    assert_int_equal(okv_get(f->c, "accounts", K("s/tag"), &v, 5000), OKV_ENOTFOUND);
+
+    /* A counter condition on a value that is not a counter. */
+    assert_int_equal(okv_put(f->c, "accounts", K("s/text"), "hello", 5, NULL, 5000), OKV_OK);
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_add(t, "accounts", K("s/text"), 1), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_EINVAL);
+    assert_int_equal(o.reason, OKV_TXN_NOT_COUNTER);
+}
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, code;
+    okv_txn_outcome o;
+} waiter;
+
+static void on_txn(void *arg, const okv_result *r)
+{
+    waiter *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->code = okv_result_code(r);
+    okv_result_txn_outcome(r, &w->o);
+    w->done = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int commit_async(fx *f, const okv_txn_req *t, waiter *w)
+{
+    memset(&w->o, 0, sizeof w->o);
+    w->done = 0;
+    int rc = okv_txn_commit_async(f->c, t, 5000, on_txn, w);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);   /* the call ends by its deadline */
+    pthread_mutex_unlock(&w->mu);
+    return w->code;
+}
+
+static void test_txn__async_reports_the_same_outcomes(void **state)
+{
+    fx *f = *state;
+    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0, 0, 0 } };
+    okv_txn_req *t;
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_absent(t, "orders", K("c1/o1")), OKV_OK);
+    assert_int_equal(okv_txn_req_put(t, "orders", K("c1/o1"), "created", 7), OKV_OK);
+    assert_int_equal(commit_async(f, t, &w), OKV_OK);
+    assert_true(w.o.version > 0);
+    /* The same transaction again: its condition no longer holds. */
+    assert_int_equal(commit_async(f, t, &w), OKV_ECONDITION);
+    assert_int_equal(w.o.failed, 0);
+    assert_int_equal(w.o.reason, OKV_TXN_CONDITION);
+    okv_txn_req_free(t);
+}
+
+static void test_txn__several_partitions_and_bad_arguments_are_refused(void **state)
+{
+    fx *f = *state;
+    okv_txn_req *t;
+    okv_txn_outcome o;
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_put(t, "orders", K("c1/x"), "1", 1), OKV_OK);
+    assert_int_equal(okv_txn_req_put(t, "payments", K("c1/x"), "1", 1), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_EUNIMPLEMENTED);
+    assert_non_null(strstr(okv_errmsg(f->c), "two-phase"));
+    okv_value *v = NULL;
+    assert_int_equal(okv_get(f->c, "orders", K("c1/x"), &v, 5000), OKV_ENOTFOUND);
+
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_put(t, "orders", K("c1/x"), "1", 1), OKV_OK);
+    assert_int_equal(okv_txn_req_put(t, "orders", K("c1/x"), "2", 1), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_EINVAL);
+    assert_non_null(strstr(okv_errmsg(f->c), "at most once"));
+
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_exists(t, "orders", K("c1/x")), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_EINVAL);   /* no write */
+
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_put(t, "", K("k"), "v", 1), OKV_EINVAL);
+    assert_int_equal(okv_txn_req_put(t, "orders", "", 0, "v", 1), OKV_EINVAL);
+    assert_int_equal(okv_txn_req_version_is(t, "orders", K("k"), 0), OKV_EINVAL);
+    assert_int_equal(okv_txn_req_compare(t, "orders", K("k"), (okv_cmp)9, 1), OKV_EINVAL);
+    for (unsigned i = 0; i < OKV_TXN_MAX_ITEMS; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "c2/%u", i);
+        assert_int_equal(okv_txn_req_delete(t, "orders", K(key)), OKV_OK);
+    }
+    assert_int_equal(okv_txn_req_delete(t, "orders", K("c2/one-too-many")), OKV_EINVAL);
+    assert_int_equal(commit(f, t, &o), OKV_OK);   /* 256 deletes of absent keys */
+
+    assert_int_equal(okv_put(f->c, "orders", K("c3/k"), "v", 1, NULL, 5000), OKV_OK);
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_put(t, "nosuchtable", K("k"), "v", 1), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_ENOTFOUND);
+    assert_non_null(strstr(okv_errmsg(f->c), "unknown table"));
+}
+
+static void test_txn__counter_codec_round_trips(void **state)
+{
+    (void)state;
+    int64_t vals[] = { 0, 1, -1, 1000, INT64_MAX, INT64_MIN };
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        uint8_t b[8];
+        int64_t back = 42;
+        okv_counter_encode(vals[i], b);
+        assert_int_equal(okv_counter_decode(b, 8, &back), OKV_OK);
+        assert_true(back == vals[i]);
+    }
+    uint8_t one[8];
+    okv_counter_encode(1, one);
+    assert_memory_equal(one, "\0\0\0\0\0\0\0\1", 8);
+    int64_t x;
+    assert_int_equal(okv_counter_decode(one, 7, &x), OKV_EINVAL);
+}
+
+int main(void)
+{
+#define T(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_txn__transfer_commits_at_one_version),
+        T(test_txn__failures_apply_nothing_and_name_the_item),
+        T(test_txn__async_reports_the_same_outcomes),
+        T(test_txn__several_partitions_and_bad_arguments_are_refused),
+        cmocka_unit_test(test_txn__counter_codec_round_trips),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
