@@ -475,12 +475,13 @@ static int apply_txn(fsm *f, uint64_t index, const command *c, command_result *o
     for (size_t i = 0; i < t.n_conds + t.n_writes; i++) {
         const txn_key *k = i < t.n_conds ? &t.conds[i].k : &t.writes[i - t.n_conds].k;
         if (k->table_id != c->table_id || k->partition != c->partition) {
+            okv_error_set(err, OKV_ECORRUPT,
+                          "entry %llu: a transaction of table %u partition %u names a key of "
+                          "table %u partition %u",
+                          (unsigned long long)index, c->table_id, c->partition, k->table_id,
+                          k->partition);
             txn_clear(&t);
-            return okv_error_set(err, OKV_ECORRUPT,
-                                 "entry %llu: a transaction of table %u partition %u names a "
-                                 "key of table %u partition %u",
-                                 (unsigned long long)index, c->table_id, c->partition,
-                                 k->table_id, k->partition);
+            return OKV_ECORRUPT;
         }
     }
     okv_error verr;
