@@ -211,18 +211,23 @@ static int run_sync(okv_client *c, client_op *op, ProtobufCMessage **resp)
     return rc;
 }
 
+okv_value *client_value_new(const void *data, size_t len, uint64_t version)
+{
+    okv_value *v = malloc(sizeof *v + len + 1);
+    if (!v)
+        return NULL;
+    v->version = version;
+    v->len = len;
+    if (len)
+        memcpy(v->data, data, len);
+    v->data[len] = '\0';
+    return v;
+}
+
 okv_value *client_value_from(const ProtobufCMessage *m)
 {
     const Orderkv__V1__GetResponse *resp = (const Orderkv__V1__GetResponse *)m;
-    okv_value *v = malloc(sizeof *v + resp->value.len + 1);
-    if (!v)
-        return NULL;
-    v->version = resp->version;
-    v->len = resp->value.len;
-    if (v->len)
-        memcpy(v->data, resp->value.data, v->len);
-    v->data[v->len] = '\0';
-    return v;
+    return client_value_new(resp->value.data, resp->value.len, resp->version);
 }
 
 int okv_get(okv_client *c, const char *table, const void *key, size_t key_len, okv_value **out,

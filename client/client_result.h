@@ -27,6 +27,7 @@ int client_op_submit_async(okv_client *c, client_op *op, okv_callback cb, void *
 /* Result objects from responses: a copy of a GetResponse's value; a scan
  * result that takes ownership of m. NULL when out of memory. */
 okv_value *client_value_from(const ProtobufCMessage *m);
+okv_value *client_value_new(const void *data, size_t len, uint64_t version);
 okv_scan_result *client_scan_from(ProtobufCMessage *m);
 
 #endif

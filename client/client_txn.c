@@ -189,18 +189,22 @@ int okv_txn_req_add_floor(okv_txn_req *t, const char *table, const void *key, si
 /* The op for t: packed TxnRequest, routed by its first write's key. */
 static client_op *txn_op(okv_client *c, const okv_txn_req *t, int timeout_ms, int *rc)
 {
-    if (!t || t->n_writes == 0) {
-        *rc = client_fail(c, OKV_EINVAL, "a transaction needs at least one write");
+    if (!t || t->n == 0) {
+        *rc = client_fail(c, OKV_EINVAL, "a transaction needs at least one write or condition");
         return NULL;
     }
+    /* Routed like the server picks the partition: the first write, or the
+     * first condition of a check. */
     const txn_item *first = NULL;
     for (size_t i = 0; i < t->n && !first; i++)
         if (t->items[i].is_write)
             first = &t->items[i];
+    if (!first)
+        first = &t->items[0];
     Orderkv__V1__TxnCondition *cs = calloc(t->n_conds ? t->n_conds : 1, sizeof *cs);
     Orderkv__V1__TxnCondition **cp = calloc(t->n_conds ? t->n_conds : 1, sizeof *cp);
-    Orderkv__V1__TxnWrite *ws = calloc(t->n_writes, sizeof *ws);
-    Orderkv__V1__TxnWrite **wp = calloc(t->n_writes, sizeof *wp);
+    Orderkv__V1__TxnWrite *ws = calloc(t->n_writes ? t->n_writes : 1, sizeof *ws);
+    Orderkv__V1__TxnWrite **wp = calloc(t->n_writes ? t->n_writes : 1, sizeof *wp);
     client_route_key rk = { first->table, first->key, first->key_len };
     client_op *op = cs && cp && ws && wp
                         ? client_op_new(c, M_TXN, &orderkv__v1__txn_response__descriptor, 1,

@@ -288,7 +288,8 @@ OKV_API void okv_batch_free(okv_batch *b);
  * "cust42/b"). Keys in several partitions get OKV_EUNIMPLEMENTED until
  * two-phase commit lands.
  */
-#define OKV_TXN_MAX_ITEMS 256u   /* conditions; and writes (1..256, a key at most once) */
+#define OKV_TXN_MAX_ITEMS 256u   /* conditions; and writes (a key at most once). With no
+                                    writes a transaction is a check of its conditions */
 
 typedef enum okv_cmp { OKV_LT = 1, OKV_LE = 2, OKV_EQ = 3, OKV_GE = 4, OKV_GT = 5 } okv_cmp;
 
@@ -349,6 +350,46 @@ OKV_API int okv_txn_commit_async(okv_client *client, const okv_txn_req *t, int t
                                  okv_callback cb, void *arg);
 /* In a callback of okv_txn_commit_async: what okv_txn_commit puts in out. */
 OKV_API void okv_result_txn_outcome(const okv_result *r, okv_txn_outcome *out);
+
+/*
+ * Interactive optimistic transactions. okv_tx_get reads through the
+ * transaction: its own buffered writes first, else the cluster
+ * (linearizably); the first read of a key records its version (or that it
+ * was absent) and later reads return the same answer. put, delete and add
+ * are buffered, one write per key (a later write replaces an earlier one;
+ * adds fold into a buffered add or counter put, a floor bounding the final
+ * value). okv_tx_commit sends the recorded versions as conditions with the
+ * writes: if anything read changed meanwhile, nothing applies and it
+ * returns OKV_ECONFLICT (run the transaction again; okv_tx_run does). A
+ * transaction that only read commits by checking its versions in one more
+ * round. One partition, as okv_txn_commit. An okv_tx is used by one thread.
+ */
+typedef struct okv_tx okv_tx;
+OKV_API int okv_tx_begin(okv_client *client, okv_tx **out);
+/* OKV_ENOTFOUND if absent (or deleted in this transaction). A value this
+ * transaction wrote has version 0 (it has none until commit). */
+OKV_API int okv_tx_get(okv_tx *t, const char *table, const void *key, size_t key_len,
+                       okv_value **out, int timeout_ms);
+OKV_API int okv_tx_put(okv_tx *t, const char *table, const void *key, size_t key_len,
+                       const void *value, size_t value_len);
+OKV_API int okv_tx_delete(okv_tx *t, const char *table, const void *key, size_t key_len);
+OKV_API int okv_tx_add(okv_tx *t, const char *table, const void *key, size_t key_len,
+                       int64_t delta);
+OKV_API int okv_tx_add_floor(okv_tx *t, const char *table, const void *key, size_t key_len,
+                             int64_t delta, int64_t floor);
+/* OKV_OK (out->version: the writes' version, or the check's), OKV_ECONFLICT
+ * (something read changed: nothing applied), OKV_ECONDITION (a floor), or
+ * as okv_txn_commit. The transaction is spent either way: free it. */
+OKV_API int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms);
+OKV_API void okv_tx_free(okv_tx *t);
+/* Runs fn in a fresh transaction and commits it, again after a jittered,
+ * growing pause (10 ms up to ~640 ms) while the commit conflicts, until
+ * timeout_ms (0: the client's default) has passed. fn returning non-OK
+ * stops it with that code and nothing applied. fn may run several times:
+ * it must have no effects outside the transaction. */
+typedef int (*okv_tx_fn)(okv_tx *t, void *arg);
+OKV_API int okv_tx_run(okv_client *client, okv_tx_fn fn, void *arg, okv_txn_outcome *out,
+                       int timeout_ms);
 
 /* Counter values (8 bytes, big-endian two's complement). decode: OKV_EINVAL
  * unless len == 8. */

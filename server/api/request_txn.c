@@ -45,8 +45,9 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     if (!m)
         return okv_error_set(err, OKV_EPROTO, "malformed TxnRequest (%zu bytes)", len);
     r->msg = m;
-    if (m->n_writes == 0)
-        return okv_error_set(err, OKV_EINVAL, "a transaction needs at least one write");
+    if (m->n_writes == 0 && m->n_conditions == 0)
+        return okv_error_set(err, OKV_EINVAL,
+                             "a transaction needs at least one write or condition");
     if (m->n_writes > TXN_MAX_WRITES || m->n_conditions > TXN_MAX_CONDS)
         return okv_error_set(err, OKV_EINVAL,
                              "a transaction has %zu conditions and %zu writes; the limits are "
@@ -59,7 +60,7 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     if (m->watermark && !m->client_id)
         return okv_error_set(err, OKV_EINVAL, "a watermark needs a client_id");
     r->t.conds = calloc(m->n_conditions ? m->n_conditions : 1, sizeof *r->t.conds);
-    r->t.writes = calloc(m->n_writes, sizeof *r->t.writes);
+    r->t.writes = calloc(m->n_writes ? m->n_writes : 1, sizeof *r->t.writes);
     if (!r->t.conds || !r->t.writes)
         return okv_error_set(err, OKV_ENOMEM, "out of memory decoding a transaction");
     int rc;
@@ -92,14 +93,15 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     if ((rc = txn_validate(&r->t, err)))
         return rc;
     /* One partition: that of the first write (the coordinator's, once
-     * two-phase commit exists). */
-    r->table_id = r->t.writes[0].k.table_id;
-    r->partition = r->t.writes[0].k.partition;
+     * two-phase commit exists), or of the first condition of a check. */
+    const txn_key *first = r->t.n_writes ? &r->t.writes[0].k : &r->t.conds[0].k;
+    r->table_id = first->table_id;
+    r->partition = first->partition;
     for (size_t i = 0; i < r->t.n_conds + r->t.n_writes; i++) {
         const txn_key *k = i < r->t.n_conds ? &r->t.conds[i].k : &r->t.writes[i - r->t.n_conds].k;
         if (k->table_id != r->table_id || k->partition != r->partition)
             return okv_error_set(err, OKV_EUNIMPLEMENTED,
-                                 "%s %zu lies in another partition than write 0: this version "
+                                 "%s %zu lies in another partition than the first: this version "
                                  "commits transactions within one partition (one table, keys "
                                  "sharing the part before their first '/'); transactions across "
                                  "partitions need two-phase commit, not built yet",

@@ -6,8 +6,8 @@
  * all integers big-endian, i64 in two's complement.
  *   0   u8   format (TXN_FORMAT = 1)
  *   1   u16  n_conds   (0..TXN_MAX_CONDS)
- *   3   u16  n_writes  (0..TXN_MAX_WRITES; txn_validate wants at least 1,
- *                       the decoder accepts 0)
+ *   3   u16  n_writes  (0..TXN_MAX_WRITES; txn_validate wants a write or a
+ *                       condition)
  *   5   n_conds conditions, then n_writes writes, then nothing.
  *
  * Condition:
@@ -583,15 +583,18 @@ static int check_written_once(const txn *t, okv_error *err)
 
 int txn_validate(const txn *t, okv_error *err)
 {
-    if (t->n_writes == 0)
-        return okv_error_set(err, OKV_EINVAL, "a transaction needs at least one write");
+    /* Conditions alone are a check: all of them held at one point of the
+     * partition's log (how a read-only transaction validates its reads). */
+    if (t->n_writes == 0 && t->n_conds == 0)
+        return okv_error_set(err, OKV_EINVAL,
+                             "a transaction needs at least one write or condition");
     if (t->n_writes > TXN_MAX_WRITES)
         return okv_error_set(err, OKV_EINVAL, "a transaction has at most %u writes, not %zu",
                              TXN_MAX_WRITES, t->n_writes);
     if (t->n_conds > TXN_MAX_CONDS)
         return okv_error_set(err, OKV_EINVAL, "a transaction has at most %u conditions, not %zu",
                              TXN_MAX_CONDS, t->n_conds);
-    if (!t->writes || (t->n_conds && !t->conds))
+    if ((t->n_writes && !t->writes) || (t->n_conds && !t->conds))
         return okv_error_set(err, OKV_EINVAL, "a transaction's condition or write list is NULL");
     for (size_t i = 0; i < t->n_conds; i++) {
         int rc = check_cond(&t->conds[i], i, err);

@@ -205,8 +205,10 @@ static void test_txn__several_partitions_and_bad_arguments_are_refused(void **st
     assert_non_null(strstr(okv_errmsg(f->c), "at most once"));
 
     assert_int_equal(okv_txn_req_new(&t), OKV_OK);
-    assert_int_equal(okv_txn_req_exists(t, "orders", K("c1/x")), OKV_OK);
-    assert_int_equal(commit(f, t, &o), OKV_EINVAL);   /* no write */
+    assert_int_equal(commit(f, t, &o), OKV_EINVAL);   /* nothing at all */
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_absent(t, "orders", K("c1/x")), OKV_OK);
+    assert_int_equal(commit(f, t, &o), OKV_OK);       /* a check */
 
     assert_int_equal(okv_txn_req_new(&t), OKV_OK);
     assert_int_equal(okv_txn_req_put(t, "", K("k"), "v", 1), OKV_EINVAL);
@@ -246,6 +248,135 @@ static void test_txn__counter_codec_round_trips(void **state)
     assert_int_equal(okv_counter_decode(one, 7, &x), OKV_EINVAL);
 }
 
+/* ---- interactive transactions (okv_tx) ---------------------------------- */
+
+static void put_counter(fx *f, const char *key, int64_t n)
+{
+    uint8_t b[8];
+    okv_counter_encode(n, b);
+    assert_int_equal(okv_put(f->c, "accounts", K(key), b, 8, NULL, 5000), OKV_OK);
+}
+
+static int64_t tx_counter(okv_tx *t, const char *key, int *rc)
+{
+    okv_value *v = NULL;
+    int64_t n = 0;
+    *rc = okv_tx_get(t, "accounts", K(key), &v, 5000);
+    if (*rc == OKV_OK) {
+        *rc = okv_counter_decode(okv_value_data(v), okv_value_len(v), &n);
+        okv_value_free(v);
+    }
+    return n;
+}
+
+static void test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads(void **state)
+{
+    fx *f = *state;
+    put_counter(f, "x/a", 10);
+    okv_tx *t;
+    int rc;
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    assert_int_equal(tx_counter(t, "x/a", &rc), 10);
+    assert_int_equal(rc, OKV_OK);
+    assert_int_equal(okv_tx_add(t, "accounts", K("x/a"), 5), OKV_OK);
+    assert_int_equal(tx_counter(t, "x/a", &rc), 15);       /* its own add */
+    assert_int_equal(okv_tx_put(t, "accounts", K("x/b"), "hi", 2), OKV_OK);
+    okv_value *v = NULL;
+    assert_int_equal(okv_tx_get(t, "accounts", K("x/b"), &v, 5000), OKV_OK);
+    assert_int_equal(okv_value_version(v), 0);              /* not committed yet */
+    okv_value_free(v);
+    assert_int_equal(okv_tx_delete(t, "accounts", K("x/b")), OKV_OK);
+    assert_int_equal(okv_tx_get(t, "accounts", K("x/b"), &v, 5000), OKV_ENOTFOUND);
+    assert_int_equal(okv_tx_put(t, "accounts", K("x/c"), "c", 1), OKV_OK);
+    okv_txn_outcome o;
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_OK);
+    okv_tx_free(t);
+    uint64_t va;
+    assert_int_equal(counter(f, "x/a", &va), 15);
+    assert_int_equal(va, o.version);
+
+    /* Someone writes what the transaction read: it applies nothing. */
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    assert_int_equal(tx_counter(t, "x/a", &rc), 15);
+    assert_int_equal(okv_tx_get(t, "accounts", K("x/new"), &v, 5000), OKV_ENOTFOUND);
+    put_counter(f, "x/a", 100);
+    assert_int_equal(tx_counter(t, "x/a", &rc), 15);       /* repeatable */
+    assert_int_equal(okv_tx_put(t, "accounts", K("x/c"), "changed", 7), OKV_OK);
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
+    assert_non_null(strstr(okv_errmsg(f->c), "changed after this transaction read it"));
+    okv_tx_free(t);
+    assert_int_equal(okv_get(f->c, "accounts", K("x/c"), &v, 5000), OKV_OK);
+    assert_int_equal(okv_value_len(v), 1);
+    okv_value_free(v);
+
+    /* An absent key that appears is a change too; so for a read-only one. */
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    assert_int_equal(okv_tx_get(t, "accounts", K("x/new"), &v, 5000), OKV_ENOTFOUND);
+    assert_int_equal(tx_counter(t, "x/a", &rc), 100);
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_OK);   /* a check */
+    okv_tx_free(t);
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    assert_int_equal(okv_tx_get(t, "accounts", K("x/new"), &v, 5000), OKV_ENOTFOUND);
+    put_counter(f, "x/new", 1);
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
+    okv_tx_free(t);
+}
+
+/* Read-modify-write of one counter (get, then put: no server-side add),
+ * from several threads at once: okv_tx_run retries the conflicts and no
+ * increment is lost. */
+#define RMW_THREADS 4
+#define RMW_EACH 15
+
+typedef struct rmw {
+    okv_client *c;
+    int failures;
+} rmw;
+
+static int incr(okv_tx *t, void *arg)
+{
+    (void)arg;
+    okv_value *v = NULL;
+    int rc = okv_tx_get(t, "accounts", K("rmw/n"), &v, 5000);
+    if (rc)
+        return rc;
+    int64_t n = 0;
+    rc = okv_counter_decode(okv_value_data(v), okv_value_len(v), &n);
+    okv_value_free(v);
+    if (rc)
+        return rc;
+    uint8_t b[8];
+    okv_counter_encode(n + 1, b);
+    return okv_tx_put(t, "accounts", K("rmw/n"), b, 8);
+}
+
+static void *rmw_main(void *arg)
+{
+    rmw *r = arg;
+    for (int i = 0; i < RMW_EACH; i++)
+        if (okv_tx_run(r->c, incr, NULL, NULL, 60000) != OKV_OK)
+            r->failures++;
+    return NULL;
+}
+
+static void test_txn__tx_run_loses_no_increment(void **state)
+{
+    fx *f = *state;
+    put_counter(f, "rmw/n", 0);
+    pthread_t th[RMW_THREADS];
+    rmw r[RMW_THREADS];
+    for (int i = 0; i < RMW_THREADS; i++) {
+        r[i].c = f->c;
+        r[i].failures = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, rmw_main, &r[i]), 0);
+    }
+    for (int i = 0; i < RMW_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(r[i].failures, 0);
+    }
+    assert_int_equal(counter(f, "rmw/n", NULL), RMW_THREADS * RMW_EACH);
+}
+
 int main(void)
 {
 #define T(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
@@ -254,6 +385,8 @@ int main(void)
         T(test_txn__failures_apply_nothing_and_name_the_item),
         T(test_txn__async_reports_the_same_outcomes),
         T(test_txn__several_partitions_and_bad_arguments_are_refused),
+        T(test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads),
+        T(test_txn__tx_run_loses_no_increment),
         cmocka_unit_test(test_txn__counter_codec_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -410,6 +410,8 @@ def step_txn(s, st):
         SC.INVALID_ARGUMENT, ["at most once"], what="a key written twice")
     expect_error(s.kv.Txn, pb.TxnRequest(), SC.INVALID_ARGUMENT, ["at least one write"],
                  what="an empty Txn")
+    chk = txn(s, [C(kind=C.VALUE_EQUALS, table="orders", key=o, value=b"paid")], [])
+    check(chk.committed and chk.version > p2.version, "a check (conditions only) commits")
     expect_error(s.kv.Txn, pb.TxnRequest(writes=[W(kind=W.PUT, table="nope", key=b"k")]),
                  SC.NOT_FOUND, ["unknown table"], what="Txn on an unknown table")
     st["txn"] = 1

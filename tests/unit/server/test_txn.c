@@ -546,7 +546,7 @@ static void test_txn__validate_refuses_bad_counts(void **state)
 {
     (void)state;
     txn none = { 0, NULL, 0, NULL };
-    expect_invalid(&none, "at least one write");
+    expect_invalid(&none, "at least one write or condition");
 
     txn_write *many = calloc(TXN_MAX_WRITES + 1, sizeof *many);
     for (size_t i = 0; i <= TXN_MAX_WRITES; i++)
