@@ -27,6 +27,10 @@ echo "valgrind: the asynchronous client core (integration.async, against a live 
 timeout 600 "${vg[@]}" "$build/tests/integration/test_async" >"$tmp/async.log" 2>&1 ||
   { cat "$tmp/async.log"; echo "valgrind: asynchronous client test failed"; exit 1; }
 
+echo "valgrind: transactions through the client (integration.txn, against a live node)"
+timeout 600 "${vg[@]}" "$build/tests/integration/test_txn_client" >"$tmp/txn.log" 2>&1 ||
+  { cat "$tmp/txn.log"; echo "valgrind: transaction client test failed"; exit 1; }
+
 echo "valgrind: orderkvd start, serve, SIGTERM"
 "${vg[@]}" --log-file="$tmp/server.vg" "$build/server/orderkvd" --data-dir "$tmp/data" \
   --listen 127.0.0.1:0 --port-file "$tmp/port" --log-level warn 2>"$tmp/server.log" &
@@ -43,6 +47,9 @@ put payments o1/p1 "\x00\x01"
 scan orders c1/
 del orders c1/o1
 get orders c1/o1
+txn accounts add s1/a 10 put s1/b x
+txn accounts int s1/a ge 5 add s1/a -20 floor 0
+get accounts s1/a --int yes
 tables
 status
 CMDS
