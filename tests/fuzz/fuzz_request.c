@@ -3,7 +3,8 @@
  * (server/api/request.c: request_decode / request_release).
  *
  * Input: byte 0 picks the request kind (byte % (REQ_KIND_COUNT + 1); the
- * extra value is an unknown kind, which must fail with OKV_EUNIMPLEMENTED);
+ * extra value is an unknown kind, which must fail with OKV_EUNIMPLEMENTED;
+ * 0xff picks a TxnRequest, server/api/request_txn.c, checked by fuzz_txn);
  * the rest is the protobuf body a client would send. The catalog is the
  * default one (orders, payments, accounts; CATALOG_DEFAULT_PARTITIONS each).
  *
@@ -35,6 +36,9 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "command.h"
+#include "request_txn.h"
+#include "txn.h"
 #include "errors.h"
 #include "hash.h"
 #include "keycodec.h"
@@ -245,6 +249,90 @@ static void check_scan(const request *r)
         check_resume(r, m);
 }
 
+/* ---- transactions ---------------------------------------------------------
+ *   T1  rc is OK or EINVAL / ENOTFOUND / EPROTO / EUNIMPLEMENTED, with a
+ *       message; a failure leaves nothing to release.
+ *   T2  success: txn_validate holds; every key is in the one partition the
+ *       command names, and that partition is keycodec_partition_of(key);
+ *   T3  the command decodes back to the same bytes, and the transaction's
+ *       encoding decodes and re-encodes to itself;
+ *   T4  evaluated against an empty store it succeeds or fails cleanly, and
+ *       stages writes only when it committed. */
+static int empty_read(void *ctx, const txn_key *k, uint8_t **val, size_t *val_len,
+                      uint64_t *version, okv_error *err)
+{
+    (void)ctx;
+    touch(k->key, k->key_len);
+    *val = NULL;
+    *val_len = 0;
+    *version = 0;
+    okv_error_clear(err);
+    return OKV_ENOTFOUND;
+}
+
+static int count_write(void *ctx, const txn_key *k, const uint8_t *val, size_t val_len,
+                       uint64_t version, okv_error *err)
+{
+    (void)err;
+    touch(k->key, k->key_len);
+    if (val)
+        touch(val, val_len);
+    CHECK(version == 7);
+    (*(size_t *)ctx)++;
+    return OKV_OK;
+}
+
+static int fuzz_txn(const uint8_t *body, size_t len)
+{
+    request_txn r;
+    okv_error err;
+    okv_error_clear(&err);
+    int rc = request_txn_decode(&r, &cat, body, len, &err);
+    if (rc != OKV_OK) {
+        CHECK(rc == OKV_EINVAL || rc == OKV_ENOTFOUND || rc == OKV_EPROTO ||
+              rc == OKV_EUNIMPLEMENTED);
+        CHECK(err.code == rc && err.msg[0] != '\0');
+        CHECK(r.msg == NULL && r.enc == NULL && r.t.conds == NULL);
+        return 0;
+    }
+    CHECK(txn_validate(&r.t, &err) == OKV_OK);
+    for (size_t i = 0; i < r.t.n_conds + r.t.n_writes; i++) {
+        const txn_key *k = i < r.t.n_conds ? &r.t.conds[i].k : &r.t.writes[i - r.t.n_conds].k;
+        CHECK(k->table_id == r.table_id && k->partition == r.partition);
+        const catalog_table *t = NULL;
+        for (size_t j = 0; j < cat.count; j++)
+            if (cat.tables[j].id == k->table_id)
+                t = &cat.tables[j];
+        CHECK(t && k->partition == keycodec_partition_of(k->key, k->key_len, t->partitions));
+    }
+    size_t clen = command_encoded_size(&r.cmd);
+    uint8_t *cbuf = malloc(clen);
+    CHECK(cbuf);
+    command_encode(&r.cmd, cbuf);
+    command back;
+    CHECK(command_decode(cbuf, clen, &back, &err) == OKV_OK);
+    CHECK(back.op == CMD_TXN && back.value_len == r.enc_len &&
+          memcmp(back.value, r.enc, r.enc_len) == 0);
+    txn again;
+    CHECK(txn_decode(r.enc, r.enc_len, &again, &err) == OKV_OK);
+    CHECK(txn_encoded_size(&again) == r.enc_len);
+    uint8_t *re = malloc(r.enc_len);
+    CHECK(re);
+    txn_encode(&again, re);
+    CHECK(memcmp(re, r.enc, r.enc_len) == 0);
+    size_t staged = 0;
+    txn_store store = { &staged, empty_read, NULL, count_write };
+    txn_outcome o;
+    CHECK(txn_eval(&again, 7, &store, &o, &err) == OKV_OK);
+    CHECK(o.code == OKV_OK || o.code == OKV_ECONDITION || o.code == OKV_EINVAL);
+    CHECK(o.code == OKV_OK ? staged == again.n_writes : staged == 0);
+    txn_clear(&again);
+    free(re);
+    free(cbuf);
+    request_txn_release(&r);
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -252,6 +340,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cat.count == 0) {
         catalog_init_default(&cat, CATALOG_DEFAULT_PARTITIONS);
     }
+    if (data[0] == 0xff)
+        return fuzz_txn(data + 1, size - 1);
     enum request_kind kind = (enum request_kind)(data[0] % (REQ_KIND_COUNT + 1));
     const uint8_t *body = data + 1;
     size_t len = size - 1;
