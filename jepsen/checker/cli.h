@@ -1,7 +1,7 @@
 /*
  * cli.h — okv-jepsen-check, callable in-process so tests can drive it.
  *
- *   okv-jepsen-check --history PATH [--workload register|set|sequential|auto]
+ *   okv-jepsen-check --history PATH [--workload register|set|sequential|bank|auto]
  *                    [--time-limit-s N] [--max-states-per-key N] [--json OUT]
  *
  * Prints "checker <name>: valid|invalid|unknown (<ops> ops, <keys> keys,

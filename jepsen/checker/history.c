@@ -115,8 +115,8 @@ static int intern_f(history *h, const char *s, size_t n, uint32_t *out)
 
 static history_fn fn_of(const char *s)
 {
-    static const char *const names[] = { "read", "write", "cas", "add" };
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = { "read", "write", "cas", "add", "transfer", "init" };
+    for (int i = 0; i < 6; i++)
         if (strcmp(s, names[i]) == 0)
             return (history_fn)i;
     return HISTORY_F_OTHER;

@@ -10,7 +10,8 @@
  * index     non-negative integer, strictly increasing through the file;
  * type      invoke, then exactly one completion per invoke of a client process:
  *           ok (took effect), fail (definitely did not), info (unknown);
- * f         the operation ("read", "write", "cas", "add", or a nemesis action);
+ * f         the operation ("read", "write", "cas", "add", "transfer", "init",
+ *           or a nemesis action);
  * value     any JSON; the workload checkers give it meaning;
  * process   a non-negative integer (a client, running one op at a time), or the
  *           string "nemesis" (fault ops; checkers only count them);
@@ -55,6 +56,8 @@ typedef enum history_fn {
     HISTORY_F_WRITE,
     HISTORY_F_CAS,
     HISTORY_F_ADD,
+    HISTORY_F_TRANSFER,
+    HISTORY_F_INIT,
     HISTORY_F_OTHER
 } history_fn;
 

@@ -2,7 +2,7 @@
  * result.h — what every checker returns.
  *
  * A check_result is created by a checker (register_check, set_check,
- * sequential_check) and owned by whoever receives it through **out; free it
+ * sequential_check, bank_check) and owned by whoever receives it through **out; free it
  * with check_result_free. It holds the verdict, the size of what was checked,
  * named counts (facts about the history), named anomalies (each with a few
  * example elements / keys / indices) and a human explanation.

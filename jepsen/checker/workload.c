@@ -3,14 +3,19 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "bank_check.h"
 #include "sequential_check.h"
 #include "set_check.h"
 
-static const char *const NAMES[] = { "register", "set", "sequential", "auto" };
+static const char *const NAMES[] = { "register", "set", "sequential", "bank", "auto" };
+#define N_NAMES 5
+#define N_CHECKERS 4 /* every name but auto */
+/* evidence(): a null read, which the set and the bank both make. */
+#define SET_OR_BANK (-2)
 
 int workload_from_name(const char *name, workload *out)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < N_NAMES; i++)
         if (strcmp(name, NAMES[i]) == 0) {
             *out = (workload)i;
             return 0;
@@ -20,10 +25,10 @@ int workload_from_name(const char *name, workload *out)
 
 const char *workload_name(workload w)
 {
-    return (unsigned)w < 4 ? NAMES[w] : "?";
+    return (unsigned)w < N_NAMES ? NAMES[w] : "?";
 }
 
-/* The workload op suggests, or -1 if it says nothing. */
+/* The workload op suggests, SET_OR_BANK, or -1 if it says nothing. */
 static int evidence(const history_op *op)
 {
     const history_value *v = &op->value;
@@ -32,6 +37,9 @@ static int evidence(const history_op *op)
         return WORKLOAD_REGISTER;
     case HISTORY_F_ADD:
         return WORKLOAD_SET;
+    case HISTORY_F_TRANSFER:
+    case HISTORY_F_INIT:
+        return WORKLOAD_BANK;
     case HISTORY_F_WRITE:
     case HISTORY_F_READ:
         if (v->kind == HV_LIST)
@@ -39,7 +47,7 @@ static int evidence(const history_op *op)
         if (v->kind == HV_INT)
             return WORKLOAD_SEQUENTIAL;
         if (v->kind == HV_NULL && op->fn == HISTORY_F_READ)
-            return WORKLOAD_SET;
+            return SET_OR_BANK;
         return -1;
     default:
         return -1;
@@ -48,17 +56,23 @@ static int evidence(const history_op *op)
 
 int workload_infer(const history *h, workload *out, okv_error *err)
 {
-    size_t first[3] = { HISTORY_NONE, HISTORY_NONE, HISTORY_NONE };
+    size_t first[N_CHECKERS] = { HISTORY_NONE, HISTORY_NONE, HISTORY_NONE, HISTORY_NONE };
+    size_t null_read = HISTORY_NONE;
     for (size_t pos = 0; pos < h->n_ops; pos++) {
         const history_op *op = &h->ops[pos];
         if (op->process == HISTORY_NEMESIS || op->type != HISTORY_INVOKE)
             continue;
         int w = evidence(op);
+        if (w == SET_OR_BANK && null_read == HISTORY_NONE)
+            null_read = pos;
         if (w >= 0 && first[w] == HISTORY_NONE)
             first[w] = pos;
     }
+    if (null_read != HISTORY_NONE && first[WORKLOAD_BANK] == HISTORY_NONE &&
+        first[WORKLOAD_SET] == HISTORY_NONE)
+        first[WORKLOAD_SET] = null_read;
     int found = -1, count = 0;
-    for (int w = 0; w < 3; w++)
+    for (int w = 0; w < N_CHECKERS; w++)
         if (first[w] != HISTORY_NONE) {
             found = found < 0 ? w : found;
             count++;
@@ -68,10 +82,10 @@ int workload_infer(const history *h, workload *out, okv_error *err)
         return 0;
     }
     if (count == 0)
-        return okv_error_set(err, OKV_EINVAL, "cannot infer the workload: no client op is a register, set or "
-                             "sequential op (use --workload)");
+        return okv_error_set(err, OKV_EINVAL, "cannot infer the workload: no client op is a register, set, "
+                             "sequential or bank op (use --workload)");
     int a = -1, b = -1;
-    for (int w = 0; w < 3; w++)
+    for (int w = 0; w < N_CHECKERS; w++)
         if (first[w] != HISTORY_NONE) {
             if (a < 0)
                 a = w;
@@ -95,6 +109,8 @@ int workload_check(check_result **out, workload w, const history *h, const regis
         return set_check(out, h, err);
     case WORKLOAD_SEQUENTIAL:
         return sequential_check(out, h, err);
+    case WORKLOAD_BANK:
+        return bank_check(out, h, err);
     default:
         *out = NULL;
         return okv_error_set(err, OKV_EINVAL, "no checker for workload \"%s\"", workload_name(w));

@@ -5,8 +5,10 @@
  *   register    any "cas"; a "write" or "read" whose value is [key, v]
  *   set         any "add"; a "read" whose invoke value is null
  *   sequential  a "write" or "read" whose value is an integer
- * Exactly one workload must be evidenced; otherwise OKV_EINVAL says which
- * ops point where.
+ *   bank        any "transfer" or "init"
+ * A null read is also what a bank's read looks like: it counts for the set
+ * only when nothing points to the bank. Exactly one workload must be
+ * evidenced; otherwise OKV_EINVAL says which ops point where.
  */
 #ifndef OKV_JEPSEN_WORKLOAD_H
 #define OKV_JEPSEN_WORKLOAD_H
@@ -20,10 +22,11 @@ typedef enum workload {
     WORKLOAD_REGISTER,
     WORKLOAD_SET,
     WORKLOAD_SEQUENTIAL,
+    WORKLOAD_BANK,
     WORKLOAD_AUTO
 } workload;
 
-/* "register", "set", "sequential", "auto" -> *out; OKV_EINVAL otherwise. */
+/* "register", "set", "sequential", "bank", "auto" -> *out; OKV_EINVAL otherwise. */
 int workload_from_name(const char *name, workload *out);
 
 const char *workload_name(workload w);

@@ -2,20 +2,22 @@
  * okv-jepsen — runs one Jepsen-style test against a running orderkv
  * cluster and records its history (docs/jepsen.md).
  *
- *   okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential --time S
+ *   okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank --time S
  *              --concurrency C --out DIR [--nemesis NAME] [--nemesis-interval S]
  *              [--hosts 'PATH/hosts.sh --run DIR'] [--seed N] [--op-timeout-ms MS]
  *              [--rate OPS/S] ...
  *
- * Phases: wait until the cluster serves (bounded) -> C client threads and
- * the nemesis for --time seconds -> heal everything -> wait until the
- * cluster serves again (bounded) and a quiet period -> the workload's final
- * ops -> write history.json, history.edn, latency.tsv, nemesis.log,
- * nemesis.tsv, summary.json in --out.
+ * Phases: wait until the cluster serves (bounded) -> the workload's setup
+ * (the bank's accounts) -> C client threads and the nemesis for --time
+ * seconds -> heal everything -> wait until the cluster serves again
+ * (bounded) and a quiet period -> the workload's final ops -> write
+ * history.json, history.edn, latency.tsv, nemesis.log, nemesis.tsv,
+ * summary.json in --out.
  *
  * Exit status: 0 when the run completed, whatever the history shows
  * (checking is okv-jepsen-check's job); 1 setup error (cluster never
- * served, cannot write --out); 2 bad command line.
+ * served, the workload's setup failed, cannot write --out); 2 bad command
+ * line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -144,7 +146,8 @@ const char *client_error(jclient *cl, int rc, char *buf, size_t size)
 
 static const workload *workload_find(const char *name)
 {
-    static const workload *all[] = { &workload_register, &workload_set, &workload_sequential };
+    static const workload *all[] = { &workload_register, &workload_set, &workload_sequential,
+                                     &workload_bank };
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         if (strcmp(all[k]->name, name) == 0)
             return all[k];
@@ -331,7 +334,7 @@ static int mkdir_p(const char *path)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential --time S\n"
+            "usage: okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank --time S\n"
             "                  --concurrency C --out DIR [options]\n"
             "  --nemesis NAME           none (default) or one of:\n"
             "                           %s\n"
@@ -343,11 +346,12 @@ static void usage(FILE *f)
             "  --op-timeout-ms MS       deadline of each client call (default 1000)\n"
             "  --rate OPS/S             cap on total op starts per second (default none)\n"
             "  --ops-per-key N          register: ops per key before a fresh key (default 100)\n"
+            "  --accounts N             bank: number of accounts, 2..%u (default 8)\n"
             "  --quiet S                after healing, before final reads (default 3)\n"
             "  --recover-timeout S      bound on waiting for the cluster to serve (default 60)\n"
             "  --pin-nodes              client thread T talks only to node T %% nodes (reads\n"
             "                           land on followers; writes led elsewhere fail cleanly)\n",
-            nemesis_names());
+            nemesis_names(), BANK_MAX_ACCOUNTS);
 }
 
 static int parse_args(int argc, char **argv, run_config *cfg)
@@ -361,9 +365,10 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     cfg->ops_per_key = 100;
     cfg->quiet_s = 3;
     cfg->recover_timeout_s = 60;
+    cfg->accounts = 8;
     cfg->seed = history_clock_ns() ^ (uint64_t)time(NULL);
     enum { O_ADDRS = 256, O_WL, O_TIME, O_CONC, O_OUT, O_NEM, O_INT, O_HOSTS, O_ENV, O_SEED,
-           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_HELP };
+           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_HELP };
     static const struct option opts[] = {
         { "addrs", required_argument, NULL, O_ADDRS },
         { "workload", required_argument, NULL, O_WL },
@@ -381,6 +386,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         { "quiet", required_argument, NULL, O_QUIET },
         { "recover-timeout", required_argument, NULL, O_RECOVER },
         { "pin-nodes", no_argument, NULL, O_PIN },
+        { "accounts", required_argument, NULL, O_ACCOUNTS },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -403,6 +409,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         case O_QUIET: cfg->quiet_s = atof(optarg); break;
         case O_RECOVER: cfg->recover_timeout_s = atof(optarg); break;
         case O_PIN: cfg->pin_nodes = 1; break;
+        case O_ACCOUNTS: cfg->accounts = atoi(optarg); break;
         case O_HELP: usage(stdout); exit(0);
         default: return -1;
         }
@@ -413,7 +420,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     else if (!cfg->addrs[0])
         bad = "--addrs is required";
     else if (!cfg->workload[0] || !workload_find(cfg->workload))
-        bad = "--workload must be register, set or sequential";
+        bad = "--workload must be register, set, sequential or bank";
     else if (!cfg->out_dir[0])
         bad = "--out is required";
     else if (!nemesis_known(cfg->nemesis))
@@ -425,6 +432,9 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     else if (strcmp(cfg->nemesis, "none") != 0 && strcmp(cfg->nemesis, "transfer-storm") != 0 &&
              !cfg->hosts[0])
         bad = "this nemesis needs --hosts";
+    else if (cfg->accounts < 2 || cfg->accounts > (int)BANK_MAX_ACCOUNTS)
+        bad = "--accounts must be 2.." BANK_MAX_ACCOUNTS_STR
+              " (the bank's setup writes every account in one transaction)";
     if (bad) {
         fprintf(stderr, "okv-jepsen: %s\n", bad);
         return -1;
@@ -491,9 +501,13 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (r.wl->setup && r.wl->setup(&cls[0]) != 0) {
+        fprintf(stderr, "okv-jepsen: the %s workload's setup failed; no run\n", cfg->workload);
+        return 1;
+    }
     fprintf(nlog, "# okv-jepsen nemesis timeline: %s, interval %.1f s; times since the run's start\n",
             cfg->nemesis, cfg->nemesis_interval_s);
-    nemesis *nem = nemesis_new(cfg, r.h, nlog, ntsv, r.wl->table);
+    nemesis *nem = nemesis_new(cfg, r.h, nlog, ntsv, r.wl->table, r.wl->focus_key);
     if (!nem || nemesis_start(nem) != 0) {
         fprintf(stderr, "okv-jepsen: cannot start the nemesis\n");
         return 1;

@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hash.h"
+
 #define MAX_NODES 16
 #define MAX_WORDS 32
 #define HOSTS_TIMEOUT_MS 60000
@@ -78,6 +80,7 @@ struct nemesis {
     history *h;
     FILE *log, *tsv;
     const char *table;
+    const char *focus_key;          /* NULL, or where leader faults aim */
     okv_client *c;
     pthread_t th;
     int running;
@@ -277,7 +280,8 @@ static int hosts_start(nemesis *n, const int *nodes, int k)
 
 typedef struct view {
     uint32_t table_id;
-    uint32_t partitions;
+    uint32_t partitions;            /* at most 256 (the arrays below) */
+    uint32_t partitions_total;      /* the table's real count, for hashing */
     int have_table;
     /* per partition: leader node number (1-based, 0 none), its term, holders */
     int leader[256];
@@ -316,6 +320,7 @@ static void view_load(nemesis *n, view *v)
                 if (strcmp(okv_status_table_name(s, t), n->table) == 0) {
                     v->table_id = okv_status_table_id(s, t);
                     v->partitions = okv_status_table_partitions(s, t);
+                    v->partitions_total = v->partitions;
                     if (v->partitions > 256)
                         v->partitions = 256;
                     v->have_table = 1;
@@ -343,8 +348,26 @@ static void view_load(nemesis *n, view *v)
         okv_status_free(st[i]);
 }
 
-/* The leader of a random partition of the workload's table (node number),
- * or a random node if no leader is known. */
+/* The partition leader faults and transfers aim at: the focus key's (a
+ * workload that lives in one partition, like the bank, names a key of it,
+ * or a random partition would miss it most of the time), else a random one.
+ * Computed as the servers do: FNV-1a of the partition key, the part before
+ * the first '/' (common/hash.h). */
+static uint32_t pick_partition(nemesis *n, const view *v)
+{
+    if (n->focus_key) {
+        const char *k = n->focus_key, *slash = strchr(k, '/');
+        size_t pk = slash ? (size_t)(slash - k) : strlen(k);
+        uint32_t p = (uint32_t)(okv_hash64(k, pk) % v->partitions_total);
+        if (p < v->partitions)
+            return p;
+    }
+    return (uint32_t)rnd_below(n, (int)v->partitions);
+}
+
+/* The leader of the partition pick_partition chooses (or, with no focus
+ * key and that one leaderless, of the next partition that has one), or a
+ * random node if no leader is known. */
 static int pick_leader(nemesis *n, char *why, size_t whysize)
 {
     view *v = malloc(sizeof *v);
@@ -353,13 +376,15 @@ static int pick_leader(nemesis *n, char *why, size_t whysize)
     view_load(n, v);
     int node = 0;
     if (v->have_table && v->partitions > 0) {
-        uint32_t p0 = (uint32_t)rnd_below(n, (int)v->partitions);
-        for (uint32_t k = 0; k < v->partitions && !node; k++) {
+        uint32_t p0 = pick_partition(n, v);
+        uint32_t tries = n->focus_key ? 1 : v->partitions;
+        for (uint32_t k = 0; k < tries && !node; k++) {
             uint32_t p = (p0 + k) % v->partitions;
             if (v->leader[p]) {
                 node = v->leader[p];
-                snprintf(why, whysize, "leader of %s/%u in term %llu", n->table, p,
-                         (unsigned long long)v->leader_term[p]);
+                snprintf(why, whysize, "leader of %s/%u%s%s%s in term %llu", n->table, p,
+                         n->focus_key ? " (holds " : "", n->focus_key ? n->focus_key : "",
+                         n->focus_key ? ")" : "", (unsigned long long)v->leader_term[p]);
             }
         }
     }
@@ -503,12 +528,12 @@ static void clock_reset(nemesis *n, char *value, size_t size, int *failed)
     *failed += hosts_nodes(n, "clock", nodes, k, "--offset", offs);
 }
 
-/* One leader transfer of a random partition to a random holder. */
+/* One leader transfer of a partition (pick_partition) to a random holder. */
 static int transfer_one(nemesis *n, const view *v)
 {
     if (!v->have_table || v->partitions == 0)
         return -1;
-    uint32_t p = (uint32_t)rnd_below(n, (int)v->partitions);
+    uint32_t p = pick_partition(n, v);
     if (v->nholders[p] == 0)
         return -1;
     int node = v->holders[p][rnd_below(n, v->nholders[p])];
@@ -682,7 +707,8 @@ static void *nemesis_main(void *arg)
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-nemesis *nemesis_new(const run_config *cfg, history *h, FILE *log, FILE *tsv, const char *table)
+nemesis *nemesis_new(const run_config *cfg, history *h, FILE *log, FILE *tsv, const char *table,
+                     const char *focus_key)
 {
     nemesis *n = calloc(1, sizeof *n);
     if (!n)
@@ -692,6 +718,7 @@ nemesis *nemesis_new(const run_config *cfg, history *h, FILE *log, FILE *tsv, co
     n->log = log;
     n->tsv = tsv;
     n->table = table;
+    n->focus_key = focus_key;
     n->rng = cfg->seed * 0x9E3779B97F4A7C15ull + 0x5bd1e995u;
     if (!n->rng)
         n->rng = 1;

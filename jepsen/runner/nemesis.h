@@ -30,8 +30,10 @@ int nemesis_known(const char *name);
 const char *nemesis_names(void);
 
 /* log: nemesis.log (borrowed; written with its own lock); table: the
- * workload's table, where "leader" faults pick their partition. */
-nemesis *nemesis_new(const run_config *cfg, history *h, FILE *log, FILE *tsv, const char *table);
+ * workload's table, where "leader" faults and transfer-storm pick their
+ * partition: focus_key's partition, or a random one when it is NULL. */
+nemesis *nemesis_new(const run_config *cfg, history *h, FILE *log, FILE *tsv, const char *table,
+                     const char *focus_key);
 void nemesis_free(nemesis *n);
 
 /* Starts / stops the thread. Stop ends the current fault window early

@@ -7,8 +7,8 @@
  * (nemesis.h); after the time is up everything is healed, the cluster is
  * given time to recover, and each thread runs its workload's final ops.
  *
- * A workload is a vtable. Adding one (bank, list-append, ...) means one
- * file with a `const workload workload_<name>` and a line in workload_find()
+ * A workload is a vtable. Adding one (list-append, ...) means one file
+ * with a `const workload workload_<name>` and a line in workload_find()
  * (main.c); the runner knows nothing else about it.
  */
 #ifndef OKV_JEPSEN_RUNNER_H
@@ -38,7 +38,14 @@ typedef struct run_config {
     double quiet_s;              /* after healing, before final reads */
     double recover_timeout_s;    /* bound on waiting for the cluster to serve */
     int pin_nodes;               /* client thread T talks only to node T % nodes */
+    int accounts;                /* bank: number of accounts */
 } run_config;
+
+/* The bank's setup creates every account in one transaction: an `absent`
+ * condition and a put per account, each list at most OKV_TXN_MAX_ITEMS. */
+#define BANK_MAX_ACCOUNTS 256u
+#define BANK_MAX_ACCOUNTS_STR "256"
+_Static_assert(BANK_MAX_ACCOUNTS <= OKV_TXN_MAX_ITEMS, "one setup transaction per bank");
 
 typedef struct runner runner;
 typedef struct workload workload;
@@ -79,9 +86,16 @@ uint64_t client_rand_below(jclient *cl, uint64_t n);
 struct workload {
     const char *name;
     const char *table;           /* the orderkv table it uses */
+    /* NULL, or a key of the one partition the workload lives in: leader
+     * faults and transfer-storm aim at that partition, not a random one. */
+    const char *focus_key;
     /* Shared state for the run; NULL allowed. */
     void *(*state_new)(const run_config *cfg);
     void (*state_free)(void *state);
+    /* Before the main phase, on thread 0's client (e.g. the bank's
+     * accounts); records its ops like any other. Nonzero: the run cannot
+     * go on (the reason is on stderr). May be NULL. */
+    int (*setup)(jclient *cl);
     /* Runs exactly one op (invoke + completion) for cl. Called repeatedly
      * until the time is up. */
     void (*step)(jclient *cl);
@@ -93,6 +107,7 @@ struct workload {
 extern const workload workload_register;
 extern const workload workload_set;
 extern const workload workload_sequential;
+extern const workload workload_bank;
 
 /* Sleeps ms milliseconds. */
 void sleep_ms(double ms);

@@ -16,6 +16,9 @@
 #                             a deposed leader still using its lease
 #   fsm.dedup.skip + kv.reply.drop=30%
 #                             register x none: a retried write applied twice
+#   txn.partial               bank x none: a transfer stopped by its debit's
+#                             floor still applies its credit when the credit
+#                             came first: money appears (wrong-total)
 # and one control that must stay valid, so the third case is the dedup bug
 # and not the runner misreading dropped replies:
 #   kv.reply.drop=30% alone   register x none: valid
@@ -50,6 +53,7 @@ CASES=(
   "kv.ack.before_commit|invalid|set|partition-leader|kv.ack.before_commit=on|lost"
   "lease.never_ends|invalid|register|partition-leader|lease.never_ends=on|not linearizable"
   "fsm.dedup.skip|invalid|register|none|fsm.dedup.skip=on;kv.reply.drop=30%|not linearizable"
+  "txn.partial|invalid|bank|none|txn.partial=on|^wrong-total: "
   "kv.reply.drop|valid|register|none|kv.reply.drop=30%|linearizable-register: valid"
 )
 

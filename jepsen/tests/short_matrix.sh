@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # jepsen/tests/short_matrix.sh BUILD_DIR — ctest jepsen_short_matrix: a few
 # workload x nemesis pairs on real 3-node clusters, 12 s each, every one of
-# which must check valid. About 2-3 minutes on 2 cores. Needs root and
+# which must check valid. About 3 minutes on 2 cores. Needs root and
 # network namespaces; exits 77 (ctest: skipped) without them.
 #
 # The run directories are removed when everything is valid and kept (path
@@ -21,7 +21,7 @@ if ! unshare -n true 2>/dev/null; then
   exit 77
 fi
 
-PAIRS="register:partition-leader,register:kill-leader,set:kill-all,set:partition-leader,set:pause-minority,sequential:partition-halves,sequential:kill-leader"
+PAIRS="register:partition-leader,register:kill-leader,set:kill-all,set:partition-leader,set:pause-minority,sequential:partition-halves,sequential:kill-leader,bank:partition-leader,bank:kill-leader"
 out="$(mktemp -d "${TMPDIR:-/tmp}/okvj-matrix-XXXXXX")"
 rc=0
 "$jepsen/run" --pairs "$PAIRS" --time 12 --nemesis-interval 3 --tick-ms 50 \

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bank_check.h"
 #include "history.h"
 #include "register_check.h"
 #include "result.h"
@@ -45,7 +46,19 @@ static inline history *parse_history(const char *json)
     return h;
 }
 
-typedef enum { RUN_REGISTER, RUN_SET, RUN_SEQUENTIAL } run_kind;
+typedef enum { RUN_REGISTER, RUN_SET, RUN_SEQUENTIAL, RUN_BANK } run_kind;
+
+/* The checker of kind k (register with opt, or its defaults when NULL). */
+static inline int run_kind_check(run_kind k, check_result **r, const history *h,
+                                 const register_options *opt, okv_error *e)
+{
+    switch (k) {
+    case RUN_REGISTER: return register_check(r, h, opt, e);
+    case RUN_SET: return set_check(r, h, e);
+    case RUN_SEQUENTIAL: return sequential_check(r, h, e);
+    default: return bank_check(r, h, e);
+    }
+}
 
 /* Parses json, runs the checker (register with opt, or defaults when NULL),
  * prints the explanation when it is not valid, and returns the result. */
@@ -55,9 +68,7 @@ static inline check_result *run_checker(run_kind k, const char *json, const regi
     okv_error e;
     okv_error_clear(&e);
     check_result *r = NULL;
-    int rc = k == RUN_REGISTER ? register_check(&r, h, opt, &e)
-             : k == RUN_SET    ? set_check(&r, h, &e)
-                               : sequential_check(&r, h, &e);
+    int rc = run_kind_check(k, &r, h, opt, &e);
     history_free(h);
     if (rc)
         fail_msg("checker: %s", e.msg);
@@ -74,9 +85,7 @@ static inline void expect_check_error(run_kind k, const char *json, const char *
     okv_error e;
     okv_error_clear(&e);
     check_result *r = NULL;
-    int rc = k == RUN_REGISTER ? register_check(&r, h, NULL, &e)
-             : k == RUN_SET    ? set_check(&r, h, &e)
-                               : sequential_check(&r, h, &e);
+    int rc = run_kind_check(k, &r, h, NULL, &e);
     history_free(h);
     assert_int_equal(rc, OKV_EINVAL);
     assert_null(r);

@@ -165,9 +165,62 @@ static void test_cli__auto_infers_each_workload(void **state)
     assert_int_equal(run(f, "--history", f->history, NULL), CLI_EXIT_VALID);
     assert_contains(f->out, "checker sequential: valid");
 
+    /* A bank's reads are null reads too: the transfers say it is a bank. */
+    write_file(f->history, "["
+        OP(0, invoke, init, "[2,10]", 0) "," OP(1, ok, init, "[2,10]", 0) ","
+        OP(2, invoke, read, "null", 1) "," OP(3, ok, read, "[[0,10],[1,10]]", 1) ","
+        OP(4, invoke, transfer, "[0,1,5]", 0) "," OP(5, ok, transfer, "[0,1,5]", 0) "]");
+    assert_int_equal(run(f, "--history", f->history, NULL), CLI_EXIT_VALID);
+    assert_contains(f->out, "checker bank: valid (3 ops, 2 keys, ");
+
+    /* Null reads alone are the set's (as before the bank existed). */
+    write_file(f->history, "[" OP(0, invoke, read, "null", 1) "," OP(1, ok, read, "[]", 1) "]");
+    assert_int_equal(run(f, "--history", f->history, NULL), CLI_EXIT_VALID);
+    assert_contains(f->out, "checker set: valid");
+
+    write_file(f->history, "[" OP(0, invoke, add, "1", 0) "," OP(1, invoke, transfer, "[0,1,5]", 1) "]");
+    assert_int_equal(run(f, "--history", f->history, NULL), CLI_EXIT_USAGE);
+    assert_contains(f->err, "op index 0 (f \"add\") looks like set but op index 1 (f \"transfer\") looks like bank");
+
     write_file(f->history, "[" OP(0, invoke, add, "1", 0) "," OP(1, invoke, cas, "[1,[1,2]]", 1) "]");
     assert_int_equal(run(f, "--history", f->history, NULL), CLI_EXIT_USAGE);
     assert_contains(f->err, "cannot infer the workload: op index 1 (f \"cas\") looks like register but op index 0 (f \"add\") looks like set");
+}
+
+/* The bank's verdict line, explanation and JSON document. */
+static void test_cli__invalid_bank_with_json(void **state)
+{
+    fixture *f = *state;
+    write_file(f->history, "["
+        OP(0, invoke, init, "[2,10]", 0) "," OP(1, ok, init, "[2,10]", 0) ","
+        OP(2, invoke, transfer, "[0,1,15]", 0) "," OP(3, fail, transfer, "[0,1,15]", 0) ","
+        NEM(4, kill) ","
+        OP(5, invoke, read, "null", 1) "," OP(6, ok, read, "[[0,10],[1,25]]", 1) "]");
+    assert_int_equal(run(f, "--workload", "bank", "--history", f->history, "--json", f->json, NULL),
+                     CLI_EXIT_INVALID);
+    assert_contains(f->out, "checker bank: invalid (3 ops, 2 keys, ");
+    assert_contains(f->out, "wrong-total: 1 of 1 ok reads saw a total other than 20 (2 accounts x 10)");
+    assert_contains(f->out, "nemesis ops (kill 1)");
+
+    FILE *fp = fopen(f->json, "r");
+    assert_non_null(fp);
+    fseek(fp, 0, SEEK_END);
+    char *text = slurp(fp);
+    okv_error e;
+    json_doc *d = NULL;
+    if (json_parse(&d, text, strlen(text), &e))
+        fail_msg("the --json output does not parse: %s\n%s", e.msg, text);
+    const json_node *root = json_doc_root(d);
+    assert_string_equal(json_member(root, "workload")->u.str.s, "bank");
+    assert_string_equal(json_member(root, "checker")->u.str.s, "bank");
+    assert_string_equal(json_member(root, "valid")->u.str.s, "invalid");
+    const json_node *wrong = json_member(json_member(root, "anomalies"), "wrong-total");
+    assert_int_equal(json_member(wrong, "count")->u.i, 1);
+    assert_int_equal(json_member(wrong, "examples")->u.kids.first->u.i, 5);
+    assert_int_equal(json_member(json_member(json_member(root, "anomalies"), "negative-balance"), "count")->u.i, 0);
+    assert_int_equal(json_member(json_member(root, "counts"), "transfers-failed")->u.i, 1);
+    json_doc_free(d);
+    free(text);
 }
 
 static void test_cli__usage_errors(void **state)
@@ -177,8 +230,8 @@ static void test_cli__usage_errors(void **state)
     assert_contains(f->err, "missing --history PATH");
     assert_int_equal(run(f, "--history", NULL), CLI_EXIT_USAGE);
     assert_contains(f->err, "--history needs a value");
-    assert_int_equal(run(f, "--history", "x", "--workload", "bank", NULL), CLI_EXIT_USAGE);
-    assert_contains(f->err, "--workload must be register, set, sequential or auto, not \"bank\"");
+    assert_int_equal(run(f, "--history", "x", "--workload", "list-append", NULL), CLI_EXIT_USAGE);
+    assert_contains(f->err, "--workload must be register, set, sequential, bank or auto, not \"list-append\"");
     assert_int_equal(run(f, "--history", "x", "--time-limit-s", "-3", NULL), CLI_EXIT_USAGE);
     assert_contains(f->err, "--time-limit-s must be a whole number of seconds");
     assert_int_equal(run(f, "--history", "x", "--frobnicate", NULL), CLI_EXIT_USAGE);
@@ -214,6 +267,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cli__invalid_register_with_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli__unknown_when_budget_is_tiny, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli__auto_infers_each_workload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli__invalid_bank_with_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli__usage_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cli__parse_errors, setup, teardown),
     };

@@ -131,12 +131,16 @@ static void test_history__checkers_survive_corrupted_histories(void **state)
             OP(2, invoke, write, "1", 0) "," OP(3, ok, write, "1", 0) ","
             OP(4, invoke, read, "3", 1) "," OP(5, ok, read, "[1,0]", 1) ","
             OP(6, invoke, write, "2", 0) "," OP(7, fail, write, "2", 0) "]",
+        "[" OP(0, invoke, init, "[3,100]", 0) "," OP(1, ok, init, "[3,100]", 0) ","
+            OP(2, invoke, transfer, "[0,1,30]", 0) "," OP(3, ok, transfer, "[0,1,30]", 0) ","
+            OP(4, invoke, transfer, "[2,1,90]", 1) "," OP(5, fail, transfer, "[2,1,90]", 1) ","
+            OP(6, invoke, read, "null", 2) "," OP(7, ok, read, "[[0,70],[1,130],[2,100]]", 2) "]",
     };
     static const char swaps[] = "0123456789-,[]n";
     rng_state = 0x5eed0002;
     size_t parsed = 0, checked = 0;
     for (int iter = 0; iter < 6000; iter++) {
-        const char *src = seeds[iter % 3];
+        const char *src = seeds[iter % 4];
         size_t len = strlen(src);
         char *copy = malloc(len);
         memcpy(copy, src, len);
@@ -153,7 +157,7 @@ static void test_history__checkers_survive_corrupted_histories(void **state)
             fail_msg("seed 0x5eed0002 iteration %d: parse rc %d", iter, rc);
         if (rc == 0) {
             parsed++;
-            for (workload w = WORKLOAD_REGISTER; w <= WORKLOAD_SEQUENTIAL; w++) {
+            for (workload w = WORKLOAD_REGISTER; w <= WORKLOAD_BANK; w++) {
                 check_result *r = NULL;
                 rc = workload_check(&r, w, h, NULL, &e);
                 if (rc != 0 && rc != OKV_EINVAL)
