@@ -26,7 +26,9 @@
 #include "transport.h"
 
 #define CLUSTER 0xC1u
-#define WAIT_MS 10000
+/* A bound on every wait, never an expectation of speed: generous, since CI
+ * runs this under ASan while other builds load every core. */
+#define WAIT_MS 30000
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -619,21 +621,58 @@ static void test_transport__thousands_of_messages_many_groups_in_order(void **st
         node_stop(&ns[i]);
 }
 
-/* Sends one heartbeat per poll until one arrives. */
+/* Probes (send_until_delivered) travel on a group of their own, with a
+ * fresh index per call. */
+#define PROBE_GROUP 4242
+static atomic_uint_fast64_t probe_seq = 1;
+
+/* 1 if n's inbox holds the probe with this index. */
+static int inbox_has_probe(struct node *n, uint64_t index)
+{
+    pthread_mutex_lock(&n->mu);
+    int found = 0;
+    for (struct rec *r = n->head; r && !found; r = r->next)
+        found = r->group == PROBE_GROUP && r->m.index == index;
+    pthread_mutex_unlock(&n->mu);
+    return found;
+}
+
+/* Sends one heartbeat per poll until one of this call's arrives. Others
+ * may still be on their way when it returns (and a late one of an earlier
+ * call proves nothing about now): pop_skipping_probes drops them. */
 static int send_until_delivered(struct node *a, struct node *b, int ms)
 {
     int64_t end = now_ms() + ms;
-    size_t have = inbox_count(b);
-    while (inbox_count(b) == have) {
+    uint64_t index = atomic_fetch_add(&probe_seq, 1);
+    while (!inbox_has_probe(b, index)) {
         if (now_ms() > end)
             return 0;
         struct raft_message m;
-        make_msg(&m, RAFT_MSG_HEARTBEAT, 42, 0, 0);
-        transport_send(a->t, b->id, 1, &m);
+        make_msg(&m, RAFT_MSG_HEARTBEAT, index, 0, 0);
+        transport_send(a->t, b->id, PROBE_GROUP, &m);
         transport_flush(a->t);
         sleep_ms(5);
     }
     return 1;
+}
+
+/* The oldest message in n's inbox that is not a probe, waiting up to ms
+ * for one; NULL if none came. */
+static struct rec *pop_skipping_probes(struct node *n, int ms)
+{
+    int64_t end = now_ms() + ms;
+    for (;;) {
+        struct rec *r = inbox_pop(n);
+        if (r && r->group != PROBE_GROUP)
+            return r;
+        if (r) {
+            rec_free(r);
+            continue;
+        }
+        if (now_ms() > end)
+            return NULL;
+        sleep_ms(2);
+    }
 }
 
 static void test_transport__peer_down_at_first_comes_up_later(void **state)
@@ -649,13 +688,16 @@ static void test_transport__peer_down_at_first_comes_up_later(void **state)
     assert_int_equal(transport_set_peer(a.t, 2, addr), 0);
     struct raft_message m;
     make_msg(&m, RAFT_MSG_VOTE, 1, 0, 0);
-    int64_t end = now_ms() + 300;
-    while (now_ms() < end) {   /* a few reconnect attempts fail meanwhile */
+    /* Send until a failed attempt was retried and something was dropped:
+     * how many attempts fit in a given time depends on the machine's load. */
+    int64_t end = now_ms() + WAIT_MS;
+    struct transport_stats st = stats(&a, 2);
+    while ((st.reconnects < 1 || st.drops == 0) && now_ms() < end) {
         transport_send(a.t, 2, 1, &m);
         transport_flush(a.t);
         sleep_ms(10);
+        st = stats(&a, 2);
     }
-    struct transport_stats st = stats(&a, 2);
     assert_int_equal(st.connected, 0);
     assert_true(st.drops > 0);
     assert_true(st.reconnects >= 1);
@@ -663,7 +705,9 @@ static void test_transport__peer_down_at_first_comes_up_later(void **state)
     node_start(&b, 2, addr);
     assert_int_equal(transport_set_peer(b.t, 1, a.addr), 0);
     assert_true(send_until_delivered(&a, &b, WAIT_MS));
-    assert_true(connected(&a, 2));
+    /* The receiver can have the message before the sender has handled its
+     * stream's start (which sets connected). */
+    assert_true(wait_connected(&a, 2, WAIT_MS));
     node_stop(&a);
     node_stop(&b);
 }
@@ -706,9 +750,11 @@ static void test_transport__peer_killed_mid_stream_and_restarted(void **state)
         raft_message_release(&m);
     }
     transport_flush(ns[0].t);
-    assert_true(wait_count(&ns[1], 100, WAIT_MS));
+    /* Probes sent before these may still arrive first: skip them. */
     for (uint64_t seq = 0; seq < 100; seq++) {
-        struct rec *r = inbox_pop(&ns[1]);
+        struct rec *r = pop_skipping_probes(&ns[1], WAIT_MS);
+        assert_non_null(r);
+        assert_int_equal(r->group, 3);
         assert_int_equal(r->m.index, seq);
         rec_free(r);
     }
@@ -732,9 +778,15 @@ static void test_transport__address_change_reconnects(void **state)
     assert_int_equal(transport_set_peer(ns[1].t, 1, ns[0].addr), 0);
     assert_int_equal(transport_set_peer(ns[0].t, 2, ns[1].addr), 0);
     assert_true(send_until_delivered(&ns[0], &ns[1], WAIT_MS));
-    /* Setting the same address again keeps the stream. */
+    /* The receiver can have the message before the sender has handled its
+     * stream's start (which sets connected). */
+    assert_true(wait_connected(&ns[0], 2, WAIT_MS));
+    /* Setting the same address again keeps the stream: traffic sent after
+     * it arrives, and no stream was started meanwhile (a reconnect would
+     * have counted before anything could arrive on the new stream). */
     uint64_t rc = stats(&ns[0], 2).reconnects;
     assert_int_equal(transport_set_peer(ns[0].t, 2, ns[1].addr), 0);
+    assert_true(send_until_delivered(&ns[0], &ns[1], WAIT_MS));
     assert_true(connected(&ns[0], 2));
     assert_int_equal(stats(&ns[0], 2).reconnects, rc);
     node_stop(&ns[0]);
@@ -1230,11 +1282,12 @@ static void test_transport__clean_shutdown_with_streams_open(void **state)
             for (int i = 0; i < 3; i++)
                 transport_flush(ns[i].t);
     }
-    int64_t t0 = now_ms();
+    /* No timing assertion: how long this takes depends on the machine's
+     * load. A shutdown that hangs shows as ctest's TIMEOUT, a use after
+     * free or a leak as ASan's report. */
     node_stop(&ns[1]);
     node_stop(&ns[0]);
     node_stop(&ns[2]);
-    assert_true(now_ms() - t0 < 5000);
 }
 
 static void test_transport__options_and_arguments_checked(void **state)
