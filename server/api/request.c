@@ -36,15 +36,9 @@ static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
     return -1;
 }
 
-/* Length on the wire of the last occurrence of length-delimited field
- * `field` in a top-level message, or -1 if absent or unparsable.
- * protobuf-c hands strings over NUL-terminated, so a name with an embedded
- * NUL ("accounts\0evil") would silently become "accounts"; comparing with
- * the wire length catches that. */
-static long wire_field_len(const uint8_t *buf, size_t len, uint32_t field)
+int request_wire_each(const uint8_t *buf, size_t len, request_wire_fn fn, void *ctx)
 {
     const uint8_t *p = buf, *end = buf + len;
-    long found = -1;
     while (p < end) {
         uint64_t key, v;
         if (read_varint(&p, end, &key))
@@ -62,8 +56,8 @@ static long wire_field_len(const uint8_t *buf, size_t len, uint32_t field)
         case 2:
             if (read_varint(&p, end, &v) || v > (uint64_t)(end - p))
                 return -1;
-            if ((key >> 3) == field)
-                found = (long)v;
+            if (fn(ctx, (uint32_t)(key >> 3), p, (size_t)v))
+                return 1;
             p += v;
             break;
         case 5:
@@ -75,7 +69,32 @@ static long wire_field_len(const uint8_t *buf, size_t len, uint32_t field)
             return -1;
         }
     }
-    return found;
+    return 0;
+}
+
+typedef struct field_len {
+    uint32_t field;
+    long found;
+} field_len;
+
+static int note_len(void *ctx, uint32_t field, const uint8_t *data, size_t len)
+{
+    field_len *f = ctx;
+    (void)data;
+    if (field == f->field)
+        f->found = (long)len;
+    return 0;
+}
+
+/* Length on the wire of the last occurrence of length-delimited field
+ * `field` in a top-level message, or -1 if absent or unparsable.
+ * protobuf-c hands strings over NUL-terminated, so a name with an embedded
+ * NUL ("accounts\0evil") would silently become "accounts"; comparing with
+ * the wire length catches that. */
+static long wire_field_len(const uint8_t *buf, size_t len, uint32_t field)
+{
+    field_len f = { field, -1 };
+    return request_wire_each(buf, len, note_len, &f) ? -1 : f.found;
 }
 
 static int check_table(request *r, const catalog *cat, const char *name, okv_error *err)

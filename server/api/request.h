@@ -54,6 +54,13 @@ typedef struct request {
 int request_decode(request *out, enum request_kind kind, const catalog *cat,
                    const uint8_t *buf, size_t len, okv_error *err);
 
+/* Calls fn for every length-delimited field of the protobuf message in
+ * buf, in wire order; stops when fn returns non-zero. 0 after the last
+ * field, 1 if fn stopped it, -1 if the bytes do not parse. For checks
+ * protobuf-c's unpacked form cannot make, such as a string holding a NUL. */
+typedef int (*request_wire_fn)(void *ctx, uint32_t field, const uint8_t *data, size_t len);
+int request_wire_each(const uint8_t *buf, size_t len, request_wire_fn fn, void *ctx);
+
 /* Frees what request_decode allocated. Accepts a zeroed request. */
 void request_release(request *r);
 

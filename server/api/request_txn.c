@@ -6,6 +6,7 @@
 
 #include "keycodec.h"
 #include "orderkv.pb-c.h"
+#include "request.h"
 
 /* The proto's kind and comparison numbers are txn.h's (proto/orderkv.proto
  * and txn.h say so); anything else is refused by txn_validate. */
@@ -38,6 +39,21 @@ static int resolve(const catalog *cat, const char *what, size_t idx, const char 
     return OKV_OK;
 }
 
+/* A table name (field 2 of a TxnCondition or TxnWrite) with a NUL byte:
+ * protobuf-c would hand over only the part before it, naming another
+ * table. */
+static int nul_in_table(void *ctx, uint32_t field, const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    return field == 2 && memchr(data, 0, len) != NULL;
+}
+
+static int item_has_nul_table(void *ctx, uint32_t field, const uint8_t *data, size_t len)
+{
+    (void)ctx;
+    return (field == 1 || field == 2) && request_wire_each(data, len, nul_in_table, NULL) == 1;
+}
+
 static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t len,
                   okv_error *err)
 {
@@ -45,6 +61,8 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     if (!m)
         return okv_error_set(err, OKV_EPROTO, "malformed TxnRequest (%zu bytes)", len);
     r->msg = m;
+    if (request_wire_each(buf, len, item_has_nul_table, NULL) == 1)
+        return okv_error_set(err, OKV_EINVAL, "a table name contains a NUL byte");
     if (m->n_writes == 0 && m->n_conditions == 0)
         return okv_error_set(err, OKV_EINVAL,
                              "a transaction needs at least one write or condition");

@@ -570,6 +570,14 @@ def step_bad_input(s, st):
     except grpc.RpcError as e:
         if e.code() not in (SC.NOT_FOUND, SC.INVALID_ARGUMENT):
             soft_fail(f"table with NUL: got {e.code().name}, want NOT_FOUND/INVALID_ARGUMENT")
+    # The same inside a transaction's condition and write.
+    W, C = pb.TxnWrite, pb.TxnCondition
+    E(s.kv.Txn, pb.TxnRequest(writes=[W(kind=W.PUT, table="accounts\x00evil", key=b"nul/k",
+                                        value=b"v")]),
+      SC.INVALID_ARGUMENT, ["NUL"], "Txn write to a table name with a NUL")
+    E(s.kv.Txn, pb.TxnRequest(conditions=[C(kind=C.ABSENT, table="accounts\x00evil",
+                                            key=b"nul/k")]),
+      SC.INVALID_ARGUMENT, ["NUL"], "Txn condition on a table name with a NUL")
     # Keys.
     E(s.kv.Put, pb.PutRequest(table="orders", key=b"", value=b"v"), SC.INVALID_ARGUMENT,
       ["empty"], "Put empty key")
