@@ -41,7 +41,8 @@ const char *client_method_path(enum client_method m)
     static const char *const paths[M_COUNT] = {
         "/orderkv.v1.KV/Get", "/orderkv.v1.KV/Put", "/orderkv.v1.KV/Delete",
         "/orderkv.v1.KV/Scan", "/orderkv.v1.Admin/Status", "/orderkv.v1.Admin/TransferLeader",
-        "/orderkv.v1.KV/Batch", "/orderkv.v1.KV/Txn",
+        "/orderkv.v1.KV/Batch", "/orderkv.v1.KV/Txn", "/orderkv.v1.KV/TxnPart",
+        "/orderkv.v1.KV/TxnStatus",
     };
     return m < M_COUNT ? paths[m] : "";
 }

@@ -73,6 +73,7 @@ client_op *client_op_new(okv_client *c, enum client_method m,
         }
         memcpy(op->rk_key, rk->key, rk->key_len);
         op->rk_key_len = rk->key_len;
+        op->rk_partition = rk->partition;
     }
     if (is_write) {
         op->watermark = client_write_begin(c, &op->w);
@@ -107,7 +108,7 @@ void client_op_free(client_op *op)
 
 static client_route_key op_route(const client_op *op)
 {
-    client_route_key rk = { op->rk_table, op->rk_key, op->rk_key_len };
+    client_route_key rk = { op->rk_table, op->rk_key, op->rk_key_len, op->rk_partition };
     return rk;
 }
 
@@ -178,8 +179,9 @@ static void op_finish(client_op *op)
 {
     okv_client *c = op->c;
     int rc = op->rc;
-    /* Any replica answers a read: only a write's answer names the leader. */
-    if (rc == OKV_OK && op->is_write)
+    /* Any replica answers a read: only a write's answer (or a step of a
+     * node's transaction, which only leaders apply) names the leader. */
+    if (rc == OKV_OK && (op->is_write || op->m == M_TXN_PART))
         op_learn(op, (long)op->idx);
     if (op->ambiguous && !client_settles_request(rc)) {
         op->rc = op_fail(op, OKV_EUNKNOWN,

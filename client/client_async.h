@@ -32,6 +32,7 @@ struct client_op {
     char *rk_table;                  /* owned copies of the route key */
     uint8_t *rk_key;
     size_t rk_key_len;
+    long rk_partition;
     int timeout_ms;
     int64_t deadline_ms;             /* monotonic ms */
     int64_t unsent_deadline_ms;      /* this attempt, until it is sent */

@@ -46,11 +46,13 @@ typedef struct route_table {
     long *leader;          /* per partition: index into addrs, -1 = unknown */
 } route_table;
 
-/* What a routed call is about: its key decides the partition. */
+/* What a routed call is about: its key decides the partition, unless
+ * partition >= 0 names it (a node's calls to another partition's leader). */
 typedef struct client_route_key {
     const char *table;
     const void *key;
     size_t key_len;
+    long partition;
 } client_route_key;
 
 struct okv_client {
@@ -63,7 +65,7 @@ struct okv_client {
     pthread_mutex_t addr_mu;
     char addrs[CLIENT_MAX_ADDRS][CLIENT_ADDR_MAX];
     grpc_channel *channels[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE];
-    void *methods[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE][8];  /* registered calls */
+    void *methods[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE][16];  /* registered calls */
     atomic_uint next_conn;                /* round-robin over a node's connections */
     atomic_size_t current;                /* index of the node last reached */
     pthread_mutex_t inflight_mu;
@@ -121,7 +123,10 @@ size_t client_naddrs(okv_client *c);
 long client_node_add(okv_client *c, const char *addr);
 
 /* Methods, indexing okv_client.methods. */
-enum client_method { M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_BATCH, M_TXN, M_COUNT };
+enum client_method {
+    M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_BATCH, M_TXN, M_TXN_PART, M_TXN_STATUS,
+    M_COUNT
+};
 
 /* Records code + message as this thread's last error on c; returns code. */
 int client_fail(const okv_client *c, int code, const char *fmt, ...)

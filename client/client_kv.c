@@ -52,7 +52,7 @@ static client_op *get_op(okv_client *c, const char *table, const void *key, size
     req.key.len = key_len;
     /* Sent to the partition's leader when known: it answers from its lease
      * without asking the followers (any replica could answer, slower). */
-    client_route_key rk = { table, key, key_len };
+    client_route_key rk = { table, key, key_len, -1 };
     client_op *op = client_op_new(c, M_GET, &orderkv__v1__get_response__descriptor, 0,
                                   timeout_ms, &rk);
     if (!op || client_op_pack(op, &req.base)) {
@@ -78,7 +78,7 @@ client_op *client_put_op(okv_client *c, const char *table, const void *key, size
         *rc = client_fail(c, OKV_EINVAL, "value is NULL but value_len is %zu", value_len);
         return NULL;
     }
-    client_route_key rk = { table, key, key_len };
+    client_route_key rk = { table, key, key_len, -1 };
     client_op *op = client_op_new(c, M_PUT, &orderkv__v1__put_response__descriptor, 1,
                                   timeout_ms, &rk);
     if (!op) {
@@ -109,7 +109,7 @@ client_op *client_delete_op(okv_client *c, const char *table, const void *key, s
 {
     if ((*rc = client_check_table_key(c, table, key, key_len)))
         return NULL;
-    client_route_key rk = { table, key, key_len };
+    client_route_key rk = { table, key, key_len, -1 };
     client_op *op = client_op_new(c, M_DELETE, &orderkv__v1__delete_response__descriptor, 1,
                                   timeout_ms, &rk);
     if (!op) {

@@ -77,8 +77,12 @@ static void load_tables(okv_client *c, int timeout_ms)
     protobuf_c_message_free_unpacked(m, NULL);
 }
 
-static uint32_t partition_of(const route_table *t, const void *key, size_t len)
+static uint32_t partition_of(const route_table *t, const client_route_key *rk)
 {
+    if (rk->partition >= 0)
+        return (uint32_t)rk->partition % t->partitions;
+    const void *key = rk->key;
+    size_t len = rk->key_len;
     const void *slash = len ? memchr(key, '/', len) : NULL;
     size_t pk = slash ? (size_t)((const char *)slash - (const char *)key) : len;
     return (uint32_t)(okv_hash64(key, pk) % t->partitions);
@@ -105,7 +109,7 @@ long client_route_peek(okv_client *c, const client_route_key *rk)
     pthread_mutex_lock(&c->route_mu);
     route_table *t = find_table(c, rk->table);
     if (t)
-        idx = t->leader[partition_of(t, rk->key, rk->key_len)];
+        idx = t->leader[partition_of(t, rk)];
     pthread_mutex_unlock(&c->route_mu);
     return idx;
 }
@@ -117,7 +121,7 @@ void client_route_learn(okv_client *c, const client_route_key *rk, long idx)
     pthread_mutex_lock(&c->route_mu);
     route_table *t = find_table(c, rk->table);
     if (t)
-        t->leader[partition_of(t, rk->key, rk->key_len)] = idx;
+        t->leader[partition_of(t, rk)] = idx;
     pthread_mutex_unlock(&c->route_mu);
 }
 

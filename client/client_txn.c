@@ -205,7 +205,7 @@ static client_op *txn_op(okv_client *c, const okv_txn_req *t, int timeout_ms, in
     Orderkv__V1__TxnCondition **cp = calloc(t->n_conds ? t->n_conds : 1, sizeof *cp);
     Orderkv__V1__TxnWrite *ws = calloc(t->n_writes ? t->n_writes : 1, sizeof *ws);
     Orderkv__V1__TxnWrite **wp = calloc(t->n_writes ? t->n_writes : 1, sizeof *wp);
-    client_route_key rk = { first->table, first->key, first->key_len };
+    client_route_key rk = { first->table, first->key, first->key_len, -1 };
     client_op *op = cs && cp && ws && wp
                         ? client_op_new(c, M_TXN, &orderkv__v1__txn_response__descriptor, 1,
                                         timeout_ms, &rk)

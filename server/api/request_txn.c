@@ -118,13 +118,16 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     for (size_t i = 0; i < r->t.n_conds + r->t.n_writes; i++) {
         const txn_key *k = i < r->t.n_conds ? &r->t.conds[i].k : &r->t.writes[i - r->t.n_conds].k;
         if (k->table_id != r->table_id || k->partition != r->partition)
-            return okv_error_set(err, OKV_EUNIMPLEMENTED,
-                                 "%s %zu lies in another partition than the first: this version "
-                                 "commits transactions within one partition (one table, keys "
-                                 "sharing the part before their first '/'); transactions across "
-                                 "partitions need two-phase commit, not built yet",
-                                 i < r->t.n_conds ? "condition" : "write",
-                                 i < r->t.n_conds ? i : i - r->t.n_conds);
+            r->multi = 1;
+    }
+    r->client_id = m->client_id;
+    r->request_id = m->request_id;
+    if (r->multi) {
+        /* Two-phase commit (tpc.h) splits it by partition; no command here. */
+        if (txn_encoded_size(&r->t) > COMMAND_TXN_MAX)
+            return okv_error_set(err, OKV_EINVAL, "the transaction is %zu bytes encoded; the "
+                                 "limit is %u", txn_encoded_size(&r->t), COMMAND_TXN_MAX);
+        return OKV_OK;
     }
     r->enc_len = txn_encoded_size(&r->t);
     if (r->enc_len > COMMAND_TXN_MAX)

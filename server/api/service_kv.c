@@ -114,6 +114,9 @@ void service_reply_applied(rpc_call *call, int is_delete, const command_result *
 {
     if (r->code == OKV_ECONFLICT)
         service_reply_error(call, OKV_ECONFLICT, "version condition failed");
+    else if (r->code == OKV_EUNAVAILABLE)
+        service_reply_error(call, r->code, "the key is locked by a transaction across partitions "
+                                           "in progress; nothing applied, retry");
     else if (r->code)
         service_reply_error(call, r->code, "the write was refused when applied");
     else

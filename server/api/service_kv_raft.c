@@ -19,6 +19,7 @@
 #include "meta.h"
 #include "node.h"
 #include "orderkv.pb-c.h"
+#include "tpc_driver.h"
 
 void service_reply_not_leader(rpc_call *call, const node *n, uint64_t leader)
 {
@@ -148,7 +149,86 @@ typedef struct read_ctx {
     _Atomic int waiting;       /* read indexes still outstanding */
     _Atomic int failed;        /* first failure code (0 = none) */
     _Atomic uint64_t leader;
+    uint32_t first, count;     /* partitions read */
+    /* Locks met (reads meet intents, below). */
+    int rounds;
+    tpc_id holder;             /* the lock being settled */
+    tpc_id undecided;          /* a holder its coordinator called undecided */
 } read_ctx;
+
+/* Lock rounds per read: each settles one transaction's lock. */
+#define READ_LOCK_ROUNDS 8
+
+static void start_read(read_ctx *rc);
+static void read_finish(read_ctx *rc);
+
+static void read_free(read_ctx *rc)
+{
+    request_release(&rc->req);
+    free(rc);
+}
+
+static void lock_settled(void *arg, int code)
+{
+    read_ctx *rc = arg;
+    if (code == OKV_ECONFLICT) {
+        /* Undecided when its coordinator answered, after this read began:
+         * the value under the lock is the one to return. */
+        rc->undecided = rc->holder;
+        read_finish(rc);
+    } else if (code == OKV_OK && rc->rounds < READ_LOCK_ROUNDS) {
+        /* Resolved at the leader: read again once this replica applied it. */
+        atomic_store(&rc->failed, 0);
+        start_read(rc);
+    } else {
+        service_reply_error(rc->call, OKV_EUNAVAILABLE,
+                            code == OKV_OK ? "the key stayed locked by transactions in "
+                                             "progress; retry"
+                                           : "the key is locked by a transaction whose "
+                                             "coordinator did not answer; retry");
+        read_free(rc);
+    }
+}
+
+/* Reads meet intents (docs/transactions.md, "Reads"): a key a prepared
+ * transaction holds exclusively may already be committed at its
+ * coordinator, with the RESOLVE that writes it here still on its way. So
+ * before reading, look for such a lock; if one is there, ask the
+ * coordinator (tpc_driver_unlock): decided means resolve and read again,
+ * undecided means the value under the lock is current. Returns 1 when the
+ * read waits for that (the callback finishes it), 0 to read now. The lock
+ * is looked at before the value: a lock gone by then was resolved before
+ * the value is read. */
+static int meets_lock(read_ctx *rc)
+{
+    node *n = rc->n;
+    const request *q = &rc->req;
+    for (uint32_t p = rc->first; p < rc->first + rc->count; p++) {
+        uint8_t mode = 0;
+        tpc_id h;
+        int code;
+        if (q->kind == REQ_GET) {
+            code = fsm_lock_get(kvstore_engine(n->kv), q->table->id, p, q->key, q->key_len, &mode,
+                                &h.client, &h.req, NULL);
+            if (code == OKV_OK && mode != TPC_LOCK_EXCLUSIVE)
+                code = OKV_ENOTFOUND;
+        } else {
+            code = fsm_lock_first(kvstore_engine(n->kv), q->table->id, p, q->lower, q->lower_len,
+                                  q->upper, q->upper_len, q->has_upper, &h.client, &h.req, NULL);
+        }
+        if (code != OKV_OK)
+            continue;
+        if (h.client == rc->undecided.client && h.req == rc->undecided.req)
+            continue;
+        if (!n->tpc)
+            continue;
+        rc->rounds++;
+        rc->holder = h;
+        tpc_driver_unlock(n->tpc, q->table->id, p, h, lock_settled, rc);
+        return 1;
+    }
+    return 0;
+}
 
 static void finish_get(read_ctx *rc)
 {
@@ -187,6 +267,17 @@ static void finish_scan(read_ctx *rc)
     kvstore_items_free(items, count);
 }
 
+static void read_finish(read_ctx *rc)
+{
+    if (meets_lock(rc))
+        return;
+    if (rc->req.kind == REQ_GET)
+        finish_get(rc);
+    else
+        finish_scan(rc);
+    read_free(rc);
+}
+
 /* One read index answered; the last one reads and replies. */
 static void read_done(void *arg, int code, uint64_t leader)
 {
@@ -205,12 +296,38 @@ static void read_done(void *arg, int code, uint64_t leader)
                             "no leader could confirm a read point; retry");
     else if (failed)
         service_reply_error(rc->call, failed, "no read point within the time limit; retry");
-    else if (rc->req.kind == REQ_GET)
-        finish_get(rc);
-    else
-        finish_scan(rc);
-    request_release(&rc->req);
-    free(rc);
+    else {
+        read_finish(rc);
+        return;
+    }
+    read_free(rc);
+}
+
+/* Waits for a read point of every partition read, then reads. */
+static void start_read(read_ctx *rc)
+{
+    const catalog_table *t = rc->req.table;
+    node *n = rc->n;
+    atomic_store(&rc->waiting, (int)rc->count);
+    if (OKV_FAILPOINT("kv.read.local")) {
+        /* Planted bug: whatever this replica has applied, however stale. */
+        atomic_store(&rc->waiting, 1);
+        read_done(rc, OKV_OK, 0);
+        return;
+    }
+    /* A leader within its lease (raftstore.h) reads at once, on this
+     * thread: no heartbeat round, no hand-off to the raft loop. */
+    int leased = 1;
+    for (uint32_t p = rc->first; p < rc->first + rc->count && leased; p++)
+        leased = raftstore_lease_read(n->rs, fsm_group_id(t->id, p));
+    if (leased) {
+        atomic_fetch_add(&n->lease_reads, 1);
+        atomic_store(&rc->waiting, 1);
+        read_done(rc, OKV_OK, 0);
+        return;
+    }
+    for (uint32_t p = rc->first; p < rc->first + rc->count; p++)
+        raftstore_read(n->rs, fsm_group_id(t->id, p), read_done, rc);
 }
 
 static void handle_read(rpc_call *call, const uint8_t *buf, size_t len, node *n,
@@ -264,26 +381,9 @@ static void handle_read(rpc_call *call, const uint8_t *buf, size_t len, node *n,
             return;
         }
     }
-    atomic_store(&rc->waiting, (int)count);
-    if (OKV_FAILPOINT("kv.read.local")) {
-        /* Planted bug: whatever this replica has applied, however stale. */
-        atomic_store(&rc->waiting, 1);
-        read_done(rc, OKV_OK, 0);
-        return;
-    }
-    /* A leader within its lease (raftstore.h) reads at once, on this
-     * thread: no heartbeat round, no hand-off to the raft loop. */
-    int leased = 1;
-    for (uint32_t p = first; p < first + count && leased; p++)
-        leased = raftstore_lease_read(n->rs, fsm_group_id(t->id, p));
-    if (leased) {
-        atomic_fetch_add(&n->lease_reads, 1);
-        atomic_store(&rc->waiting, 1);
-        read_done(rc, OKV_OK, 0);
-        return;
-    }
-    for (uint32_t p = first; p < first + count; p++)
-        raftstore_read(n->rs, fsm_group_id(t->id, p), read_done, rc);
+    rc->first = first;
+    rc->count = count;
+    start_read(rc);
 }
 
 static void handle_get(rpc_call *call, const uint8_t *buf, size_t len, void *arg)

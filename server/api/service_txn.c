@@ -1,9 +1,10 @@
 /*
  * service_txn.c — orderkv.v1.KV/Txn: conditions + writes in one partition.
  *
- * The request becomes one TXN command (request_txn.h), proposed to the
- * partition's Raft group in cluster mode or handed to the committer on a
- * single node; the state machine evaluates it when the entry applies
+ * A request whose keys lie in one partition becomes one TXN command
+ * (request_txn.h), proposed to the partition's Raft group in cluster mode
+ * or handed to the committer on a single node; one whose keys span
+ * partitions goes to two-phase commit (tpc_driver.h, cluster mode); the state machine evaluates it when the entry applies
  * (fsm.c, txn.h) and the answer is the applied outcome, never the
  * proposal's. The same exactly-once record as for puts makes a resend
  * with the same (client id, request id) return the first outcome.
@@ -18,6 +19,7 @@
 #include "node.h"
 #include "orderkv.pb-c.h"
 #include "request_txn.h"
+#include "tpc_driver.h"
 
 /* A transaction on its way; freed when answered. */
 typedef struct txn_call {
@@ -106,6 +108,14 @@ static void handle_txn_single(rpc_call *call, const uint8_t *buf, size_t len, vo
     txn_call *tc = txn_call_new(call, buf, len, arg);
     if (!tc)
         return;
+    if (tc->req.multi) {
+        service_reply_error(call, OKV_EUNIMPLEMENTED,
+                            "a single node (no --initial-cluster) commits transactions within one "
+                            "partition (one table, keys sharing the part before their first "
+                            "'/'); transactions across partitions run on a cluster");
+        txn_call_free(tc);
+        return;
+    }
     tc->op.cmd = tc->req.cmd;
     tc->op.done = committed_single;
     committer_submit(tc->n->com, &tc->op);
@@ -131,6 +141,37 @@ static void committed_raft(void *arg, int code, const command_result *r, uint64_
     txn_call_free(tc);
 }
 
+/* ---- across partitions ---------------------------------------------------- */
+
+static void tpc_answered(void *arg, const tpc_answer *a)
+{
+    txn_call *tc = arg;
+    if (a->code == OKV_OK || a->reason) {
+        command_result r = { a->code, 0, 0, a->failed, a->reason, 0 };
+        reply_outcome(tc, &r);
+    } else if (a->code == OKV_ECONFLICT) {
+        service_reply_error(tc->call, a->code, "the transaction was aborted (it met another "
+                                               "transaction or ran past its deadline); nothing "
+                                               "applied, retry");
+    } else {
+        service_reply_error(tc->call, a->code, a->msg);
+    }
+    txn_call_free(tc);
+}
+
+/* The transaction's id: the call's (client id, request id), so a resend of
+ * the call finds the same records. A call without a client id gets a
+ * fresh one: this node's, never reused (node id, start time, a count). */
+static tpc_id txn_id_of(const txn_call *tc)
+{
+    static _Atomic uint64_t seq;
+    if (tc->req.client_id)
+        return (tpc_id){ tc->req.client_id, tc->req.request_id };
+    uint64_t client = (1ull << 63) | (tc->n->node_id & 0x7fffu) << 48 |
+                      ((tc->n->started_ms + tpc_wall_ms() - node_now_ms()) & 0xffffffffffffull);
+    return (tpc_id){ client, atomic_fetch_add(&seq, 1) + 1 };
+}
+
 static void handle_txn_raft(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
 {
     node *n = arg;
@@ -143,6 +184,10 @@ static void handle_txn_raft(rpc_call *call, const uint8_t *buf, size_t len, void
     txn_call *tc = txn_call_new(call, buf, len, n);
     if (!tc)
         return;
+    if (tc->req.multi) {
+        tpc_driver_commit(n->tpc, &tc->req.t, txn_id_of(tc), tpc_answered, tc);
+        return;
+    }
     uint32_t table = tc->req.table_id, part = tc->req.partition;
     if (!cluster_holds(&n->map, n->node_id, table, part)) {
         uint64_t reps[CLUSTER_MAX_NODES];

@@ -22,6 +22,7 @@
 #include "node.h"
 #include "snap_recv.h"
 #include "snap_send.h"
+#include "tpc_driver.h"
 #include "transport.h"
 
 int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err);
@@ -238,6 +239,8 @@ static int write_port_file(const char *path, const char *address)
 static void stop_all(node *n, transport *tp)
 {
     rpc_server_drain(n->rpc, 0);
+    tpc_driver_free(n->tpc);   /* its steps in flight end by their deadlines */
+    n->tpc = NULL;
     meta_free(n->meta);
     n->meta = NULL;
     atomic_store(&g_store, NULL);
@@ -293,10 +296,12 @@ static int run(const config *cfg, const sigset_t *sigs)
         (clustered && (rc = meta_new(&n.meta, &n, &timing, &err))) ||
         (!clustered && (rc = committer_new(&n.com, n.kv, &err))) ||
         (rc = clustered ? service_kv_raft_register(&n, &err) : service_kv_register(&n, &err)) ||
+        (clustered && (rc = service_tpc_register(&n, &err))) ||
         (rc = service_admin_register(&n, &err)) ||
         (rc = rpc_server_start(n.rpc, cfg->threads, &err)) ||
         (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err))) ||
-        (clustered && (rc = meta_start(n.meta, &err)))) {
+        (clustered && (rc = meta_start(n.meta, &err))) ||
+        (clustered && (rc = tpc_driver_new(&n.tpc, &n, &err)))) {
         OKV_ERROR("cannot start: %s", err.msg);
         stop_all(&n, tp);
         return 1;

@@ -29,6 +29,7 @@ typedef struct node {
     raftstore *rs;
     cluster_map map;
     struct meta *meta;              /* the meta group's watcher (meta.h) */
+    struct tpc_driver *tpc;         /* two-phase commit (tpc_driver.h) */
     _Atomic int must_exit;          /* set (then SIGTERM) when the node may not run on */
     _Atomic uint64_t next_client_seq;
 } node;
@@ -76,6 +77,9 @@ int service_error_code(int code);
 /* service_txn.c: the KV.Txn handler for this node's mode (single node:
  * through the committer; cluster: proposed to the partition's group). */
 rpc_handler service_txn_handler(const node *n);
+
+/* service_tpc.c: KV.TxnPart and KV.TxnStatus (cluster mode). */
+int service_tpc_register(node *n, okv_error *err);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t node_now_ms(void);

@@ -9,7 +9,8 @@
  *
  * Command, version 1 (all integers big-endian):
  *   0   u8   format version (1)
- *   1   u8   op: 1 = PUT, 2 = DELETE, 3 = TXN
+ *   1   u8   op: 1 = PUT, 2 = DELETE, 3 = TXN, 4 = TPC (a two-phase commit
+ *            message, tpc.h; client id 0: its rules make it idempotent)
  *   2   u8   flags: bit 0 = check_version
  *   3   u32  table id
  *   7   u32  partition
@@ -20,7 +21,8 @@
  *   35  u64  expected version (with check_version; 0 = key must be absent)
  *   43  u32  key length K (1..OKV_MAX_KEY_LEN; 0 for TXN), then K bytes
  *       u32  value length V (0..OKV_MAX_VALUE_LEN; 0 for DELETE), then V bytes;
- *            for TXN, 1..COMMAND_TXN_MAX bytes of a transaction (txn.h)
+ *            for TXN, 1..COMMAND_TXN_MAX bytes of a transaction (txn.h);
+ *            for TPC, as many of a 2PC message (tpc.h)
  *
  * Result, version 1 (stored in the dedup table, returned to the client):
  *   0   u8   format version (1)
@@ -48,7 +50,7 @@
  * fit, which txn_validate's callers refuse with a message. */
 #define COMMAND_TXN_MAX (4u * 1024u * 1024u)
 
-enum command_op { CMD_PUT = 1, CMD_DELETE = 2, CMD_TXN = 3 };
+enum command_op { CMD_PUT = 1, CMD_DELETE = 2, CMD_TXN = 3, CMD_TPC = 4 };
 
 typedef struct command {
     uint8_t op;
@@ -69,6 +71,7 @@ typedef struct command_result {
     int existed;
     uint32_t failed;    /* transactions: the item that stopped it (txn.h) */
     uint8_t reason;     /* enum txn_fail */
+    uint8_t tpc_state;  /* TPC: the record's state after the entry (tpc.h); never stored */
 } command_result;
 
 /* Bytes command_encode writes for c. */

@@ -7,6 +7,7 @@
 
 #include "hash.h"
 #include "keycodec.h"
+#include "tpc.h"
 #include "txn.h"
 
 /* Meta-CF keys of the state machine:
@@ -14,10 +15,15 @@
  *   'D' u64-BE group u64-BE client u64-BE req -> command result (command.h)
  *   'W' u64-BE group u64-BE client            -> u64-BE watermark: the client
  *        promised never to retry a request id below it
+ *   'T' u64-BE group 'L' user key             -> lock (tpc.h)
+ *   'T' u64-BE group 'P' u64-BE client u64-BE req -> participant record (tpc.h)
+ *   'T' u64-BE group 'C' u64-BE client u64-BE req -> coordinator record (tpc.h)
  */
 #define WATERMARK_KEY_LEN 17
 #define APPLIED_KEY_LEN 9
 #define DEDUP_KEY_LEN 25
+#define TPC_REC_KEY_LEN FSM_TPC_REC_KEY_LEN
+#define TPC_LOCK_PREFIX_LEN 10
 
 /* Overlay: the batch's latest value per key, so later entries in the same
  * batch read what earlier ones wrote (invariant 5). Open addressing; it
@@ -390,11 +396,131 @@ static int raise_watermark(fsm *f, uint64_t group, const command *c, uint64_t st
     return OKV_OK;
 }
 
+/* ---- two-phase commit's records (tpc.h) --------------------------------- */
+
+static size_t lock_key(uint8_t *out, uint64_t group, const uint8_t *key, size_t key_len)
+{
+    fsm_meta_prefix(out, 'T', group);
+    out[FSM_META_PREFIX_LEN] = 'L';
+    if (key_len)
+        memcpy(out + TPC_LOCK_PREFIX_LEN, key, key_len);
+    return TPC_LOCK_PREFIX_LEN + key_len;
+}
+
+void fsm_tpc_rec_key(uint8_t out[FSM_TPC_REC_KEY_LEN], uint64_t group, char kind,
+                     uint64_t client, uint64_t req)
+{
+    fsm_meta_prefix(out, 'T', group);
+    out[FSM_META_PREFIX_LEN] = (uint8_t)kind;
+    keycodec_put_u64be(out + 10, client);
+    keycodec_put_u64be(out + 18, req);
+}
+
+static void tpc_rec_key(uint8_t out[TPC_REC_KEY_LEN], uint64_t group, char kind,
+                        const tpc_id *id)
+{
+    fsm_tpc_rec_key(out, group, kind, id->client, id->req);
+}
+
+/* The lock on a key as this batch sees it: OKV_OK, OKV_ENOTFOUND or an error. */
+static int lock_read(fsm *f, uint64_t group, const uint8_t *key, size_t key_len,
+                     uint8_t *mode, tpc_id *holder, okv_error *err)
+{
+    uint8_t k[TPC_LOCK_PREFIX_LEN + OKV_MAX_KEY_LEN];
+    size_t kl = lock_key(k, group, key, key_len);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    int rc = read_key(f, ENGINE_CF_META, k, kl, &v, &vl, err);
+    if (rc)
+        return rc;
+    int bad = tpc_lock_decode(v, vl, mode, holder);
+    free(v);
+    return bad ? okv_error_set(err, OKV_ECORRUPT, "lock record with a bad format") : OKV_OK;
+}
+
+int fsm_lock_get(engine *e, uint32_t table_id, uint32_t partition, const uint8_t *key,
+                 size_t key_len, uint8_t *mode, uint64_t *holder_client, uint64_t *holder_req,
+                 okv_error *err)
+{
+    uint8_t k[TPC_LOCK_PREFIX_LEN + OKV_MAX_KEY_LEN];
+    size_t kl = lock_key(k, fsm_group_id(table_id, partition), key, key_len);
+    char *v = NULL;
+    size_t vl = 0;
+    int rc = engine_get(e, ENGINE_CF_META, k, kl, &v, &vl, err);
+    if (rc)
+        return rc;
+    tpc_id h;
+    int bad = tpc_lock_decode((const uint8_t *)v, vl, mode, &h);
+    free(v);
+    if (bad)
+        return okv_error_set(err, OKV_ECORRUPT, "lock record with a bad format");
+    *holder_client = h.client;
+    *holder_req = h.req;
+    return OKV_OK;
+}
+
+int fsm_lock_first(engine *e, uint32_t table_id, uint32_t partition, const uint8_t *lower,
+                   size_t lower_len, const uint8_t *upper, size_t upper_len, int has_upper,
+                   uint64_t *holder_client, uint64_t *holder_req, okv_error *err)
+{
+    uint64_t group = fsm_group_id(table_id, partition);
+    uint8_t lo[TPC_LOCK_PREFIX_LEN + OKV_MAX_KEY_LEN], hi[TPC_LOCK_PREFIX_LEN + OKV_MAX_KEY_LEN];
+    size_t ll = lock_key(lo, group, lower, lower_len), hl;
+    if (has_upper) {
+        hl = lock_key(hi, group, upper, upper_len);
+    } else {
+        uint8_t p[TPC_LOCK_PREFIX_LEN];
+        lock_key(p, group, NULL, 0);
+        hl = keycodec_prefix_successor(p, sizeof p, hi);
+    }
+    engine_iter *it;
+    int rc = engine_iter_new(&it, e, ENGINE_CF_META, lo, ll, hi, hl, err);
+    if (rc)
+        return rc;
+    rc = OKV_ENOTFOUND;
+    for (; engine_iter_valid(it); engine_iter_next(it)) {
+        size_t vl;
+        const uint8_t *v = (const uint8_t *)engine_iter_value(it, &vl);
+        uint8_t mode;
+        tpc_id h;
+        if (tpc_lock_decode(v, vl, &mode, &h) == 0 && mode == TPC_LOCK_EXCLUSIVE) {
+            *holder_client = h.client;
+            *holder_req = h.req;
+            rc = OKV_OK;
+            break;
+        }
+    }
+    if (rc == OKV_ENOTFOUND && engine_iter_status(it, err) != OKV_OK)
+        rc = err ? err->code : OKV_EIO;
+    engine_iter_free(it);
+    return rc;
+}
+
+/* 1 when a lock stops a write (any lock) or a read-only condition (an
+ * exclusive one) of a transaction that holds none. A read error counts as
+ * locked: the entry then fails retryably instead of ignoring a lock. */
+static int key_locked(fsm *f, uint64_t group, const uint8_t *key, size_t key_len, int write)
+{
+    uint8_t mode;
+    tpc_id holder;
+    int rc = lock_read(f, group, key, key_len, &mode, &holder, NULL);
+    if (rc == OKV_ENOTFOUND)
+        return 0;
+    return rc != OKV_OK || write || mode == TPC_LOCK_EXCLUSIVE;
+}
+
 static int apply_write(fsm *f, uint64_t index, const command *c, command_result *out,
                        okv_error *err)
 {
     uint8_t dkey[KEYCODEC_DATA_PREFIX_LEN + OKV_MAX_KEY_LEN];
     size_t dlen = keycodec_data_key(dkey, c->table_id, c->partition, c->key, c->key_len);
+    if (key_locked(f, fsm_group_id(c->table_id, c->partition), c->key, c->key_len, 1)) {
+        /* A prepared transaction will write or has checked this key: the
+         * write waits for its decision. Nothing applied and no dedup
+         * record, so the client's resend is evaluated afresh. */
+        out->code = OKV_EUNAVAILABLE;
+        return OKV_OK;
+    }
     /* Only deletes report whether the key existed and only conditions
      * compare versions: a plain put needs no read. */
     uint64_t cur = 0;
@@ -428,7 +554,14 @@ static int apply_write(fsm *f, uint64_t index, const command *c, command_result 
 
 typedef struct txn_ctx {
     fsm *f;
+    uint64_t group;
 } txn_ctx;
+
+static int txn_locked(void *ctx, const txn_key *k, int write)
+{
+    txn_ctx *t = ctx;
+    return key_locked(t->f, t->group, k->key, k->key_len, write);
+}
 
 static int txn_stage_read(void *ctx, const txn_key *k, uint8_t **val, size_t *val_len,
                     uint64_t *version, okv_error *err)
@@ -490,8 +623,8 @@ static int apply_txn(fsm *f, uint64_t index, const command *c, command_result *o
         out->code = OKV_EINVAL;
         return OKV_OK;
     }
-    txn_ctx ctx = { f };
-    txn_store store = { &ctx, txn_stage_read, NULL, txn_stage_write };
+    txn_ctx ctx = { f, fsm_group_id(c->table_id, c->partition) };
+    txn_store store = { &ctx, txn_stage_read, txn_locked, txn_stage_write };
     txn_outcome o;
     rc = txn_eval(&t, index, &store, &o, err);
     if (rc == OKV_OK && o.code != OKV_OK && o.failed > t.n_conds &&
@@ -509,6 +642,70 @@ static int apply_txn(fsm *f, uint64_t index, const command *c, command_result *o
     out->version = o.code == OKV_OK ? o.version : 0;
     out->failed = o.failed;
     out->reason = o.reason;
+    return OKV_OK;
+}
+
+static int tpc_rec_get(void *ctx, char kind, const tpc_id *id, uint8_t **val, size_t *len,
+                       okv_error *err)
+{
+    txn_ctx *t = ctx;
+    uint8_t k[TPC_REC_KEY_LEN];
+    tpc_rec_key(k, t->group, kind, id);
+    return read_key(t->f, ENGINE_CF_META, k, sizeof k, val, len, err);
+}
+
+static int tpc_rec_put(void *ctx, char kind, const tpc_id *id, const uint8_t *val, size_t len,
+                       okv_error *err)
+{
+    txn_ctx *t = ctx;
+    uint8_t k[TPC_REC_KEY_LEN];
+    tpc_rec_key(k, t->group, kind, id);
+    return stage(t->f, ENGINE_CF_META, k, sizeof k, val, len, err);
+}
+
+static int tpc_lock_get_cb(void *ctx, const txn_key *k, uint8_t *mode, tpc_id *holder,
+                           okv_error *err)
+{
+    txn_ctx *t = ctx;
+    return lock_read(t->f, t->group, k->key, k->key_len, mode, holder, err);
+}
+
+static int tpc_lock_put_cb(void *ctx, const txn_key *k, uint8_t mode, const tpc_id *holder,
+                           okv_error *err)
+{
+    txn_ctx *t = ctx;
+    uint8_t key[TPC_LOCK_PREFIX_LEN + OKV_MAX_KEY_LEN], v[TPC_LOCK_LEN];
+    size_t kl = lock_key(key, t->group, k->key, k->key_len);
+    if (mode == TPC_LOCK_NONE)
+        return stage(t->f, ENGINE_CF_META, key, kl, NULL, 0, err);
+    tpc_lock_encode(mode, holder, v);
+    return stage(t->f, ENGINE_CF_META, key, kl, v, sizeof v, err);
+}
+
+/* A two-phase commit message for this group (tpc.h's rules). */
+static int apply_tpc(fsm *f, uint64_t index, const command *c, command_result *out,
+                     okv_error *err)
+{
+    tpc_msg m;
+    int rc = tpc_msg_decode(c->value, c->value_len, &m, err);
+    if (rc)
+        return rc;
+    if (m.self.table_id != c->table_id || m.self.partition != c->partition)
+        return okv_error_set(err, OKV_ECORRUPT, "entry %llu: a 2PC message for table %u "
+                             "partition %u in the log of table %u partition %u",
+                             (unsigned long long)index, m.self.table_id, m.self.partition,
+                             c->table_id, c->partition);
+    txn_ctx ctx = { f, fsm_group_id(c->table_id, c->partition) };
+    txn_store data = { &ctx, txn_stage_read, NULL, txn_stage_write };
+    tpc_store st = { &ctx, tpc_rec_get, tpc_rec_put, tpc_lock_get_cb, tpc_lock_put_cb, &data };
+    tpc_result r;
+    if ((rc = tpc_apply(&m, index, &st, &r, err)))
+        return rc;
+    out->code = r.code;
+    out->version = r.version;
+    out->failed = r.fail.failed;
+    out->reason = r.fail.reason;
+    out->tpc_state = r.state;
     return OKV_OK;
 }
 
@@ -555,10 +752,12 @@ int fsm_apply(fsm *f, uint64_t group, uint64_t index, const uint8_t *buf, size_t
         if (rc != OKV_ENOTFOUND)
             return rc;
     }
-    rc = c.op == CMD_TXN ? apply_txn(f, index, &c, out, err) : apply_write(f, index, &c, out, err);
+    rc = c.op == CMD_TXN   ? apply_txn(f, index, &c, out, err)
+         : c.op == CMD_TPC ? apply_tpc(f, index, &c, out, err)
+                           : apply_write(f, index, &c, out, err);
     if (rc)
         return rc;
-    if (c.client_id) {
+    if (c.client_id && out->code != OKV_EUNAVAILABLE) {
         uint8_t dk[DEDUP_KEY_LEN], rv[COMMAND_RESULT_LEN];
         dedup_key(dk, group, c.client_id, c.request_id);
         size_t rlen = command_result_encode(out, rv);

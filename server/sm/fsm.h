@@ -75,9 +75,33 @@ int fsm_applied_index(fsm *f, uint64_t group, uint64_t *out, okv_error *err);
 int fsm_get(fsm *f, uint32_t table_id, uint32_t partition, const uint8_t *key, size_t key_len,
             uint8_t **value_out, size_t *value_len, uint64_t *version, okv_error *err);
 
+/* The lock a two-phase commit holds on a user key, as applied (read from
+ * the engine, any thread): OKV_OK with the mode (tpc.h enum tpc_lock_mode)
+ * and holder's id, OKV_ENOTFOUND when unlocked. Reads call it before they
+ * read the key (docs/transactions.md, "Reads meet intents"). */
+int fsm_lock_get(engine *e, uint32_t table_id, uint32_t partition, const uint8_t *key,
+                 size_t key_len, uint8_t *mode, uint64_t *holder_client, uint64_t *holder_req,
+                 okv_error *err);
+
+/* The first exclusive lock on a user key k of (table, partition) with
+ * lower <= k and (no upper or k < upper), as applied: OKV_OK with its
+ * holder, OKV_ENOTFOUND if none. Scans call it before they read. */
+int fsm_lock_first(engine *e, uint32_t table_id, uint32_t partition, const uint8_t *lower,
+                   size_t lower_len, const uint8_t *upper, size_t upper_len, int has_upper,
+                   uint64_t *holder_client, uint64_t *holder_req, okv_error *err);
+
+/* Key of a two-phase commit record of group: kind 'P' (participant) or
+ * 'C' (coordinator) of transaction (client, req). Its first
+ * FSM_TPC_REC_PREFIX_LEN bytes are the prefix of every record of that kind
+ * in the group (the sweeper scans them). */
+#define FSM_TPC_REC_KEY_LEN 26
+#define FSM_TPC_REC_PREFIX_LEN 10
+void fsm_tpc_rec_key(uint8_t out[FSM_TPC_REC_KEY_LEN], uint64_t group, char kind,
+                     uint64_t client, uint64_t req);
+
 /* The 9-byte prefix of group's meta-CF keys of kind tag ('A' applied
- * index, 'D' exactly-once records, 'W' client watermarks); fsm_snapshot.c
- * uses it. */
+ * index, 'D' exactly-once records, 'W' client watermarks, 'T' two-phase
+ * commit's locks and records); fsm_snapshot.c uses it. */
 #define FSM_META_PREFIX_LEN 9
 void fsm_meta_prefix(uint8_t out[FSM_META_PREFIX_LEN], char tag, uint64_t group);
 

@@ -28,13 +28,14 @@
 
 typedef struct ranges {
     uint8_t data[KEYCODEC_DATA_PREFIX_LEN];
-    uint8_t dedup[FSM_META_PREFIX_LEN], wm[FSM_META_PREFIX_LEN];
+    uint8_t dedup[FSM_META_PREFIX_LEN], tpc[FSM_META_PREFIX_LEN], wm[FSM_META_PREFIX_LEN];
 } ranges;
 
 static void group_ranges(ranges *r, uint64_t group)
 {
     keycodec_data_prefix(r->data, (uint32_t)(group >> 32), (uint32_t)group);
     fsm_meta_prefix(r->dedup, 'D', group);
+    fsm_meta_prefix(r->tpc, 'T', group);
     fsm_meta_prefix(r->wm, 'W', group);
 }
 
@@ -49,6 +50,7 @@ static int owns(const ranges *r, int cf, const uint8_t *k, size_t kl)
         return has_prefix(k, kl, r->data, sizeof r->data);
     if (cf == SNAP_CF_META)
         return has_prefix(k, kl, r->dedup, sizeof r->dedup) ||
+               has_prefix(k, kl, r->tpc, sizeof r->tpc) ||
                has_prefix(k, kl, r->wm, sizeof r->wm);
     return 0;
 }
@@ -186,7 +188,7 @@ static int sync_dir(const char *dir, okv_error *err)
 struct fsm_snapshot_reader {
     engine_snapshot *snap;
     ranges r;
-    int stage;          /* 0 data, 1 'D', 2 'W', 3 done */
+    int stage;          /* 0 data, then meta in key order: 1 'D', 2 'T', 3 'W'; 4 done */
     engine_iter *it;
     int advance;        /* step it before reading (the last record was handed out) */
 };
@@ -206,9 +208,12 @@ int fsm_snapshot_reader_next(fsm_snapshot_reader *r, int *cf, const uint8_t **ke
                              size_t *key_len, const uint8_t **val, size_t *val_len,
                              okv_error *err)
 {
-    while (r->stage < 3) {
+    while (r->stage < 4) {
         if (!r->it) {
-            const uint8_t *p = r->stage == 0 ? r->r.data : r->stage == 1 ? r->r.dedup : r->r.wm;
+            const uint8_t *p = r->stage == 0   ? r->r.data
+                               : r->stage == 1 ? r->r.dedup
+                               : r->stage == 2 ? r->r.tpc
+                                               : r->r.wm;
             size_t pl = r->stage == 0 ? sizeof r->r.data : FSM_META_PREFIX_LEN;
             int rc = engine_iter_new_prefix_at(&r->it, r->snap,
                                                r->stage == 0 ? ENGINE_CF_DATA : ENGINE_CF_META,
@@ -292,6 +297,8 @@ int fsm_snapshot_writer_new(fsm_snapshot_writer **out, engine *e, uint64_t group
         rc = engine_sst_new(&w->sst[1], e, ENGINE_CF_META, path, err);
     if (!rc)
         rc = delete_prefix(w->sst[1], w->r.dedup, sizeof w->r.dedup, err);
+    if (!rc)
+        rc = delete_prefix(w->sst[1], w->r.tpc, sizeof w->r.tpc, err);
     if (!rc)
         rc = delete_prefix(w->sst[1], w->r.wm, sizeof w->r.wm, err);
     if (rc) {

@@ -4,8 +4,8 @@
  * (docs/storage-format.md "Partition snapshots").
  *
  * The state of group G is: its user keys (data CF, prefix table ‖
- * partition) and its exactly-once records and client watermarks (meta CF,
- * 'D' and 'W' keys of G); with its applied index ('A') that is everything
+ * partition), its exactly-once records, two-phase commit's locks and
+ * records, and client watermarks (meta CF, 'D', 'T' and 'W' keys of G); with its applied index ('A') that is everything
  * the state machine (fsm.h) keeps for G.
  *
  * What a Raft snapshot's `data` holds is a small DESCRIPTOR, never the
@@ -17,7 +17,7 @@
  *             stream from the leader arrived whole and checked.
  *
  * Sending: a reader walks G's keys in a RocksDB snapshot (engine_sst.h),
- * data prefix first, then 'D', then 'W' — byte order within each column
+ * data prefix first, then 'D', 'T', 'W' — byte order within each column
  * family, which is the order SST files need.
  *
  * Receiving: a writer puts the records into two SST files (one per column

@@ -655,13 +655,13 @@ static void fail(txn_outcome *out, int code, uint8_t reason, size_t failed)
 static int find_locked(const txn *t, const txn_store *s, txn_outcome *out)
 {
     for (size_t i = 0; i < t->n_conds; i++) {
-        if (s->locked(s->ctx, &t->conds[i].k)) {
+        if (s->locked(s->ctx, &t->conds[i].k, 0)) {
             fail(out, OKV_ECONFLICT, TXN_FAIL_LOCKED, i);
             return 1;
         }
     }
     for (size_t i = 0; i < t->n_writes; i++) {
-        if (s->locked(s->ctx, &t->writes[i].k)) {
+        if (s->locked(s->ctx, &t->writes[i].k, 1)) {
             fail(out, OKV_ECONFLICT, TXN_FAIL_LOCKED, t->n_conds + i);
             return 1;
         }

@@ -114,8 +114,10 @@ typedef struct txn_store {
      * caller frees it). */
     int (*read)(void *ctx, const txn_key *k, uint8_t **val, size_t *val_len,
                 uint64_t *version, okv_error *err);
-    /* 1 if another transaction holds a lock on k; NULL = no locks exist. */
-    int (*locked)(void *ctx, const txn_key *k);
+    /* 1 if another transaction's lock on k stops this one: any lock on a
+     * key it writes, an exclusive lock on a key it only reads (write = 0).
+     * NULL = no locks exist. */
+    int (*locked)(void *ctx, const txn_key *k, int write);
     /* Stages a put (val != NULL) or a delete of k at `version`. */
     int (*write)(void *ctx, const txn_key *k, const uint8_t *val, size_t val_len,
                  uint64_t version, okv_error *err);

@@ -196,7 +196,7 @@ static uint64_t put(const char *key, const char *value)
     for (int attempt = 0; attempt < 50; attempt++) {
         uint64_t l = agreed_leader(group);
         assert_true(l != 0);
-        waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0, 0, 0, 0, 0 }, 0 };
+        waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0, 0, 0, 0, 0, 0 }, 0 };
         raftstore_propose(nodes[l].rs, group, buf, command_encoded_size(&c), on_propose, &w);
         wait_done(&w);
         if (w.code == OKV_OK) {
@@ -259,7 +259,7 @@ static void test_raftstore__replicates_fails_over_and_catches_up(void **state)
     /* A linearizable read at the leader sees the last acknowledged write. */
     uint64_t g0 = fsm_group_id(TABLE, keycodec_partition_of(key, strlen(key), PARTS));
     uint64_t l0 = agreed_leader(g0);
-    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0, 0, 0, 0, 0 }, 0 };
+    waiter w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0, 0, 0, 0, 0, 0 }, 0 };
     raftstore_read(nodes[l0].rs, g0, on_read, &w);
     wait_done(&w);
     assert_int_equal(w.code, OKV_OK);

@@ -109,7 +109,7 @@ static void test_command__malformed_fields_are_refused(void **state)
 static void test_command__result_roundtrip(void **state)
 {
     (void)state;
-    command_result r = { OKV_ECONFLICT, 0, 1, 0, 0 }, s;
+    command_result r = { OKV_ECONFLICT, 0, 1, 0, 0, 0 }, s;
     uint8_t buf[COMMAND_RESULT_LEN];
     size_t n = command_result_encode(&r, buf);
     assert_int_equal(n, COMMAND_RESULT_V1_LEN);
@@ -121,7 +121,7 @@ static void test_command__result_roundtrip(void **state)
     buf[13] = 7;
     assert_int_equal(command_result_decode(buf, n, &s), -1);
     /* A transaction that failed: version 2 carries which item and why. */
-    command_result t = { OKV_ECONDITION, 0, 0, 258, 2 };
+    command_result t = { OKV_ECONDITION, 0, 0, 258, 2, 0 };
     n = command_result_encode(&t, buf);
     assert_int_equal(n, COMMAND_RESULT_LEN);
     assert_int_equal(command_result_decode(buf, n, &s), 0);

@@ -117,9 +117,10 @@ static int mem_read(void *ctx, const txn_key *k, uint8_t **val, size_t *val_len,
     return OKV_OK;
 }
 
-static int mem_locked(void *ctx, const txn_key *k)
+static int mem_locked(void *ctx, const txn_key *k, int write)
 {
     mem *m = ctx;
+    (void)write;
     m->lock_checks++;
     for (size_t i = 0; i < m->n_locked; i++)
         if (strlen(m->locked[i]) == k->key_len && memcmp(m->locked[i], k->key, k->key_len) == 0)

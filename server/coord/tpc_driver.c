@@ -1,0 +1,391 @@
+/*
+ * tpc_driver.c — driving one transaction across partitions, and the
+ * internal client every step travels on (tpc_driver.h).
+ *
+ * The commit, for a transaction split into shares by partition:
+ *   1. PREPARE every share at once; the coordinator's (the first write's
+ *      partition) names every participant and records PENDING.
+ *   2. When every answer is in: DECIDE COMMIT if every share PREPARED,
+ *      else DECIDE ABORT with the first refusal (numbered as the request
+ *      numbers its items). A PREPARE that got no answer counts as a
+ *      refusal: aborting is always allowed before the decision.
+ *   3. The client's answer is DECIDE's applied outcome. DECIDE is a
+ *      compare-and-swap, so if a sweeper aborted the transaction first
+ *      (its deadline passed), the answer says aborted. No answer to DECIDE
+ *      is OKV_EUNKNOWN: it may have applied; TxnStatus tells.
+ *   4. RESOLVE every other share with the decision; once all applied,
+ *      FINISH at the coordinator. A lost RESOLVE is the sweeper's to
+ *      resend (the coordinator's record stays unfinished until then).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "tpc_driver.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client_async.h"
+#include "log.h"
+#include "node.h"
+#include "orderkv.pb-c.h"
+#include "tpc_int.h"
+
+uint64_t tpc_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ---- one step, to the leader of its partition ---------------------------- */
+
+typedef struct step {
+    tpc_step_fn fn;
+    void *arg;
+} step;
+
+static void step_done(client_op *op)
+{
+    step *s = op->done_arg;
+    tpc_reply r;
+    memset(&r, 0, sizeof r);
+    r.rc = op->rc;
+    if (op->rc == OKV_OK && op->resp) {
+        const Orderkv__V1__TxnPartResponse *resp = (const Orderkv__V1__TxnPartResponse *)op->resp;
+        r.state = (uint8_t)resp->state;
+        r.fail.code = tpc_code_of(resp->refusal);
+        r.fail.failed = resp->failed;
+        r.fail.reason = (uint8_t)resp->reason;
+    }
+    snprintf(r.msg, sizeof r.msg, "%.200s", op->err);
+    client_op_free(op);
+    s->fn(s->arg, &r);
+    free(s);
+}
+
+void tpc_send(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn fn, void *arg)
+{
+    tpc_reply fail;
+    memset(&fail, 0, sizeof fail);
+    fail.rc = OKV_ENOMEM;
+    const catalog_table *t = tpc_table(d, m->self.table_id);
+    size_t len = tpc_msg_encoded_size(m);
+    uint8_t *enc = malloc(len);
+    step *s = malloc(sizeof *s);
+    client_op *op = NULL;
+    if (t && enc && s) {
+        tpc_msg_encode(m, enc);
+        Orderkv__V1__TxnPartRequest req = ORDERKV__V1__TXN_PART_REQUEST__INIT;
+        req.table = (char *)t->name;
+        req.partition = m->self.partition;
+        req.message.data = enc;
+        req.message.len = len;
+        client_route_key rk = { t->name, "", 0, (long)m->self.partition };
+        op = client_op_new(d->client, M_TXN_PART, &orderkv__v1__txn_part_response__descriptor, 0,
+                           timeout_ms, &rk);
+        if (op && client_op_pack(op, &req.base) != OKV_OK) {
+            client_op_free(op);
+            op = NULL;
+        }
+    }
+    free(enc);
+    if (!op) {
+        free(s);
+        if (!t)
+            fail.rc = OKV_ENOTFOUND;
+        snprintf(fail.msg, sizeof fail.msg, "%s", t ? "out of memory sending a 2PC step"
+                                                    : "2PC step for a table this node lacks");
+        fn(arg, &fail);
+        return;
+    }
+    s->fn = fn;
+    s->arg = arg;
+    op->done = step_done;
+    op->done_arg = s;
+    client_op_submit(op);
+}
+
+/* ---- commit -------------------------------------------------------------- */
+
+struct run;
+
+typedef struct share {
+    struct run *r;
+    tpc_group g;
+    txn t;                 /* conds and writes of this partition (borrowed keys) */
+    uint32_t *orig;        /* share item i -> the request's item number */
+    uint8_t *enc;
+    size_t enc_len;
+    tpc_reply prep;
+} share;
+
+typedef struct run {
+    tpc_driver *d;
+    tpc_id id;
+    uint64_t deadline_ms;
+    txn copy;              /* the request's items; keys and values point into buf */
+    uint8_t *buf;
+    size_t nshares;
+    share shares[TPC_MAX_PARTS];
+    _Atomic int waiting;
+    tpc_done_fn done;
+    void *arg;
+    uint8_t decision;
+} run;
+
+static void run_free(run *r)
+{
+    for (size_t i = 0; i < r->nshares; i++) {
+        free(r->shares[i].t.conds);
+        free(r->shares[i].t.writes);
+        free(r->shares[i].orig);
+        free(r->shares[i].enc);
+    }
+    txn_clear(&r->copy);
+    free(r->buf);
+    free(r);
+}
+
+static share *share_of(run *r, const txn_key *k)
+{
+    for (size_t i = 0; i < r->nshares; i++)
+        if (r->shares[i].g.table_id == k->table_id && r->shares[i].g.partition == k->partition)
+            return &r->shares[i];
+    if (r->nshares == TPC_MAX_PARTS)
+        return NULL;
+    share *s = &r->shares[r->nshares++];
+    s->g.table_id = k->table_id;
+    s->g.partition = k->partition;
+    return s;
+}
+
+/* Splits the copy into shares, the coordinator's first. */
+static int split(run *r, okv_error *err)
+{
+    txn *t = &r->copy;
+    const txn_key *first = t->n_writes ? &t->writes[0].k : &t->conds[0].k;
+    share_of(r, first);
+    size_t n = t->n_conds + t->n_writes;
+    for (size_t i = 0; i < n; i++) {
+        const txn_key *k = i < t->n_conds ? &t->conds[i].k : &t->writes[i - t->n_conds].k;
+        if (!share_of(r, k))
+            return okv_error_set(err, OKV_EINVAL, "a transaction may span at most %u "
+                                 "partitions", TPC_MAX_PARTS);
+    }
+    for (size_t s = 0; s < r->nshares; s++) {
+        share *sh = &r->shares[s];
+        sh->t.conds = calloc(t->n_conds + 1, sizeof *sh->t.conds);
+        sh->t.writes = calloc(t->n_writes + 1, sizeof *sh->t.writes);
+        sh->orig = calloc(n, sizeof *sh->orig);
+        if (!sh->t.conds || !sh->t.writes || !sh->orig)
+            return okv_error_set(err, OKV_ENOMEM, "out of memory splitting a transaction");
+    }
+    /* Conditions first, then writes, in each share as in the request:
+     * a share's item numbers map back through orig. */
+    for (size_t i = 0; i < t->n_conds; i++) {
+        share *sh = share_of(r, &t->conds[i].k);
+        sh->orig[sh->t.n_conds] = (uint32_t)i;
+        sh->t.conds[sh->t.n_conds++] = t->conds[i];
+    }
+    for (size_t s = 0; s < r->nshares; s++) {
+        share *sh = &r->shares[s];
+        for (size_t w = 0; w < t->n_writes; w++) {
+            if (t->writes[w].k.table_id != sh->g.table_id ||
+                t->writes[w].k.partition != sh->g.partition)
+                continue;
+            sh->orig[sh->t.n_conds + sh->t.n_writes] = (uint32_t)(t->n_conds + w);
+            sh->t.writes[sh->t.n_writes++] = t->writes[w];
+        }
+        sh->enc_len = txn_encoded_size(&sh->t);
+        sh->enc = malloc(sh->enc_len);
+        if (!sh->enc)
+            return okv_error_set(err, OKV_ENOMEM, "out of memory splitting a transaction");
+        txn_encode(&sh->t, sh->enc);
+    }
+    return OKV_OK;
+}
+
+static tpc_msg base_msg(const run *r, uint8_t kind, const share *sh)
+{
+    tpc_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = kind;
+    m.id = r->id;
+    m.clock_ms = tpc_wall_ms();
+    m.deadline_ms = r->deadline_ms;
+    m.self = sh->g;
+    m.coord = r->shares[0].g;
+    return m;
+}
+
+static void answer(run *r, int code, uint32_t failed, uint8_t reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void answer(run *r, int code, uint32_t failed, uint8_t reason, const char *fmt, ...)
+{
+    tpc_answer a;
+    memset(&a, 0, sizeof a);
+    a.code = code;
+    a.failed = failed;
+    a.reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a.msg, sizeof a.msg, fmt, ap);
+    va_end(ap);
+    r->done(r->arg, &a);
+}
+
+/* The driver is stopping: no further step (the sweepers finish it). */
+static int stopping(run *r)
+{
+    if (!tpc_driver_stopping(r->d))
+        return 0;
+    run_free(r);
+    return 1;
+}
+
+static void finished(void *arg, const tpc_reply *rep)
+{
+    (void)rep;   /* unfinished records are the sweeper's */
+    run_free(arg);
+}
+
+static void resolved(void *arg, const tpc_reply *rep)
+{
+    run *r = arg;
+    if (rep->rc != OKV_OK || rep->state == TPC_PREPARED)
+        r->decision = 0;   /* something is left: no FINISH, the sweeper resends */
+    if (atomic_fetch_sub(&r->waiting, 1) != 1)
+        return;
+    if (!r->decision) {
+        run_free(r);
+        return;
+    }
+    if (stopping(r))
+        return;
+    tpc_msg m = base_msg(r, TPC_FINISH, &r->shares[0]);
+    tpc_send(r->d, &m, 5000, finished, r);
+}
+
+static void resolve_all(run *r)
+{
+    if (stopping(r))
+        return;
+    atomic_store(&r->waiting, (int)r->nshares - 1);
+    for (size_t i = 1; i < r->nshares; i++) {
+        tpc_msg m = base_msg(r, TPC_RESOLVE, &r->shares[i]);
+        m.flag = r->decision == TPC_COMMITTED;
+        tpc_send(r->d, &m, 5000, resolved, r);
+    }
+}
+
+static void decided(void *arg, const tpc_reply *rep)
+{
+    run *r = arg;
+    if (rep->rc != OKV_OK) {
+        answer(r, OKV_EUNKNOWN, 0, 0, "the decision on transaction %" PRIu64 "/%" PRIu64
+               " got no answer (%s); it may have committed: ask its status", r->id.client,
+               r->id.req, rep->msg);
+        run_free(r);   /* the coordinator's sweeper finishes it */
+        return;
+    }
+    r->decision = rep->state;
+    if (rep->state == TPC_COMMITTED)
+        answer(r, OKV_OK, 0, 0, "committed");
+    else
+        answer(r, rep->fail.code ? rep->fail.code : OKV_ECONFLICT, rep->fail.failed,
+               rep->fail.reason, "aborted");
+    if (rep->state != TPC_COMMITTED && rep->state != TPC_ABORTED) {
+        run_free(r);
+        return;
+    }
+    resolve_all(r);
+}
+
+/* Every PREPARE answered: the decision. */
+static void prepared(void *arg, const tpc_reply *rep)
+{
+    share *sh = arg;
+    run *r = sh->r;
+    sh->prep = *rep;
+    if (atomic_fetch_sub(&r->waiting, 1) != 1)
+        return;
+    tpc_msg m = base_msg(r, TPC_DECIDE, &r->shares[0]);
+    m.flag = 1;
+    for (size_t i = 0; i < r->nshares && m.flag; i++) {
+        const share *s = &r->shares[i];
+        if (s->prep.rc == OKV_OK && (s->prep.state == TPC_PREPARED ||
+                                     s->prep.state == TPC_COMMITTED))
+            continue;
+        m.flag = 0;
+        if (s->prep.rc == OKV_OK && s->prep.fail.code) {
+            m.fail = s->prep.fail;
+            size_t items = s->t.n_conds + s->t.n_writes;
+            m.fail.failed = s->prep.fail.failed < items ? s->orig[s->prep.fail.failed] : 0;
+        } else {
+            m.fail = (tpc_fail){ OKV_ECONFLICT, 0, 0 };
+            OKV_WARN("2PC %" PRIu64 "/%" PRIu64 ": PREPARE at table %u partition %u got no "
+                     "answer (%s); aborting", r->id.client, r->id.req, s->g.table_id,
+                     s->g.partition, s->prep.msg);
+        }
+    }
+    if (tpc_driver_stopping(r->d)) {
+        answer(r, OKV_EUNAVAILABLE, 0, 0, "the node is stopping; the transaction was not "
+               "decided and will be aborted");
+        run_free(r);
+        return;
+    }
+    tpc_send(r->d, &m, (int)TPC_DEADLINE_MS, decided, r);
+}
+
+void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done, void *arg)
+{
+    okv_error err;
+    okv_error_clear(&err);
+    run *r = calloc(1, sizeof *r);
+    size_t len = txn_encoded_size(t);
+    uint8_t *buf = malloc(len);
+    if (!r || !buf) {
+        free(r);
+        free(buf);
+        tpc_answer a = { OKV_ENOMEM, 0, 0, "out of memory starting a transaction" };
+        done(arg, &a);
+        return;
+    }
+    /* A copy the run owns: the caller's request may go away first. */
+    txn_encode(t, buf);
+    r->buf = buf;
+    r->d = d;
+    r->id = id;
+    r->done = done;
+    r->arg = arg;
+    r->deadline_ms = tpc_wall_ms() + TPC_DEADLINE_MS;
+    int rc = txn_decode(buf, len, &r->copy, &err);
+    if (rc == OKV_OK)
+        rc = split(r, &err);
+    if (rc != OKV_OK) {
+        answer(r, rc, 0, 0, "%s", err.msg);
+        run_free(r);
+        return;
+    }
+    atomic_store(&r->waiting, (int)r->nshares);
+    for (size_t i = 0; i < r->nshares; i++)
+        r->shares[i].r = r;
+    for (size_t i = 0; i < r->nshares; i++) {
+        share *sh = &r->shares[i];
+        tpc_msg m = base_msg(r, TPC_PREPARE, sh);
+        m.share = sh->enc;
+        m.share_len = sh->enc_len;
+        if (i == 0) {
+            m.nparts = (uint32_t)r->nshares;
+            for (size_t k = 0; k < r->nshares; k++)
+                m.parts[k] = r->shares[k].g;
+        }
+        tpc_send(d, &m, (int)(TPC_DEADLINE_MS / 2), prepared, sh);
+    }
+}

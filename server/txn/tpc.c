@@ -1,0 +1,676 @@
+/*
+ * tpc.c — two-phase commit's codec and rules (tpc.h states them).
+ *
+ * Message, format 1 (the value of a TPC command, command.h; on-disk format
+ * because it lives in the raft log; integers big-endian):
+ *   0   u8   format (TPC_FORMAT)
+ *   1   u8   kind (enum tpc_kind)
+ *   2   u8   flag
+ *   3   u64  id.client        11  u64  id.req
+ *   19  u64  clock_ms         27  u64  deadline_ms
+ *   35  u32  self table       39  u32  self partition
+ *   43  u32  coord table      47  u32  coord partition
+ *   51  i32  fail.code        55  u32  fail.failed      59  u8  fail.reason
+ *   60  u32  nparts (0..TPC_MAX_PARTS), then nparts x (u32 table, u32 partition)
+ *       u32  share length S, then S bytes (PREPARE only; 0 otherwise)
+ *
+ * Participant record (meta CF, value of a 'P' key):
+ *   0 u8 format (1)  1 u8 state  2 u64 deadline  10 u64 settled
+ *   18 u32 coord table  22 u32 coord partition  26 i32 code  30 u32 failed
+ *   34 u8 reason  35 u32 share length S, then S bytes
+ * Coordinator record ('C'):
+ *   0 u8 format (1)  1 u8 state  2 u8 finished  3 u64 deadline  11 u64 settled
+ *   19 i32 code  23 u32 failed  27 u8 reason  28 u32 nparts, then nparts x 8 bytes
+ * Lock: 0 u8 mode  1 u64 holder client  9 u64 holder request.
+ */
+#include "tpc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "failpoint.h"
+#include "keycodec.h"
+
+#define MSG_FIXED_LEN 64u
+#define PREC_FIXED_LEN 39u
+#define CREC_FIXED_LEN 32u
+
+static void put_i32(uint8_t *p, int32_t v) { keycodec_put_u32be(p, (uint32_t)v); }
+
+static int32_t get_i32(const uint8_t *p)
+{
+    uint32_t u = keycodec_get_u32be(p);
+    return u <= (uint32_t)INT32_MAX ? (int32_t)u : -(int32_t)~u - 1;
+}
+
+static void put_group(uint8_t *p, const tpc_group *g)
+{
+    keycodec_put_u32be(p, g->table_id);
+    keycodec_put_u32be(p + 4, g->partition);
+}
+
+static void get_group(const uint8_t *p, tpc_group *g)
+{
+    g->table_id = keycodec_get_u32be(p);
+    g->partition = keycodec_get_u32be(p + 4);
+}
+
+static int group_eq(const tpc_group *a, const tpc_group *b)
+{
+    return a->table_id == b->table_id && a->partition == b->partition;
+}
+
+static int id_eq(const tpc_id *a, const tpc_id *b)
+{
+    return a->client == b->client && a->req == b->req;
+}
+
+const char *tpc_state_name(uint8_t state)
+{
+    switch (state) {
+    case TPC_NONE: return "unknown";
+    case TPC_PENDING: return "pending";
+    case TPC_PREPARED: return "prepared";
+    case TPC_COMMITTED: return "committed";
+    case TPC_ABORTED: return "aborted";
+    default: return "?";
+    }
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+size_t tpc_msg_encoded_size(const tpc_msg *m)
+{
+    return MSG_FIXED_LEN + 8u * m->nparts + 4u + m->share_len;
+}
+
+void tpc_msg_encode(const tpc_msg *m, uint8_t *out)
+{
+    out[0] = TPC_FORMAT;
+    out[1] = m->kind;
+    out[2] = m->flag;
+    keycodec_put_u64be(out + 3, m->id.client);
+    keycodec_put_u64be(out + 11, m->id.req);
+    keycodec_put_u64be(out + 19, m->clock_ms);
+    keycodec_put_u64be(out + 27, m->deadline_ms);
+    put_group(out + 35, &m->self);
+    put_group(out + 43, &m->coord);
+    put_i32(out + 51, m->fail.code);
+    keycodec_put_u32be(out + 55, m->fail.failed);
+    out[59] = m->fail.reason;
+    keycodec_put_u32be(out + 60, m->nparts);
+    uint8_t *p = out + MSG_FIXED_LEN;
+    for (uint32_t i = 0; i < m->nparts; i++, p += 8)
+        put_group(p, &m->parts[i]);
+    keycodec_put_u32be(p, (uint32_t)m->share_len);
+    if (m->share_len)
+        memcpy(p + 4, m->share, m->share_len);
+}
+
+static int flag_valid(const tpc_msg *m)
+{
+    switch (m->kind) {
+    case TPC_DECIDE:
+    case TPC_RESOLVE:
+    case TPC_CHECK: return m->flag <= 1;
+    case TPC_FORGET: return m->flag == 'C' || m->flag == 'P';
+    default: return m->flag == 0;
+    }
+}
+
+int tpc_msg_decode(const uint8_t *buf, size_t len, tpc_msg *out, okv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len < MSG_FIXED_LEN + 4u || buf[0] != TPC_FORMAT)
+        return okv_error_set(err, OKV_ECORRUPT, "2PC message: %s",
+                             len < MSG_FIXED_LEN + 4u ? "too short" : "unknown format");
+    out->kind = buf[1];
+    out->flag = buf[2];
+    out->id.client = keycodec_get_u64be(buf + 3);
+    out->id.req = keycodec_get_u64be(buf + 11);
+    out->clock_ms = keycodec_get_u64be(buf + 19);
+    out->deadline_ms = keycodec_get_u64be(buf + 27);
+    get_group(buf + 35, &out->self);
+    get_group(buf + 43, &out->coord);
+    out->fail.code = get_i32(buf + 51);
+    out->fail.failed = keycodec_get_u32be(buf + 55);
+    out->fail.reason = buf[59];
+    uint32_t n = keycodec_get_u32be(buf + 60);
+    if (out->kind < TPC_PREPARE || out->kind > TPC_FORGET || !flag_valid(out))
+        return okv_error_set(err, OKV_ECORRUPT, "2PC message: kind %u flag %u", out->kind,
+                             out->flag);
+    if (n > TPC_MAX_PARTS || (size_t)n * 8u > len - MSG_FIXED_LEN - 4u)
+        return okv_error_set(err, OKV_ECORRUPT, "2PC message: %u participants", n);
+    out->nparts = n;
+    const uint8_t *p = buf + MSG_FIXED_LEN;
+    for (uint32_t i = 0; i < n; i++, p += 8)
+        get_group(p, &out->parts[i]);
+    size_t left = len - MSG_FIXED_LEN - 8u * n;
+    uint32_t s = keycodec_get_u32be(p);
+    if ((size_t)s != left - 4u)
+        return okv_error_set(err, OKV_ECORRUPT, "2PC message: share of %u bytes in %zu", s,
+                             left - 4u);
+    out->share = s ? p + 4 : NULL;
+    out->share_len = s;
+    int is_coord = group_eq(&out->self, &out->coord);
+    if (out->kind == TPC_PREPARE) {
+        /* A coordinator's PREPARE names every participant, itself among them;
+         * nobody else's names any. */
+        int self_listed = 0;
+        for (uint32_t i = 0; i < n; i++)
+            self_listed |= group_eq(&out->parts[i], &out->self);
+        if (!s || (is_coord ? n < 2 || !self_listed : n != 0))
+            return okv_error_set(err, OKV_ECORRUPT, "2PC message: a PREPARE with %u "
+                                 "participants and a share of %u bytes", n, s);
+    } else if (s || n) {
+        return okv_error_set(err, OKV_ECORRUPT, "2PC message: kind %u carries a share or "
+                             "participants", out->kind);
+    }
+    return OKV_OK;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+uint8_t *tpc_prec_encode(const tpc_prec *r, size_t *len)
+{
+    *len = PREC_FIXED_LEN + r->share_len;
+    uint8_t *b = malloc(*len);
+    if (!b)
+        return NULL;
+    b[0] = 1;
+    b[1] = r->state;
+    keycodec_put_u64be(b + 2, r->deadline_ms);
+    keycodec_put_u64be(b + 10, r->settled_ms);
+    put_group(b + 18, &r->coord);
+    put_i32(b + 26, r->fail.code);
+    keycodec_put_u32be(b + 30, r->fail.failed);
+    b[34] = r->fail.reason;
+    keycodec_put_u32be(b + 35, (uint32_t)r->share_len);
+    if (r->share_len)
+        memcpy(b + PREC_FIXED_LEN, r->share, r->share_len);
+    return b;
+}
+
+int tpc_prec_decode(const uint8_t *b, size_t len, tpc_prec *r)
+{
+    memset(r, 0, sizeof *r);
+    if (len < PREC_FIXED_LEN || b[0] != 1 || keycodec_get_u32be(b + 35) != len - PREC_FIXED_LEN)
+        return -1;
+    r->state = b[1];
+    if (r->state != TPC_PREPARED && r->state != TPC_COMMITTED && r->state != TPC_ABORTED)
+        return -1;
+    r->deadline_ms = keycodec_get_u64be(b + 2);
+    r->settled_ms = keycodec_get_u64be(b + 10);
+    get_group(b + 18, &r->coord);
+    r->fail.code = get_i32(b + 26);
+    r->fail.failed = keycodec_get_u32be(b + 30);
+    r->fail.reason = b[34];
+    r->share_len = len - PREC_FIXED_LEN;
+    r->share = r->share_len ? b + PREC_FIXED_LEN : NULL;
+    return 0;
+}
+
+uint8_t *tpc_crec_encode(const tpc_crec *r, size_t *len)
+{
+    *len = CREC_FIXED_LEN + 8u * r->nparts;
+    uint8_t *b = malloc(*len);
+    if (!b)
+        return NULL;
+    b[0] = 1;
+    b[1] = r->state;
+    b[2] = r->finished;
+    keycodec_put_u64be(b + 3, r->deadline_ms);
+    keycodec_put_u64be(b + 11, r->settled_ms);
+    put_i32(b + 19, r->fail.code);
+    keycodec_put_u32be(b + 23, r->fail.failed);
+    b[27] = r->fail.reason;
+    keycodec_put_u32be(b + 28, r->nparts);
+    for (uint32_t i = 0; i < r->nparts; i++)
+        put_group(b + CREC_FIXED_LEN + 8u * i, &r->parts[i]);
+    return b;
+}
+
+int tpc_crec_decode(const uint8_t *b, size_t len, tpc_crec *r)
+{
+    memset(r, 0, sizeof *r);
+    if (len < CREC_FIXED_LEN || b[0] != 1)
+        return -1;
+    uint32_t n = keycodec_get_u32be(b + 28);
+    if (n > TPC_MAX_PARTS || len != CREC_FIXED_LEN + 8u * n)
+        return -1;
+    r->state = b[1];
+    r->finished = b[2];
+    if ((r->state != TPC_PENDING && r->state != TPC_COMMITTED && r->state != TPC_ABORTED) ||
+        r->finished > 1)
+        return -1;
+    r->deadline_ms = keycodec_get_u64be(b + 3);
+    r->settled_ms = keycodec_get_u64be(b + 11);
+    r->fail.code = get_i32(b + 19);
+    r->fail.failed = keycodec_get_u32be(b + 23);
+    r->fail.reason = b[27];
+    r->nparts = n;
+    for (uint32_t i = 0; i < n; i++)
+        get_group(b + CREC_FIXED_LEN + 8u * i, &r->parts[i]);
+    return 0;
+}
+
+void tpc_lock_encode(uint8_t mode, const tpc_id *holder, uint8_t out[TPC_LOCK_LEN])
+{
+    out[0] = mode;
+    keycodec_put_u64be(out + 1, holder->client);
+    keycodec_put_u64be(out + 9, holder->req);
+}
+
+int tpc_lock_decode(const uint8_t *b, size_t len, uint8_t *mode, tpc_id *holder)
+{
+    if (len != TPC_LOCK_LEN || (b[0] != TPC_LOCK_SHARED && b[0] != TPC_LOCK_EXCLUSIVE))
+        return -1;
+    *mode = b[0];
+    holder->client = keycodec_get_u64be(b + 1);
+    holder->req = keycodec_get_u64be(b + 9);
+    return 0;
+}
+
+/* ---- reading and writing records through the store ------------------------ */
+
+/* P of id: OKV_OK with *r (its share points into *buf, which the caller
+ * frees), OKV_ENOTFOUND, or an error. */
+static int prec_load(const tpc_store *s, const tpc_id *id, tpc_prec *r, uint8_t **buf,
+                     okv_error *err)
+{
+    size_t len = 0;
+    *buf = NULL;
+    int rc = s->rec_get(s->ctx, 'P', id, buf, &len, err);
+    if (rc)
+        return rc;
+    if (tpc_prec_decode(*buf, len, r))
+        return okv_error_set(err, OKV_ECORRUPT, "participant record of %llu/%llu is malformed",
+                             (unsigned long long)id->client, (unsigned long long)id->req);
+    return OKV_OK;
+}
+
+static int prec_store(const tpc_store *s, const tpc_id *id, const tpc_prec *r, okv_error *err)
+{
+    size_t len;
+    uint8_t *b = tpc_prec_encode(r, &len);
+    if (!b)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory writing a participant record");
+    int rc = s->rec_put(s->ctx, 'P', id, b, len, err);
+    free(b);
+    return rc;
+}
+
+static int crec_load(const tpc_store *s, const tpc_id *id, tpc_crec *r, okv_error *err)
+{
+    uint8_t *b = NULL;
+    size_t len = 0;
+    int rc = s->rec_get(s->ctx, 'C', id, &b, &len, err);
+    if (rc)
+        return rc;
+    rc = tpc_crec_decode(b, len, r);
+    free(b);
+    return rc ? okv_error_set(err, OKV_ECORRUPT, "coordinator record of %llu/%llu is malformed",
+                              (unsigned long long)id->client, (unsigned long long)id->req)
+              : OKV_OK;
+}
+
+static int crec_store(const tpc_store *s, const tpc_id *id, const tpc_crec *r, okv_error *err)
+{
+    size_t len;
+    uint8_t *b = tpc_crec_encode(r, &len);
+    if (!b)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory writing a coordinator record");
+    int rc = s->rec_put(s->ctx, 'C', id, b, len, err);
+    free(b);
+    return rc;
+}
+
+static void result_of_prec(const tpc_prec *p, tpc_result *out)
+{
+    out->state = p->state;
+    out->code = p->state == TPC_ABORTED ? p->fail.code : OKV_OK;
+    out->fail = p->fail;
+}
+
+/* A share's keys, as (key, written?) pairs, for the lock table. */
+static const txn_key *share_key(const txn *t, size_t i, int *write)
+{
+    *write = i >= t->n_conds;
+    return *write ? &t->writes[i - t->n_conds].k : &t->conds[i].k;
+}
+
+/* 1 when key i of t is also written by t (a condition on a key it writes). */
+static int written_later(const txn *t, const txn_key *k)
+{
+    for (size_t w = 0; w < t->n_writes; w++) {
+        const txn_key *x = &t->writes[w].k;
+        if (x->key_len == k->key_len && memcmp(x->key, k->key, k->key_len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int decode_share(const tpc_msg *m, const uint8_t *b, size_t len, txn *t, okv_error *err)
+{
+    int rc = txn_decode(b, len, t, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < t->n_conds + t->n_writes; i++) {
+        int w;
+        const txn_key *k = share_key(t, i, &w);
+        if (k->table_id != m->self.table_id || k->partition != m->self.partition)
+            return okv_error_set(err, OKV_ECORRUPT, "a 2PC share for table %u partition %u "
+                                 "names a key of table %u partition %u", m->self.table_id,
+                                 m->self.partition, k->table_id, k->partition);
+    }
+    return OKV_OK;
+}
+
+/* Resolves this group's part of id with the decision (T3): applies the
+ * intents on commit, drops them on abort, releases every lock id holds.
+ * Idempotent; a P already settled is left as it is. */
+static int resolve_here(const tpc_msg *m, uint64_t index, const tpc_store *s, int commit,
+                        tpc_result *out, okv_error *err)
+{
+    tpc_prec p;
+    uint8_t *buf;
+    int rc = prec_load(s, &m->id, &p, &buf, err);
+    if (rc == OKV_ENOTFOUND) {
+        free(buf);
+        if (commit) {
+            /* Settled and forgotten long ago: a late duplicate. */
+            out->state = TPC_NONE;
+            return OKV_OK;
+        }
+        /* Aborted before it prepared here: the tombstone turns a late
+         * PREPARE down. */
+        tpc_prec t = { TPC_ABORTED, 0, m->clock_ms, m->coord, { OKV_ECONFLICT, 0, 0 }, NULL, 0 };
+        out->state = TPC_ABORTED;
+        return prec_store(s, &m->id, &t, err);
+    }
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    if (p.state != TPC_PREPARED) {
+        result_of_prec(&p, out);
+        free(buf);
+        return OKV_OK;
+    }
+    txn t;
+    rc = decode_share(m, p.share, p.share_len, &t, err);
+    for (size_t i = 0; rc == OKV_OK && i < t.n_conds + t.n_writes; i++) {
+        int w;
+        const txn_key *k = share_key(&t, i, &w);
+        uint8_t mode;
+        tpc_id holder;
+        int lr = s->lock_get(s->ctx, k, &mode, &holder, err);
+        if (lr == OKV_OK && id_eq(&holder, &m->id))
+            rc = s->lock_put(s->ctx, k, TPC_LOCK_NONE, &m->id, err);
+        else if (lr != OKV_OK && lr != OKV_ENOTFOUND)
+            rc = lr;
+    }
+    if (rc == OKV_OK && commit && t.n_writes) {
+        /* The writes alone: the conditions held at PREPARE, and the locks
+         * kept every key as it was then, so the values are the ones PREPARE
+         * computed. */
+        txn w = { 0, NULL, t.n_writes, t.writes };
+        txn_store ds = *s->data;
+        ds.locked = NULL;
+        txn_outcome o;
+        rc = txn_eval(&w, index, &ds, &o, err);
+        if (rc == OKV_OK && o.code != OKV_OK)
+            rc = okv_error_set(err, OKV_ECORRUPT, "2PC %llu/%llu: write %u failed at RESOLVE "
+                               "though PREPARE checked it under locks",
+                               (unsigned long long)m->id.client, (unsigned long long)m->id.req,
+                               o.failed);
+        out->version = o.version;
+    }
+    txn_clear(&t);
+    if (rc == OKV_OK) {
+        tpc_prec done = { commit ? TPC_COMMITTED : TPC_ABORTED, p.deadline_ms, m->clock_ms,
+                          p.coord, { commit ? OKV_OK : OKV_ECONFLICT, 0, 0 }, NULL, 0 };
+        out->state = done.state;
+        rc = prec_store(s, &m->id, &done, err);
+    }
+    free(buf);
+    return rc;
+}
+
+/* ---- the rules ------------------------------------------------------------- */
+
+static int refuse_prepare(const tpc_msg *m, const tpc_store *s, tpc_fail f, tpc_result *out,
+                          okv_error *err)
+{
+    tpc_prec p = { TPC_ABORTED, m->deadline_ms, m->clock_ms, m->coord, f, NULL, 0 };
+    out->state = TPC_ABORTED;
+    out->code = f.code;
+    out->fail = f;
+    return prec_store(s, &m->id, &p, err);
+}
+
+static int noop_write(void *ctx, const txn_key *k, const uint8_t *val, size_t val_len,
+                      uint64_t version, okv_error *err)
+{
+    (void)ctx, (void)k, (void)val, (void)val_len, (void)version, (void)err;
+    return OKV_OK;
+}
+
+static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
+                         okv_error *err)
+{
+    int is_coord = group_eq(&m->self, &m->coord);
+    tpc_prec p;
+    uint8_t *buf;
+    int rc = prec_load(s, &m->id, &p, &buf, err);
+    if (rc == OKV_OK)
+        result_of_prec(&p, out);   /* a duplicate: the first answer */
+    free(buf);
+    if (rc != OKV_ENOTFOUND)
+        return rc;
+    if (is_coord && !OKV_FAILPOINT("tpc.prepare.ignore_tombstone")) {
+        tpc_crec c;
+        rc = crec_load(s, &m->id, &c, err);
+        if (rc == OKV_OK) {
+            /* Decided (aborted) before this PREPARE applied: T1. */
+            tpc_fail f = c.fail.code ? c.fail : (tpc_fail){ OKV_ECONFLICT, 0, 0 };
+            return refuse_prepare(m, s, f, out, err);
+        }
+        if (rc != OKV_ENOTFOUND)
+            return rc;
+    }
+    if (m->clock_ms > m->deadline_ms)
+        return refuse_prepare(m, s, (tpc_fail){ OKV_ECONFLICT, 0, 0 }, out, err);
+    txn t;
+    rc = decode_share(m, m->share, m->share_len, &t, err);
+    if (rc) {
+        txn_clear(&t);
+        return rc;
+    }
+    okv_error verr;
+    if (txn_validate(&t, &verr) != OKV_OK) {
+        txn_clear(&t);
+        return refuse_prepare(m, s, (tpc_fail){ OKV_EINVAL, 0, 0 }, out, err);
+    }
+    size_t nkeys = t.n_conds + t.n_writes;
+    for (size_t i = 0; i < nkeys; i++) {
+        int w;
+        const txn_key *k = share_key(&t, i, &w);
+        uint8_t mode;
+        tpc_id holder;
+        rc = s->lock_get(s->ctx, k, &mode, &holder, err);
+        if (rc == OKV_OK) {
+            txn_clear(&t);
+            return refuse_prepare(m, s, (tpc_fail){ OKV_ECONFLICT, (uint32_t)i, TXN_FAIL_LOCKED },
+                                  out, err);
+        }
+        if (rc != OKV_ENOTFOUND) {
+            txn_clear(&t);
+            return rc;
+        }
+    }
+    txn_store dry = *s->data;
+    dry.locked = NULL;
+    dry.write = noop_write;
+    txn_outcome o;
+    rc = txn_eval(&t, index, &dry, &o, err);
+    if (rc == OKV_OK && o.code != OKV_OK) {
+        txn_clear(&t);
+        return refuse_prepare(m, s, (tpc_fail){ o.code, o.failed, o.reason }, out, err);
+    }
+    for (size_t i = 0; rc == OKV_OK && i < nkeys; i++) {
+        int w;
+        const txn_key *k = share_key(&t, i, &w);
+        if (!w && written_later(&t, k))
+            continue;   /* the write's exclusive lock covers it */
+        if (!w && OKV_FAILPOINT("tpc.locks.skip_shared"))
+            continue;   /* planted bug: conditions unprotected (write skew) */
+        rc = s->lock_put(s->ctx, k, w ? TPC_LOCK_EXCLUSIVE : TPC_LOCK_SHARED, &m->id, err);
+    }
+    txn_clear(&t);
+    if (rc)
+        return rc;
+    tpc_prec np = { TPC_PREPARED, m->deadline_ms, 0, m->coord, { 0, 0, 0 }, m->share,
+                    m->share_len };
+    if ((rc = prec_store(s, &m->id, &np, err)))
+        return rc;
+    if (is_coord) {
+        tpc_crec c;
+        memset(&c, 0, sizeof c);
+        c.state = TPC_PENDING;
+        c.deadline_ms = m->deadline_ms;
+        c.nparts = m->nparts;
+        memcpy(c.parts, m->parts, m->nparts * sizeof *m->parts);
+        if ((rc = crec_store(s, &m->id, &c, err)))
+            return rc;
+    }
+    out->state = TPC_PREPARED;
+    return OKV_OK;
+}
+
+/* The decision: C from PENDING (or from nothing, to ABORTED only) to
+ * `commit`, once (T1); then this group's own part is resolved. */
+static int decide(const tpc_msg *m, uint64_t index, const tpc_store *s, int commit,
+                  tpc_fail why, tpc_result *out, okv_error *err)
+{
+    tpc_crec c;
+    int rc = crec_load(s, &m->id, &c, err);
+    if (rc == OKV_ENOTFOUND) {
+        /* Never prepared here: only an abort, and nobody to wait for. */
+        memset(&c, 0, sizeof c);
+        c.state = TPC_ABORTED;
+        c.finished = 1;
+        c.settled_ms = m->clock_ms;
+        c.fail = why.code ? why : (tpc_fail){ OKV_ECONFLICT, 0, 0 };
+        rc = crec_store(s, &m->id, &c, err);
+    } else if (rc == OKV_OK && c.state == TPC_PENDING) {
+        c.state = commit ? TPC_COMMITTED : TPC_ABORTED;
+        c.settled_ms = m->clock_ms;
+        c.fail = commit ? (tpc_fail){ 0, 0, 0 }
+                        : why.code ? why : (tpc_fail){ OKV_ECONFLICT, 0, 0 };
+        rc = crec_store(s, &m->id, &c, err);
+    }
+    if (rc)
+        return rc;
+    tpc_result local;
+    memset(&local, 0, sizeof local);
+    if ((rc = resolve_here(m, index, s, c.state == TPC_COMMITTED, &local, err)))
+        return rc;
+    out->state = c.state;
+    out->code = c.state == TPC_ABORTED ? c.fail.code : OKV_OK;
+    out->fail = c.fail;
+    out->version = local.version;
+    return OKV_OK;
+}
+
+static int apply_check(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
+                       okv_error *err)
+{
+    tpc_crec c;
+    int rc = crec_load(s, &m->id, &c, err);
+    if (rc != OKV_OK && rc != OKV_ENOTFOUND)
+        return rc;
+    int undecided = rc == OKV_ENOTFOUND || c.state == TPC_PENDING;
+    int expired = rc == OKV_ENOTFOUND || m->clock_ms > c.deadline_ms;
+    if (m->flag && undecided && expired)
+        return decide(m, index, s, 0, (tpc_fail){ OKV_ECONFLICT, 0, 0 }, out, err);
+    out->state = rc == OKV_ENOTFOUND ? TPC_NONE : c.state;
+    out->code = out->state == TPC_ABORTED ? c.fail.code : OKV_OK;
+    out->fail = rc == OKV_ENOTFOUND ? (tpc_fail){ 0, 0, 0 } : c.fail;
+    return OKV_OK;
+}
+
+static int apply_finish(const tpc_msg *m, const tpc_store *s, tpc_result *out, okv_error *err)
+{
+    tpc_crec c;
+    int rc = crec_load(s, &m->id, &c, err);
+    if (rc == OKV_ENOTFOUND) {
+        out->state = TPC_NONE;
+        return OKV_OK;
+    }
+    if (rc)
+        return rc;
+    out->state = c.state;
+    if (c.state == TPC_PENDING || c.finished)
+        return OKV_OK;
+    c.finished = 1;
+    c.settled_ms = m->clock_ms;
+    return crec_store(s, &m->id, &c, err);
+}
+
+static int apply_forget(const tpc_msg *m, const tpc_store *s, tpc_result *out, okv_error *err)
+{
+    uint64_t settled;
+    int settled_for_good;
+    if (m->flag == 'C') {
+        tpc_crec c;
+        int rc = crec_load(s, &m->id, &c, err);
+        if (rc)
+            return rc == OKV_ENOTFOUND ? OKV_OK : rc;
+        out->state = c.state;
+        settled = c.settled_ms;
+        settled_for_good = c.finished;
+    } else {
+        tpc_prec p;
+        uint8_t *buf;
+        int rc = prec_load(s, &m->id, &p, &buf, err);
+        free(buf);
+        if (rc)
+            return rc == OKV_ENOTFOUND ? OKV_OK : rc;
+        out->state = p.state;
+        settled = p.settled_ms;
+        settled_for_good = p.state != TPC_PREPARED;
+    }
+    if (!settled_for_good || m->clock_ms < settled + TPC_RETAIN_MS)
+        return OKV_OK;   /* still needed (T5) */
+    out->state = TPC_NONE;
+    return s->rec_put(s->ctx, (char)m->flag, &m->id, NULL, 0, err);
+}
+
+int tpc_apply(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
+              okv_error *err)
+{
+    memset(out, 0, sizeof *out);
+    int is_coord = group_eq(&m->self, &m->coord);
+    switch (m->kind) {
+    case TPC_PREPARE:
+        return apply_prepare(m, index, s, out, err);
+    case TPC_DECIDE:
+    case TPC_CHECK:
+    case TPC_FINISH:
+        if (!is_coord)
+            return okv_error_set(err, OKV_ECORRUPT, "2PC message kind %u for a group that does "
+                                 "not coordinate %llu/%llu", m->kind,
+                                 (unsigned long long)m->id.client, (unsigned long long)m->id.req);
+        if (m->kind == TPC_DECIDE)
+            return decide(m, index, s, m->flag, m->fail, out, err);
+        return m->kind == TPC_CHECK ? apply_check(m, index, s, out, err)
+                                    : apply_finish(m, s, out, err);
+    case TPC_RESOLVE:
+        return resolve_here(m, index, s, m->flag, out, err);
+    case TPC_FORGET:
+        return apply_forget(m, s, out, err);
+    default:
+        return okv_error_set(err, OKV_ECORRUPT, "2PC message of kind %u", m->kind);
+    }
+}

@@ -1,0 +1,185 @@
+/*
+ * tpc.h — two-phase commit over Raft groups: the messages a partition's log
+ * carries for a transaction that spans partitions, the records they leave,
+ * and the rules that apply them (docs/transactions.md, "Across partitions").
+ *
+ * Pure: no RocksDB, no clock, no I/O. The state machine hands tpc_apply a
+ * store of records and locks (tpc_store) and the data (txn_store); the unit
+ * tests hand it tables in memory. Every replica applies the same entry to
+ * the same state and reaches the same outcome; the only time an entry sees
+ * is the clock its proposer wrote into it.
+ *
+ * A transaction spanning partitions has an id (the client id and request id
+ * of its KV.Txn call) and a coordinator: the group of its first write. Each
+ * group that holds some of its keys is a participant, the coordinator too.
+ *
+ * Records, per group, all written only when an entry applies:
+ *   lock      per data key: the holder's id; shared on a key the holder
+ *             only reads (conditions), exclusive on a key it writes. One
+ *             holder per key: a second transaction meeting any lock gets
+ *             OKV_ECONFLICT.
+ *   P         the participant record: PREPARED with this group's share of
+ *             the transaction (its intents: the writes RESOLVE will apply),
+ *             then COMMITTED or ABORTED; a P that says ABORTED is also the
+ *             refusal tombstone that turns down a late PREPARE.
+ *   C         the coordinator record: PENDING with the participants and the
+ *             deadline, then COMMITTED or ABORTED (the decision), then
+ *             finished once every participant resolved. A C written ABORTED
+ *             by CHECK without a PREPARE is the tombstone that turns down
+ *             the coordinator's own late PREPARE.
+ *
+ * Invariants (the argument is in docs/transactions.md):
+ *  T1 One decision: C leaves PENDING once, by DECIDE or CHECK, and never
+ *     changes again; a C that never was PENDING can only be ABORTED.
+ *  T2 A transaction commits only if every participant PREPARED (the driver
+ *     decides COMMIT only then, and the coordinator's PREPARE is the only
+ *     way C becomes PENDING).
+ *  T3 A PREPARED participant never leaves PREPARED but through RESOLVE with
+ *     the decision; it keeps its locks until then, so nothing else writes
+ *     (or, under an exclusive lock, commits a condition on) its keys, and
+ *     the writes RESOLVE applies compute the values PREPARE checked.
+ *  T4 Everything is idempotent: a message applied twice answers the same
+ *     and changes nothing the second time.
+ *  T5 FORGET removes only a C that is finished or a P that is resolved, and
+ *     only after the retention period (by the proposer's clock), so a
+ *     record somebody may still ask about is never dropped.
+ */
+#ifndef OKV_SERVER_TPC_H
+#define OKV_SERVER_TPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errors.h"
+#include "txn.h"
+
+#define TPC_FORMAT 1
+#define TPC_MAX_PARTS 64u
+/* Finished and resolved records are kept this long after they settle. */
+#define TPC_RETAIN_MS (10u * 60u * 1000u)
+
+enum tpc_kind {
+    TPC_PREPARE = 1,   /* lock, check, record intents (and at the coordinator, C = PENDING) */
+    TPC_DECIDE = 2,    /* coordinator: compare-and-swap C from PENDING to the decision */
+    TPC_RESOLVE = 3,   /* participant: apply or drop the intents, release the locks */
+    TPC_CHECK = 4,     /* coordinator: the state of C; with abort, ABORT_IF_UNDECIDED */
+    TPC_FINISH = 5,    /* coordinator: every participant resolved */
+    TPC_FORGET = 6     /* drop a settled record past its retention (GC) */
+};
+
+enum tpc_state {
+    TPC_NONE = 0,       /* no record */
+    TPC_PENDING = 1,    /* C: prepared at the coordinator, undecided */
+    TPC_PREPARED = 2,   /* P: locks held, intents recorded */
+    TPC_COMMITTED = 3,
+    TPC_ABORTED = 4
+};
+
+enum tpc_lock_mode { TPC_LOCK_NONE = 0, TPC_LOCK_SHARED = 1, TPC_LOCK_EXCLUSIVE = 2 };
+
+typedef struct tpc_id {
+    uint64_t client;
+    uint64_t req;
+} tpc_id;
+
+typedef struct tpc_group {
+    uint32_t table_id;
+    uint32_t partition;
+} tpc_group;
+
+/* Why a transaction aborted, as the client is told: the code (OKV_ECONDITION,
+ * OKV_ECONFLICT, OKV_EINVAL) and, for a condition or write, which one. */
+typedef struct tpc_fail {
+    int32_t code;
+    uint32_t failed;    /* index in this group's share (txn.h numbering) */
+    uint8_t reason;     /* enum txn_fail */
+} tpc_fail;
+
+/* A message; pointers are borrowed from the encoded bytes. */
+typedef struct tpc_msg {
+    uint8_t kind;             /* enum tpc_kind */
+    uint8_t flag;             /* DECIDE/RESOLVE: 1 commit, 0 abort; CHECK: 1 abort if undecided;
+                               * FORGET: 'C' or 'P' */
+    tpc_id id;
+    uint64_t clock_ms;        /* the proposer's wall clock */
+    uint64_t deadline_ms;     /* PREPARE */
+    tpc_group self;           /* the group the entry is for */
+    tpc_group coord;          /* PREPARE: the coordinator */
+    tpc_fail fail;            /* DECIDE abort: why, kept in C for resends */
+    uint32_t nparts;          /* PREPARE at the coordinator: every participant */
+    tpc_group parts[TPC_MAX_PARTS];
+    const uint8_t *share;     /* PREPARE: this group's share (txn.h encoding) */
+    size_t share_len;
+} tpc_msg;
+
+/* Participant record. */
+typedef struct tpc_prec {
+    uint8_t state;            /* PREPARED, COMMITTED, ABORTED */
+    uint64_t deadline_ms;
+    uint64_t settled_ms;      /* clock of the entry that resolved it */
+    tpc_group coord;
+    tpc_fail fail;            /* ABORTED at PREPARE: why */
+    const uint8_t *share;     /* PREPARED only; borrowed */
+    size_t share_len;
+} tpc_prec;
+
+/* Coordinator record. */
+typedef struct tpc_crec {
+    uint8_t state;            /* PENDING, COMMITTED, ABORTED */
+    uint8_t finished;
+    uint64_t deadline_ms;
+    uint64_t settled_ms;      /* decided, then finished */
+    tpc_fail fail;
+    uint32_t nparts;
+    tpc_group parts[TPC_MAX_PARTS];
+} tpc_crec;
+
+/* Records and locks of one group, supplied by the caller. Getters return
+ * OKV_ENOTFOUND when absent; *val is malloc'd (the caller frees). */
+typedef struct tpc_store {
+    void *ctx;
+    int (*rec_get)(void *ctx, char kind, const tpc_id *id, uint8_t **val, size_t *len,
+                   okv_error *err);
+    /* val NULL: delete */
+    int (*rec_put)(void *ctx, char kind, const tpc_id *id, const uint8_t *val, size_t len,
+                   okv_error *err);
+    int (*lock_get)(void *ctx, const txn_key *k, uint8_t *mode, tpc_id *holder, okv_error *err);
+    /* mode TPC_LOCK_NONE: release */
+    int (*lock_put)(void *ctx, const txn_key *k, uint8_t mode, const tpc_id *holder,
+                    okv_error *err);
+    const txn_store *data;    /* read and write (locked unused) */
+} tpc_store;
+
+/* What an entry did. code: OKV_OK, or for a PREPARE turned down the reason
+ * (OKV_ECONDITION / OKV_ECONFLICT / OKV_EINVAL, with fail); state: the
+ * record's state after the entry (the decision, for DECIDE and CHECK). */
+typedef struct tpc_result {
+    int code;
+    uint8_t state;
+    tpc_fail fail;
+    uint64_t version;         /* RESOLVE commit: the version its writes got */
+} tpc_result;
+
+size_t tpc_msg_encoded_size(const tpc_msg *m);
+void tpc_msg_encode(const tpc_msg *m, uint8_t *out);
+/* OKV_ECORRUPT with a message on malformed input; never reads past len. */
+int tpc_msg_decode(const uint8_t *buf, size_t len, tpc_msg *out, okv_error *err);
+
+/* Records: malloc'd encodings (NULL when out of memory). */
+uint8_t *tpc_prec_encode(const tpc_prec *r, size_t *len);
+int tpc_prec_decode(const uint8_t *buf, size_t len, tpc_prec *out);
+uint8_t *tpc_crec_encode(const tpc_crec *r, size_t *len);
+int tpc_crec_decode(const uint8_t *buf, size_t len, tpc_crec *out);
+#define TPC_LOCK_LEN 17u
+void tpc_lock_encode(uint8_t mode, const tpc_id *holder, uint8_t out[TPC_LOCK_LEN]);
+int tpc_lock_decode(const uint8_t *buf, size_t len, uint8_t *mode, tpc_id *holder);
+
+/* Applies m at log index `index` of group m->self (rules in tpc.c). Returns
+ * OKV_OK with the result in *out, or the store's error (the caller drops
+ * its batch), or OKV_ECORRUPT when a record breaks an invariant. */
+int tpc_apply(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
+              okv_error *err);
+
+const char *tpc_state_name(uint8_t state);
+
+#endif
