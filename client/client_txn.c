@@ -187,6 +187,16 @@ int okv_txn_req_add_floor(okv_txn_req *t, const char *table, const void *key, si
 }
 
 /* The op for t: packed TxnRequest, routed by its first write's key. */
+/* The first write's item (or the first condition's): the partition that
+ * decides the transaction, where the client routes it. */
+static const txn_item *first_item(const okv_txn_req *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->items[i].is_write)
+            return &t->items[i];
+    return &t->items[0];
+}
+
 static client_op *txn_op(okv_client *c, const okv_txn_req *t, int timeout_ms, int *rc)
 {
     if (!t || t->n == 0) {
@@ -195,12 +205,7 @@ static client_op *txn_op(okv_client *c, const okv_txn_req *t, int timeout_ms, in
     }
     /* Routed like the server picks the partition: the first write, or the
      * first condition of a check. */
-    const txn_item *first = NULL;
-    for (size_t i = 0; i < t->n && !first; i++)
-        if (t->items[i].is_write)
-            first = &t->items[i];
-    if (!first)
-        first = &t->items[0];
+    const txn_item *first = first_item(t);
     Orderkv__V1__TxnCondition *cs = calloc(t->n_conds ? t->n_conds : 1, sizeof *cs);
     Orderkv__V1__TxnCondition **cp = calloc(t->n_conds ? t->n_conds : 1, sizeof *cp);
     Orderkv__V1__TxnWrite *ws = calloc(t->n_writes ? t->n_writes : 1, sizeof *ws);
@@ -275,6 +280,7 @@ static void outcome_of(const client_op *op, okv_txn_outcome *out)
     out->reason = (int)r->reason;
 }
 
+
 int okv_txn_commit(okv_client *c, const okv_txn_req *t, okv_txn_outcome *out, int timeout_ms)
 {
     if (out)
@@ -286,8 +292,66 @@ int okv_txn_commit(okv_client *c, const okv_txn_req *t, okv_txn_outcome *out, in
     if (!op)
         return rc;
     rc = client_op_wait(c, op);
-    if (out)
+    if (out) {
         outcome_of(op, out);
+        out->txn_id = op->w.id;
+    }
+    client_op_free(op);
+    return rc;
+}
+
+int okv_txn_status(okv_client *c, const okv_txn_req *t, uint64_t txn_id, okv_txn_outcome *out,
+                   int timeout_ms)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!c)
+        return OKV_EINVAL;
+    if (!t || t->n == 0 || !txn_id)
+        return client_fail(c, OKV_EINVAL, "okv_txn_status needs the transaction and its id");
+    const txn_item *first = first_item(t);
+    Orderkv__V1__TxnStatusRequest req = ORDERKV__V1__TXN_STATUS_REQUEST__INIT;
+    req.table = first->table;
+    req.key.data = first->key;
+    req.key.len = first->key_len;
+    req.client_id = c->opts.client_id;
+    req.request_id = txn_id;
+    client_route_key rk = { first->table, first->key, first->key_len, -1 };
+    client_op *op = client_op_new(c, M_TXN_STATUS, &orderkv__v1__txn_status_response__descriptor,
+                                  0, timeout_ms, &rk);
+    if (!op || client_op_pack(op, &req.base)) {
+        client_op_free(op);
+        return client_fail(c, OKV_ENOMEM, "out of memory");
+    }
+    int rc = client_op_wait(c, op);
+    const Orderkv__V1__TxnStatusResponse *r = (const Orderkv__V1__TxnStatusResponse *)op->resp;
+    if (rc == OKV_OK && r) {
+        if (out) {
+            out->failed = r->failed;
+            out->reason = (int)r->reason;
+            out->txn_id = txn_id;
+        }
+        switch (r->state) {
+        case ORDERKV__V1__TXN_PART_RESPONSE__STATE__COMMITTED:
+            rc = OKV_OK;
+            break;
+        case ORDERKV__V1__TXN_PART_RESPONSE__STATE__ABORTED:
+            rc = r->refusal == ORDERKV__V1__ERROR_CODE__CONDITION_FAILED
+                     ? client_fail(c, OKV_ECONDITION, "the transaction did not apply: item %u "
+                                   "failed", (unsigned)r->failed)
+                     : client_fail(c, OKV_ECONFLICT, "the transaction was aborted (a lock or "
+                                   "its deadline); nothing applied");
+            break;
+        case ORDERKV__V1__TXN_PART_RESPONSE__STATE__NONE:
+            rc = client_fail(c, OKV_ENOTFOUND, "the cluster knows nothing of transaction "
+                             "%llu: it never arrived, or it settled long ago",
+                             (unsigned long long)txn_id);
+            break;
+        default:
+            rc = client_fail(c, OKV_EUNKNOWN, "transaction %llu is not decided yet; ask again",
+                             (unsigned long long)txn_id);
+        }
+    }
     client_op_free(op);
     return rc;
 }
@@ -304,11 +368,15 @@ int okv_txn_commit_async(okv_client *c, const okv_txn_req *t, int timeout_ms, ok
 
 void okv_result_txn_outcome(const okv_result *r, okv_txn_outcome *out)
 {
+    if (!out)
+        return;
     const client_op *op = client_result_op(r);
-    if (op)
+    if (op) {
         outcome_of(op, out);
-    else if (out)
+        out->txn_id = op->w.id;
+    } else {
         memset(out, 0, sizeof *out);
+    }
 }
 
 void okv_counter_encode(int64_t v, uint8_t out[8])

@@ -28,6 +28,9 @@
  *   snap.install.after_mark    raftstore, snapshot install marker synced, nothing ingested (crash)
  *   snap.install.after_ingest  raftstore, snapshot files ingested, install not yet recorded (crash)
  *   snap.send.after_chunk      snap_send, after each chunk of a snapshot stream (sleep = slow stream)
+ *   tpc.driver.before_decide   2PC driver: every PREPARE answered, DECIDE not sent (crash)
+ *   tpc.driver.before_reply    2PC driver: DECIDE applied, the client not answered (crash)
+ *   tpc.driver.before_resolve  2PC driver: the client answered, no RESOLVE sent (crash)
  * Planted bugs for the jepsen suite's self-test (jepsen/tests/planted.sh):
  *   kv.read.local              Get/Scan served from local state, no ReadIndex
  *   kv.ack.before_commit       a write is acknowledged once proposed, before it commits
@@ -37,6 +40,11 @@
  *                              when it stops leading
  *   txn.partial                a transaction stopped by write w (a floor) still
  *                              applies the writes before w
+ *   tpc.resolve.drop_commit    a participant (not the coordinator) releases its
+ *                              locks on COMMIT without applying the writes
+ *   tpc.locks.skip_shared      PREPARE takes no shared locks on condition keys
+ *   tpc.prepare.ignore_tombstone  the coordinator's PREPARE ignores an ABORTED
+ *                              record (a split decision)
  */
 #ifndef OKV_FAILPOINT_H
 #define OKV_FAILPOINT_H

@@ -283,10 +283,15 @@ OKV_API void okv_batch_free(okv_batch *b);
  * big-endian two's complement (okv_counter_encode). An add to an absent
  * key starts from 0.
  *
- * This version commits transactions whose keys all lie in one partition:
- * one table, keys sharing the part before their first '/' ("cust42/a",
- * "cust42/b"). Keys in several partitions get OKV_EUNIMPLEMENTED until
- * two-phase commit lands.
+ * Keys in one partition (one table, keys sharing the part before their
+ * first '/': "cust42/a", "cust42/b") commit in one Raft entry. Keys in
+ * several partitions or tables commit with two-phase commit, driven by the
+ * cluster: the same rules and outcomes, plus OKV_ECONFLICT when the
+ * transaction ran past its deadline (orderkvd --txn-timeout-ms) and was
+ * aborted. A committed transaction across partitions reports version 0
+ * (its writes get one version per partition). A single node (no
+ * --initial-cluster) refuses keys in several partitions with
+ * OKV_EUNIMPLEMENTED.
  */
 #define OKV_TXN_MAX_ITEMS 256u   /* conditions; and writes (a key at most once). With no
                                     writes a transaction is a check of its conditions */
@@ -304,11 +309,14 @@ enum okv_txn_reason {
 };
 
 typedef struct okv_txn_outcome {
-    uint64_t version;          /* committed: the version every write got */
+    uint64_t version;          /* committed: the version every write got (0 across
+                                  partitions) */
     /* Not committed: the item that stopped it, conditions first (0-based,
      * in the order added), then writes (number of conditions + index). */
     uint32_t failed;
     int reason;                /* enum okv_txn_reason */
+    uint64_t txn_id;           /* the transaction's id (its request id on this client):
+                                  after OKV_EUNKNOWN, ask okv_txn_status */
 } okv_txn_outcome;
 
 /* A transaction being built; the add functions copy table, key and value.
@@ -351,6 +359,19 @@ OKV_API int okv_txn_commit_async(okv_client *client, const okv_txn_req *t, int t
 /* In a callback of okv_txn_commit_async: what okv_txn_commit puts in out. */
 OKV_API void okv_result_txn_outcome(const okv_result *r, okv_txn_outcome *out);
 
+/* What became of transaction t, committed by this client as txn_id
+ * (okv_txn_outcome.txn_id), after OKV_EUNKNOWN; asked at the partition
+ * that decides it (t's first write). Never re-executes anything.
+ * OKV_OK: committed. OKV_ECONDITION / OKV_ECONFLICT: aborted, nothing
+ * applied (out says why, as okv_txn_commit would have). OKV_EUNKNOWN:
+ * still undecided (it is decided by its deadline; ask again).
+ * OKV_ENOTFOUND: nothing is known of it: it never reached the cluster, or
+ * its record was dropped (a transaction across partitions is remembered
+ * 10 minutes after it settles; one in one partition until this client's
+ * later writes let the cluster forget it). */
+OKV_API int okv_txn_status(okv_client *client, const okv_txn_req *t, uint64_t txn_id,
+                           okv_txn_outcome *out, int timeout_ms);
+
 /*
  * Interactive optimistic transactions. okv_tx_get reads through the
  * transaction: its own buffered writes first, else the cluster
@@ -362,7 +383,9 @@ OKV_API void okv_result_txn_outcome(const okv_result *r, okv_txn_outcome *out);
  * writes: if anything read changed meanwhile, nothing applies and it
  * returns OKV_ECONFLICT (run the transaction again; okv_tx_run does). A
  * transaction that only read commits by checking its versions in one more
- * round. One partition, as okv_txn_commit. An okv_tx is used by one thread.
+ * round (across partitions, a two-phase check that holds shared locks
+ * while it validates). Keys may lie in any partitions, as for
+ * okv_txn_commit. An okv_tx is used by one thread.
  */
 typedef struct okv_tx okv_tx;
 OKV_API int okv_tx_begin(okv_client *client, okv_tx **out);

@@ -539,9 +539,10 @@ static const shell_cmd_def commands[] = {
       "  get accounts shop1/alice --int yes",
       { "--int", NULL }, 2, 2, 1, cmd_get, NULL },
     { "txn", "txn TABLE ITEM...", "conditions + writes, all applied or none",
-      "Commits a transaction in one partition of TABLE (keys sharing the part\n"
-      "before their first '/'). Every condition is checked first; if all hold,\n"
-      "every write applies with one version, else nothing does and the error\n"
+      "Commits a transaction on keys of TABLE: in one partition (keys sharing\n"
+      "the part before their first '/') as one entry, across partitions with\n"
+      "two-phase commit. Every condition is checked first; if all hold, every\n"
+      "write applies (one version per partition), else nothing does and the error\n"
       "names the item (conditions numbered first, then writes). Items:\n"
       "  exists KEY | absent KEY | version KEY N | value KEY VALUE\n"
       "  int KEY lt|le|eq|ge|gt N          (KEY holds a counter)\n"

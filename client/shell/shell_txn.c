@@ -165,7 +165,10 @@ int shell_cmd_txn(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
         shell_json_u64(&j, "version", o.version);
         shell_json_end(&j);
     } else {
-        fprintf(ctx->out, "committed (version %" PRIu64 ")\n", o.version);
+        if (o.version)
+            fprintf(ctx->out, "committed (version %" PRIu64 ")\n", o.version);
+        else   /* across partitions: a version per partition */
+            fprintf(ctx->out, "committed (across partitions)\n");
     }
     return 0;
 }

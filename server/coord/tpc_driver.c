@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "client_async.h"
+#include "failpoint.h"
 #include "log.h"
 #include "node.h"
 #include "orderkv.pb-c.h"
@@ -295,6 +296,7 @@ static void decided(void *arg, const tpc_reply *rep)
         return;
     }
     r->decision = rep->state;
+    (void)OKV_FAILPOINT("tpc.driver.before_reply");   /* crash: decided, nobody told */
     if (rep->state == TPC_COMMITTED)
         answer(r, OKV_OK, 0, 0, "committed");
     else
@@ -304,6 +306,8 @@ static void decided(void *arg, const tpc_reply *rep)
         run_free(r);
         return;
     }
+    /* crash: answered, the participants still PREPARED */
+    (void)OKV_FAILPOINT("tpc.driver.before_resolve");
     resolve_all(r);
 }
 
@@ -334,13 +338,14 @@ static void prepared(void *arg, const tpc_reply *rep)
                      s->g.partition, s->prep.msg);
         }
     }
+    (void)OKV_FAILPOINT("tpc.driver.before_decide");   /* crash: every share answered */
     if (tpc_driver_stopping(r->d)) {
         answer(r, OKV_EUNAVAILABLE, 0, 0, "the node is stopping; the transaction was not "
                "decided and will be aborted");
         run_free(r);
         return;
     }
-    tpc_send(r->d, &m, (int)TPC_DEADLINE_MS, decided, r);
+    tpc_send(r->d, &m, r->d->timeout_ms, decided, r);
 }
 
 void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done, void *arg)
@@ -364,7 +369,7 @@ void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done,
     r->id = id;
     r->done = done;
     r->arg = arg;
-    r->deadline_ms = tpc_wall_ms() + TPC_DEADLINE_MS;
+    r->deadline_ms = tpc_wall_ms() + (uint64_t)d->timeout_ms;
     int rc = txn_decode(buf, len, &r->copy, &err);
     if (rc == OKV_OK)
         rc = split(r, &err);
@@ -386,6 +391,6 @@ void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done,
             for (size_t k = 0; k < r->nshares; k++)
                 m.parts[k] = r->shares[k].g;
         }
-        tpc_send(d, &m, (int)(TPC_DEADLINE_MS / 2), prepared, sh);
+        tpc_send(d, &m, d->timeout_ms / 2, prepared, sh);
     }
 }

@@ -37,11 +37,10 @@
 struct node;
 typedef struct tpc_driver tpc_driver;
 
-/* How long a transaction may take before the sweepers may abort it. */
-#define TPC_DEADLINE_MS 10000u
-
-/* Starts the driver and its sweeper thread (cluster mode only). */
-int tpc_driver_new(tpc_driver **out, struct node *n, okv_error *err);
+/* Starts the driver and its sweeper thread (cluster mode only).
+ * timeout_ms: each transaction's deadline (orderkvd --txn-timeout-ms); past
+ * it (and a grace period) the sweepers may abort one still undecided. */
+int tpc_driver_new(tpc_driver **out, struct node *n, int timeout_ms, okv_error *err);
 /* Stops the sweeper and waits for every step in flight (each is bounded by
  * its deadline). Accepts NULL. */
 void tpc_driver_free(tpc_driver *d);

@@ -14,6 +14,7 @@
 struct tpc_driver {
     struct node *n;
     okv_client *client;        /* internal: steps to other partitions' leaders */
+    int timeout_ms;            /* a transaction's deadline */
     pthread_t sweeper;
     int sweeper_started;
     pthread_mutex_t mu;

@@ -337,13 +337,14 @@ static void *sweeper_main(void *arg)
 
 /* ---- life cycle ------------------------------------------------------------ */
 
-int tpc_driver_new(tpc_driver **out, node *n, okv_error *err)
+int tpc_driver_new(tpc_driver **out, node *n, int timeout_ms, okv_error *err)
 {
     *out = NULL;
     tpc_driver *d = calloc(1, sizeof *d);
     if (!d)
         return okv_error_set(err, OKV_ENOMEM, "out of memory starting two-phase commit");
     d->n = n;
+    d->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
     char addrs[CLUSTER_MAX_NODES * (CLUSTER_ADDR_MAX + 1)] = "";
     size_t used = 0;
     for (size_t i = 0; i < n->map.n; i++)
@@ -352,7 +353,7 @@ int tpc_driver_new(tpc_driver **out, node *n, okv_error *err)
     okv_options o;
     memset(&o, 0, sizeof o);
     o.version = OKV_OPTIONS_VERSION;
-    o.default_timeout_ms = (int)TPC_DEADLINE_MS;
+    o.default_timeout_ms = d->timeout_ms;
     int rc = okv_connect(&d->client, addrs, &o);
     if (rc != OKV_OK) {
         free(d);

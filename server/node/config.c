@@ -23,6 +23,7 @@ void config_defaults(config *c)
     c->log_keep = 5000;
     c->lease_reads = 1;
     c->shutdown_grace_ms = 5000;
+    c->txn_timeout_ms = 10000;
 }
 
 const char *config_usage(void)
@@ -62,6 +63,9 @@ const char *config_usage(void)
            "                        checked like --raft-tick-ms\n"
            "  --shutdown-grace-ms N how long in-flight calls may finish on SIGTERM\n"
            "                        (default 5000)\n"
+           "  --txn-timeout-ms N    deadline of a transaction across partitions\n"
+           "                        (default 10000): past it, one that did not\n"
+           "                        decide is aborted, and its locks are released\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
            "                        dashes) from FILE; later flags override it\n"
            "  -h, --help            show this help\n"
@@ -166,6 +170,12 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
         if ((rc = parse_uint(key, value, 0, 600000, &v, err)))
             return rc;
         c->shutdown_grace_ms = (int)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "txn-timeout-ms") == 0) {
+        if ((rc = parse_uint(key, value, 100, 600000, &v, err)))
+            return rc;
+        c->txn_timeout_ms = (int)v;
         return OKV_OK;
     }
     return okv_error_set(err, OKV_EINVAL, "unknown setting '%s' (see orderkvd --help)", key);

@@ -33,6 +33,7 @@ typedef struct config {
     int log_keep;             /* entries kept behind a snapshot for slow followers */
     int lease_reads;          /* 1: a leader within its lease reads locally; 0: ReadIndex always */
     int shutdown_grace_ms;
+    int txn_timeout_ms;       /* a transaction across partitions: its deadline */
     char initial_cluster[4096];   /* "" = single-node mode */
     int show_help;
     int show_version;

@@ -301,7 +301,7 @@ static int run(const config *cfg, const sigset_t *sigs)
         (rc = rpc_server_start(n.rpc, cfg->threads, &err)) ||
         (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err))) ||
         (clustered && (rc = meta_start(n.meta, &err))) ||
-        (clustered && (rc = tpc_driver_new(&n.tpc, &n, &err)))) {
+        (clustered && (rc = tpc_driver_new(&n.tpc, &n, cfg->txn_timeout_ms, &err)))) {
         OKV_ERROR("cannot start: %s", err.msg);
         stop_all(&n, tp);
         return 1;

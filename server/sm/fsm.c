@@ -682,6 +682,31 @@ static int tpc_lock_put_cb(void *ctx, const txn_key *k, uint8_t mode, const tpc_
     return stage(t->f, ENGINE_CF_META, key, kl, v, sizeof v, err);
 }
 
+/* TxnStatus of a transaction with no coordinator record: one that lay in
+ * one partition committed as one entry, whose outcome is its exactly-once
+ * record (while the client's watermark keeps it). */
+static int status_of_1pc(fsm *f, const tpc_msg *m, tpc_result *r, okv_error *err)
+{
+    uint8_t dk[DEDUP_KEY_LEN];
+    dedup_key(dk, fsm_group_id(m->self.table_id, m->self.partition), m->id.client, m->id.req);
+    uint8_t *prev = NULL;
+    size_t plen = 0;
+    int rc = read_key(f, ENGINE_CF_META, dk, sizeof dk, &prev, &plen, err);
+    if (rc == OKV_ENOTFOUND)
+        return OKV_OK;
+    if (rc)
+        return rc;
+    command_result cr;
+    int bad = command_result_decode(prev, plen, &cr);
+    free(prev);
+    if (bad)
+        return okv_error_set(err, OKV_ECORRUPT, "dedup record with a bad format");
+    r->state = cr.code == OKV_OK ? TPC_COMMITTED : TPC_ABORTED;
+    r->code = cr.code;
+    r->fail = (tpc_fail){ cr.code, cr.failed, cr.reason };
+    return OKV_OK;
+}
+
 /* A two-phase commit message for this group (tpc.h's rules). */
 static int apply_tpc(fsm *f, uint64_t index, const command *c, command_result *out,
                      okv_error *err)
@@ -700,6 +725,8 @@ static int apply_tpc(fsm *f, uint64_t index, const command *c, command_result *o
     tpc_store st = { &ctx, tpc_rec_get, tpc_rec_put, tpc_lock_get_cb, tpc_lock_put_cb, &data };
     tpc_result r;
     if ((rc = tpc_apply(&m, index, &st, &r, err)))
+        return rc;
+    if (m.kind == TPC_CHECK && !m.flag && r.state == TPC_NONE && (rc = status_of_1pc(f, &m, &r, err)))
         return rc;
     out->code = r.code;
     out->version = r.version;

@@ -393,7 +393,9 @@ static int resolve_here(const tpc_msg *m, uint64_t index, const tpc_store *s, in
         return rc;
     }
     if (p.state != TPC_PREPARED) {
-        result_of_prec(&p, out);
+        /* Settled: the state only, as the first RESOLVE answered (T4); a
+         * PREPARE's refusal reason is PREPARE's answer, not RESOLVE's. */
+        out->state = p.state;
         free(buf);
         return OKV_OK;
     }
@@ -410,7 +412,10 @@ static int resolve_here(const tpc_msg *m, uint64_t index, const tpc_store *s, in
         else if (lr != OKV_OK && lr != OKV_ENOTFOUND)
             rc = lr;
     }
-    if (rc == OKV_OK && commit && t.n_writes) {
+    /* Planted bug (jepsen bank): a participant other than the coordinator
+     * releases its locks on COMMIT but drops the writes. */
+    int drop = commit && !group_eq(&m->self, &p.coord) && OKV_FAILPOINT("tpc.resolve.drop_commit");
+    if (rc == OKV_OK && commit && t.n_writes && !drop) {
         /* The writes alone: the conditions held at PREPARE, and the locks
          * kept every key as it was then, so the values are the ones PREPARE
          * computed. */

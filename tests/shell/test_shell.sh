@@ -351,7 +351,7 @@ check "--json txn failure names the item" json "assert objs[0]['ok'] is False an
 run -e 'get accounts t1/bob --int yes'
 check "  ...and applied nothing" out_has "300"
 run -e 'txn accounts add t1/bob 1 add t2/bob 1'
-check "txn across partitions is refused" err_has "two-phase commit"
+check "txn across partitions is refused on a single node" err_has "across partitions run on a cluster"
 run -e 'txn accounts add t1/bob'
 check "txn with a missing argument is a usage error" err_has "needs 2 arguments"
 run -e 'txn accounts frobnicate t1/bob'
