@@ -277,12 +277,23 @@ static void resolve_all(run *r)
 {
     if (stopping(r))
         return;
-    atomic_store(&r->waiting, (int)r->nshares - 1);
-    for (size_t i = 1; i < r->nshares; i++) {
-        tpc_msg m = base_msg(r, TPC_RESOLVE, &r->shares[i]);
-        m.flag = r->decision == TPC_COMMITTED;
-        tpc_send(r->d, &m, 5000, resolved, r);
+    /* The last answer may free r before the loop looks at it again: the
+     * messages are built first. */
+    size_t n = r->nshares - 1;
+    tpc_msg *ms = malloc(n * sizeof *ms);
+    if (!ms) {
+        run_free(r);   /* the sweeper resends them */
+        return;
     }
+    for (size_t i = 0; i < n; i++) {
+        ms[i] = base_msg(r, TPC_RESOLVE, &r->shares[i + 1]);
+        ms[i].flag = r->decision == TPC_COMMITTED;
+    }
+    tpc_driver *d = r->d;
+    atomic_store(&r->waiting, (int)n);
+    for (size_t i = 0; i < n; i++)
+        tpc_send(d, &ms[i], 5000, resolved, r);
+    free(ms);
 }
 
 static void decided(void *arg, const tpc_reply *rep)
@@ -378,19 +389,31 @@ void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done,
         run_free(r);
         return;
     }
-    atomic_store(&r->waiting, (int)r->nshares);
-    for (size_t i = 0; i < r->nshares; i++)
-        r->shares[i].r = r;
-    for (size_t i = 0; i < r->nshares; i++) {
-        share *sh = &r->shares[i];
-        tpc_msg m = base_msg(r, TPC_PREPARE, sh);
-        m.share = sh->enc;
-        m.share_len = sh->enc_len;
-        if (i == 0) {
-            m.nparts = (uint32_t)r->nshares;
-            for (size_t k = 0; k < r->nshares; k++)
-                m.parts[k] = r->shares[k].g;
-        }
-        tpc_send(d, &m, d->timeout_ms / 2, prepared, sh);
+    /* The last answer may free r (and the shares' bytes) before this loop
+     * looks at it again: every message is encoded before the first leaves
+     * (tpc_send copies it). */
+    size_t n = r->nshares;
+    tpc_msg *ms = malloc(n * sizeof *ms);
+    if (!ms) {
+        answer(r, OKV_ENOMEM, 0, 0, "out of memory starting a transaction");
+        run_free(r);
+        return;
     }
+    for (size_t i = 0; i < n; i++) {
+        share *sh = &r->shares[i];
+        sh->r = r;
+        ms[i] = base_msg(r, TPC_PREPARE, sh);
+        ms[i].share = sh->enc;
+        ms[i].share_len = sh->enc_len;
+        if (i == 0) {
+            ms[i].nparts = (uint32_t)n;
+            for (size_t k = 0; k < n; k++)
+                ms[i].parts[k] = r->shares[k].g;
+        }
+    }
+    int timeout_ms = d->timeout_ms / 2;
+    atomic_store(&r->waiting, (int)n);
+    for (size_t i = 0; i < n; i++)
+        tpc_send(d, &ms[i], timeout_ms, prepared, &r->shares[i]);
+    free(ms);
 }

@@ -143,14 +143,21 @@ static void chain_resolve(chain *ch)
         chain_resolved(ch, &none);
         return;
     }
-    atomic_store(&ch->waiting, others);
+    /* The last answer frees ch: the targets are copied out first. */
+    tpc_group targets[TPC_MAX_PARTS];
+    int k = 0;
     for (uint32_t i = 0; i < ch->c.nparts; i++) {
         const tpc_group *g = &ch->c.parts[i];
-        if (g->table_id == ch->coord.table_id && g->partition == ch->coord.partition)
-            continue;
-        tpc_msg m = chain_msg(ch, TPC_RESOLVE, *g);
-        m.flag = ch->decision == TPC_COMMITTED;
-        tpc_send(ch->d, &m, 5000, chain_resolved, ch);
+        if (g->table_id != ch->coord.table_id || g->partition != ch->coord.partition)
+            targets[k++] = *g;
+    }
+    tpc_msg m = chain_msg(ch, TPC_RESOLVE, targets[0]);
+    m.flag = ch->decision == TPC_COMMITTED;
+    tpc_driver *d = ch->d;
+    atomic_store(&ch->waiting, others);
+    for (int i = 0; i < k; i++) {
+        m.self = targets[i];
+        tpc_send(d, &m, 5000, chain_resolved, ch);
     }
 }
 

@@ -4,7 +4,8 @@
  *
  * Input: byte 0 picks the request kind (byte % (REQ_KIND_COUNT + 1); the
  * extra value is an unknown kind, which must fail with OKV_EUNIMPLEMENTED;
- * 0xff picks a TxnRequest, server/api/request_txn.c, checked by fuzz_txn);
+ * 0xff picks a TxnRequest, server/api/request_txn.c, checked by fuzz_txn;
+ * 0xfe a two-phase commit step, server/txn/tpc.c, checked by fuzz_tpc);
  * the rest is the protobuf body a client would send. The catalog is the
  * default one (orders, payments, accounts; CATALOG_DEFAULT_PARTITIONS each).
  *
@@ -38,6 +39,7 @@
 #include "catalog.h"
 #include "command.h"
 #include "request_txn.h"
+#include "tpc.h"
 #include "txn.h"
 #include "errors.h"
 #include "hash.h"
@@ -296,14 +298,22 @@ static int fuzz_txn(const uint8_t *body, size_t len)
         return 0;
     }
     CHECK(txn_validate(&r.t, &err) == OKV_OK);
+    int spans = 0;
     for (size_t i = 0; i < r.t.n_conds + r.t.n_writes; i++) {
         const txn_key *k = i < r.t.n_conds ? &r.t.conds[i].k : &r.t.writes[i - r.t.n_conds].k;
-        CHECK(k->table_id == r.table_id && k->partition == r.partition);
+        spans |= k->table_id != r.table_id || k->partition != r.partition;
         const catalog_table *t = NULL;
         for (size_t j = 0; j < cat.count; j++)
             if (cat.tables[j].id == k->table_id)
                 t = &cat.tables[j];
         CHECK(t && k->partition == keycodec_partition_of(k->key, k->key_len, t->partitions));
+    }
+    /* Across partitions: left for two-phase commit, no command. */
+    CHECK(spans == r.multi);
+    if (r.multi) {
+        CHECK(r.enc == NULL);
+        request_txn_release(&r);
+        return 0;
     }
     size_t clen = command_encoded_size(&r.cmd);
     uint8_t *cbuf = malloc(clen);
@@ -333,6 +343,28 @@ static int fuzz_txn(const uint8_t *body, size_t len)
     return 0;
 }
 
+/* A 2PC step as it arrives in KV.TxnPart (or from the log): decoding never
+ * reads past the input, and what decodes re-encodes to the same bytes. */
+static int fuzz_tpc(const uint8_t *body, size_t len)
+{
+    tpc_msg m;
+    okv_error err;
+    okv_error_clear(&err);
+    if (tpc_msg_decode(body, len, &m, &err) != OKV_OK) {
+        CHECK(err.code == OKV_ECORRUPT && err.msg[0] != '\0');
+        return 0;
+    }
+    CHECK(m.nparts <= TPC_MAX_PARTS && m.kind >= TPC_PREPARE && m.kind <= TPC_FORGET);
+    size_t n = tpc_msg_encoded_size(&m);
+    CHECK(n == len);
+    uint8_t *re = malloc(n);
+    CHECK(re);
+    tpc_msg_encode(&m, re);
+    CHECK(memcmp(re, body, n) == 0);
+    free(re);
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -342,6 +374,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (data[0] == 0xff)
         return fuzz_txn(data + 1, size - 1);
+    if (data[0] == 0xfe)
+        return fuzz_tpc(data + 1, size - 1);
     enum request_kind kind = (enum request_kind)(data[0] % (REQ_KIND_COUNT + 1));
     const uint8_t *body = data + 1;
     size_t len = size - 1;
