@@ -18,6 +18,7 @@
 #include "node.h"
 #include "orderkv.pb-c.h"
 #include "tpc.h"
+#include "tpc_driver.h"
 
 typedef struct step_call {
     node *n;
@@ -144,12 +145,19 @@ static void handle_txn_part(rpc_call *call, const uint8_t *buf, size_t len, void
         service_reply_error(call, OKV_EINVAL, "the step names another partition than the call");
         t = NULL;
     }
-    uint8_t *copy = t ? malloc(m->message.len) : NULL;
+    /* The clock a step's deadline is judged by is this leader's, now: a
+     * copy of a PREPARE that arrives late (a retry long after, a message
+     * stuck in the network) is refused by the time it reaches the log, not
+     * by the time its sender wrote it. */
+    if (t && (msg.kind == TPC_PREPARE || msg.kind == TPC_CHECK))
+        msg.clock_ms = tpc_wall_ms();
+    size_t ml = t ? tpc_msg_encoded_size(&msg) : 0;
+    uint8_t *copy = t ? malloc(ml) : NULL;
     if (t && !copy)
         service_reply_error(call, OKV_ENOMEM, "out of memory");
     if (copy) {
-        memcpy(copy, m->message.data, m->message.len);
-        propose_step(call, n, t, m->partition, copy, m->message.len, 0);
+        tpc_msg_encode(&msg, copy);
+        propose_step(call, n, t, m->partition, copy, ml, 0);
     }
     protobuf_c_message_free_unpacked(&m->base, NULL);
 }
