@@ -28,6 +28,7 @@ typedef struct shell_ctx {
     FILE *err;            /* human-mode errors (JSON mode reports on out) */
     int quit;             /* set by quit/exit: stop reading commands */
     shell_tables tables;
+    okv_tx *tx;           /* an open transaction (begin), or NULL */
 } shell_ctx;
 
 #endif

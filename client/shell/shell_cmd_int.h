@@ -66,6 +66,12 @@ void shell_cmd_status_human(FILE *o, const okv_status *s);
 /* shell_txn.c */
 int shell_cmd_txn(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 
+/* shell_tx.c: interactive transactions */
+int shell_cmd_begin(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+int shell_cmd_commit(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+int shell_cmd_abort(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+int shell_cmd_add(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+
 /* shell_cluster_cmds.c */
 int shell_cmd_cluster(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 int shell_cmd_partitions(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);

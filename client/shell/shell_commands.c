@@ -149,7 +149,8 @@ static int cmd_get(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a
             strcmp(a->flag[0]->bytes, "no") != 0)
             return shell_cmd_fail_usage(ctx, def, "--int takes yes or no");
     }
-    int rc = okv_get(ctx->client, table, key->bytes, key->len, &v, ctx->timeout_ms);
+    int rc = ctx->tx ? okv_tx_get(ctx->tx, table, key->bytes, key->len, &v, ctx->timeout_ms)
+                     : okv_get(ctx->client, table, key->bytes, key->len, &v, ctx->timeout_ms);
     if (rc != OKV_OK)
         return shell_cmd_fail_okv(ctx, def, rc);
     int64_t num = 0;
@@ -192,6 +193,22 @@ static int cmd_put(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a
     const shell_arg *key = a->pos[1], *val = a->pos[2];
     uint64_t version = 0, expected = 0;
     int rc;
+    if (ctx->tx) {
+        if (a->flag[0])
+            return shell_cmd_fail_usage(ctx, def, "--if-version has no use inside a transaction "
+                                                  "(what it read is its condition)");
+        if ((rc = okv_tx_put(ctx->tx, table, key->bytes, key->len, val->bytes, val->len)))
+            return shell_cmd_fail_okv(ctx, def, rc);
+        if (ctx->json) {
+            shell_json j;
+            shell_cmd_json_ok(ctx, &j, def);
+            shell_json_bool(&j, "buffered", 1);
+            shell_json_end(&j);
+        } else {
+            fputs("buffered (commit applies it)\n", ctx->out);
+        }
+        return 0;
+    }
     if (a->flag[0]) {
         if (shell_cmd_parse_u64(a->flag[0], &expected) != 0)
             return shell_cmd_fail_usage(ctx, def,
@@ -222,6 +239,20 @@ static int cmd_del(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a
     const char *table = a->pos[0]->bytes;
     const shell_arg *key = a->pos[1];
     int existed = 0;
+    if (ctx->tx) {
+        int rc = okv_tx_delete(ctx->tx, table, key->bytes, key->len);
+        if (rc != OKV_OK)
+            return shell_cmd_fail_okv(ctx, def, rc);
+        if (ctx->json) {
+            shell_json j;
+            shell_cmd_json_ok(ctx, &j, def);
+            shell_json_bool(&j, "buffered", 1);
+            shell_json_end(&j);
+        } else {
+            fputs("buffered (commit applies it)\n", ctx->out);
+        }
+        return 0;
+    }
     int rc = okv_delete(ctx->client, table, key->bytes, key->len, &existed, ctx->timeout_ms);
     if (rc != OKV_OK)
         return shell_cmd_fail_okv(ctx, def, rc);
@@ -376,6 +407,10 @@ static void scan_print_human(shell_ctx *ctx, const scan_pages *p)
 
 static int cmd_scan(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
+    if (ctx->tx)
+        return shell_cmd_fail_usage(ctx, def, "scan does not go through a transaction (a scan "
+                                              "inside one is not built yet): commit or abort "
+                                              "first");
     const char *table = a->pos[0]->bytes;
     const shell_arg *prefix = a->npos > 1 ? a->pos[1] : NULL;
     const shell_arg *from = a->flag[0], *to = a->flag[1];
@@ -553,6 +588,33 @@ static const shell_cmd_def commands[] = {
       "  txn accounts int shop1/alice ge 300 add shop1/alice -300 floor 0 add shop1/bob 300\n"
       "  txn orders absent c1/o9 put c1/o9 created put c1/index o9",
       { NULL }, 0, SHELL_VARIADIC, 1, shell_cmd_txn, NULL },
+    { "begin", "begin", "open a transaction: get/put/del/add go through it",
+      "Opens an interactive transaction. Until commit or abort, get reads\n"
+      "through it (its own writes first; the first read of a key records its\n"
+      "version), and put, del and add are buffered: nothing is written yet.\n"
+      "Keys may lie in any tables and partitions.\n"
+      "  begin\n"
+      "  get accounts alice --int yes\n"
+      "  add accounts alice -300 --floor 0\n"
+      "  add accounts bob 300\n"
+      "  commit",
+      { NULL }, 0, 0, 0, shell_cmd_begin, NULL },
+    { "commit", "commit", "commit the open transaction",
+      "Applies every buffered write if nothing the transaction read has changed\n"
+      "(and every floor holds); otherwise fails with \"conflict\" (or \"condition\n"
+      "failed\") and writes nothing. The transaction ends either way.",
+      { NULL }, 0, 0, 0, shell_cmd_commit, NULL },
+    { "abort", "abort", "drop the open transaction",
+      "Ends the open transaction; nothing it buffered is written.",
+      { NULL }, 0, 0, 0, shell_cmd_abort, NULL },
+    { "add", "add TABLE KEY N [--floor F]", "add N to a counter",
+      "Adds N (may be negative) to the counter at KEY (8-byte big-endian integer;\n"
+      "an absent key starts at 0). With --floor F it fails (\"condition failed\")\n"
+      "if the result would be below F. Inside a transaction it is buffered;\n"
+      "otherwise it commits on its own.\n"
+      "  add accounts alice 1000\n"
+      "  add accounts alice -300 --floor 0",
+      { "--floor", NULL }, 3, 3, 1, shell_cmd_add, NULL },
     { "put", "put TABLE KEY VALUE [--if-version N]", "write a key",
       "Writes VALUE and prints the version the write produced.\n"
       "With --if-version N the write happens only if the key's current version\n"

@@ -242,6 +242,12 @@ int main(int argc, char **argv)
     }
     if (rc < 0)
         rc = run(&ctx, &c) ? EXIT_FAILED : 0;
+    if (ctx.tx) {
+        /* Leaving with a transaction open: nothing of it was written. */
+        fprintf(stderr, "orderkv: the open transaction was not committed; nothing of it was "
+                        "written\n");
+        okv_tx_free(ctx.tx);
+    }
     okv_close(ctx.client);
     shell_tables_clear(&ctx.tables);
     free(c.scripts);

@@ -352,6 +352,11 @@ run -e 'get accounts t1/bob --int yes'
 check "  ...and applied nothing" out_has "300"
 run -e 'txn accounts add t1/bob 1 add t2/bob 1'
 check "txn across partitions is refused on a single node" err_has "across partitions run on a cluster"
+run -e 'begin; add accounts t1/carol 40; get accounts t1/carol --int yes; commit; get accounts t1/carol --int yes'
+check "begin/add/commit in one partition commits" out_has "committed (version"
+check "  ...and reads its buffered add, then the applied one" bash -c '[ "$(grep -cx 40 <<<"$1")" = 2 ]' _ "$out"
+run -e 'begin; get accounts t1/carol --int yes; add accounts t1/carol -50 --floor 0; commit'
+check "a floor in an interactive transaction fails the commit" err_has "below its floor"
 run -e 'txn accounts add t1/bob'
 check "txn with a missing argument is a usage error" err_has "needs 2 arguments"
 run -e 'txn accounts frobnicate t1/bob'
@@ -372,7 +377,7 @@ done
 run -e 'help nope'
 check "help of an unknown command exits 1" rc_is 1
 run --json -e help
-check "--json help" json "assert len(objs[0]['commands']) == 13, objs"
+check "--json help" json "assert len(objs[0]['commands']) == 17, objs"
 
 # ---- interactive mode through a pty ------------------------------------------------------------
 # Checks the prompt, Tab completion of a command and a table name, and history.

@@ -215,6 +215,26 @@ run -e 'transfer-leader orders x 1'
 check "transfer-leader with a bad partition is a usage error" \
     err_has "PARTITION must be a partition number"
 
+# ---- transactions across partitions and tables ------------------------------------------
+run -e 'add accounts alice 1000'
+check "add outside a transaction commits on its own" out_has "ok (version"
+run -e 'txn accounts add alice -300 floor 0 add bob 300'
+check "a one-shot txn across partitions commits" out_has "committed (across partitions)"
+run -e 'txn accounts add bob 1 add alice -5000 floor 0'
+check "  ...one whose floor fails on another partition names the item" \
+    err_has "write 1 (add -5000, floor 0) would leave key 'alice' below its floor"
+run -e 'begin; get accounts alice --int yes; add accounts alice -200 --floor 0; add accounts bob 200; put orders o77 paid; get accounts bob --int yes; commit'
+check "begin/add/put/commit over three partitions commits" out_has "committed"
+check "  ...reads its own buffered add" grep -qx "500" <<<"$out"
+run -e 'get accounts alice --int yes; get accounts bob --int yes; get orders o77'
+check "  ...and every write applied" bash -c 'grep -qx 500 <<<"$1" && grep -qx 500 <<<"$1" && grep -qx paid <<<"$1"' _ "$out"
+run -e 'begin; get accounts alice --int yes; abort; get accounts alice --int yes'
+check "abort writes nothing" out_has "aborted: nothing was written"
+run -e 'commit'
+check "commit without begin is a usage error" err_has "no transaction is open"
+run -e 'begin; begin'
+check "begin inside a transaction is a usage error" err_has "already open"
+
 # ---- a node goes down -------------------------------------------------------------------
 kill -KILL "${pids[2]}"
 wait "${pids[2]}" 2>/dev/null
