@@ -15,7 +15,12 @@ the .proto files and the orderkvd command line. It
      method, an unknown method, and seeded random garbage,
   5. checks the server is still up and the earlier data unchanged,
   6. stops it with SIGTERM (expects exit 0 in time), restarts it on the same
-     data dir and checks the data survived.
+     data dir and checks the data survived,
+  7. starts a 3-node cluster (--initial-cluster, free ports) and runs
+     transactions across partitions and tables (two-phase commit): commits,
+     refusals with TxnResponse.failed/reason, KV.TxnStatus, resends with the
+     same request id (applied once), KV.TxnPart with garbage; then SIGTERMs
+     every node (expects exit 0).
 
 Run by ctest as `python.client` (tests/python/CMakeLists.txt) with Debian's
 /usr/bin/python3 (python3-grpcio, python3-grpc-tools). By hand:
@@ -30,8 +35,10 @@ import argparse
 import atexit
 import os
 import random
+import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -124,9 +131,12 @@ def generate_stubs(proto_dir, out_dir):
 class Server:
     """One orderkvd process. stop() is idempotent; kill() is for cleanup."""
 
-    def __init__(self, binary, data_dir, work_dir, name):
+    def __init__(self, binary, data_dir, work_dir, name, listen="127.0.0.1:0", extra=()):
         self.binary = binary
         self.data_dir = data_dir
+        self.name = name
+        self.listen = listen          # a fixed port for cluster nodes
+        self.extra = list(extra)      # more flags (--node-id, --initial-cluster)
         self.port_file = os.path.join(work_dir, f"{name}.port")
         self.log_path = os.path.join(work_dir, f"{name}.log")
         self.proc = None
@@ -138,10 +148,10 @@ class Server:
             os.unlink(self.port_file)
         self.log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [self.binary, "--data-dir", self.data_dir, "--listen", "127.0.0.1:0",
-             "--port-file", self.port_file, "--log-level", "info"],
+            [self.binary, "--data-dir", self.data_dir, "--listen", self.listen,
+             "--port-file", self.port_file, "--log-level", "info"] + self.extra,
             stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log(f"started orderkvd pid {self.proc.pid}")
+        log(f"started orderkvd {self.name} pid {self.proc.pid}")
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -203,7 +213,8 @@ class Server:
         try:
             with open(self.log_path, "rb") as f:
                 lines = f.read().decode(errors="replace").splitlines()
-            return "--- orderkvd log (tail) ---\n" + "\n".join(lines[-n:])
+            return (f"--- orderkvd {self.name} log (tail) ---\n"
+                    + "\n".join(lines[-n:]))
         except OSError:
             return ""
 
@@ -399,11 +410,12 @@ def step_txn(s, st):
     check(p2.committed and get(s, "orders", o).value == b"paid", "compare-and-set in a Txn")
     expect_error(s.kv.Get, pb.GetRequest(table="orders", key=b"cust9/index"), SC.NOT_FOUND,
                  what="deleted in a Txn")
-    # Across partitions: refused until two-phase commit exists, nothing applied.
+    # Across partitions: a single node refuses it (two-phase commit runs on a
+    # cluster; step_cluster covers that), nothing applied.
     expect_error(s.kv.Txn, pb.TxnRequest(writes=[
         W(kind=W.PUT, table="orders", key=b"cust1/x", value=b"1"),
         W(kind=W.PUT, table="payments", key=b"cust1/x", value=b"1")]),
-        SC.UNIMPLEMENTED, ["two-phase"], what="Txn across partitions")
+        SC.UNIMPLEMENTED, ["cluster"], what="Txn across partitions on a single node")
     expect_error(s.kv.Txn, pb.TxnRequest(writes=[
         W(kind=W.PUT, table="orders", key=o, value=b"1"),
         W(kind=W.PUT, table="orders", key=o, value=b"2")]),
@@ -415,6 +427,24 @@ def step_txn(s, st):
     expect_error(s.kv.Txn, pb.TxnRequest(writes=[W(kind=W.PUT, table="nope", key=b"k")]),
                  SC.NOT_FOUND, ["unknown table"], what="Txn on an unknown table")
     st["txn"] = 1
+
+
+def step_single_tpc(s, st):
+    """A single node runs no two-phase commit: KV.TxnPart and KV.TxnStatus
+    are not served, and a Txn over the cluster stage's two accounts is
+    refused as one across partitions (the server confirms they lie apart)."""
+    for name, path in TPC_PATHS.items():
+        code, details, _ = raw_call(s.channel, path, b"")
+        check(code == SC.UNIMPLEMENTED, f"single node: {name} answered {code.name} {details!r}, "
+                                        "want UNIMPLEMENTED (cluster mode only)")
+    W = pb.TxnWrite
+    expect_error(s.kv.Txn, pb.TxnRequest(writes=[
+        W(kind=W.ADD, table="accounts", key=ACCT_A, delta=1),
+        W(kind=W.ADD, table="accounts", key=ACCT_B, delta=1)]),
+        SC.UNIMPLEMENTED, ["cluster"], what=f"single node: Txn over {ACCT_A!r} and {ACCT_B!r}")
+    for k in (ACCT_A, ACCT_B):
+        expect_error(s.kv.Get, pb.GetRequest(table="accounts", key=k), SC.NOT_FOUND,
+                     what="a refused Txn must not write")
 
 
 def step_delete(s, st):
@@ -719,6 +749,496 @@ def step_intact(s, st, before, what):
 
 
 # --------------------------------------------------------------------------
+# Cluster stage: three orderkvd processes (--initial-cluster) on 127.0.0.1,
+# transactions across partitions (two-phase commit), KV.TxnStatus and
+# KV.TxnPart. Only raw stubs; a call that meets a non-leader follows the
+# address its NOT_LEADER message names (the hint in the body is dropped by
+# unary stubs), else tries the next node.
+
+CLUSTER_NODES = 3
+CLUSTER_READY_TIMEOUT = 60.0   # until every partition of every table takes a write
+CLUSTER_RETRY_TIMEOUT = 30.0   # one call's retries while it answers UNAVAILABLE
+TPC_PATHS = {"TxnPart": "/orderkv.v1.KV/TxnPart", "TxnStatus": "/orderkv.v1.KV/TxnStatus"}
+NOT_LEADER_RE = re.compile(r"node \d+ at (\S+) does")
+# The keys the cluster stage moves money between: two partition keys of
+# `accounts` in different partitions (partition_of checks it, and the single
+# node's step_single_tpc has the server confirm it), and an order.
+ACCT_A, ACCT_B, ORDER_K, ORDER_NEVER = b"alice/acct", b"bob/acct", b"cust7/o-1", b"cust8/o-2"
+# server/txn/tpc.c, message format 1 (the bytes a TxnPartRequest carries).
+TPC_FORMAT, TPC_PREPARE, TPC_CHECK, TPC_FORGET = 1, 1, 4, 6
+
+
+def partition_of(key, partitions):
+    """The server's partitioning (common/hash.c, storage/keycodec.c): FNV-1a
+    64 of the key up to its first '/', mod the table's partitions."""
+    h = 1469598103934665603
+    for c in key.split(b"/", 1)[0]:
+        h = ((h ^ c) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h % partitions
+
+
+def tpc_msg(kind, table_id, partition, client=1, req=1, flag=0, nparts=0, parts=b"",
+            share=b"", share_len=None):
+    """A TPC step as server/txn/tpc.c encodes it (64 fixed bytes, the
+    participants, a length-prefixed share); the fields after nparts may lie."""
+    fixed = struct.pack(">BBBQQQQIIIIiIBI", TPC_FORMAT, kind, flag, client, req, 0, 0,
+                        table_id, partition, table_id, partition, 0, 0, 0, nparts)
+    assert len(fixed) == 64
+    return fixed + parts + struct.pack(">I", len(share) if share_len is None else share_len) \
+        + share
+
+
+def one_line(msg):
+    return " ".join(str(msg).split())
+
+
+def free_ports(n):
+    """n distinct free ports: bound to port 0 together, then released (the
+    nodes bind them right after; a lost race shows as a start-up failure)."""
+    socks = []
+    try:
+        for _ in range(n):
+            so = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            so.bind(("127.0.0.1", 0))
+            socks.append(so)
+        return [so.getsockname()[1] for so in socks]
+    finally:
+        for so in socks:
+            so.close()
+
+
+def stub_call(method, req, timeout=RPC_TIMEOUT):
+    """One call through the generated stub: node -> (code, details, response)."""
+    def attempt(node):
+        try:
+            return SC.OK, "", getattr(node.kv, method)(req, timeout=timeout)
+        except grpc.RpcError as e:
+            return e.code(), e.details() or "", None
+    return attempt
+
+
+def body_call(path, req, resp_cls):
+    """One call that keeps the response body the server sends ahead of a
+    non-OK status (TxnResponse.failed/reason, Error). A unary stub drops it,
+    so this reads the unary call as a server stream: node -> (code, details,
+    response or None)."""
+    def attempt(node):
+        call = node.channel.unary_stream(path, request_serializer=type(req).SerializeToString,
+                                         response_deserializer=resp_cls.FromString)
+        got = []
+        try:
+            for m in call(req, timeout=RPC_TIMEOUT):
+                got.append(m)
+        except grpc.RpcError as e:
+            return e.code(), e.details() or "", got[0] if got else None
+        check(len(got) == 1, f"{path}: OK with {len(got)} response messages")
+        return SC.OK, "", got[0]
+    return attempt
+
+
+def raw_attempt(path, payload):
+    return lambda node: raw_call(node.channel, path, payload)
+
+
+def on_leader(nodes, attempt, what, wait=CLUSTER_RETRY_TIMEOUT, start=0,
+              retry=(SC.UNAVAILABLE,)):
+    """Runs attempt(node) until it answers other than UNAVAILABLE, which means
+    NOT_LEADER (go to the node its message names), no leader yet, or a step
+    that did not commit (not applied): all safe to resend. Bounded by `wait`.
+    Returns (node, code, details, response)."""
+    by_addr = {n.address: n for n in nodes}
+    deadline = time.monotonic() + wait
+    i, node, tries = start, nodes[start], 0
+    while True:
+        code, details, resp = attempt(node)
+        tries += 1
+        if code not in retry:
+            return node, code, details, resp
+        if time.monotonic() >= deadline:
+            raise TestFailure(f"{what}: still {code.name} after {wait:.0f}s and {tries} calls; "
+                              f"last from {node.name}: {details!r}")
+        m = NOT_LEADER_RE.search(details)
+        if m and by_addr.get(m.group(1)) not in (None, node):
+            node = by_addr[m.group(1)]
+            time.sleep(0.02)
+        else:
+            i = (i + 1) % len(nodes)
+            node = nodes[i]
+            time.sleep(0.1)
+
+
+def c_call(nodes, method, req, what, start=0):
+    """A call that must succeed (on the leader, when it needs one)."""
+    node, code, details, resp = on_leader(nodes, stub_call(method, req), what, start=start)
+    check(code == SC.OK, f"{what}: {method}({one_line(req)}) answered {code.name}: {details!r}")
+    return resp
+
+
+def c_counter(nodes, table, key, start=0):
+    g = c_call(nodes, "Get", pb.GetRequest(table=table, key=key), f"Get {table}/{key!r}",
+               start=start)
+    check(len(g.value) == 8, f"{table}/{key!r} holds {g.value!r}, not a counter")
+    return struct.unpack(">q", g.value)[0]
+
+
+def start_cluster(binary, work, servers):
+    """Starts CLUSTER_NODES nodes; retries with new ports (twice) if a node
+    dies while starting (a port taken between free_ports and its bind)."""
+    for attempt in range(3):
+        ports = free_ports(CLUSTER_NODES)
+        spec = ",".join(f"{i}=127.0.0.1:{p}" for i, p in enumerate(ports, 1))
+        nodes = []
+        try:
+            for i, port in enumerate(ports, 1):
+                name = f"cluster{attempt}-node{i}"
+                n = Server(binary, os.path.join(work, name), work, name,
+                           listen=f"127.0.0.1:{port}",
+                           extra=["--node-id", str(i), "--initial-cluster", spec])
+                servers.append(n)
+                nodes.append(n)
+                n.start()
+            log(f"cluster {spec}")
+            return nodes
+        except TestFailure:
+            died = [n for n in nodes if n.proc is not None and n.proc.poll() is not None]
+            stop_nodes(nodes)
+            if attempt == 2 or not died:
+                raise
+            log("a node died while starting (port race?); retrying with new ports\n"
+                + died[0].log_tail(10))
+
+
+def stop_nodes(nodes):
+    """SIGTERMs every node at once, waits for each (bounded), SIGKILLs
+    stragglers, all by PID. Never raises. Returns {name: exit code or None}."""
+    for n in nodes:
+        n.close_channel()
+        if n.proc is not None and n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT
+    rcs = {}
+    for n in nodes:
+        if n.proc is None:
+            continue
+        try:
+            rcs[n.name] = n.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log(f"{n.name} (pid {n.proc.pid}) ignored SIGTERM for {STOP_TIMEOUT}s; SIGKILL")
+            n.kill()
+            rcs[n.name] = None
+        try:
+            n.log_file.close()
+        except (AttributeError, OSError):
+            pass
+    return rcs
+
+
+def cluster_wait_ready(nodes, partitions):
+    """Until every partition of every table takes a write (a Delete of an
+    absent key goes through Raft like any write), at most CLUSTER_READY_TIMEOUT."""
+    t0 = time.monotonic()
+    deadline = t0 + CLUSTER_READY_TIMEOUT
+    for table in sorted(partitions):
+        probes = {}
+        i = 0
+        while len(probes) < partitions[table]:
+            k = b"okv-probe-%d" % i
+            probes.setdefault(partition_of(k, partitions[table]), k)
+            i += 1
+        for p in sorted(probes):
+            req = pb.DeleteRequest(table=table, key=probes[p])
+            left = deadline - time.monotonic()
+            check(left > 0, f"cluster not ready within {CLUSTER_READY_TIMEOUT:.0f}s "
+                            f"(waiting for {table} partition {p})")
+            # DEADLINE_EXCEEDED too: a write to a leader that lost its quorum
+            # while starting may hang; deleting an absent key is idempotent.
+            _, code, details, _ = on_leader(
+                nodes, stub_call("Delete", req, timeout=min(5.0, left)),
+                f"cluster readiness ({table} partition {p})", wait=left,
+                retry=(SC.UNAVAILABLE, SC.DEADLINE_EXCEEDED))
+            check(code == SC.OK, f"readiness probe Delete({one_line(req)}): {code.name} "
+                                 f"{details!r}")
+    log(f"cluster ready: every partition took a write after {time.monotonic() - t0:.1f}s")
+
+
+def step_cluster(binary, work, servers, seed):
+    nodes = start_cluster(binary, work, servers)
+    ok = False
+    try:
+        cluster_checks(nodes, seed)
+        ok = True
+    finally:
+        rcs = stop_nodes(nodes)
+        log(f"cluster stopped: exit codes {rcs}")
+    if ok:
+        bad = {k: v for k, v in rcs.items() if v != 0}
+        check(not bad, f"cluster nodes exited with {bad} after SIGTERM, want 0\n"
+              + "\n".join(n.log_tail(15) for n in nodes if n.name in bad))
+
+
+def cluster_checks(nodes, seed):
+    C, W, R = pb.TxnCondition, pb.TxnWrite, pb.TxnResponse
+    S = pb.TxnPartResponse
+    st = nodes[0].admin.Status(pb.StatusRequest(), timeout=RPC_TIMEOUT)
+    parts = {t.name: t.partitions for t in st.tables}
+    tids = {t.name: t.id for t in st.tables}
+    check(set(parts) == TABLES, f"cluster Status tables {sorted(parts)}")
+    check(sorted(nd.id for nd in st.nodes) == list(range(1, CLUSTER_NODES + 1)),
+          f"cluster Status nodes {[(nd.id, nd.address) for nd in st.nodes]}")
+    for i, n in enumerate(nodes, 1):
+        r = n.admin.Status(pb.StatusRequest(), timeout=RPC_TIMEOUT)
+        check(r.node_id == i and r.listen_address == n.address,
+              f"{n.name}: Status says node {r.node_id} at {r.listen_address!r}")
+    pa, pb_ = partition_of(ACCT_A, parts["accounts"]), partition_of(ACCT_B, parts["accounts"])
+    check(pa != pb_, f"{ACCT_A!r} and {ACCT_B!r} share accounts partition {pa}")
+    cluster_wait_ready(nodes, parts)
+
+    cid = 0x5eed0000 + (seed & 0xffff)
+
+    def treq(rid, conds, writes):
+        return pb.TxnRequest(conditions=conds, writes=writes, client_id=cid, request_id=rid)
+
+    def commit(req, what, start=0):
+        node, code, details, resp = on_leader(nodes, stub_call("Txn", req), what, start=start)
+        check(code == SC.OK and resp.committed,
+              f"{what}: Txn({one_line(req)}) on {node.name} answered {code.name} {details!r} "
+              f"{one_line(resp) if resp else ''}")
+        return resp
+
+    def balances(start=0):
+        return (c_counter(nodes, "accounts", ACCT_A, start),
+                c_counter(nodes, "accounts", ACCT_B, start))
+
+    def balances_everywhere(want, what):
+        # Get from each node in turn (a follower reads through the leader's
+        # read index, or redirects): all must see the committed values.
+        for i in range(len(nodes)):
+            got = balances(start=i)
+            check(got == want, f"{what}: balances read starting at {nodes[i].name} are {got}, "
+                               f"want {want}")
+
+    # 1. Open both accounts in one transaction across partitions.
+    fund = treq(1, [], [W(kind=W.ADD, table="accounts", key=ACCT_A, delta=1000),
+                        W(kind=W.ADD, table="accounts", key=ACCT_B, delta=500)])
+    commit(fund, "funding across partitions")
+    balances_everywhere((1000, 500), "after funding")
+
+    # 2. A transfer between the two partitions: condition, floored debit, credit.
+    transfer = treq(2, [C(kind=C.INT_COMPARE, table="accounts", key=ACCT_A, cmp=C.GE, num=300)],
+                    [W(kind=W.ADD, table="accounts", key=ACCT_A, delta=-300, has_floor=True,
+                       floor=0),
+                     W(kind=W.ADD, table="accounts", key=ACCT_B, delta=300)])
+    commit(transfer, "transfer across partitions", start=1)
+    balances_everywhere((700, 800), "after the transfer")
+
+    # 3. Across tables: the order (first write: orders is the coordinator)
+    #    and its payment out of an account, together.
+    order = treq(3, [C(kind=C.ABSENT, table="orders", key=ORDER_K)],
+                 [W(kind=W.PUT, table="orders", key=ORDER_K, value=b"paid:250"),
+                  W(kind=W.ADD, table="accounts", key=ACCT_B, delta=-250, has_floor=True,
+                    floor=0)])
+    commit(order, "order + payment across tables", start=2)
+    g = c_call(nodes, "Get", pb.GetRequest(table="orders", key=ORDER_K), "Get the order")
+    check(g.value == b"paid:250", f"order holds {g.value!r}")
+    balances_everywhere((700, 550), "after the order")
+
+    # 4. A condition on the second partition (not the coordinator's) fails:
+    #    FAILED_PRECONDITION, failed = its index, reason CONDITION, nothing
+    #    applied in any of the three partitions.
+    failing = treq(4, [C(kind=C.EXISTS, table="accounts", key=ACCT_A),
+                       C(kind=C.INT_COMPARE, table="accounts", key=ACCT_B, cmp=C.GE,
+                         num=1_000_000)],
+                   [W(kind=W.ADD, table="accounts", key=ACCT_A, delta=-1),
+                    W(kind=W.ADD, table="accounts", key=ACCT_B, delta=1),
+                    W(kind=W.PUT, table="orders", key=ORDER_NEVER, value=b"never")])
+
+    def expect_refusal(req, failed, reason, what, start=0, mention=None):
+        node, code, details, resp = on_leader(
+            nodes, body_call(METHODS["Txn"], req, pb.TxnResponse), what, start=start)
+        desc = (f"{what}: Txn({one_line(req)}) on {node.name} answered {code.name} {details!r} "
+                f"body {one_line(resp) if resp is not None else None}")
+        check(code == SC.FAILED_PRECONDITION, desc)
+        check(resp is not None, f"{desc}: no TxnResponse body with the failure")
+        check(not resp.committed and resp.failed == failed and resp.reason == reason and
+              resp.error.code == pb.CONDITION_FAILED,
+              f"{desc}: want failed={failed} reason={R.Reason.Name(reason)} "
+              "error CONDITION_FAILED")
+        if mention:
+            check(mention in details, f"{desc}: message does not mention {mention!r}")
+        return resp
+
+    expect_refusal(failing, 1, R.CONDITION, "condition on the second partition",
+                   mention="condition 1")
+    balances_everywhere((700, 550), "after the failed condition")
+    _, code, details, _ = on_leader(
+        nodes, stub_call("Get", pb.GetRequest(table="orders", key=ORDER_NEVER)),
+        "Get the order a failed Txn would have written")
+    check(code == SC.NOT_FOUND, f"a failed Txn wrote orders/{ORDER_NEVER!r}: {code.name} "
+                                f"{details!r}")
+
+    # 5. A floor on the second partition: failed = 1 condition + write 1.
+    floor = treq(5, [C(kind=C.EXISTS, table="accounts", key=ACCT_A)],
+                 [W(kind=W.ADD, table="accounts", key=ACCT_A, delta=5),
+                  W(kind=W.ADD, table="accounts", key=ACCT_B, delta=-1_000_000,
+                    has_floor=True, floor=0)])
+    expect_refusal(floor, 2, R.FLOOR, "floor on the second partition", start=1)
+    balances_everywhere((700, 550), "after the failed floor")
+
+    # 6. TxnStatus at the coordinator (table and a key of its first write's partition).
+    def status(table, key, rid, what):
+        req = pb.TxnStatusRequest(table=table, key=key, client_id=cid, request_id=rid)
+        r = c_call(nodes, "TxnStatus", req, what)
+        return req, r
+
+    for table, key, rid in (("accounts", ACCT_A, 1), ("accounts", ACCT_A, 2),
+                            ("accounts", b"alice/another-key", 2), ("orders", ORDER_K, 3)):
+        req, r = status(table, key, rid, f"TxnStatus of committed request {rid}")
+        check(r.state == S.COMMITTED and r.refusal == pb.OK,
+              f"TxnStatus({one_line(req)}) = {one_line(r)}, want COMMITTED")
+    for rid, failed, reason in ((4, 1, R.CONDITION), (5, 2, R.FLOOR)):
+        req, r = status("accounts", ACCT_A, rid, f"TxnStatus of refused request {rid}")
+        check(r.state == S.ABORTED and r.refusal == pb.CONDITION_FAILED and
+              r.failed == failed and r.reason == reason,
+              f"TxnStatus({one_line(req)}) = {one_line(r)}, want ABORTED CONDITION_FAILED "
+              f"failed {failed} reason {R.Reason.Name(reason)}")
+    for table, key, rid in (("accounts", ACCT_A, 999), ("orders", ORDER_K, 998)):
+        req, r = status(table, key, rid, f"TxnStatus of unknown request {rid}")
+        check(r.state == S.NONE, f"TxnStatus({one_line(req)}) = {one_line(r)}, want NONE")
+    for req, code in ((pb.TxnStatusRequest(table="nosuchtable", key=ACCT_A, client_id=cid,
+                                           request_id=2), SC.NOT_FOUND),
+                      (pb.TxnStatusRequest(table="accounts", key=b"", client_id=cid,
+                                           request_id=2), SC.INVALID_ARGUMENT),
+                      (pb.TxnStatusRequest(table="accounts", key=b"k" * (MAX_KEY + 1),
+                                           client_id=cid, request_id=2), SC.INVALID_ARGUMENT),
+                      (pb.TxnStatusRequest(table="accounts", key=ACCT_A, client_id=0,
+                                           request_id=2), SC.INVALID_ARGUMENT)):
+        for n in nodes:
+            expect_error(n.kv.TxnStatus, req, code, what=f"{n.name}: TxnStatus({one_line(req)})")
+
+    # 7. Resends (same client and request id), at every node: the committed
+    #    ones answer committed and apply nothing again; the refused one is
+    #    refused again the same way.
+    for i in range(len(nodes)):
+        commit(transfer, f"resend of the transfer via {nodes[i].name}", start=i)
+        commit(fund, f"resend of the funding via {nodes[i].name}", start=i)
+        commit(order, f"resend of the order via {nodes[i].name}", start=i)
+        expect_refusal(failing, 1, R.CONDITION, f"resend of the refused Txn via {nodes[i].name}",
+                       start=i)
+    balances_everywhere((700, 550), "after resending committed transactions")
+
+    # 8. TxnPart with garbage, at every node (leader or not: bad input is
+    #    refused before any routing). Never INTERNAL/UNKNOWN, nobody dies.
+    cluster_tpc_garbage(nodes, tids, parts, seed)
+    for n in nodes:
+        check(n.alive(), f"{n.name} died after TxnPart garbage\n" + n.log_tail())
+        n.admin.Status(pb.StatusRequest(), timeout=RPC_TIMEOUT)
+    balances_everywhere((700, 550), "after TxnPart garbage")
+    # ... and still commit across partitions.
+    commit(treq(6, [], [W(kind=W.ADD, table="accounts", key=ACCT_B, delta=-50),
+                        W(kind=W.ADD, table="accounts", key=ACCT_A, delta=50)]),
+           "transfer after the garbage", start=2)
+    balances_everywhere((750, 500), "after the last transfer")
+    req, r = status("accounts", ACCT_B, 6, "TxnStatus of the last transfer")
+    check(r.state == S.COMMITTED, f"TxnStatus({one_line(req)}) = {one_line(r)}, want COMMITTED")
+
+
+def cluster_tpc_garbage(nodes, tids, parts, seed):
+    rng = random.Random(seed ^ 0x7c0)
+    acc, np_ = tids["accounts"], parts["accounts"]
+    counts = {}
+    n_calls = 0
+
+    def send(node, payload, want, what):
+        nonlocal n_calls
+        code, details, _ = raw_call(node.channel, TPC_PATHS["TxnPart"], payload)
+        n_calls += 1
+        counts[code.name] = counts.get(code.name, 0) + 1
+        if code not in want or not details:
+            raise TestFailure(f"{node.name}: TxnPart {what}: request bytes {payload[:96].hex()}"
+                              f"{'...' if len(payload) > 96 else ''} ({len(payload)} bytes) "
+                              f"answered {code.name} {details!r}, want "
+                              f"{sorted(c.name for c in want)} with a message")
+
+    def part(table, partition, message, want, what):
+        req = pb.TxnPartRequest(table=table, partition=partition, message=message)
+        for node in nodes:
+            send(node, req.SerializeToString(), want, what)
+
+    IA, NF = {SC.INVALID_ARGUMENT}, {SC.NOT_FOUND}
+    # The well-formed step used below, sent where it belongs, is accepted
+    # (CHECK of an unknown transaction, flag 0 = only ask: NONE, no record).
+    good = tpc_msg(TPC_CHECK, acc, 3 % np_, client=0x6a7ba6e, req=4242)
+    node, code, details, r = on_leader(
+        nodes, body_call(TPC_PATHS["TxnPart"],
+                         pb.TxnPartRequest(table="accounts", partition=3 % np_, message=good),
+                         pb.TxnPartResponse),
+        "TxnPart CHECK of an unknown transaction")
+    check(code == SC.OK and r.state == pb.TxnPartResponse.NONE,
+          f"TxnPart CHECK of an unknown transaction on {node.name}: {code.name} {details!r} "
+          f"{one_line(r) if r is not None else None}")
+    # A step for another partition, or another table, than the call's.
+    part("accounts", (3 + 1) % np_, good, IA, "a CHECK for partition 3 sent to another one")
+    part("orders", 3 % np_, good, IA, "a CHECK for accounts sent as orders")
+    # Unknown tables, partitions out of range.
+    part("nosuchtable", 0, good, NF, "unknown table")
+    part("", 0, good, NF | IA, "empty table name")
+    part("Accounts", 0, good, NF, "table name in the wrong case")
+    part("accounts", np_, tpc_msg(TPC_CHECK, acc, np_), IA, f"partition {np_} of {np_}")
+    part("accounts", 0xFFFFFFFF, tpc_msg(TPC_CHECK, acc, 0xFFFFFFFF), IA, "partition 2^32-1")
+    # Malformed steps for the right partition.
+    p0 = 0
+    bad_msgs = {
+        "empty message": b"",
+        "one byte": b"\x01",
+        "67 bytes": tpc_msg(TPC_CHECK, acc, p0)[:67],
+        "an extra trailing byte": tpc_msg(TPC_CHECK, acc, p0) + b"\x00",
+        "format 2": b"\x02" + tpc_msg(TPC_CHECK, acc, p0)[1:],
+        "format 0": b"\x00" + tpc_msg(TPC_CHECK, acc, p0)[1:],
+        "kind 0": tpc_msg(0, acc, p0),
+        "kind 7": tpc_msg(7, acc, p0),
+        "kind 255": tpc_msg(255, acc, p0),
+        "CHECK with flag 2": tpc_msg(TPC_CHECK, acc, p0, flag=2),
+        "FORGET with flag 'X'": tpc_msg(TPC_FORGET, acc, p0, flag=ord("X")),
+        "65 participants": tpc_msg(TPC_CHECK, acc, p0, nparts=65, parts=b"\0" * 8 * 65),
+        "2^32-1 participants": tpc_msg(TPC_CHECK, acc, p0, nparts=0xFFFFFFFF),
+        "1 participant, no bytes for it": tpc_msg(TPC_CHECK, acc, p0, nparts=1),
+        "CHECK with participants": tpc_msg(TPC_CHECK, acc, p0, nparts=1,
+                                           parts=struct.pack(">II", acc, p0)),
+        "CHECK with a share": tpc_msg(TPC_CHECK, acc, p0, share=b"xyz"),
+        "share length past the end": tpc_msg(TPC_CHECK, acc, p0, share=b"xyz", share_len=1000),
+        "share length 2^32-1": tpc_msg(TPC_CHECK, acc, p0, share=b"xyz",
+                                       share_len=0xFFFFFFFF),
+        "PREPARE without a share": tpc_msg(TPC_PREPARE, acc, p0),
+        "coordinator PREPARE with one participant": tpc_msg(
+            TPC_PREPARE, acc, p0, nparts=1, parts=struct.pack(">II", acc, p0), share=b"junk"),
+    }
+    for what, m in bad_msgs.items():
+        part("accounts", p0, m, IA, what)
+    # Random bytes as the step, of many sizes, for every partition.
+    for size in list(range(0, 80, 3)) + [127, 128, 255, 1000, 4096, 65536]:
+        part("accounts", rng.randrange(np_), rng.randbytes(size), IA, f"{size} random bytes")
+    for _ in range(60):
+        m = bytearray(tpc_msg(rng.choice([TPC_PREPARE, TPC_CHECK, TPC_FORGET]), acc,
+                              rng.randrange(np_)))
+        m += rng.randbytes(rng.randrange(1, 40))   # trailing junk: the share length is wrong
+        m[0] = rng.choice([0, 2, 3, 0xff]) if rng.random() < 0.3 else m[0]
+        table = rng.choice(["accounts", "orders", "payments"])
+        part(table, rng.randrange(np_), bytes(m), IA, "a mutated step with trailing junk")
+    # Raw bytes that are not a TxnPartRequest / TxnStatusRequest at all.
+    malformed = [b"\x08", b"\x08\xff", b"\x0a\x05ab", b"\x12\xff\xff\xff\xff\x0f", b"\x0f",
+                 b"\x00\x01", b"\x09\x01\x02", b"\x0b\x0c", b"\x08" + b"\xff" * 11]
+    for node in nodes:
+        for m in malformed:
+            send(node, m, IA, "malformed protobuf")
+            code, details, _ = raw_call(node.channel, TPC_PATHS["TxnStatus"], m)
+            check(code == SC.INVALID_ARGUMENT and details,
+                  f"{node.name}: TxnStatus with malformed bytes {m!r}: {code.name} {details!r}")
+        for _ in range(100):
+            send(node, rng.randbytes(rng.randrange(0, 200)), IA | NF, "random request bytes")
+    log(f"TxnPart garbage: {n_calls} calls, statuses {counts}")
+
+
+# --------------------------------------------------------------------------
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -756,7 +1276,8 @@ def main():
         servers.append(srv)
         srv.start()
         st = {}
-        for fn in (step_put_get, step_check_version, step_txn, step_delete, step_scan, step_records):
+        for fn in (step_put_get, step_check_version, step_txn, step_single_tpc, step_delete,
+                   step_scan, step_records):
             log(fn.__name__)
             fn(srv, st)
         log("step_status")
@@ -790,6 +1311,9 @@ def main():
         step_status(srv2, {}, data_dir)
         rc = srv2.stop()
         check(rc == 0, f"restarted orderkvd exited with {rc}, want 0\n" + srv2.log_tail())
+
+        log("step_cluster")
+        step_cluster(binary, work, servers, seed)
     except Exception as e:
         signal.alarm(0)
         if not isinstance(e, TestFailure):
