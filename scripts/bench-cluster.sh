@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # orderkv (3-node cluster) against etcd (3-member cluster), same load tool,
-# same machine, one run: durable puts at 1 and 256 clients, linearizable gets
-# at 64 clients; 16-byte keys, 256-byte values. Prints a Markdown table.
+# same machine, one run: durable puts at 1, 64 and 256 clients, linearizable
+# gets at 64 clients (16-byte keys, 256-byte values), and cross-partition
+# transfers at 64 clients (--workload transfer: 10,000 accounts; orderkv one
+# two-phase-commit transaction per transfer, etcd a read of both accounts
+# then a mod_revision compare-and-swap Txn; balances summed afterwards).
+# Prints a Markdown table of every run, then the transfers' conflicts and
+# aborts, and the transfer ratios: orderkv transfers/s against etcd puts/s
+# and against etcd transfers/s, both at 64 in flight.
 # "clients" is the number of requests in flight (orderkv-bench drives both
 # targets asynchronously); "bench cpu" is the load tool's own CPU time per
-# request over the measured window (docs/bench.md).
+# request over the measured window (docs/bench.md); for transfers, ops/s
+# and latency are committed transfers'.
 #   scripts/bench-cluster.sh [SECONDS per run, default 10] [BUILD dir]
 # Needs etcd-server and etcd-client (Debian packages) for the etcd side.
 set -euo pipefail
@@ -21,6 +28,7 @@ trap cleanup EXIT
 okv="$(scripts/cluster.sh up --dir "$tmp/okv" --base-port "${OKV_BASE_PORT:-17401}" --build "$build")"
 etcd="$(scripts/etcd-cluster.sh up 3 "$tmp/etcd")"
 common=(--duration "$secs" --warmup 2 --key-size 16 --value-size 256 --keys 100000 --no-progress --json)
+runs="$tmp/runs.jsonl"
 row() {
   /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print("| %s | %s | %d | %.0f | %.3f | %.3f | %.3f | %d | %.1f |" % (r["target"], r["workload"], r["clients"], r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["errors"], r["cpu_us_per_op"]))'
 }
@@ -29,7 +37,41 @@ echo "|---|---|---|---|---|---|---|---|---|"
 for spec in "orderkv $okv" "etcd $etcd"; do
   set -- $spec
   b=("$build/client/bench/orderkv-bench" --target "$1" --addr "$2" "${common[@]}")
-  "${b[@]}" --workload put --clients 1 | row
-  "${b[@]}" --workload put --clients 256 | row
-  "${b[@]}" --workload get --clients 64 --preload | row
+  "${b[@]}" --workload put --clients 1 | tee -a "$runs" | row
+  "${b[@]}" --workload put --clients 64 | tee -a "$runs" | row
+  "${b[@]}" --workload put --clients 256 | tee -a "$runs" | row
+  "${b[@]}" --workload get --clients 64 --preload | tee -a "$runs" | row
+  # --keys after common's: 10,000 accounts. Exits 1 if the balances do
+  # not sum to keys x balance afterwards.
+  "${b[@]}" --workload transfer --clients 64 --keys 10000 --verify | tee -a "$runs" | row
 done
+echo
+/usr/bin/python3 - "$runs" <<'PY'
+import json, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def find(target, workload, clients):
+    for r in runs:
+        if (r["target"], r["workload"], r["clients"]) == (target, workload, clients):
+            return r
+    return None
+print("| target | transfers/s | p50 ms | p99 ms | conflicts | conflict rate | aborts by cause | errors by code | balances |")
+print("|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    if r["workload"] != "transfer":
+        continue
+    aborts = ", ".join("%s %d" % (k, v) for k, v in r["aborts"].items() if v) or "none"
+    errs = ", ".join("%s %d" % (e["name"], e["count"]) for e in r["errors_by_code"]) or "none"
+    v = r.get("verify", {})
+    print("| %s | %.0f | %.3f | %.3f | %d | %.2f%% | %s | %s | %s |" % (
+        r["target"], r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["conflicts"],
+        100 * r["conflict_rate"], aborts, errs,
+        "sum ok" if v.get("ok") else "SUM MISMATCH"))
+t, p, et = find("orderkv", "transfer", 64), find("etcd", "put", 64), find("etcd", "transfer", 64)
+print()
+if t and p and p["ops_per_s"] > 0:
+    print("orderkv transfers/s at 64 / etcd puts/s at 64: %.2fx (%.0f / %.0f; target >= 1x)"
+          % (t["ops_per_s"] / p["ops_per_s"], t["ops_per_s"], p["ops_per_s"]))
+if t and et and et["ops_per_s"] > 0:
+    print("orderkv transfers/s at 64 / etcd transfers/s at 64: %.2fx (%.0f / %.0f; target >= 2x)"
+          % (t["ops_per_s"] / et["ops_per_s"], t["ops_per_s"], et["ops_per_s"]))
+PY

@@ -14,9 +14,13 @@
  *     would start a request but the driver is stopping (or the preload is
  *     done), or when its submit fails. Whoever brings in_flight to 0 wakes
  *     the main thread.
- *  3. Statistics are per completing thread and per round (one preload or
- *     one run); a round's statistics are read only after in_flight reached
+ *  3. Statistics are per completing thread and per round (one preload, run
+ *     or verify); a round's statistics are read only after in_flight reached
  *     0, which orders every thread's last update before the read.
+ *  4. A chain (driver.h) is one request to the driver: the slot is in
+ *     flight from the first submit to the one driver_complete*() of its
+ *     last call, and the driver touches neither the slot's keys nor its
+ *     state in between.
  */
 #include <math.h>
 #include <pthread.h>
@@ -31,7 +35,8 @@
 #include "orderkv.h"
 
 enum phase { PH_WARMUP, PH_MEASURE, PH_STOP };
-enum mode { MODE_RUN, MODE_PRELOAD };
+enum mode { MODE_RUN, MODE_PRELOAD, MODE_VERIFY };
+enum kind { K_PUT, K_GET, K_TRANSFER, K_READ };
 
 /* Margin added to the request deadline when waiting for the last requests. */
 #define DRAIN_MARGIN_S 10.0
@@ -41,6 +46,9 @@ typedef struct thread_stats {
     struct thread_stats *next;
     histogram hist;
     uint64_t ok, errors, not_found, lost;
+    uint64_t conflicts, condition_aborts;
+    uint64_t by_cause[DRIVER_NCAUSES];
+    uint64_t by_code[DRIVER_NCODES];
     int last_error;
     char last_msg[256];
 } thread_stats;
@@ -49,22 +57,26 @@ struct driver_req {
     driver *d;
     uint64_t rng;
     uint64_t t0_ns;
-    int is_get;
-    char *key;                   /* key_size bytes */
+    enum kind kind;
+    char *key;                   /* key_size bytes; a transfer's payer */
+    char *key2;                  /* key_size bytes: a transfer's payee */
+    void *state;                 /* the target's state_size bytes (driver_req_state) */
 };
 
 struct driver {
     driver_config cfg;
     driver_target t;
-    char *value;                 /* value_size random letters, shared read-only */
+    char *value;                 /* value_size bytes every put writes, shared read-only */
     double zeta_n, alpha, eta;   /* zipfian constants */
+    uint32_t *part;              /* DRIVER_TRANSFER with partitions: each key's */
 
     /* The current round. */
     uint64_t round;              /* unique in the process: keys thread-locals */
     enum mode mode;
     int nreqs;
     driver_req *reqs;
-    char *keybuf;
+    char *keybuf;                /* two keys per slot */
+    char *statebuf;              /* state_size bytes per slot */
     atomic_int phase;
     atomic_int in_flight;
     _Atomic uint64_t completed;  /* every completion, for the progress line */
@@ -72,6 +84,9 @@ struct driver {
     atomic_int preload_failed;
     int preload_code;            /* first preload failure, under mu */
     char preload_msg[256];
+    /* driver_verify's sums, added to by every completing thread. */
+    _Atomic int64_t v_sum;
+    _Atomic uint64_t v_found, v_missing, v_not_counter;
 
     pthread_mutex_t mu;
     pthread_cond_t idle;         /* in_flight reached 0 (monotonic clock) */
@@ -165,6 +180,37 @@ static void make_key(char *buf, size_t size, const char *prefix, uint64_t k)
     memcpy(buf + size - take, tmp + (size_t)n - take, take);
 }
 
+/* A transfer's payee for payer `from`: another account, in another
+ * partition when the target has partitions. Drawn like every key (zipfian
+ * if asked), then uniformly if 64 draws found none; driver_new checked that
+ * the keys span two partitions, so one exists for every payer. */
+static uint64_t pick_payee(const driver *d, uint64_t *rng, uint64_t from)
+{
+    for (int i = 0;; i++) {
+        uint64_t to = i < 64 ? next_key(d, rng) : xorshift(rng) % d->cfg.keys;
+        if (to != from && (!d->part || d->part[to] != d->part[from]))
+            return to;
+    }
+}
+
+static int code_slot(int code)
+{
+    return code <= 0 && code > -(DRIVER_NCODES - 1) ? -code : DRIVER_NCODES - 1;
+}
+
+const char *driver_cause_name(int cause)
+{
+    static const char *const names[DRIVER_NCAUSES] = {
+        "none", "locked", "aborted", "revision_changed", "floor", "condition",
+    };
+    return cause >= 0 && cause < DRIVER_NCAUSES ? names[cause] : "?";
+}
+
+void *driver_req_state(driver_req *req)
+{
+    return req->state;
+}
+
 static thread_stats *stats_here(driver *d)
 {
     if (here.round == d->round)
@@ -219,62 +265,146 @@ static void issue(driver_req *r)
         retire(d);
         return;
     }
-    uint64_t k;
-    int is_get = 0;
-    if (d->mode == MODE_PRELOAD) {
+    uint64_t k, k2 = 0;
+    enum kind kind;
+    if (d->mode != MODE_RUN) {   /* preload or verify: every key once */
         k = atomic_fetch_add(&d->preload_next, 1);
         if (k >= c->keys || atomic_load(&d->preload_failed)) {
             retire(d);
             return;
         }
+        kind = d->mode == MODE_PRELOAD ? K_PUT : K_READ;
+    } else if (c->workload == DRIVER_TRANSFER) {
+        k = next_key(d, &r->rng);
+        k2 = pick_payee(d, &r->rng, k);
+        kind = K_TRANSFER;
     } else {
         k = next_key(d, &r->rng);
-        is_get = c->workload == DRIVER_GET ||
-                 (c->workload == DRIVER_MIXED && (int)(xorshift(&r->rng) % 100) < c->read_pct);
+        int is_get = c->workload == DRIVER_GET ||
+                     (c->workload == DRIVER_MIXED && (int)(xorshift(&r->rng) % 100) < c->read_pct);
+        kind = is_get ? K_GET : K_PUT;
     }
     make_key(r->key, c->key_size, c->key_prefix, k);
-    r->is_get = is_get;
+    if (kind == K_TRANSFER)
+        make_key(r->key2, c->key_size, c->key_prefix, k2);
+    r->kind = kind;
     r->t0_ns = now_ns();
-    int rc = is_get ? d->t.get(d->t.ctx, r, r->key, c->key_size, c->timeout_ms)
-                    : d->t.put(d->t.ctx, r, r->key, c->key_size, d->value, c->value_size,
-                               c->timeout_ms);
+    int rc;
+    switch (kind) {
+    case K_GET:
+        rc = d->t.get(d->t.ctx, r, r->key, c->key_size, c->timeout_ms);
+        break;
+    case K_READ:
+        rc = d->t.read(d->t.ctx, r, r->key, c->key_size, c->timeout_ms);
+        break;
+    case K_TRANSFER:
+        rc = d->t.transfer(d->t.ctx, r, r->key, r->key2, c->key_size, c->amount, c->timeout_ms);
+        break;
+    default:
+        rc = d->t.put(d->t.ctx, r, r->key, c->key_size, d->value, c->value_size, c->timeout_ms);
+    }
     if (rc == OKV_OK)
         return;   /* r belongs to the completion now (invariant 1) */
     const char *msg = d->t.errmsg(d->t.ctx);
-    if (d->mode == MODE_PRELOAD) {
+    if (d->mode != MODE_RUN) {
         preload_fail(d, rc, msg);
     } else {
         thread_stats *s = stats_here(d);
         s->lost++;
-        s->errors += atomic_load(&d->phase) == PH_MEASURE;
+        if (atomic_load(&d->phase) == PH_MEASURE) {
+            s->errors++;
+            s->by_code[code_slot(rc)]++;
+        }
         s->last_error = rc;
         set_msg(s->last_msg, sizeof s->last_msg, msg);
     }
     retire(d);
 }
 
-void driver_complete(driver_req *r, int code, const char *errmsg)
+/* A verify read's value: added to the round's sums. */
+static void verify_add(driver *d, int code, const void *value, size_t value_len)
+{
+    int64_t v;
+    if (code == OKV_ENOTFOUND)
+        atomic_fetch_add(&d->v_missing, 1);
+    else if (okv_counter_decode(value, value_len, &v) != OKV_OK)
+        atomic_fetch_add(&d->v_not_counter, 1);
+    else {
+        atomic_fetch_add(&d->v_sum, v);
+        atomic_fetch_add(&d->v_found, 1);
+    }
+}
+
+static void complete(driver_req *r, int code, int cause, const char *errmsg, const void *value,
+                     size_t value_len)
 {
     uint64_t t1 = now_ns();
     driver *d = r->d;
     atomic_fetch_add_explicit(&d->completed, 1, memory_order_relaxed);
-    int ok = code == OKV_OK || (r->is_get && code == OKV_ENOTFOUND);
-    if (d->mode == MODE_PRELOAD) {
+    int reads = r->kind == K_GET || r->kind == K_READ;
+    int ok = code == OKV_OK || (reads && code == OKV_ENOTFOUND);
+    if (d->mode != MODE_RUN) {
         if (!ok)
             preload_fail(d, code, errmsg);
+        else if (d->mode == MODE_VERIFY)
+            verify_add(d, code, value, value_len);
     } else if (atomic_load(&d->phase) == PH_MEASURE) {
         thread_stats *s = stats_here(d);
         if (ok) {
             histogram_record(&s->hist, (t1 - r->t0_ns) / 1000);
             s->ok++;
             s->not_found += code == OKV_ENOTFOUND;
+        } else if (r->kind == K_TRANSFER && code == OKV_ECONFLICT) {
+            s->conflicts++;
+            s->by_cause[cause >= 0 && cause < DRIVER_NCAUSES ? cause : DRIVER_CAUSE_NONE]++;
+        } else if (r->kind == K_TRANSFER && code == OKV_ECONDITION) {
+            s->condition_aborts++;
+            s->by_cause[cause >= 0 && cause < DRIVER_NCAUSES ? cause : DRIVER_CAUSE_NONE]++;
         } else {
             s->errors++;
+            s->by_code[code_slot(code)]++;
             s->last_error = code;
             set_msg(s->last_msg, sizeof s->last_msg, errmsg);
         }
     }
     issue(r);
+}
+
+void driver_complete(driver_req *r, int code, const char *errmsg)
+{
+    complete(r, code, DRIVER_CAUSE_NONE, errmsg, NULL, 0);
+}
+
+void driver_complete_cause(driver_req *r, int code, int cause, const char *errmsg)
+{
+    complete(r, code, cause, errmsg, NULL, 0);
+}
+
+void driver_complete_value(driver_req *r, int code, const char *errmsg, const void *value,
+                           size_t value_len)
+{
+    complete(r, code, DRIVER_CAUSE_NONE, errmsg, value, value_len);
+}
+
+/* DRIVER_TRANSFER with partitions: every key's partition, and a check that
+ * the keys span at least two (else no pair could ever be drawn). */
+static int partitions_init(driver *d)
+{
+    const driver_config *c = &d->cfg;
+    d->part = malloc(c->keys * sizeof *d->part);
+    char *key = malloc(c->key_size);
+    if (!d->part || !key) {
+        free(key);
+        return OKV_ENOMEM;
+    }
+    int spread = 0;
+    for (uint64_t k = 0; k < c->keys; k++) {
+        make_key(key, c->key_size, c->key_prefix, k);
+        d->part[k] = d->t.partition(d->t.ctx, key, c->key_size);
+        spread |= d->part[k] != d->part[0];
+    }
+    free(key);
+    return spread ? OKV_OK : OKV_EINVAL;
 }
 
 int driver_new(driver **out, const driver_config *cfg, const driver_target *target)
@@ -283,6 +413,9 @@ int driver_new(driver **out, const driver_config *cfg, const driver_target *targ
     if (cfg->in_flight < 1 || cfg->key_size < 1 || cfg->keys < 2 || cfg->read_pct < 0 ||
         cfg->read_pct > 100 || (cfg->zipf && (cfg->zipf_theta <= 0 || cfg->zipf_theta >= 1)) ||
         !target->put || !target->get || !target->errmsg)
+        return OKV_EINVAL;
+    if (cfg->workload == DRIVER_TRANSFER &&
+        (!target->transfer || cfg->amount < 1 || !cfg->fixed_value || cfg->value_size != 8))
         return OKV_EINVAL;
     driver *d = calloc(1, sizeof *d);
     if (!d)
@@ -296,10 +429,20 @@ int driver_new(driver **out, const driver_config *cfg, const driver_target *targ
     }
     uint64_t rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)time(NULL);
     for (size_t i = 0; i < cfg->value_size; i++)
-        d->value[i] = (char)('a' + xorshift(&rng) % 26);
+        d->value[i] = cfg->fixed_value ? ((const char *)cfg->fixed_value)[i]
+                                       : (char)('a' + xorshift(&rng) % 26);
     d->value[cfg->value_size] = '\0';
     if (cfg->zipf)
         zipf_init(d);
+    if (cfg->workload == DRIVER_TRANSFER && target->partition) {
+        int rc = partitions_init(d);
+        if (rc) {
+            free(d->part);
+            free(d->value);
+            free(d);
+            return rc;
+        }
+    }
     pthread_mutex_init(&d->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -313,24 +456,32 @@ int driver_new(driver **out, const driver_config *cfg, const driver_target *targ
 /* Sets up a round of n slots; all of them count as in flight. */
 static int round_begin(driver *d, enum mode mode, int n)
 {
+    size_t ss = d->t.state_size;
     d->reqs = calloc((size_t)n, sizeof *d->reqs);
-    d->keybuf = malloc((size_t)n * d->cfg.key_size);
-    if (!d->reqs || !d->keybuf) {
+    d->keybuf = malloc((size_t)n * 2 * d->cfg.key_size);
+    d->statebuf = ss ? calloc((size_t)n, ss) : NULL;
+    if (!d->reqs || !d->keybuf || (ss && !d->statebuf)) {
         free(d->reqs);
         free(d->keybuf);
+        free(d->statebuf);
         d->reqs = NULL;
         d->keybuf = NULL;
+        d->statebuf = NULL;
         return OKV_ENOMEM;
     }
     d->round = atomic_fetch_add(&next_round, 1);
     d->mode = mode;
     d->nreqs = n;
     d->stats = NULL;
-    atomic_store(&d->phase, mode == MODE_PRELOAD ? PH_MEASURE : PH_WARMUP);
+    atomic_store(&d->phase, mode == MODE_RUN ? PH_WARMUP : PH_MEASURE);
     atomic_store(&d->in_flight, n);
     atomic_store(&d->completed, 0);
     atomic_store(&d->preload_next, 0);
     atomic_store(&d->preload_failed, 0);
+    atomic_store(&d->v_sum, 0);
+    atomic_store(&d->v_found, 0);
+    atomic_store(&d->v_missing, 0);
+    atomic_store(&d->v_not_counter, 0);
     uint64_t seed = (uint64_t)time(NULL);
     for (int i = 0; i < n; i++) {
         driver_req *r = &d->reqs[i];
@@ -338,7 +489,9 @@ static int round_begin(driver *d, enum mode mode, int n)
         r->rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1) ^ seed;
         if (r->rng == 0)
             r->rng = 1;
-        r->key = d->keybuf + (size_t)i * d->cfg.key_size;
+        r->key = d->keybuf + (size_t)i * 2 * d->cfg.key_size;
+        r->key2 = r->key + d->cfg.key_size;
+        r->state = ss ? d->statebuf + (size_t)i * ss : NULL;
     }
     return OKV_OK;
 }
@@ -380,14 +533,18 @@ static void round_end(driver *d)
     d->stats = NULL;
     free(d->reqs);
     free(d->keybuf);
+    free(d->statebuf);
     d->reqs = NULL;
     d->keybuf = NULL;
+    d->statebuf = NULL;
 }
 
-int driver_preload(driver *d, int in_flight, int timeout_ms, char *msg, size_t msgsize)
+/* One pass over every key (preload: puts; verify: reads), n at a time. */
+static int walk(driver *d, enum mode mode, int in_flight, int timeout_ms, char *msg,
+                size_t msgsize)
 {
     int n = (uint64_t)in_flight < d->cfg.keys ? in_flight : (int)d->cfg.keys;
-    int rc = round_begin(d, MODE_PRELOAD, n);
+    int rc = round_begin(d, mode, n);
     if (rc) {
         set_msg(msg, msgsize, "out of memory");
         return rc;
@@ -404,6 +561,28 @@ int driver_preload(driver *d, int in_flight, int timeout_ms, char *msg, size_t m
         set_msg(msg, msgsize, d->preload_msg);
     }
     round_end(d);
+    return rc;
+}
+
+int driver_preload(driver *d, int in_flight, int timeout_ms, char *msg, size_t msgsize)
+{
+    return walk(d, MODE_PRELOAD, in_flight, timeout_ms, msg, msgsize);
+}
+
+int driver_verify(driver *d, int in_flight, int timeout_ms, driver_sum *out, char *msg,
+                  size_t msgsize)
+{
+    memset(out, 0, sizeof *out);
+    if (!d->t.read) {
+        set_msg(msg, msgsize, "the target cannot read values back");
+        return OKV_EINVAL;
+    }
+    int rc = walk(d, MODE_VERIFY, in_flight, timeout_ms, msg, msgsize);
+    /* walk waited until idle: every completion's additions are visible. */
+    out->sum = atomic_load(&d->v_sum);
+    out->found = atomic_load(&d->v_found);
+    out->missing = atomic_load(&d->v_missing);
+    out->not_counter = atomic_load(&d->v_not_counter);
     return rc;
 }
 
@@ -490,6 +669,12 @@ int driver_run(driver *d, driver_result *out)
         out->errors += s->errors;
         out->not_found += s->not_found;
         out->lost += s->lost;
+        out->conflicts += s->conflicts;
+        out->condition_aborts += s->condition_aborts;
+        for (int i = 0; i < DRIVER_NCAUSES; i++)
+            out->by_cause[i] += s->by_cause[i];
+        for (int i = 0; i < DRIVER_NCODES; i++)
+            out->by_code[i] += s->by_code[i];
         if (s->last_error) {
             out->last_error = s->last_error;
             set_msg(out->last_msg, sizeof out->last_msg, s->last_msg);
@@ -507,6 +692,7 @@ void driver_free(driver *d)
     round_end(d);
     pthread_cond_destroy(&d->idle);
     pthread_mutex_destroy(&d->mu);
+    free(d->part);
     free(d->value);
     free(d);
 }

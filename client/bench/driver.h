@@ -23,6 +23,34 @@
  * threads at once; a slot has one request in flight at a time, so only one
  * thread touches a slot at a time. Each thread that completes requests gets
  * its own statistics (found through a thread-local), merged after the stop.
+ *
+ * Chains. A request may be several calls in a row on the target: etcd's
+ * transfer is a read of both accounts, then a compare-and-swap Txn built
+ * from what the read returned. The target starts the first call in its
+ * start function; the first call's completion (on the target's completion
+ * thread) starts the next one right there, without waiting for anything;
+ * only the last completion calls driver_complete(). A later call that
+ * cannot be started ends the chain: the target calls driver_complete() with
+ * that code from the completion thread it is on, and the slot goes on with
+ * its next request. What a chain carries from one call to the next lives in
+ * the slot's state (driver_req_state: driver_target.state_size bytes per
+ * slot, owned by the target while the request is in flight). Latency is
+ * the whole chain's, from the first submit to driver_complete(); the target
+ * keeps the whole chain within the request's timeout, which bounds the
+ * driver's wait for the last requests after the stop.
+ *
+ * Transfers (DRIVER_TRANSFER). Every key is an account holding an 8-byte
+ * counter (okv_counter_encode); driver_preload() writes the starting
+ * balance (driver_config.fixed_value) into every one. A transfer moves
+ * `amount` from one account to another: two distinct accounts, and when the
+ * target has partitions (driver_target.partition), accounts in different
+ * partitions. A transfer that does not commit is not retried: the slot goes
+ * on with a new pair, on both targets alike. Outcomes: committed (ok),
+ * conflict (OKV_ECONFLICT: another transaction's lock, or etcd's compare
+ * failed because a key changed after the read), condition abort
+ * (OKV_ECONDITION: the debit would go below 0), or an error, counted by
+ * code. driver_verify() sums every balance afterwards: transfers move money
+ * but never create it, whatever committed or failed.
  */
 #ifndef OKV_BENCH_DRIVER_H
 #define OKV_BENCH_DRIVER_H
@@ -35,7 +63,26 @@
 typedef struct driver driver;
 typedef struct driver_req driver_req;
 
-enum driver_workload { DRIVER_PUT, DRIVER_GET, DRIVER_MIXED };
+enum driver_workload { DRIVER_PUT, DRIVER_GET, DRIVER_MIXED, DRIVER_TRANSFER };
+
+/* Why a transfer did not commit (driver_complete_cause), beyond its code. */
+enum driver_cause {
+    DRIVER_CAUSE_NONE = 0,     /* committed, or an error without an abort cause */
+    DRIVER_CAUSE_LOCKED,       /* OKV_ECONFLICT: a key held by another transaction's lock */
+    DRIVER_CAUSE_ABORTED,      /* OKV_ECONFLICT: aborted otherwise (e.g. past its deadline) */
+    DRIVER_CAUSE_CHANGED,      /* OKV_ECONFLICT: a key changed between the read and the
+                                  compare-and-swap (etcd: a mod_revision compare failed) */
+    DRIVER_CAUSE_FLOOR,        /* OKV_ECONDITION: the debit would go below 0 */
+    DRIVER_CAUSE_CONDITION,    /* OKV_ECONDITION: another condition did not hold */
+    DRIVER_NCAUSES
+};
+
+/* Static name of a cause ("locked", "floor", ...). */
+const char *driver_cause_name(int cause);
+
+/* Failures are counted by code: slot i holds OKV_E* code -i, the last slot
+ * any code outside that range. */
+#define DRIVER_NCODES 17
 
 /*
  * How the driver starts a request on a target. put / get return OKV_OK once
@@ -51,6 +98,18 @@ typedef struct driver_target {
                size_t value_len, int timeout_ms);
     int (*get)(void *ctx, driver_req *req, const void *key, size_t key_len, int timeout_ms);
     const char *(*errmsg)(void *ctx);
+    /* DRIVER_TRANSFER (else may be NULL): moves `amount` from account `from`
+     * to account `to` (key_len bytes each) in one atomic transaction; may be
+     * a chain (above); completes with driver_complete_cause(). */
+    int (*transfer)(void *ctx, driver_req *req, const void *from, const void *to,
+                    size_t key_len, int64_t amount, int timeout_ms);
+    /* driver_verify (else may be NULL): a get that completes with
+     * driver_complete_value(). */
+    int (*read)(void *ctx, driver_req *req, const void *key, size_t key_len, int timeout_ms);
+    /* DRIVER_TRANSFER: the partition a key lives in; NULL if the target has
+     * no partitions (any two distinct accounts will do). */
+    uint32_t (*partition)(void *ctx, const void *key, size_t key_len);
+    size_t state_size;           /* bytes of per-slot state for chains, 0: none */
 } driver_target;
 
 typedef struct driver_config {
@@ -65,6 +124,10 @@ typedef struct driver_config {
      * before the first '/'). */
     const char *key_prefix;
     size_t value_size;
+    /* NULL: every put writes value_size random letters; else these
+     * value_size bytes (a transfer's preload: the starting balance). */
+    const void *fixed_value;
+    int64_t amount;              /* DRIVER_TRANSFER: moved by each transfer, >= 1 */
     uint64_t keys;               /* distinct keys, >= 2 */
     int zipf;                    /* 0 uniform, 1 zipfian with zipf_theta in (0, 1) */
     double zipf_theta;
@@ -74,9 +137,15 @@ typedef struct driver_config {
 
 typedef struct driver_result {
     histogram hist;              /* latency (us) of successful measured requests */
-    uint64_t ok;                 /* successful requests completed in the window */
-    uint64_t errors;             /* failed requests completed in the window */
+    uint64_t ok;                 /* successful requests completed in the window
+                                    (transfers: committed) */
+    uint64_t errors;             /* failed requests completed in the window (transfers:
+                                    other than conflicts and condition aborts) */
     uint64_t not_found;          /* gets of a missing key (counted in ok too) */
+    uint64_t conflicts;          /* transfers: OKV_ECONFLICT in the window */
+    uint64_t condition_aborts;   /* transfers: OKV_ECONDITION in the window */
+    uint64_t by_cause[DRIVER_NCAUSES];  /* conflicts and condition aborts, by cause */
+    uint64_t by_code[DRIVER_NCODES];    /* errors (and submit failures), by code */
     int last_error;              /* code of the last failure (0: none) */
     char last_msg[256];          /* its message */
     double elapsed_s;            /* length of the window, as measured */
@@ -95,6 +164,23 @@ int driver_new(driver **out, const driver_config *cfg, const driver_target *targ
  */
 int driver_preload(driver *d, int in_flight, int timeout_ms, char *msg, size_t msgsize);
 
+/* The sum of every key's 8-byte counter (driver_verify). */
+typedef struct driver_sum {
+    int64_t sum;                 /* of the counters found */
+    uint64_t found;              /* keys holding an 8-byte counter */
+    uint64_t missing;            /* keys that do not exist */
+    uint64_t not_counter;        /* keys holding something else */
+} driver_sum;
+
+/*
+ * Reads every key 0..keys-1 once through target.read, in_flight at a time,
+ * each with a deadline of timeout_ms, and sums their counters into *out;
+ * stops at the first failure. No run may be going on. OKV_OK, or the code
+ * of the first failure with its message in msg (msgsize bytes).
+ */
+int driver_verify(driver *d, int in_flight, int timeout_ms, driver_sum *out, char *msg,
+                  size_t msgsize);
+
 /*
  * Runs WARMUP, MEASURE and STOP, then waits until no request is in flight
  * (or gives up after the request deadline plus a margin: OKV_ETIMEDOUT,
@@ -108,6 +194,19 @@ int driver_run(driver *d, driver_result *out);
  * missing key, a success) or another OKV_E* code with errmsg (may be NULL).
  * Starts the slot's next request unless the driver is stopping. */
 void driver_complete(driver_req *req, int code, const char *errmsg);
+
+/* driver_complete for a transfer that did not commit, with why
+ * (enum driver_cause); DRIVER_CAUSE_NONE is driver_complete. */
+void driver_complete_cause(driver_req *req, int code, int cause, const char *errmsg);
+
+/* driver_complete for target.read: on OKV_OK, value (value_len bytes,
+ * borrowed for the call) is the key's value. */
+void driver_complete_value(driver_req *req, int code, const char *errmsg, const void *value,
+                           size_t value_len);
+
+/* The slot's state_size bytes for the target's chains: zeroed when the
+ * round starts, then the target's alone (the driver never touches them). */
+void *driver_req_state(driver_req *req);
 
 /* Accepts NULL. No request may be in flight. */
 void driver_free(driver *d);

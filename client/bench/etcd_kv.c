@@ -1,6 +1,7 @@
 /*
- * etcd_kv.c — unary Put / Range calls to etcd through gRPC C core, started
- * without waiting and completed on etcd_kv's own completion thread(s).
+ * etcd_kv.c — unary Put / Range / Txn calls to etcd through gRPC C core,
+ * started without waiting and completed on etcd_kv's own completion
+ * thread(s).
  *
  * The call itself mirrors liborderkv's (client/client_call.c) on purpose,
  * so that the two targets differ in the server and not in the client: the
@@ -33,16 +34,31 @@
 
 #include "etcd_kv.h"
 #include "etcd_kv.pb-c.h"
+#include "etcd_txn.pb-c.h"
 #include "orderkv.h"
 
 #define ADDR_MAX 256
 #define MAX_CHANNELS (ETCD_KV_MAX_ENDPOINTS * ETCD_KV_CONNS_PER_ENDPOINT)
 
-enum method { M_PUT, M_RANGE, M_COUNT };
+enum method { M_PUT, M_RANGE, M_TXN, M_COUNT };
 
 static const char *const method_paths[M_COUNT] = {
     "/etcdserverpb.KV/Put",
     "/etcdserverpb.KV/Range",
+    "/etcdserverpb.KV/Txn",
+};
+
+static const ProtobufCMessageDescriptor *const reply_types[M_COUNT] = {
+    &etcdserverpb__put_response__descriptor,
+    &etcdserverpb__range_response__descriptor,
+    &etcdserverpb__txn_response__descriptor,
+};
+
+/* What the caller gets from a reply. */
+enum reply {
+    R_PLAIN,   /* etcd_kv_callback: put, get (OKV_ENOTFOUND if the Range found nothing) */
+    R_READ,    /* etcd_kv_read_callback: the keys of a Range or of a Txn of Ranges */
+    R_CAS,     /* etcd_kv_callback: a Txn's `succeeded` (false: OKV_ECONFLICT) */
 };
 
 #define MAX_COMPLETION_THREADS 8
@@ -73,7 +89,10 @@ typedef struct etcd_call {
     grpc_metadata_array init_md, trail_md;
     grpc_status_code status;
     grpc_slice details;
-    etcd_kv_callback cb;
+    enum reply reply;
+    size_t nkeys;                       /* R_READ: keys asked for */
+    etcd_kv_callback cb;                /* R_PLAIN, R_CAS */
+    etcd_kv_read_callback read_cb;      /* R_READ */
     void *arg;
 } etcd_call;
 
@@ -297,14 +316,18 @@ static void call_free(etcd_call *c)
  * a completion thread; otherwise nothing is left behind.
  */
 static int start(etcd_kv *e, enum method m, const ProtobufCMessage *req, int timeout_ms,
-                 etcd_kv_callback cb, void *arg)
+                 enum reply reply, size_t nkeys, etcd_kv_callback cb,
+                 etcd_kv_read_callback read_cb, void *arg)
 {
     etcd_call *c = calloc(1, sizeof *c);
     if (!c)
         return fail(OKV_ENOMEM, "out of memory");
     c->e = e;
     c->m = m;
+    c->reply = reply;
+    c->nkeys = nkeys;
     c->cb = cb;
+    c->read_cb = read_cb;
     c->arg = arg;
     c->channel = atomic_fetch_add(&e->next, 1) % e->nchannels;
     c->status = GRPC_STATUS_UNKNOWN;
@@ -349,11 +372,14 @@ static int start(etcd_kv *e, enum method m, const ProtobufCMessage *req, int tim
     return OKV_OK;
 }
 
-/* The OKV code and message for a completed call; OKV_ENOTFOUND for a Range
- * that found nothing. msg gets "" on success. */
-static int outcome(etcd_call *c, int batch_ok, char *msg, size_t msgsize)
+/* The OKV code and message for a completed call's transport and gRPC
+ * status; on OKV_OK, *resp is the unpacked reply (the caller frees it).
+ * msg gets "" on success. */
+static int call_status(etcd_call *c, int batch_ok, ProtobufCMessage **resp, char *msg,
+                       size_t msgsize)
 {
     const char *addr = c->e->addrs[c->channel % c->e->naddrs];
+    *resp = NULL;
     msg[0] = '\0';
     if (!batch_ok) {
         snprintf(msg, msgsize, "etcd at %s: the call's batch failed", addr);
@@ -366,19 +392,80 @@ static int outcome(etcd_call *c, int batch_ok, char *msg, size_t msgsize)
         gpr_free(d);
         return code_from_status(c->status);
     }
-    const ProtobufCMessageDescriptor *desc = c->m == M_PUT
-                                                 ? &etcdserverpb__put_response__descriptor
-                                                 : &etcdserverpb__range_response__descriptor;
-    ProtobufCMessage *resp = c->body ? unpack_body(c->body, desc) : NULL;
-    if (!resp) {
+    *resp = c->body ? unpack_body(c->body, reply_types[c->m]) : NULL;
+    if (!*resp) {
         snprintf(msg, msgsize, "unparsable %s reply from %s", method_paths[c->m], addr);
         return OKV_EPROTO;
     }
-    int rc = OKV_OK;
-    if (c->m == M_RANGE && ((const Etcdserverpb__RangeResponse *)resp)->n_kvs == 0)
-        rc = OKV_ENOTFOUND;
-    protobuf_c_message_free_unpacked(resp, NULL);
-    return rc;
+    return OKV_OK;
+}
+
+static void kv_of(const Etcdserverpb__RangeResponse *r, etcd_kv_kv *out)
+{
+    memset(out, 0, sizeof *out);
+    if (r->n_kvs == 0)
+        return;
+    const Etcdserverpb__KeyValue *kv = r->kvs[0];
+    out->found = 1;
+    out->value = kv->value.data;
+    out->value_len = kv->value.len;
+    out->mod_revision = kv->mod_revision;
+    out->version = kv->version;
+}
+
+/* R_READ: the keys out of a Range reply, or out of a Txn of Ranges' reply
+ * (one Range reply per key, in order). OKV_EPROTO if it is not that. */
+static int read_kvs(const etcd_call *c, const ProtobufCMessage *resp, etcd_kv_kv *kvs)
+{
+    if (c->m == M_RANGE) {
+        kv_of((const Etcdserverpb__RangeResponse *)resp, &kvs[0]);
+        return OKV_OK;
+    }
+    const Etcdserverpb__TxnResponse *t = (const Etcdserverpb__TxnResponse *)resp;
+    if (!t->succeeded || t->n_responses != c->nkeys)
+        return OKV_EPROTO;
+    for (size_t i = 0; i < c->nkeys; i++) {
+        const Etcdserverpb__ResponseOp *op = t->responses[i];
+        if (op->response_case != ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE ||
+            !op->response_range)
+            return OKV_EPROTO;
+        kv_of(op->response_range, &kvs[i]);
+    }
+    return OKV_OK;
+}
+
+/* Turns a completed call into its outcome and runs its callback. */
+static void finish(etcd_call *c, int batch_ok)
+{
+    char msg[512];
+    ProtobufCMessage *resp;
+    int rc = call_status(c, batch_ok, &resp, msg, sizeof msg);
+    switch (c->reply) {
+    case R_PLAIN:
+        if (rc == OKV_OK && c->m == M_RANGE &&
+            ((const Etcdserverpb__RangeResponse *)resp)->n_kvs == 0)
+            rc = OKV_ENOTFOUND;
+        c->cb(c->arg, rc, msg);
+        break;
+    case R_CAS:
+        if (rc == OKV_OK && !((const Etcdserverpb__TxnResponse *)resp)->succeeded) {
+            rc = OKV_ECONFLICT;
+            snprintf(msg, sizeof msg,
+                     "a compared key changed since it was read (mod_revision); nothing written");
+        }
+        c->cb(c->arg, rc, msg);
+        break;
+    case R_READ: {
+        etcd_kv_kv kvs[ETCD_KV_MAX_KEYS];
+        if (rc == OKV_OK && (rc = read_kvs(c, resp, kvs)) != OKV_OK)
+            snprintf(msg, sizeof msg, "%s reply from %s is not one Range per key",
+                     method_paths[c->m], c->e->addrs[c->channel % c->e->naddrs]);
+        c->read_cb(c->arg, rc, msg, rc == OKV_OK ? kvs : NULL, rc == OKV_OK ? c->nkeys : 0);
+        break;
+    }
+    }
+    if (resp)
+        protobuf_c_message_free_unpacked(resp, NULL);
 }
 
 /* A completion thread: runs gRPC's work for the queue and finishes calls. */
@@ -392,9 +479,7 @@ static void *completion_main(void *arg)
         if (ev.type != GRPC_OP_COMPLETE)
             continue;
         etcd_call *c = ev.tag;
-        char msg[512];
-        int rc = outcome(c, ev.success, msg, sizeof msg);
-        c->cb(c->arg, rc, msg);
+        finish(c, ev.success);
         call_free(c);
     }
     return NULL;
@@ -416,7 +501,7 @@ int etcd_kv_put_async(etcd_kv *e, const void *key, size_t key_len, const void *v
     req.key.len = key_len;
     req.value.data = (uint8_t *)value;
     req.value.len = value_len;
-    return start(e, M_PUT, &req.base, timeout_ms, cb, arg);
+    return start(e, M_PUT, &req.base, timeout_ms, R_PLAIN, 0, cb, NULL, arg);
 }
 
 int etcd_kv_get_async(etcd_kv *e, const void *key, size_t key_len, int timeout_ms,
@@ -429,5 +514,76 @@ int etcd_kv_get_async(etcd_kv *e, const void *key, size_t key_len, int timeout_m
     req.key.data = (uint8_t *)key;
     req.key.len = key_len;   /* range_end empty: this key only */
     req.serializable = e->opts.serializable ? 1 : 0;
-    return start(e, M_RANGE, &req.base, timeout_ms, cb, arg);
+    return start(e, M_RANGE, &req.base, timeout_ms, R_PLAIN, 0, cb, NULL, arg);
 }
+
+int etcd_kv_read_async(etcd_kv *e, const void *const *keys, const size_t *key_lens, size_t n,
+                       int timeout_ms, etcd_kv_read_callback cb, void *arg)
+{
+    if (n < 1 || n > ETCD_KV_MAX_KEYS)
+        return fail(OKV_EINVAL, "a read takes 1 to %d keys", ETCD_KV_MAX_KEYS);
+    Etcdserverpb__RangeRequest ranges[ETCD_KV_MAX_KEYS];
+    Etcdserverpb__RequestOp ops[ETCD_KV_MAX_KEYS];
+    Etcdserverpb__RequestOp *opp[ETCD_KV_MAX_KEYS];
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_key(key_lens[i]);
+        if (rc)
+            return rc;
+        etcdserverpb__range_request__init(&ranges[i]);
+        ranges[i].key.data = (uint8_t *)keys[i];
+        ranges[i].key.len = key_lens[i];   /* range_end empty: this key only */
+        ranges[i].serializable = e->opts.serializable ? 1 : 0;
+        etcdserverpb__request_op__init(&ops[i]);
+        ops[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
+        ops[i].request_range = &ranges[i];
+        opp[i] = &ops[i];
+    }
+    if (n == 1)
+        return start(e, M_RANGE, &ranges[0].base, timeout_ms, R_READ, 1, NULL, cb, arg);
+    /* No compares: success always runs, every Range at the same revision. */
+    Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
+    req.n_success = n;
+    req.success = opp;
+    return start(e, M_TXN, &req.base, timeout_ms, R_READ, n, NULL, cb, arg);
+}
+
+int etcd_kv_cas_async(etcd_kv *e, const etcd_kv_cas *items, size_t n, int timeout_ms,
+                      etcd_kv_callback cb, void *arg)
+{
+    if (n < 1 || n > ETCD_KV_MAX_KEYS)
+        return fail(OKV_EINVAL, "a compare-and-swap takes 1 to %d keys", ETCD_KV_MAX_KEYS);
+    Etcdserverpb__Compare cmps[ETCD_KV_MAX_KEYS];
+    Etcdserverpb__Compare *cmpp[ETCD_KV_MAX_KEYS];
+    Etcdserverpb__PutRequest puts[ETCD_KV_MAX_KEYS];
+    Etcdserverpb__RequestOp ops[ETCD_KV_MAX_KEYS];
+    Etcdserverpb__RequestOp *opp[ETCD_KV_MAX_KEYS];
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_key(items[i].key_len);
+        if (rc)
+            return rc;
+        etcdserverpb__compare__init(&cmps[i]);
+        cmps[i].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+        cmps[i].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+        cmps[i].key.data = (uint8_t *)items[i].key;
+        cmps[i].key.len = items[i].key_len;
+        cmps[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+        cmps[i].mod_revision = items[i].mod_revision;
+        cmpp[i] = &cmps[i];
+        etcdserverpb__put_request__init(&puts[i]);
+        puts[i].key.data = (uint8_t *)items[i].key;
+        puts[i].key.len = items[i].key_len;
+        puts[i].value.data = (uint8_t *)items[i].value;
+        puts[i].value.len = items[i].value_len;
+        etcdserverpb__request_op__init(&ops[i]);
+        ops[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+        ops[i].request_put = &puts[i];
+        opp[i] = &ops[i];
+    }
+    Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
+    req.n_compare = n;
+    req.compare = cmpp;
+    req.n_success = n;
+    req.success = opp;
+    return start(e, M_TXN, &req.base, timeout_ms, R_CAS, 0, cb, NULL, arg);
+}
+

@@ -1,11 +1,15 @@
 /*
- * etcd_kv.h — the smallest etcd v3 client orderkv-bench needs: unary Put and
- * Range (a single-key get) on etcd's own gRPC API, /etcdserverpb.KV/Put and
- * /etcdserverpb.KV/Range, through gRPC C core and protobuf-c.
+ * etcd_kv.h — the smallest etcd v3 client orderkv-bench needs: unary Put,
+ * Range (a single-key get) and Txn on etcd's own gRPC API,
+ * /etcdserverpb.KV/Put, /etcdserverpb.KV/Range and /etcdserverpb.KV/Txn,
+ * through gRPC C core and protobuf-c. Txn comes in the two shapes an etcd
+ * user's optimistic transaction takes: a read of several keys at one
+ * revision (a read-only Txn of Ranges), and a compare-and-swap (compare
+ * every key's mod_revision with what the read saw, put the new values).
  *
  * It exists so that one tool, with one load loop, key generator, histogram
  * and output, measures both orderkv and etcd; it is not a general etcd client
- * (no leases, watches, transactions, auth or TLS).
+ * (no leases, watches, deletes, auth or TLS).
  *
  * Connections: every endpoint gets ETCD_KV_CONNS_PER_ENDPOINT channels, each
  * with its own HTTP/2 connection (a local subchannel pool), the same fan-out
@@ -31,6 +35,7 @@
 #define OKV_BENCH_ETCD_KV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define ETCD_KV_CONNS_PER_ENDPOINT 4
 #define ETCD_KV_MAX_ENDPOINTS 16
@@ -88,6 +93,52 @@ int etcd_kv_put_async(etcd_kv *e, const void *key, size_t key_len, const void *v
  * its callback gets OKV_OK if the key exists, OKV_ENOTFOUND if not. The
  * value is received and discarded. Returns as etcd_kv_put_async. */
 int etcd_kv_get_async(etcd_kv *e, const void *key, size_t key_len, int timeout_ms,
+                      etcd_kv_callback cb, void *arg);
+
+/* One key as a read found it; borrowed for the duration of the callback. */
+typedef struct etcd_kv_kv {
+    int found;                /* 0: the key does not exist (the rest is 0) */
+    const void *value;
+    size_t value_len;
+    int64_t mod_revision;     /* the revision of the key's last write */
+    int64_t version;          /* writes since the key was created */
+} etcd_kv_kv;
+
+/* A read's completion: as etcd_kv_callback; on OKV_OK kvs[i] is keys[i]
+ * (n entries), otherwise kvs is NULL and n 0. */
+typedef void (*etcd_kv_read_callback)(void *arg, int code, const char *errmsg,
+                                      const etcd_kv_kv *kvs, size_t n);
+
+#define ETCD_KV_MAX_KEYS 8    /* per read or compare-and-swap */
+
+/*
+ * Reads keys[0..n-1] (1..ETCD_KV_MAX_KEYS) at one revision: n == 1 is a
+ * Range, more is one read-only Txn of n Ranges (one call; etcd serves it
+ * like a Range, linearizable unless opts.serializable). Absent keys are
+ * found = 0, not an error. Returns as etcd_kv_put_async.
+ */
+int etcd_kv_read_async(etcd_kv *e, const void *const *keys, const size_t *key_lens, size_t n,
+                       int timeout_ms, etcd_kv_read_callback cb, void *arg);
+
+/* One key of a compare-and-swap. */
+typedef struct etcd_kv_cas {
+    const void *key;
+    size_t key_len;
+    int64_t mod_revision;     /* compare: the key's mod_revision is still this */
+    const void *value;        /* and if every compare holds: put this */
+    size_t value_len;
+} etcd_kv_cas;
+
+/*
+ * Starts one Txn: compares mod_revision(key) == mod_revision for every item
+ * (MOD, EQUAL), success puts every value, no failure ops; keys and values
+ * are copied into the request before this returns. Its callback gets OKV_OK
+ * if every compare held and the puts applied (one revision), OKV_ECONFLICT
+ * if one did not (etcd's `succeeded` false: nothing written), or a call
+ * failure as etcd_kv_callback. n is 1..ETCD_KV_MAX_KEYS. Returns as
+ * etcd_kv_put_async.
+ */
+int etcd_kv_cas_async(etcd_kv *e, const etcd_kv_cas *items, size_t n, int timeout_ms,
                       etcd_kv_callback cb, void *arg);
 
 /* The calling thread's message for its last failed etcd_kv_connect or
