@@ -1,0 +1,593 @@
+/* Two-phase commit when the node driving a transaction crashes at each of
+ * its steps (failpoints tpc.driver.*, common/failpoint.h; this test exists
+ * only in builds with -DORDERKV_FAILPOINTS=ON). A 3-node cluster runs with
+ * --txn-timeout-ms 1500, so the sweepers settle what a crash left within
+ * seconds.
+ *
+ * Each case moves 10 from account A to account B, keys of table accounts
+ * in two partitions; A is the first write, so A's partition coordinates.
+ * The driver is node X, the leader of A's partition: X is restarted with
+ * ORDERKV_FAILPOINTS=<failpoint>=crash (leadership returns to it, or is
+ * handed to it), and the transfer is sent to X alone (a client that talks
+ * to X only, so no resend reaches another node). X dies at the failpoint;
+ * it is started again without it.
+ *
+ *  a. before_decide: every PREPARE answered, no DECIDE. The client hears
+ *     an error; the sweepers abort it at its deadline: A and B keep their
+ *     balances, okv_txn_status says aborted, and a new transfer on the
+ *     same keys commits.
+ *  b. before_reply: decided COMMIT, the client not told. The client hears
+ *     an error, yet the transfer committed: both balances moved, through
+ *     every node, and okv_txn_status says committed.
+ *  c. before_resolve: the client was answered OK, B's partition is still
+ *     PREPARED. A read of B right away returns the new balance (the read
+ *     meets the lock and asks the coordinator, which resolves it), and
+ *     later nothing is left locked (a new transfer commits).
+ *  d. a participant restarts while the transaction is PREPARED: X crashes
+ *     before_decide, then the leader of B's partition (or another node than
+ *     X) is killed -9 and started again; the outcome is all or nothing
+ *     (here nothing: only the dead driver could have decided COMMIT).
+ *  e. the same with before_resolve: decided COMMIT, B's partition still
+ *     PREPARED while its leader restarts; B's share applies afterwards.
+ *  f. before_decide, sent through a client of every node: it resends the
+ *     call (same request id) to another node, whose driver carries on with
+ *     the same records; the answer it gets must be the truth (the balances
+ *     and okv_txn_status agree with it).
+ *
+ * Waits are bounded (60 s). OKV_KEEP_CLUSTER_DIR=1 keeps the data dirs. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "keycodec.h"
+#include "okv_cluster.h"
+#include "okv_test.h"
+#include "orderkv.h"
+
+static const char *orderkvd_path = ORDERKVD_PATH;
+
+#define NODES 3
+#define TICK_MS 50
+#define BOUND_MS 60000
+#define TXN_TIMEOUT_FLAGS "--txn-timeout-ms 1500"
+#define CALL_MS 4000        /* the crashing call's deadline */
+#define INIT 100
+#define AMT 10
+
+static const char *TABLE = "accounts";
+
+static int64_t now_ms(void) { return okv_cluster_now_ms(); }
+static void sleep_ms(int ms) { okv_cluster_sleep_ms(ms); }
+
+typedef struct fx {
+    okv_cluster *c;
+    okv_client *cl;          /* on every node's address */
+    uint32_t table_id, partitions;
+    char a[32], b[32];       /* A: coordinator partition; B: another */
+    uint32_t pa, pb;
+    uint64_t cid;            /* client id of the crashing call */
+} fx;
+
+static int teardown(void **state);
+
+static int setup_failed(void **state, const char *why)
+{
+    fx *f = *state;
+    fprintf(stderr, "setup: %s\n", why);
+    okv_cluster_dump_logs(f->c, 15);
+    teardown(state);
+    *state = NULL;
+    return -1;
+}
+
+static uint32_t part_of(const fx *f, const char *key)
+{
+    return keycodec_partition_of(key, strlen(key), f->partitions);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    *state = f;
+    if (!f)
+        return -1;
+    if (okv_cluster_start_ex(&f->c, orderkvd_path, NODES, TICK_MS, NULL, TXN_TIMEOUT_FLAGS) != 0)
+        return setup_failed(state, "the cluster did not start");
+    if (okv_cluster_wait_leaders(f->c, BOUND_MS) != 0)
+        return setup_failed(state, "not every partition elected a leader");
+    if (okv_connect(&f->cl, f->c->all, NULL) != OKV_OK)
+        return setup_failed(state, "okv_connect failed");
+    okv_status *s;
+    if (okv_status_get(f->cl, &s, 5000) != OKV_OK)
+        return setup_failed(state, "status failed");
+    for (size_t i = 0; i < okv_status_table_count(s); i++)
+        if (strcmp(okv_status_table_name(s, i), TABLE) == 0) {
+            f->table_id = okv_status_table_id(s, i);
+            f->partitions = okv_status_table_partitions(s, i);
+        }
+    okv_status_free(s);
+    if (f->partitions < 2)
+        return setup_failed(state, "no table 'accounts' with 2+ partitions");
+    snprintf(f->a, sizeof f->a, "a1");
+    for (unsigned i = 7;; i++) {
+        snprintf(f->b, sizeof f->b, "b%u", i);
+        if (part_of(f, f->b) != part_of(f, f->a))
+            break;
+    }
+    f->pa = part_of(f, f->a);
+    f->pb = part_of(f, f->b);
+    f->cid = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ 0x5eed0000u;
+    return 0;
+}
+
+/* A node that died on its own (not at the failpoint the case set) fails
+ * the test; reap_crash collects the expected one first. */
+static int teardown(void **state)
+{
+    fx *f = *state;
+    if (!f)
+        return 0;
+    int rc = 0;
+    if (okv_cluster_reap_dead(f->c) > 0) {
+        fprintf(stderr, "a node died during the test\n");
+        okv_cluster_dump_logs(f->c, 20);
+        rc = -1;
+    }
+    okv_close(f->cl);
+    okv_cluster_free(f->c);
+    free(f);
+    return rc;
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static int log_contains(const char *path, const char *needle)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    char line[1024];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, fp))
+        found = strstr(line, needle) != NULL;
+    fclose(fp);
+    return found;
+}
+
+static int transient(int rc)
+{
+    return rc == OKV_EUNAVAILABLE || rc == OKV_ETIMEDOUT || rc == OKV_ENOTLEADER ||
+           rc == OKV_EUNKNOWN;
+}
+
+static int ambiguous(int rc)
+{
+    return rc == OKV_EUNKNOWN || rc == OKV_EUNAVAILABLE || rc == OKV_ETIMEDOUT;
+}
+
+static int64_t get_counter(okv_client *cl, const char *key, const char *via)
+{
+    int64_t end = now_ms() + BOUND_MS;
+    for (;;) {
+        okv_value *val = NULL;
+        int rc = okv_get(cl, TABLE, key, strlen(key), &val, 10000);
+        if (rc == OKV_OK) {
+            int64_t v = 0;
+            int drc = okv_counter_decode(okv_value_data(val), okv_value_len(val), &v);
+            okv_value_free(val);
+            if (drc != OKV_OK)
+                fail_msg("%s: %s is not a counter", via, key);
+            return v;
+        }
+        if (!transient(rc) || now_ms() > end)
+            fail_msg("%s: get %s: %s: %s", via, key, okv_strerror(rc), okv_errmsg(cl));
+        sleep_ms(100);
+    }
+}
+
+static void put_counter(fx *f, const char *key, int64_t v)
+{
+    uint8_t b[8];
+    okv_counter_encode(v, b);
+    int64_t end = now_ms() + BOUND_MS;
+    int rc;
+    while ((rc = okv_put(f->cl, TABLE, key, strlen(key), b, 8, NULL, 10000)) != OKV_OK) {
+        if (!transient(rc) || now_ms() > end)
+            fail_msg("put %s: %s: %s", key, okv_strerror(rc), okv_errmsg(f->cl));
+        sleep_ms(100);
+    }
+}
+
+static okv_txn_req *transfer_req(const fx *f, int64_t amt)
+{
+    okv_txn_req *t;
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_add_floor(t, TABLE, f->a, strlen(f->a), -amt, 0), OKV_OK);
+    assert_int_equal(okv_txn_req_add(t, TABLE, f->b, strlen(f->b), amt), OKV_OK);
+    return t;
+}
+
+/* A and B through a fresh client and through every live node alone. */
+static void expect_balances(fx *f, int64_t want_a, int64_t want_b, const char *when)
+{
+    okv_client *fresh;
+    assert_int_equal(okv_connect(&fresh, f->c->all, NULL), OKV_OK);
+    int64_t va = get_counter(fresh, f->a, "fresh client");
+    int64_t vb = get_counter(fresh, f->b, "fresh client");
+    okv_close(fresh);
+    if (va != want_a || vb != want_b)
+        fail_msg("%s: fresh client: %s = %lld, %s = %lld; expected %lld, %lld", when, f->a,
+                 (long long)va, f->b, (long long)vb, (long long)want_a, (long long)want_b);
+    for (int id = 1; id <= NODES; id++) {
+        if (f->c->node[id].pid <= 0)
+            continue;
+        char via[32];
+        snprintf(via, sizeof via, "node %d", id);
+        okv_client *one;
+        assert_int_equal(okv_cluster_connect_one(f->c, id, &one), OKV_OK);
+        va = get_counter(one, f->a, via);
+        vb = get_counter(one, f->b, via);
+        okv_close(one);
+        if (va != want_a || vb != want_b)
+            fail_msg("%s: %s: %s = %lld, %s = %lld; expected %lld, %lld", when, via, f->a,
+                     (long long)va, f->b, (long long)vb, (long long)want_a, (long long)want_b);
+    }
+}
+
+/* What okv_txn_status says of the crashing call's transaction, asked
+ * through every node with its client id (bounded while undecided). */
+static int status_of(fx *f, uint64_t txn_id)
+{
+    okv_options o = OKV_OPTIONS_INIT;
+    o.client_id = f->cid;
+    okv_client *cl;
+    assert_int_equal(okv_connect(&cl, f->c->all, &o), OKV_OK);
+    okv_txn_req *t = transfer_req(f, AMT);
+    int64_t end = now_ms() + BOUND_MS;
+    int rc;
+    okv_txn_outcome out;
+    while ((rc = okv_txn_status(cl, t, txn_id, &out, 10000)) == OKV_EUNKNOWN ||
+           rc == OKV_EUNAVAILABLE || rc == OKV_ETIMEDOUT) {
+        if (now_ms() > end)
+            break;
+        sleep_ms(200);
+    }
+    okv_txn_req_free(t);
+    okv_close(cl);
+    return rc;
+}
+
+/* A new transfer of amt on A and B commits (bounded: retried while a lock
+ * is still held). */
+static void transfer_commits(fx *f, int64_t amt, const char *when)
+{
+    okv_txn_req *t = transfer_req(f, amt);
+    int64_t t0 = now_ms(), end = t0 + BOUND_MS;
+    int rc, tries = 0;
+    okv_txn_outcome o;
+    for (;;) {
+        rc = okv_txn_commit(f->cl, t, &o, 10000);
+        tries++;
+        if (rc == OKV_OK)
+            break;
+        if (rc != OKV_ECONFLICT || now_ms() > end)
+            fail_msg("%s: a new transfer on the same keys: %s: %s (after %d tries)", when,
+                     okv_strerror(rc), okv_errmsg(f->cl), tries);
+        sleep_ms(100);
+    }
+    okv_txn_req_free(t);
+    printf("  %s: a new transfer on the same keys committed after %d tries, %lld ms\n", when,
+           tries, (long long)(now_ms() - t0));
+}
+
+static uint64_t leader_of(fx *f, uint32_t p)
+{
+    int64_t end = now_ms() + BOUND_MS;
+    do {
+        uint64_t l = okv_cluster_leader(f->c, f->table_id, p);
+        if (l)
+            return l;
+        sleep_ms(50);
+    } while (now_ms() < end);
+    fail_msg("accounts/%u has no leader after %d ms", p, BOUND_MS);
+    return 0;
+}
+
+static void wait_serving(fx *f, int id)
+{
+    if (okv_cluster_wait_leaders(f->c, BOUND_MS) != 0)
+        fail_msg("not every partition has a leader after node %d started", id);
+    if (okv_cluster_wait_caught_up(f->c, id, BOUND_MS) != 0)
+        fail_msg("node %d did not catch up within %d ms", id, BOUND_MS);
+    int64_t end = now_ms() + BOUND_MS;
+    for (;;) {
+        okv_status *s = NULL;
+        const char *meta = "";
+        char seen[32] = "";
+        if (okv_status_get_at(f->cl, f->c->addr[id], &s, 2000) == OKV_OK) {
+            meta = okv_status_meta(s, NULL, NULL);
+            snprintf(seen, sizeof seen, "%s", meta ? meta : "");
+            okv_status_free(s);
+        }
+        if (strcmp(seen, "ok") == 0)
+            return;
+        if (now_ms() > end)
+            fail_msg("node %d's meta state is '%s' after %d ms", id, seen, BOUND_MS);
+        sleep_ms(100);
+    }
+}
+
+/* Restarts node x with the failpoint set and (best effort) makes it the
+ * leader of A's partition again. */
+static void arm(fx *f, int x, const char *fp)
+{
+    char env[128];
+    snprintf(env, sizeof env, "ORDERKV_FAILPOINTS=%s=crash", fp);
+    assert_int_equal(okv_cluster_node_stop(f->c, x, 0), 0);
+    okv_cluster_set_env(f->c, x, env);
+    assert_int_equal(okv_cluster_node_start(f->c, x), 0);
+    wait_serving(f, x);
+    int64_t end = now_ms() + 20000;
+    uint64_t l;
+    while ((l = okv_cluster_leader(f->c, f->table_id, f->pa)) != (uint64_t)x && now_ms() < end) {
+        if (l)
+            okv_transfer_leader(f->cl, TABLE, f->pa, (uint64_t)x, 5000);
+        sleep_ms(300);
+    }
+    printf("  node %d restarted with %s; it %s the leader of accounts/%u\n", x, env,
+           l == (uint64_t)x ? "is" : "is not (it still drives)", f->pa);
+}
+
+/* Sends the transfer to node x alone (all_nodes: through a client of every
+ * node, whose route to A's partition leads to x first, and which resends
+ * elsewhere); x dies at failpoint fp. Returns the call's answer (and its
+ * transaction id in *txn_id). */
+static int crash_transfer_via(fx *f, int x, const char *fp, uint64_t *txn_id, int all_nodes)
+{
+    okv_options o = OKV_OPTIONS_INIT;
+    o.listed_nodes_only = !all_nodes;
+    o.client_id = f->cid;
+    okv_client *one;
+    assert_int_equal(okv_connect(&one, all_nodes ? f->c->all : f->c->addr[x], &o), OKV_OK);
+    if (all_nodes) {
+        /* The client learns A's partition's leader (x) from this put. */
+        uint8_t b[8];
+        okv_counter_encode(INIT, b);
+        assert_int_equal(okv_put(one, TABLE, f->a, strlen(f->a), b, 8, NULL, 10000), OKV_OK);
+    }
+    okv_txn_req *t = transfer_req(f, AMT);
+    okv_txn_outcome out;
+    int64_t t0 = now_ms();
+    int rc = okv_txn_commit(one, t, &out, all_nodes ? 15000 : CALL_MS);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", rc ? okv_errmsg(one) : "");
+    okv_txn_req_free(t);
+    okv_close(one);
+    *txn_id = out.txn_id;
+    int died = 0;
+    for (int64_t end = now_ms() + 20000; !died && now_ms() < end;) {
+        died = okv_cluster_reap_dead(f->c) > 0 || f->c->node[x].pid <= 0;
+        if (!died)
+            sleep_ms(50);
+    }
+    char needle[128];
+    snprintf(needle, sizeof needle, "failpoint %s: crashing", fp);
+    printf("  transfer via node %d: %s (%s) after %lld ms; txn %llu\n", x, okv_strerror(rc), msg,
+           (long long)(now_ms() - t0), (unsigned long long)*txn_id);
+    if (!died || !log_contains(f->c->node[x].log_path, needle)) {
+        okv_cluster_dump_logs(f->c, 15);
+        fail_msg("node %d did not crash at %s", x, fp);
+    }
+    okv_cluster_set_env(f->c, x, NULL);
+    return rc;
+}
+
+static int crash_transfer(fx *f, int x, const char *fp, uint64_t *txn_id)
+{
+    return crash_transfer_via(f, x, fp, txn_id, 0);
+}
+
+static void restart(fx *f, int id)
+{
+    okv_cluster_set_env(f->c, id, NULL);
+    assert_int_equal(okv_cluster_node_start(f->c, id), 0);
+    wait_serving(f, id);
+}
+
+/* The setup of every case: balances, and the driver armed. Returns X. */
+static int prepare_case(fx *f, const char *fp)
+{
+    put_counter(f, f->a, INIT);
+    put_counter(f, f->b, INIT);
+    int x = (int)leader_of(f, f->pa);
+    printf("  %s (partition %u) coordinates, %s (partition %u) participates; driver node %d\n",
+           f->a, f->pa, f->b, f->pb, x);
+    arm(f, x, fp);
+    return x;
+}
+
+/* ---- a. before_decide ------------------------------------------------------ */
+
+static void test_tpc_crash__before_decide_aborts(void **state)
+{
+    fx *f = *state;
+    const char *fp = "tpc.driver.before_decide";
+    int x = prepare_case(f, fp);
+    uint64_t id;
+    int rc = crash_transfer(f, x, fp, &id);
+    if (!ambiguous(rc))
+        fail_msg("the client heard %s from a driver that died before deciding",
+                 okv_strerror(rc));
+    /* Undecided or aborted: either way the old balances, even with X down. */
+    expect_balances(f, INIT, INIT, "X down");
+    restart(f, x);
+    rc = status_of(f, id);
+    printf("  status of the crashed transfer: %s\n", okv_strerror(rc));
+    assert_int_equal(rc, OKV_ECONFLICT);
+    expect_balances(f, INIT, INIT, "after the abort");
+    transfer_commits(f, 5, "after the abort");
+    expect_balances(f, INIT - 5, INIT + 5, "after a new transfer");
+}
+
+/* ---- b. before_reply ------------------------------------------------------- */
+
+static void test_tpc_crash__before_reply_commits_anyway(void **state)
+{
+    fx *f = *state;
+    const char *fp = "tpc.driver.before_reply";
+    int x = prepare_case(f, fp);
+    uint64_t id;
+    int rc = crash_transfer(f, x, fp, &id);
+    if (!ambiguous(rc))
+        fail_msg("the client heard %s from a driver that died before answering",
+                 okv_strerror(rc));
+    expect_balances(f, INIT - AMT, INIT + AMT, "X down");
+    restart(f, x);
+    rc = status_of(f, id);
+    printf("  status of the crashed transfer: %s\n", okv_strerror(rc));
+    assert_int_equal(rc, OKV_OK);
+    expect_balances(f, INIT - AMT, INIT + AMT, "X back");
+    transfer_commits(f, 5, "after the commit");
+    expect_balances(f, INIT - AMT - 5, INIT + AMT + 5, "after a new transfer");
+}
+
+/* ---- c. before_resolve ----------------------------------------------------- */
+
+static void test_tpc_crash__before_resolve_reads_resolve_the_lock(void **state)
+{
+    fx *f = *state;
+    const char *fp = "tpc.driver.before_resolve";
+    int x = prepare_case(f, fp);
+    uint64_t id;
+    int rc = crash_transfer(f, x, fp, &id);
+    /* Read your writes: B's partition is still PREPARED; the read meets
+     * the lock and has the coordinator resolve it. */
+    int64_t vb = get_counter(f->cl, f->b, "right after");
+    int64_t va = get_counter(f->cl, f->a, "right after");
+    printf("  right after: %s = %lld, %s = %lld\n", f->a, (long long)va, f->b, (long long)vb);
+    assert_int_equal(rc, OKV_OK);
+    assert_int_equal(vb, INIT + AMT);
+    assert_int_equal(va, INIT - AMT);
+    expect_balances(f, INIT - AMT, INIT + AMT, "X down");
+    restart(f, x);
+    assert_int_equal(status_of(f, id), OKV_OK);
+    transfer_commits(f, 5, "after the commit");
+    expect_balances(f, INIT - AMT - 5, INIT + AMT + 5, "after a new transfer");
+}
+
+/* ---- d, e. a participant restarts while PREPARED --------------------------- */
+
+/* After X crashed: kill -9 the leader of B's partition (another node than
+ * X if X leads it), so that only one node is left and nothing can decide;
+ * then start it again. Returns it. */
+static int restart_participant(fx *f, int x)
+{
+    uint64_t y = okv_cluster_leader(f->c, f->table_id, f->pb);
+    if (y == 0 || y == (uint64_t)x)
+        y = (uint64_t)(x % NODES + 1);
+    int kst = okv_cluster_node_stop(f->c, (int)y, 1);
+    assert_int_equal(kst, 128 + SIGKILL);
+    printf("  node %llu (accounts/%u's participant side) killed -9 while the transfer is "
+           "prepared\n", (unsigned long long)y, f->pb);
+    sleep_ms(500);
+    restart(f, (int)y);
+    return (int)y;
+}
+
+static void test_tpc_crash__participant_restart_while_prepared_then_abort(void **state)
+{
+    fx *f = *state;
+    const char *fp = "tpc.driver.before_decide";
+    int x = prepare_case(f, fp);
+    uint64_t id;
+    int rc = crash_transfer(f, x, fp, &id);
+    if (!ambiguous(rc))
+        fail_msg("the client heard %s from a driver that died before deciding",
+                 okv_strerror(rc));
+    restart_participant(f, x);
+    int64_t va = get_counter(f->cl, f->a, "participant back");
+    int64_t vb = get_counter(f->cl, f->b, "participant back");
+    printf("  participant back: %s = %lld, %s = %lld\n", f->a, (long long)va, f->b,
+           (long long)vb);
+    /* All or nothing; and nothing, as only the dead driver could commit. */
+    if (!(va == INIT && vb == INIT) && !(va == INIT - AMT && vb == INIT + AMT))
+        fail_msg("a partial transfer: %s = %lld, %s = %lld", f->a, (long long)va, f->b,
+                 (long long)vb);
+    assert_int_equal(va, INIT);
+    rc = status_of(f, id);
+    printf("  status of the crashed transfer: %s\n", okv_strerror(rc));
+    assert_int_equal(rc, OKV_ECONFLICT);
+    restart(f, x);
+    expect_balances(f, INIT, INIT, "every node back");
+    transfer_commits(f, 5, "after the abort");
+    expect_balances(f, INIT - 5, INIT + 5, "after a new transfer");
+}
+
+static void test_tpc_crash__participant_restart_while_prepared_then_commit(void **state)
+{
+    fx *f = *state;
+    const char *fp = "tpc.driver.before_resolve";
+    int x = prepare_case(f, fp);
+    uint64_t id;
+    int rc = crash_transfer(f, x, fp, &id);
+    assert_int_equal(rc, OKV_OK);
+    restart_participant(f, x);
+    int64_t vb = get_counter(f->cl, f->b, "participant back");
+    int64_t va = get_counter(f->cl, f->a, "participant back");
+    printf("  participant back: %s = %lld, %s = %lld\n", f->a, (long long)va, f->b,
+           (long long)vb);
+    assert_int_equal(va, INIT - AMT);
+    assert_int_equal(vb, INIT + AMT);
+    restart(f, x);
+    expect_balances(f, INIT - AMT, INIT + AMT, "every node back");
+    transfer_commits(f, 5, "after the commit");
+    expect_balances(f, INIT - AMT - 5, INIT + AMT + 5, "after a new transfer");
+}
+
+/* ---- f. the client resends to another node --------------------------------- */
+
+static void test_tpc_crash__resend_to_another_driver_is_exactly_once(void **state)
+{
+    fx *f = *state;
+    const char *fp = "tpc.driver.before_decide";
+    int x = prepare_case(f, fp);
+    uint64_t id;
+    /* X dies before deciding; the client sends the same request (same id)
+     * to another node, whose driver finds the same records: the answer it
+     * gets, whatever it is, must be the truth. */
+    int rc = crash_transfer_via(f, x, fp, &id, 1);
+    int st = status_of(f, id);
+    printf("  the resent transfer: %s; its status: %s\n", okv_strerror(rc), okv_strerror(st));
+    if (rc == OKV_OK || rc == OKV_ECONFLICT)
+        assert_int_equal(st, rc);
+    else if (!ambiguous(rc))
+        fail_msg("the resent transfer: %s", okv_strerror(rc));
+    if (st != OKV_OK && st != OKV_ECONFLICT)
+        fail_msg("no outcome for the resent transfer: %s", okv_strerror(st));
+    int moved = st == OKV_OK;
+    expect_balances(f, INIT - moved * AMT, INIT + moved * AMT, "X down");
+    restart(f, x);
+    expect_balances(f, INIT - moved * AMT, INIT + moved * AMT, "X back");
+    transfer_commits(f, 5, "afterwards");
+    expect_balances(f, INIT - moved * AMT - 5, INIT + moved * AMT + 5, "after a new transfer");
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_tpc_crash__before_decide_aborts),
+        T(test_tpc_crash__before_reply_commits_anyway),
+        T(test_tpc_crash__before_resolve_reads_resolve_the_lock),
+        T(test_tpc_crash__participant_restart_while_prepared_then_abort),
+        T(test_tpc_crash__participant_restart_while_prepared_then_commit),
+        T(test_tpc_crash__resend_to_another_driver_is_exactly_once),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (getenv("OKV_TEST_FILTER"))   /* e.g. OKV_TEST_FILTER='*before_reply*' */
+        cmocka_set_test_filter(getenv("OKV_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
