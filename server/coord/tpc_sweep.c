@@ -14,7 +14,7 @@
  *                                    (a participant never aborts on its own:
  *                                    the coordinator decides), then RESOLVE
  *                                    here with the answer;
- *   C finished / P settled, past TPC_RETAIN_MS
+ *   C finished / P settled, past its retention (tpc.h T5)
  *                                    FORGET.
  * A round starts only when the previous round's chains are done, so a
  * record is never worked on twice at once. Reading RocksDB here, outside
@@ -286,7 +286,8 @@ static void sweep_kind(tpc_driver *d, uint64_t group, char kind, uint64_t now, i
             if (tpc_prec_decode(v, vl, &p))
                 continue;
             int expired = p.state == TPC_PREPARED && now > p.deadline_ms + SWEEP_GRACE_MS;
-            int old = p.state != TPC_PREPARED && now >= p.settled_ms + TPC_RETAIN_MS;
+            uint64_t since = p.settled_ms > p.deadline_ms ? p.settled_ms : p.deadline_ms;
+            int old = p.state != TPC_PREPARED && now >= since + TPC_P_RETAIN_MS;
             if (!expired && !old)
                 continue;
             if (!(ch = chain_new(d, id, self, p.coord)))

@@ -625,7 +625,7 @@ static int apply_finish(const tpc_msg *m, const tpc_store *s, tpc_result *out, o
 
 static int apply_forget(const tpc_msg *m, const tpc_store *s, tpc_result *out, okv_error *err)
 {
-    uint64_t settled;
+    uint64_t settled, retain = TPC_RETAIN_MS;
     int settled_for_good;
     if (m->flag == 'C') {
         tpc_crec c;
@@ -643,10 +643,11 @@ static int apply_forget(const tpc_msg *m, const tpc_store *s, tpc_result *out, o
         if (rc)
             return rc == OKV_ENOTFOUND ? OKV_OK : rc;
         out->state = p.state;
-        settled = p.settled_ms;
+        settled = p.settled_ms > p.deadline_ms ? p.settled_ms : p.deadline_ms;
         settled_for_good = p.state != TPC_PREPARED;
+        retain = TPC_P_RETAIN_MS;
     }
-    if (!settled_for_good || m->clock_ms < settled + TPC_RETAIN_MS)
+    if (!settled_for_good || m->clock_ms < settled + retain)
         return OKV_OK;   /* still needed (T5) */
     out->state = TPC_NONE;
     return s->rec_put(s->ctx, (char)m->flag, &m->id, NULL, 0, err);

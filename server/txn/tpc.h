@@ -41,8 +41,10 @@
  *  T4 Everything is idempotent: a message applied twice answers the same
  *     and changes nothing the second time.
  *  T5 FORGET removes only a C that is finished or a P that is resolved, and
- *     only after the retention period (by the proposer's clock), so a
- *     record somebody may still ask about is never dropped.
+ *     only after its retention period (by the proposer's clock): a C 10
+ *     minutes after it finished (resends and status), a P a minute after
+ *     both its settling and its deadline (no PREPARE of it can apply any
+ *     more), so a record somebody may still ask about is never dropped.
  */
 #ifndef OKV_SERVER_TPC_H
 #define OKV_SERVER_TPC_H
@@ -55,8 +57,15 @@
 
 #define TPC_FORMAT 1
 #define TPC_MAX_PARTS 64u
-/* Finished and resolved records are kept this long after they settle. */
+/* A finished coordinator record is kept this long after it settles: a
+ * client's resend of the transaction, or its TxnStatus, finds the outcome
+ * until then. */
 #define TPC_RETAIN_MS (10u * 60u * 1000u)
+/* A settled participant record is kept this long after the later of its
+ * settling and its deadline. Past the deadline every copy of its PREPARE is
+ * refused anyway (the proposing leader stamps its clock), so all it still
+ * does is answer a late duplicate the same way. */
+#define TPC_P_RETAIN_MS (60u * 1000u)
 
 enum tpc_kind {
     TPC_PREPARE = 1,   /* lock, check, record intents (and at the coordinator, C = PENDING) */

@@ -1861,10 +1861,10 @@ static void test_tpc__finish_and_forget_keep_what_is_still_needed(void **state)
     assert_result(&r, OKV_OK, TPC_NONE);
     assert_null(rec_find(g, 'C', &T1));
     /* FORGET P: resolved at the DECIDE's clock. */
-    r = forget(g, 'P', T1, 100000 + TPC_RETAIN_MS - 1);
+    r = forget(g, 'P', T1, 100000 + TPC_P_RETAIN_MS - 1);
     assert_int_equal(r.state, TPC_COMMITTED);
     assert_non_null(rec_find(g, 'P', &T1));
-    r = forget(g, 'P', T1, 100000 + TPC_RETAIN_MS);
+    r = forget(g, 'P', T1, 100000 + TPC_P_RETAIN_MS);
     assert_result(&r, OKV_OK, TPC_NONE);
     assert_null(rec_find(g, 'P', &T1));
     assert_int_equal(g->nr, 0);
@@ -1890,10 +1890,10 @@ static void test_tpc__finish_and_forget_keep_what_is_still_needed(void **state)
     assert_non_null(rec_find(p, 'P', &T2));
     tpc_msg res = msg(TPC_RESOLVE, 0, T2, G1, G0, 5000);
     apply(p, &res);
-    r = forget(p, 'P', T2, 5000 + TPC_RETAIN_MS - 1);
+    r = forget(p, 'P', T2, 5000 + TPC_P_RETAIN_MS - 1);
     assert_int_equal(r.state, TPC_ABORTED);
     assert_non_null(rec_find(p, 'P', &T2));
-    r = forget(p, 'P', T2, 5000 + TPC_RETAIN_MS);
+    r = forget(p, 'P', T2, 5000 + TPC_P_RETAIN_MS);
     assert_result(&r, OKV_OK, TPC_NONE);
     assert_null(rec_find(p, 'P', &T2));
     assert_int_equal(p->nl, 0);
