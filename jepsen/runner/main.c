@@ -5,7 +5,7 @@
  *   okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank --time S
  *              --concurrency C --out DIR [--nemesis NAME] [--nemesis-interval S]
  *              [--hosts 'PATH/hosts.sh --run DIR'] [--seed N] [--op-timeout-ms MS]
- *              [--rate OPS/S] ...
+ *              [--rate OPS/S] [--accounts N] [--bank-layout spread|one-partition] ...
  *
  * Phases: wait until the cluster serves (bounded) -> the workload's setup
  * (the bank's accounts) -> C client threads and the nemesis for --time
@@ -347,6 +347,9 @@ static void usage(FILE *f)
             "  --rate OPS/S             cap on total op starts per second (default none)\n"
             "  --ops-per-key N          register: ops per key before a fresh key (default 100)\n"
             "  --accounts N             bank: number of accounts, 2..%u (default 8)\n"
+            "  --bank-layout L          bank: spread (default; accounts acct-0.. in several\n"
+            "                           partitions, transfers and reads across partitions)\n"
+            "                           or one-partition (bank/0.. in one partition)\n"
             "  --quiet S                after healing, before final reads (default 3)\n"
             "  --recover-timeout S      bound on waiting for the cluster to serve (default 60)\n"
             "  --pin-nodes              client thread T talks only to node T %% nodes (reads\n"
@@ -368,7 +371,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     cfg->accounts = 8;
     cfg->seed = history_clock_ns() ^ (uint64_t)time(NULL);
     enum { O_ADDRS = 256, O_WL, O_TIME, O_CONC, O_OUT, O_NEM, O_INT, O_HOSTS, O_ENV, O_SEED,
-           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_HELP };
+           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_LAYOUT, O_HELP };
     static const struct option opts[] = {
         { "addrs", required_argument, NULL, O_ADDRS },
         { "workload", required_argument, NULL, O_WL },
@@ -387,9 +390,11 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         { "recover-timeout", required_argument, NULL, O_RECOVER },
         { "pin-nodes", no_argument, NULL, O_PIN },
         { "accounts", required_argument, NULL, O_ACCOUNTS },
+        { "bank-layout", required_argument, NULL, O_LAYOUT },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
+    const char *layout = "spread";
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -410,6 +415,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         case O_RECOVER: cfg->recover_timeout_s = atof(optarg); break;
         case O_PIN: cfg->pin_nodes = 1; break;
         case O_ACCOUNTS: cfg->accounts = atoi(optarg); break;
+        case O_LAYOUT: layout = optarg; break;
         case O_HELP: usage(stdout); exit(0);
         default: return -1;
         }
@@ -434,11 +440,14 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         bad = "this nemesis needs --hosts";
     else if (cfg->accounts < 2 || cfg->accounts > (int)BANK_MAX_ACCOUNTS)
         bad = "--accounts must be 2.." BANK_MAX_ACCOUNTS_STR
-              " (the bank's setup writes every account in one transaction)";
+              " (the bank's read is one transaction over every account)";
+    else if (strcmp(layout, "spread") != 0 && strcmp(layout, "one-partition") != 0)
+        bad = "--bank-layout must be spread or one-partition";
     if (bad) {
         fprintf(stderr, "okv-jepsen: %s\n", bad);
         return -1;
     }
+    cfg->bank_one_partition = strcmp(layout, "one-partition") == 0;
     cfg->nodes = 1;
     for (const char *p = cfg->addrs; *p; p++)
         cfg->nodes += *p == ',';
@@ -507,7 +516,8 @@ int main(int argc, char **argv)
     }
     fprintf(nlog, "# okv-jepsen nemesis timeline: %s, interval %.1f s; times since the run's start\n",
             cfg->nemesis, cfg->nemesis_interval_s);
-    nemesis *nem = nemesis_new(cfg, r.h, nlog, ntsv, r.wl->table, r.wl->focus_key);
+    const char *focus = r.wl->focus_keys ? r.wl->focus_keys(cfg) : r.wl->focus_key;
+    nemesis *nem = nemesis_new(cfg, r.h, nlog, ntsv, r.wl->table, focus);
     if (!nem || nemesis_start(nem) != 0) {
         fprintf(stderr, "okv-jepsen: cannot start the nemesis\n");
         return 1;

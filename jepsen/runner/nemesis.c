@@ -25,6 +25,7 @@
 #define MAX_WORDS 32
 #define HOSTS_TIMEOUT_MS 60000
 #define STATUS_TIMEOUT_MS 500
+#define MAX_FOCUS 256
 
 extern char **environ;
 
@@ -80,7 +81,11 @@ struct nemesis {
     history *h;
     FILE *log, *tsv;
     const char *table;
-    const char *focus_key;          /* NULL, or where leader faults aim */
+    /* The focus keys (nemesis_new's comma-separated list, borrowed): where
+     * leader faults and transfers aim; none = a random partition. */
+    size_t nfocus;
+    const char *focus[MAX_FOCUS];
+    int focus_len[MAX_FOCUS];
     okv_client *c;
     pthread_t th;
     int running;
@@ -348,19 +353,28 @@ static void view_load(nemesis *n, view *v)
         okv_status_free(st[i]);
 }
 
-/* The partition leader faults and transfers aim at: the focus key's (a
- * workload that lives in one partition, like the bank, names a key of it,
- * or a random partition would miss it most of the time), else a random one.
+/* The partition leader faults and transfers aim at: the partition of a
+ * focus key chosen at random (a workload that lives in one partition, like
+ * the one-partition bank, names a key of it, or a random partition would
+ * miss it most of the time; the spread bank names every account), else a
+ * random one. *key (may be NULL) gets the focus key's index, or -1.
  * Computed as the servers do: FNV-1a of the partition key, the part before
  * the first '/' (common/hash.h). */
-static uint32_t pick_partition(nemesis *n, const view *v)
+static uint32_t pick_partition(nemesis *n, const view *v, int *key)
 {
-    if (n->focus_key) {
-        const char *k = n->focus_key, *slash = strchr(k, '/');
-        size_t pk = slash ? (size_t)(slash - k) : strlen(k);
+    if (key)
+        *key = -1;
+    if (n->nfocus) {
+        int f = rnd_below(n, (int)n->nfocus);
+        const char *k = n->focus[f];
+        const char *slash = memchr(k, '/', (size_t)n->focus_len[f]);
+        size_t pk = slash ? (size_t)(slash - k) : (size_t)n->focus_len[f];
         uint32_t p = (uint32_t)(okv_hash64(k, pk) % v->partitions_total);
-        if (p < v->partitions)
+        if (p < v->partitions) {
+            if (key)
+                *key = f;
             return p;
+        }
     }
     return (uint32_t)rnd_below(n, (int)v->partitions);
 }
@@ -376,15 +390,20 @@ static int pick_leader(nemesis *n, char *why, size_t whysize)
     view_load(n, v);
     int node = 0;
     if (v->have_table && v->partitions > 0) {
-        uint32_t p0 = pick_partition(n, v);
-        uint32_t tries = n->focus_key ? 1 : v->partitions;
+        int f;
+        uint32_t p0 = pick_partition(n, v, &f);
+        uint32_t tries = n->nfocus ? 1 : v->partitions;
         for (uint32_t k = 0; k < tries && !node; k++) {
             uint32_t p = (p0 + k) % v->partitions;
             if (v->leader[p]) {
                 node = v->leader[p];
-                snprintf(why, whysize, "leader of %s/%u%s%s%s in term %llu", n->table, p,
-                         n->focus_key ? " (holds " : "", n->focus_key ? n->focus_key : "",
-                         n->focus_key ? ")" : "", (unsigned long long)v->leader_term[p]);
+                if (f >= 0)
+                    snprintf(why, whysize, "leader of %s/%u (holds %.*s) in term %llu", n->table,
+                             p, n->focus_len[f], n->focus[f],
+                             (unsigned long long)v->leader_term[p]);
+                else
+                    snprintf(why, whysize, "leader of %s/%u in term %llu", n->table, p,
+                             (unsigned long long)v->leader_term[p]);
             }
         }
     }
@@ -533,7 +552,7 @@ static int transfer_one(nemesis *n, const view *v)
 {
     if (!v->have_table || v->partitions == 0)
         return -1;
-    uint32_t p = pick_partition(n, v);
+    uint32_t p = pick_partition(n, v, NULL);
     if (v->nholders[p] == 0)
         return -1;
     int node = v->holders[p][rnd_below(n, v->nholders[p])];
@@ -718,7 +737,14 @@ nemesis *nemesis_new(const run_config *cfg, history *h, FILE *log, FILE *tsv, co
     n->log = log;
     n->tsv = tsv;
     n->table = table;
-    n->focus_key = focus_key;
+    for (const char *k = focus_key; k && *k && n->nfocus < MAX_FOCUS;) {
+        size_t len = strcspn(k, ",");
+        if (len) {
+            n->focus[n->nfocus] = k;
+            n->focus_len[n->nfocus++] = (int)len;
+        }
+        k += len + (k[len] == ',');
+    }
     n->rng = cfg->seed * 0x9E3779B97F4A7C15ull + 0x5bd1e995u;
     if (!n->rng)
         n->rng = 1;

@@ -31,7 +31,9 @@ const char *nemesis_names(void);
 
 /* log: nemesis.log (borrowed; written with its own lock); table: the
  * workload's table, where "leader" faults and transfer-storm pick their
- * partition: focus_key's partition, or a random one when it is NULL. */
+ * partition: the partition of a key of focus_key, a comma-separated list
+ * (borrowed for the nemesis's life), chosen at random each time; a random
+ * partition when it is NULL or empty. */
 nemesis *nemesis_new(const run_config *cfg, history *h, FILE *log, FILE *tsv, const char *table,
                      const char *focus_key);
 void nemesis_free(nemesis *n);

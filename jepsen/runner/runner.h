@@ -39,13 +39,14 @@ typedef struct run_config {
     double recover_timeout_s;    /* bound on waiting for the cluster to serve */
     int pin_nodes;               /* client thread T talks only to node T % nodes */
     int accounts;                /* bank: number of accounts */
+    int bank_one_partition;      /* bank: --bank-layout one-partition (default spread) */
 } run_config;
 
-/* The bank's setup creates every account in one transaction: an `absent`
- * condition and a put per account, each list at most OKV_TXN_MAX_ITEMS. */
+/* A spread bank's read is one transaction that reads every account (a
+ * condition per account at commit), at most OKV_TXN_MAX_ITEMS. */
 #define BANK_MAX_ACCOUNTS 256u
 #define BANK_MAX_ACCOUNTS_STR "256"
-_Static_assert(BANK_MAX_ACCOUNTS <= OKV_TXN_MAX_ITEMS, "one setup transaction per bank");
+_Static_assert(BANK_MAX_ACCOUNTS <= OKV_TXN_MAX_ITEMS, "one read transaction per bank");
 
 typedef struct runner runner;
 typedef struct workload workload;
@@ -89,6 +90,11 @@ struct workload {
     /* NULL, or a key of the one partition the workload lives in: leader
      * faults and transfer-storm aim at that partition, not a random one. */
     const char *focus_key;
+    /* NULL, or (overriding focus_key) the keys the workload lives in for
+     * this configuration, comma-separated: each leader fault and each
+     * transfer aims at the partition of one of them, chosen at random.
+     * The string must outlive the run (static storage). */
+    const char *(*focus_keys)(const run_config *cfg);
     /* Shared state for the run; NULL allowed. */
     void *(*state_new)(const run_config *cfg);
     void (*state_free)(void *state);

@@ -16,9 +16,16 @@
 #                             a deposed leader still using its lease
 #   fsm.dedup.skip + kv.reply.drop=30%
 #                             register x none: a retried write applied twice
-#   txn.partial               bank x none: a transfer stopped by its debit's
+#   txn.partial               bank x none, one-partition layout (the bug is
+#                             in one-partition evaluation; 2PC shares hold one
+#                             write each): a transfer stopped by its debit's
 #                             floor still applies its credit when the credit
 #                             came first: money appears (wrong-total)
+#   tpc.resolve.drop_commit   bank x none, spread layout (the default): a
+#                             participant that is not the coordinator releases
+#                             its locks on COMMIT but drops its writes, so a
+#                             transfer across partitions applies one of its
+#                             two adds: money appears or vanishes (wrong-total)
 # and one control that must stay valid, so the third case is the dedup bug
 # and not the runner misreading dropped replies:
 #   kv.reply.drop=30% alone   register x none: valid
@@ -47,13 +54,14 @@ if ! grep -q '^ORDERKV_FAILPOINTS:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; 
 fi
 
 # name | expected verdict | workload | nemesis | ORDERKV_FAILPOINTS | anomaly
-# (an ERE that check.txt must match; the last field, so it may hold '|')
+# (an ERE that check.txt must match) | okv-jepsen arguments (optional)
 CASES=(
   "kv.read.local|invalid|register|partition-leader|kv.read.local=on|not linearizable|--pin-nodes"
   "kv.ack.before_commit|invalid|set|partition-leader|kv.ack.before_commit=on|lost"
   "lease.never_ends|invalid|register|partition-leader|lease.never_ends=on|not linearizable"
   "fsm.dedup.skip|invalid|register|none|fsm.dedup.skip=on;kv.reply.drop=30%|not linearizable"
-  "txn.partial|invalid|bank|none|txn.partial=on|^wrong-total: "
+  "txn.partial|invalid|bank|none|txn.partial=on|^wrong-total: |--bank-layout one-partition"
+  "tpc.resolve.drop_commit|invalid|bank|none|tpc.resolve.drop_commit=on|^wrong-total: |--bank-layout spread"
   "kv.reply.drop|valid|register|none|kv.reply.drop=30%|linearizable-register: valid"
 )
 
