@@ -140,6 +140,9 @@ void client_route_learn(okv_client *c, const client_route_key *rk, long idx);
 /* As client_route_pick, but never loads: for the completion thread. */
 long client_route_peek(okv_client *c, const client_route_key *rk);
 void client_route_free(okv_client *c);
+/* The partition of key in table as the servers compute it; -1 while the
+ * table list is not loaded or the table is unknown. */
+long client_route_partition(okv_client *c, const char *table, const void *key, size_t key_len);
 
 /* One unary call with failover across addresses. On OKV_OK, *resp_out is the
  * unpacked response (free with protobuf_c_message_free_unpacked). is_write

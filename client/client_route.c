@@ -125,6 +125,18 @@ void client_route_learn(okv_client *c, const client_route_key *rk, long idx)
     pthread_mutex_unlock(&c->route_mu);
 }
 
+long client_route_partition(okv_client *c, const char *table, const void *key, size_t key_len)
+{
+    client_route_key rk = { table, key, key_len, -1 };
+    long p = -1;
+    pthread_mutex_lock(&c->route_mu);
+    route_table *t = find_table(c, table);
+    if (t)
+        p = (long)partition_of(t, &rk);
+    pthread_mutex_unlock(&c->route_mu);
+    return p;
+}
+
 void client_route_free(okv_client *c)
 {
     for (size_t i = 0; i < c->nroutes; i++)

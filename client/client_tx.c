@@ -12,10 +12,13 @@
  * commits by checking its conditions in one more round (a check, which
  * holds at one point of the log, so its reads were all current together).
  */
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "client_async.h"
 #include "client_result.h"
 
 typedef struct tx_key {
@@ -338,6 +341,108 @@ int okv_tx_add_floor(okv_tx *t, const char *table, const void *key, size_t key_l
     return add(t, table, key, key_len, delta, 1, floor);
 }
 
+/* ---- a read-only transaction across partitions -------------------------------
+ *
+ * It commits without locks or two-phase commit: one check per partition
+ * (its versions, as a one-partition transaction of conditions), all sent
+ * after every read. Each check applies at some point v_i after the last
+ * read T, and confirms that its keys still had the versions read — and
+ * fails on a key a prepared transaction holds exclusively (txn.h: a
+ * condition meets an exclusive lock). So every key kept, from its read
+ * until its check, the value read, and at T all of them held together:
+ * the reads are one snapshot at T, inside the transaction's lifetime. */
+
+typedef struct check_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int left;
+    int rc;                   /* the first failure */
+    char msg[256];
+} check_wait;
+
+static void check_done(void *arg, const okv_result *r)
+{
+    check_wait *w = arg;
+    int rc = okv_result_code(r);
+    pthread_mutex_lock(&w->mu);
+    if (rc != OKV_OK && w->rc == OKV_OK) {
+        w->rc = rc;
+        snprintf(w->msg, sizeof w->msg, "%s", okv_result_errmsg(r));
+    }
+    if (--w->left == 0)
+        pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* 1 if it ran (*rc set), 0 if the reads' partitions are not all known or
+ * lie in one partition (the ordinary path then commits them). */
+static int commit_read_only(okv_tx *t, int timeout_ms, int *rc)
+{
+    enum { MAX_GROUPS = 64 };
+    long part[MAX_GROUPS];
+    const char *table[MAX_GROUPS];
+    okv_txn_req *req[MAX_GROUPS];
+    size_t ng = 0;
+    if (client_on_completion_thread())
+        return 0;   /* a synchronous call from a callback: refused as usual */
+    for (size_t i = 0; i < t->n_reads; i++) {
+        const tx_read *r = &t->reads[i];
+        long p = client_route_partition(t->c, r->k.table, r->k.key, r->k.key_len);
+        if (p < 0)
+            goto ordinary;
+        size_t g = 0;
+        while (g < ng && !(part[g] == p && strcmp(table[g], r->k.table) == 0))
+            g++;
+        if (g == ng) {
+            if (ng == MAX_GROUPS)
+                goto ordinary;
+            part[ng] = p;
+            table[ng] = r->k.table;
+            if (okv_txn_req_new(&req[ng]) != OKV_OK)
+                goto ordinary;
+            ng++;
+        }
+        int brc = r->exists ? okv_txn_req_version_is(req[g], r->k.table, r->k.key, r->k.key_len,
+                                                     r->version)
+                            : okv_txn_req_absent(req[g], r->k.table, r->k.key, r->k.key_len);
+        if (brc != OKV_OK)
+            goto ordinary;
+    }
+    if (ng < 2)
+        goto ordinary;
+    check_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, OKV_OK, "" };
+    w.left = (int)ng;
+    for (size_t g = 0; g < ng; g++) {
+        int src = okv_txn_commit_async(t->c, req[g], timeout_ms, check_done, &w);
+        if (src != OKV_OK) {
+            pthread_mutex_lock(&w.mu);
+            if (w.rc == OKV_OK) {
+                w.rc = src;
+                snprintf(w.msg, sizeof w.msg, "%s", okv_errmsg(t->c));
+            }
+            w.left--;
+            pthread_mutex_unlock(&w.mu);
+        }
+    }
+    pthread_mutex_lock(&w.mu);
+    while (w.left > 0)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    for (size_t g = 0; g < ng; g++)
+        okv_txn_req_free(req[g]);
+    if (w.rc == OKV_ECONDITION || w.rc == OKV_ECONFLICT)
+        *rc = client_fail(t->c, OKV_ECONFLICT, "something this transaction read changed, or is "
+                          "held by a transaction being committed (%s); run it again "
+                          "(okv_tx_run does)", w.msg);
+    else
+        *rc = w.rc == OKV_OK ? OKV_OK : client_fail(t->c, w.rc, "%s", w.msg);
+    return 1;
+ordinary:
+    for (size_t g = 0; g < ng; g++)
+        okv_txn_req_free(req[g]);
+    return 0;
+}
+
 int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)
 {
     if (out)
@@ -346,8 +451,11 @@ int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)
         return OKV_EINVAL;
     if (t->n_reads == 0 && t->n_writes == 0)
         return OKV_OK;   /* nothing read, nothing written: nothing to check */
+    int rc;
+    if (t->n_writes == 0 && commit_read_only(t, timeout_ms, &rc))
+        return rc;
     okv_txn_req *q;
-    int rc = okv_txn_req_new(&q);
+    rc = okv_txn_req_new(&q);
     if (rc)
         return client_fail(t->c, rc, "out of memory");
     for (size_t i = 0; i < t->n_reads && rc == OKV_OK; i++) {

@@ -383,8 +383,8 @@ OKV_API int okv_txn_status(okv_client *client, const okv_txn_req *t, uint64_t tx
  * writes: if anything read changed meanwhile, nothing applies and it
  * returns OKV_ECONFLICT (run the transaction again; okv_tx_run does). A
  * transaction that only read commits by checking its versions in one more
- * round (across partitions, a two-phase check that holds shared locks
- * while it validates). Keys may lie in any partitions, as for
+ * round (across partitions, one lock-free check per partition, all after
+ * the last read). Keys may lie in any partitions, as for
  * okv_txn_commit. An okv_tx is used by one thread.
  */
 typedef struct okv_tx okv_tx;
