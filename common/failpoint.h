@@ -43,6 +43,9 @@
  *   tpc.resolve.drop_commit    a participant (not the coordinator) releases its
  *                              locks on COMMIT without applying the writes
  *   tpc.locks.skip_shared      PREPARE takes no shared locks on condition keys
+ *   txn.check.ignore_locks     a one-partition condition ignores an exclusive lock
+ *                              (a read-only check passes over a committed,
+ *                              unresolved write)
  *   tpc.prepare.ignore_tombstone  the coordinator's PREPARE ignores an ABORTED
  *                              record (a split decision)
  */

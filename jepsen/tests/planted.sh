@@ -26,6 +26,11 @@
 #                             its locks on COMMIT but drops its writes, so a
 #                             transfer across partitions applies one of its
 #                             two adds: money appears or vanishes (wrong-total)
+#   txn.check.ignore_locks    bank x none, spread layout: a read-only
+#                             transaction's per-partition check passes over a
+#                             key a committed transfer holds but has not yet
+#                             resolved there, so a read mixes the old value of
+#                             one account with the new of another (wrong-total)
 # and one control that must stay valid, so the third case is the dedup bug
 # and not the runner misreading dropped replies:
 #   kv.reply.drop=30% alone   register x none: valid
@@ -62,6 +67,7 @@ CASES=(
   "fsm.dedup.skip|invalid|register|none|fsm.dedup.skip=on;kv.reply.drop=30%|not linearizable"
   "txn.partial|invalid|bank|none|txn.partial=on|^wrong-total: |--bank-layout one-partition"
   "tpc.resolve.drop_commit|invalid|bank|none|tpc.resolve.drop_commit=on|^wrong-total: |--bank-layout spread"
+  "txn.check.ignore_locks|invalid|bank|none|txn.check.ignore_locks=on|^wrong-total: |--bank-layout spread"
   "kv.reply.drop|valid|register|none|kv.reply.drop=30%|linearizable-register: valid"
 )
 
