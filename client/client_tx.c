@@ -357,6 +357,7 @@ typedef struct check_wait {
     pthread_cond_t cv;
     int left;
     int rc;                   /* the first failure */
+    int locked_only;          /* every failure was a lock (worth a second look) */
     char msg[256];
 } check_wait;
 
@@ -364,7 +365,11 @@ static void check_done(void *arg, const okv_result *r)
 {
     check_wait *w = arg;
     int rc = okv_result_code(r);
+    okv_txn_outcome o;
+    okv_result_txn_outcome(r, &o);
     pthread_mutex_lock(&w->mu);
+    if (rc != OKV_OK && !(rc == OKV_ECONFLICT && o.reason == OKV_TXN_LOCKED))
+        w->locked_only = 0;
     if (rc != OKV_OK && w->rc == OKV_OK) {
         w->rc = rc;
         snprintf(w->msg, sizeof w->msg, "%s", okv_result_errmsg(r));
@@ -373,6 +378,9 @@ static void check_done(void *arg, const okv_result *r)
         pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
+
+static void run_checks(okv_tx *t, okv_txn_req *const *req, size_t ng, int timeout_ms,
+                       check_wait *out);
 
 /* 1 if it ran (*rc set), 0 if the reads' partitions are not all known or
  * lie in one partition (the ordinary path then commits them). */
@@ -410,24 +418,16 @@ static int commit_read_only(okv_tx *t, int timeout_ms, int *rc)
     }
     if (ng < 2)
         goto ordinary;
-    check_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, OKV_OK, "" };
-    w.left = (int)ng;
-    for (size_t g = 0; g < ng; g++) {
-        int src = okv_txn_commit_async(t->c, req[g], timeout_ms, check_done, &w);
-        if (src != OKV_OK) {
-            pthread_mutex_lock(&w.mu);
-            if (w.rc == OKV_OK) {
-                w.rc = src;
-                snprintf(w.msg, sizeof w.msg, "%s", okv_errmsg(t->c));
-            }
-            w.left--;
-            pthread_mutex_unlock(&w.mu);
-        }
+    /* A check that met only a lock (a transfer being committed) is worth a
+     * second look once that is resolved: it is as valid later. */
+    check_wait w;
+    for (int attempt = 0;; attempt++) {
+        run_checks(t, req, ng, timeout_ms, &w);
+        if (w.rc != OKV_ECONFLICT || !w.locked_only || attempt == 3)
+            break;
+        struct timespec ts = { 0, (long)(5 + 10 * attempt) * 1000000L };
+        nanosleep(&ts, NULL);
     }
-    pthread_mutex_lock(&w.mu);
-    while (w.left > 0)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
     for (size_t g = 0; g < ng; g++)
         okv_txn_req_free(req[g]);
     if (w.rc == OKV_ECONDITION || w.rc == OKV_ECONFLICT)
@@ -441,6 +441,35 @@ ordinary:
     for (size_t g = 0; g < ng; g++)
         okv_txn_req_free(req[g]);
     return 0;
+}
+
+static void run_checks(okv_tx *t, okv_txn_req *const *req, size_t ng, int timeout_ms,
+                       check_wait *out)
+{
+    check_wait w = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, OKV_OK, 1, "" };
+    w.left = (int)ng;
+    for (size_t g = 0; g < ng; g++) {
+        int src = okv_txn_commit_async(t->c, req[g], timeout_ms, check_done, &w);
+        if (src != OKV_OK) {
+            pthread_mutex_lock(&w.mu);
+            w.locked_only = 0;
+            if (w.rc == OKV_OK) {
+                w.rc = src;
+                snprintf(w.msg, sizeof w.msg, "%s", okv_errmsg(t->c));
+            }
+            w.left--;
+            pthread_mutex_unlock(&w.mu);
+        }
+    }
+    pthread_mutex_lock(&w.mu);
+    while (w.left > 0)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    out->rc = w.rc;
+    out->locked_only = w.locked_only;
+    memcpy(out->msg, w.msg, sizeof out->msg);
 }
 
 int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)

@@ -22,6 +22,7 @@ struct tpc_driver {
     int stop;                  /* guarded by mu */
     _Atomic int stopping;
     _Atomic long sweep_live;   /* sweeper chains in flight */
+    struct tpc_later *later;   /* steps to send later, by due time; guarded by mu */
 };
 
 /* What one step's leader answered: rc is the call's (OKV_OK: applied), the
@@ -38,6 +39,11 @@ typedef void (*tpc_step_fn)(void *arg, const tpc_reply *r);
 /* Sends m to the leader of m->self; fn runs exactly once (on the client's
  * completion thread, or on this thread if nothing could be sent). */
 void tpc_send(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn fn, void *arg);
+
+/* tpc_send after delay_ms (the sweeper thread sends it). When the driver
+ * stops first, fn gets OKV_EUNAVAILABLE instead. */
+void tpc_send_later(tpc_driver *d, const tpc_msg *m, int delay_ms, int timeout_ms,
+                    tpc_step_fn fn, void *arg);
 
 /* The catalog's table with this id (NULL if none). */
 const catalog_table *tpc_table(tpc_driver *d, uint32_t table_id);

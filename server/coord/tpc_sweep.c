@@ -235,6 +235,87 @@ void tpc_driver_unlock(tpc_driver *d, uint32_t table_id, uint32_t partition, tpc
     done(arg, rc == OKV_OK || rc == OKV_ENOTFOUND ? OKV_OK : rc);
 }
 
+/* ---- steps sent later ----------------------------------------------------------- */
+
+typedef struct tpc_later {
+    uint64_t due_ms;           /* monotonic */
+    tpc_msg m;                 /* the share it names is copied into buf */
+    uint8_t *buf;
+    int timeout_ms;
+    tpc_step_fn fn;
+    void *arg;
+    struct tpc_later *next;
+} tpc_later;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void tpc_send_later(tpc_driver *d, const tpc_msg *m, int delay_ms, int timeout_ms,
+                    tpc_step_fn fn, void *arg)
+{
+    tpc_later *l = calloc(1, sizeof *l);
+    uint8_t *buf = m->share_len ? malloc(m->share_len) : NULL;
+    if (!l || (m->share_len && !buf)) {
+        free(l);
+        free(buf);
+        tpc_send(d, m, timeout_ms, fn, arg);   /* no memory to wait: now */
+        return;
+    }
+    l->m = *m;
+    if (buf) {
+        memcpy(buf, m->share, m->share_len);
+        l->m.share = buf;
+    }
+    l->buf = buf;
+    l->due_ms = mono_ms() + (uint64_t)(delay_ms > 0 ? delay_ms : 0);
+    l->timeout_ms = timeout_ms;
+    l->fn = fn;
+    l->arg = arg;
+    pthread_mutex_lock(&d->mu);
+    int stopped = d->stop;
+    if (!stopped) {
+        tpc_later **pp = &d->later;
+        while (*pp && (*pp)->due_ms <= l->due_ms)
+            pp = &(*pp)->next;
+        l->next = *pp;
+        *pp = l;
+        pthread_cond_broadcast(&d->cv);
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (stopped) {
+        tpc_reply r = { OKV_EUNAVAILABLE, TPC_NONE, { 0, 0, 0 }, "the node is stopping" };
+        free(buf);
+        free(l);
+        fn(arg, &r);
+    }
+}
+
+/* Sends what is due; called on the sweeper thread with mu held (drops it
+ * around the sends). */
+static void send_due(tpc_driver *d, int all_failed)
+{
+    for (;;) {
+        tpc_later *l = d->later;
+        if (!l || (!all_failed && l->due_ms > mono_ms()))
+            return;
+        d->later = l->next;
+        pthread_mutex_unlock(&d->mu);
+        if (all_failed) {
+            tpc_reply r = { OKV_EUNAVAILABLE, TPC_NONE, { 0, 0, 0 }, "the node is stopping" };
+            l->fn(l->arg, &r);
+        } else {
+            tpc_send(d, &l->m, l->timeout_ms, l->fn, l->arg);
+        }
+        free(l->buf);
+        free(l);
+        pthread_mutex_lock(&d->mu);
+    }
+}
+
 /* ---- the sweeper ----------------------------------------------------------- */
 
 static void sweep_kind(tpc_driver *d, uint64_t group, char kind, uint64_t now, int *budget)
@@ -326,19 +407,27 @@ static void *sweeper_main(void *arg)
 {
     okv_thread_name("okv-tpc-sweep");
     tpc_driver *d = arg;
+    uint64_t next_sweep = mono_ms() + SWEEP_EVERY_MS;
     pthread_mutex_lock(&d->mu);
     while (!d->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += SWEEP_EVERY_MS / 1000;
-        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+        send_due(d, 0);
+        uint64_t wake = next_sweep;
+        if (d->later && d->later->due_ms < wake)
+            wake = d->later->due_ms;
+        struct timespec ts = { (time_t)(wake / 1000u), (long)(wake % 1000u) * 1000000L };
+        if (wake > mono_ms())
+            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
         if (d->stop)
             break;
+        if (mono_ms() < next_sweep)
+            continue;
+        next_sweep = mono_ms() + SWEEP_EVERY_MS;
         pthread_mutex_unlock(&d->mu);
         if (atomic_load(&d->sweep_live) == 0)
             sweep_round(d);
         pthread_mutex_lock(&d->mu);
     }
+    send_due(d, 1);   /* whatever waits is told the node stops */
     pthread_mutex_unlock(&d->mu);
     return NULL;
 }

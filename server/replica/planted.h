@@ -21,8 +21,13 @@ enum okv_plant {
     PLANT_REBALANCE_LAGGING = 1u << 6, /* 7: rebalance toward a lagging preferred leader */
     PLANT_READ_CTX_RESET = 1u << 7,    /* found by the simulator: read contexts from 1 at
                                           every start */
-    PLANT_VOTE_NOSYNC = 1u << 8        /* a new term or vote is written without a sync
+    PLANT_VOTE_NOSYNC = 1u << 8,       /* a new term or vote is written without a sync
                                           (only commit-only hard states may be) */
+    /* Two-phase commit (server/txn/tpc.c): its failpoints, which only the
+     * simulator's own build of tpc.c (tests/nodesim/sim_tpc.c) routes to
+     * these bits; orderkvd's tpc.c has none of it. */
+    PLANT_TPC_DROP_COMMIT = 1u << 9    /* tpc.resolve.drop_commit: a participant other
+                                          than the coordinator drops its writes on COMMIT */
 };
 
 #ifdef OKV_SIM_PLANTED

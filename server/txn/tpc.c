@@ -505,9 +505,16 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
         tpc_id holder;
         rc = s->lock_get(s->ctx, k, &mode, &holder, err);
         if (rc == OKV_OK) {
+            /* Not now: nothing is recorded, so the sender may try again
+             * once the holder is resolved (a bounded wait for hot keys).
+             * Until the decision, any copy may still prepare; after an
+             * abort, RESOLVE's tombstone turns it down; in between, the
+             * coordinator decides (T1), never this refusal. */
             txn_clear(&t);
-            return refuse_prepare(m, s, (tpc_fail){ OKV_ECONFLICT, (uint32_t)i, TXN_FAIL_LOCKED },
-                                  out, err);
+            out->code = OKV_ECONFLICT;
+            out->state = TPC_NONE;
+            out->fail = (tpc_fail){ OKV_ECONFLICT, (uint32_t)i, TXN_FAIL_LOCKED };
+            return OKV_OK;
         }
         if (rc != OKV_ENOTFOUND) {
             txn_clear(&t);

@@ -17,7 +17,8 @@
  *   lock      per data key: the holder's id; shared on a key the holder
  *             only reads (conditions), exclusive on a key it writes. One
  *             holder per key: a second transaction meeting any lock gets
- *             OKV_ECONFLICT.
+ *             OKV_ECONFLICT (a PREPARE that meets one records nothing: its
+ *             sender may try again once the holder is resolved).
  *   P         the participant record: PREPARED with this group's share of
  *             the transaction (its intents: the writes RESOLVE will apply),
  *             then COMMITTED or ABORTED; a P that says ABORTED is also the
