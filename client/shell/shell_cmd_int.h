@@ -71,6 +71,8 @@ int shell_cmd_begin(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *
 int shell_cmd_commit(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 int shell_cmd_abort(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 int shell_cmd_add(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+/* A write buffered in the open transaction: says so. */
+void shell_cmd_buffered(shell_ctx *ctx, const shell_cmd_def *def);
 
 /* shell_cluster_cmds.c */
 int shell_cmd_cluster(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);

@@ -199,14 +199,7 @@ static int cmd_put(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a
                                                   "(what it read is its condition)");
         if ((rc = okv_tx_put(ctx->tx, table, key->bytes, key->len, val->bytes, val->len)))
             return shell_cmd_fail_okv(ctx, def, rc);
-        if (ctx->json) {
-            shell_json j;
-            shell_cmd_json_ok(ctx, &j, def);
-            shell_json_bool(&j, "buffered", 1);
-            shell_json_end(&j);
-        } else {
-            fputs("buffered (commit applies it)\n", ctx->out);
-        }
+        shell_cmd_buffered(ctx, def);
         return 0;
     }
     if (a->flag[0]) {
@@ -243,14 +236,7 @@ static int cmd_del(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a
         int rc = okv_tx_delete(ctx->tx, table, key->bytes, key->len);
         if (rc != OKV_OK)
             return shell_cmd_fail_okv(ctx, def, rc);
-        if (ctx->json) {
-            shell_json j;
-            shell_cmd_json_ok(ctx, &j, def);
-            shell_json_bool(&j, "buffered", 1);
-            shell_json_end(&j);
-        } else {
-            fputs("buffered (commit applies it)\n", ctx->out);
-        }
+        shell_cmd_buffered(ctx, def);
         return 0;
     }
     int rc = okv_delete(ctx->client, table, key->bytes, key->len, &existed, ctx->timeout_ms);

@@ -43,6 +43,18 @@ static void say(shell_ctx *ctx, const shell_cmd_def *def, const char *text)
     }
 }
 
+void shell_cmd_buffered(shell_ctx *ctx, const shell_cmd_def *def)
+{
+    if (ctx->json) {
+        shell_json j;
+        shell_cmd_json_ok(ctx, &j, def);
+        shell_json_bool(&j, "buffered", 1);
+        shell_json_end(&j);
+    } else {
+        fputs("buffered (commit applies it)\n", ctx->out);
+    }
+}
+
 int shell_cmd_begin(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
     (void)a;
@@ -112,7 +124,7 @@ int shell_cmd_add(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
                        : okv_tx_add(ctx->tx, table, key->bytes, key->len, delta);
         if (rc != OKV_OK)
             return shell_cmd_fail_okv(ctx, def, rc);
-        say(ctx, def, "buffered (commit applies it)");
+        shell_cmd_buffered(ctx, def);
         return 0;
     }
     okv_txn_req *t;

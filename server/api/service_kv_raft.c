@@ -76,7 +76,7 @@ static void write_done(void *arg, int code, const command_result *r, uint64_t le
 
 /* A node whose tables differ from the cluster's record would put keys in
  * other partitions than its peers: it answers nothing but this (meta.h). */
-static int refused_by_meta(rpc_call *call, node *n)
+int service_refused_by_meta(rpc_call *call, node *n)
 {
     if (!meta_refuses(n->meta))
         return 0;
@@ -89,7 +89,7 @@ static int refused_by_meta(rpc_call *call, node *n)
 static void handle_write(rpc_call *call, const uint8_t *buf, size_t len, node *n,
                          enum request_kind kind)
 {
-    if (refused_by_meta(call, n))
+    if (service_refused_by_meta(call, n))
         return;
     request r;
     okv_error err;
@@ -333,7 +333,7 @@ static void start_read(read_ctx *rc)
 static void handle_read(rpc_call *call, const uint8_t *buf, size_t len, node *n,
                         enum request_kind kind)
 {
-    if (refused_by_meta(call, n))
+    if (service_refused_by_meta(call, n))
         return;
     read_ctx *rc = calloc(1, sizeof *rc);
     if (!rc) {

@@ -14,7 +14,6 @@
 
 #include "fsm.h"
 #include "keycodec.h"
-#include "meta.h"
 #include "node.h"
 #include "orderkv.pb-c.h"
 #include "tpc.h"
@@ -98,16 +97,6 @@ static void propose_step(rpc_call *call, node *n, const catalog_table *t, uint32
     raftstore_propose_owned(n->rs, fsm_group_id(t->id, partition), cmd, clen, step_applied, sc);
 }
 
-static int refused(rpc_call *call, node *n)
-{
-    if (!meta_refuses(n->meta))
-        return 0;
-    char detail[1024];
-    meta_status(n->meta, NULL, detail, sizeof detail);
-    service_reply_error(call, OKV_EUNAVAILABLE, detail);
-    return 1;
-}
-
 static const catalog_table *find_table(rpc_call *call, node *n, const char *name)
 {
     const catalog_table *t = name ? catalog_find(kvstore_catalog(n->kv), name, strlen(name))
@@ -124,7 +113,7 @@ static const catalog_table *find_table(rpc_call *call, node *n, const char *name
 static void handle_txn_part(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
 {
     node *n = arg;
-    if (refused(call, n))
+    if (service_refused_by_meta(call, n))
         return;
     Orderkv__V1__TxnPartRequest *m = orderkv__v1__txn_part_request__unpack(NULL, len, buf);
     if (!m) {
@@ -165,7 +154,7 @@ static void handle_txn_part(rpc_call *call, const uint8_t *buf, size_t len, void
 static void handle_txn_status(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
 {
     node *n = arg;
-    if (refused(call, n))
+    if (service_refused_by_meta(call, n))
         return;
     Orderkv__V1__TxnStatusRequest *m = orderkv__v1__txn_status_request__unpack(NULL, len, buf);
     if (!m) {

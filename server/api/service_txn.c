@@ -15,7 +15,6 @@
 
 #include "fsm.h"
 #include "log.h"
-#include "meta.h"
 #include "node.h"
 #include "orderkv.pb-c.h"
 #include "request_txn.h"
@@ -175,12 +174,8 @@ static tpc_id txn_id_of(const txn_call *tc)
 static void handle_txn_raft(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
 {
     node *n = arg;
-    if (meta_refuses(n->meta)) {
-        char detail[1024];
-        meta_status(n->meta, NULL, detail, sizeof detail);
-        service_reply_error(call, OKV_EUNAVAILABLE, detail);
+    if (service_refused_by_meta(call, n))
         return;
-    }
     txn_call *tc = txn_call_new(call, buf, len, n);
     if (!tc)
         return;

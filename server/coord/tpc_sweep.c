@@ -247,13 +247,6 @@ typedef struct tpc_later {
     struct tpc_later *next;
 } tpc_later;
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void tpc_send_later(tpc_driver *d, const tpc_msg *m, int delay_ms, int timeout_ms,
                     tpc_step_fn fn, void *arg)
 {
@@ -271,7 +264,7 @@ void tpc_send_later(tpc_driver *d, const tpc_msg *m, int delay_ms, int timeout_m
         l->m.share = buf;
     }
     l->buf = buf;
-    l->due_ms = mono_ms() + (uint64_t)(delay_ms > 0 ? delay_ms : 0);
+    l->due_ms = node_now_ms() + (uint64_t)(delay_ms > 0 ? delay_ms : 0);
     l->timeout_ms = timeout_ms;
     l->fn = fn;
     l->arg = arg;
@@ -300,7 +293,7 @@ static void send_due(tpc_driver *d, int all_failed)
 {
     for (;;) {
         tpc_later *l = d->later;
-        if (!l || (!all_failed && l->due_ms > mono_ms()))
+        if (!l || (!all_failed && l->due_ms > node_now_ms()))
             return;
         d->later = l->next;
         pthread_mutex_unlock(&d->mu);
@@ -407,7 +400,7 @@ static void *sweeper_main(void *arg)
 {
     okv_thread_name("okv-tpc-sweep");
     tpc_driver *d = arg;
-    uint64_t next_sweep = mono_ms() + SWEEP_EVERY_MS;
+    uint64_t next_sweep = node_now_ms() + SWEEP_EVERY_MS;
     pthread_mutex_lock(&d->mu);
     while (!d->stop) {
         send_due(d, 0);
@@ -415,13 +408,13 @@ static void *sweeper_main(void *arg)
         if (d->later && d->later->due_ms < wake)
             wake = d->later->due_ms;
         struct timespec ts = { (time_t)(wake / 1000u), (long)(wake % 1000u) * 1000000L };
-        if (wake > mono_ms())
+        if (wake > node_now_ms())
             pthread_cond_timedwait(&d->cv, &d->mu, &ts);
         if (d->stop)
             break;
-        if (mono_ms() < next_sweep)
+        if (node_now_ms() < next_sweep)
             continue;
-        next_sweep = mono_ms() + SWEEP_EVERY_MS;
+        next_sweep = node_now_ms() + SWEEP_EVERY_MS;
         pthread_mutex_unlock(&d->mu);
         if (atomic_load(&d->sweep_live) == 0)
             sweep_round(d);

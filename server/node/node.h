@@ -37,6 +37,10 @@ typedef struct node {
 /* Registers orderkv.v1.KV served through the multi-Raft store. */
 int service_kv_raft_register(node *n, okv_error *err);
 
+/* 1 after answering UNAVAILABLE when the meta group refuses this node
+ * (its tables differ from the cluster's record, meta.h); 0 otherwise. */
+int service_refused_by_meta(rpc_call *call, node *n);
+
 /* Answers NOT_LEADER with the leader's id and client address when known. */
 void service_reply_not_leader(rpc_call *call, const node *n, uint64_t leader);
 
