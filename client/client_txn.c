@@ -317,6 +317,14 @@ int okv_txn_status(okv_client *c, const okv_txn_req *t, uint64_t txn_id, okv_txn
     req.client_id = c->opts.client_id;
     req.request_id = txn_id;
     client_route_key rk = { first->table, first->key, first->key_len, -1 };
+    /* Across partitions the coordinator can make the answer final. (One
+     * partition: the exactly-once record answers; nothing to settle.) */
+    (void)client_route_pick(c, &rk, timeout_ms > 0 ? timeout_ms : c->opts.default_timeout_ms);
+    long p0 = client_route_partition(c, first->table, first->key, first->key_len);
+    for (size_t i = 0; i < t->n && !req.settle; i++)
+        req.settle = p0 < 0 || strcmp(t->items[i].table, first->table) != 0 ||
+                     client_route_partition(c, t->items[i].table, t->items[i].key,
+                                            t->items[i].key_len) != p0;
     client_op *op = client_op_new(c, M_TXN_STATUS, &orderkv__v1__txn_status_response__descriptor,
                                   0, timeout_ms, &rk);
     if (!op || client_op_pack(op, &req.base)) {
@@ -344,8 +352,8 @@ int okv_txn_status(okv_client *c, const okv_txn_req *t, uint64_t txn_id, okv_txn
             break;
         case ORDERKV__V1__TXN_PART_RESPONSE__STATE__NONE:
             rc = client_fail(c, OKV_ENOTFOUND, "the cluster knows nothing of transaction "
-                             "%llu: it never arrived, or it settled long ago",
-                             (unsigned long long)txn_id);
+                             "%llu: it settled long ago and was forgotten (or, in one "
+                             "partition, never arrived)", (unsigned long long)txn_id);
             break;
         default:
             rc = client_fail(c, OKV_EUNKNOWN, "transaction %llu is not decided yet; ask again",

@@ -363,12 +363,14 @@ OKV_API void okv_result_txn_outcome(const okv_result *r, okv_txn_outcome *out);
  * (okv_txn_outcome.txn_id), after OKV_EUNKNOWN; asked at the partition
  * that decides it (t's first write). Never re-executes anything.
  * OKV_OK: committed. OKV_ECONDITION / OKV_ECONFLICT: aborted, nothing
- * applied (out says why, as okv_txn_commit would have). OKV_EUNKNOWN:
- * still undecided (it is decided by its deadline; ask again).
- * OKV_ENOTFOUND: nothing is known of it: it never reached the cluster, or
- * its record was dropped (a transaction across partitions is remembered
- * 10 minutes after it settles; one in one partition until this client's
- * later writes let the cluster forget it). */
+ * applied (out says why, as okv_txn_commit would have). Across partitions
+ * the answer is final: a transaction its coordinator never decided is
+ * decided aborted by this call (it can never commit afterwards).
+ * OKV_ENOTFOUND: its record was dropped (a transaction across partitions
+ * is remembered 10 minutes after it settles; one in one partition until
+ * this client's later writes let the cluster forget it), or, in one
+ * partition, it never arrived. OKV_EUNKNOWN: not decided yet (one
+ * partition: its entry may still apply; ask again). */
 OKV_API int okv_txn_status(okv_client *client, const okv_txn_req *t, uint64_t txn_id,
                            okv_txn_outcome *out, int timeout_ms);
 

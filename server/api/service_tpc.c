@@ -171,6 +171,7 @@ static void handle_txn_status(rpc_call *call, const uint8_t *buf, size_t len, vo
         tpc_msg q;
         memset(&q, 0, sizeof q);
         q.kind = TPC_CHECK;
+        q.flag = m->settle ? TPC_CHECK_SETTLE : 0;
         q.id.client = m->client_id;
         q.id.req = m->request_id;
         q.self.table_id = t->id;

@@ -2,17 +2,21 @@
  * tpc_driver.c — driving one transaction across partitions, and the
  * internal client every step travels on (tpc_driver.h).
  *
- * The commit, for a transaction split into shares by partition:
- *   1. PREPARE every share at once; the coordinator's (the first write's
- *      partition) names every participant and records PENDING.
- *   2. When every answer is in: DECIDE COMMIT if every share PREPARED,
- *      else DECIDE ABORT with the first refusal (numbered as the request
- *      numbers its items). A PREPARE that got no answer counts as a
- *      refusal: aborting is always allowed before the decision.
- *   3. The client's answer is DECIDE's applied outcome. DECIDE is a
- *      compare-and-swap, so if a sweeper aborted the transaction first
- *      (its deadline passed), the answer says aborted. No answer to DECIDE
- *      is OKV_EUNKNOWN: it may have applied; TxnStatus tells.
+ * The commit, for a transaction split into shares by partition (share 0
+ * is the coordinator's: the first write's partition):
+ *   1. PREPARE every other share at once.
+ *   2. When every answer is in and all PREPARED, the coordinator votes
+ *      last: its PREPARE with flag 1 checks its own share and, if that
+ *      passes, commits the transaction in the same entry (tpc.h). One
+ *      entry and one round fewer than PREPARE at the coordinator followed
+ *      by DECIDE. Otherwise DECIDE ABORT with the first refusal (numbered
+ *      as the request numbers its items). A PREPARE that got no answer
+ *      counts as a refusal: aborting is always allowed before the decision.
+ *   3. The client's answer is the applied decision: the vote's COMMITTED,
+ *      or DECIDE's outcome. DECIDE is a compare-and-swap, so if a sweeper
+ *      aborted the transaction first (its deadline passed), the answer
+ *      says aborted. No answer to DECIDE is OKV_EUNKNOWN: it may have
+ *      applied; TxnStatus tells.
  *   4. RESOLVE every other share with the decision; once all applied,
  *      FINISH at the coordinator. A lost RESOLVE is the sweeper's to
  *      resend (the coordinator's record stays unfinished until then).
@@ -340,6 +344,7 @@ static void decided(void *arg, const tpc_reply *rep)
 
 /* Every PREPARE answered: the decision. */
 static void prepared(void *arg, const tpc_reply *rep);
+static void voted(void *arg, const tpc_reply *rep);
 
 /* A hot key: a PREPARE that met another transaction's lock recorded
  * nothing, so it is sent again a little later, a few times, within the
@@ -358,11 +363,69 @@ static int wait_for_lock(share *sh, const tpc_reply *rep)
     if (tpc_wall_ms() + (uint64_t)delay + 100u >= r->deadline_ms)
         return 0;
     sh->lock_waits++;
-    tpc_msg m = prepare_msg(r, (size_t)(sh - r->shares));
-    tpc_send_later(r->d, &m, delay, r->d->timeout_ms / 2, prepared, sh);
+    size_t i = (size_t)(sh - r->shares);
+    tpc_msg m = prepare_msg(r, i);
+    m.flag = i == 0;   /* share 0 is the coordinator's vote */
+    tpc_send_later(r->d, &m, delay, r->d->timeout_ms / 2, i == 0 ? voted : prepared, sh);
     return 1;
 }
 
+/* A share's refusal as DECIDE ABORT carries it: numbered as the request
+ * numbers its items (the C record keeps it for resends and TxnStatus). */
+static tpc_fail refusal_of(const run *r, const share *s)
+{
+    if (s->prep.rc == OKV_OK && s->prep.fail.code) {
+        tpc_fail f = s->prep.fail;
+        size_t items = s->t.n_conds + s->t.n_writes;
+        f.failed = f.failed < items ? s->orig[f.failed] : 0;
+        return f;
+    }
+    OKV_WARN("2PC %" PRIu64 "/%" PRIu64 ": PREPARE at table %u partition %u got no answer (%s); "
+             "aborting", r->id.client, r->id.req, s->g.table_id, s->g.partition, s->prep.msg);
+    return (tpc_fail){ OKV_ECONFLICT, 0, 0 };
+}
+
+static void decide_abort(run *r, tpc_fail why)
+{
+    tpc_msg m = base_msg(r, TPC_DECIDE, &r->shares[0]);
+    m.flag = 0;
+    m.fail = why;
+    tpc_send(r->d, &m, r->d->timeout_ms, decided, r);
+}
+
+/* The coordinator's vote (share 0, sent last): COMMITTED in its entry, or
+ * refused (then DECIDE ABORT with why), or "not now" (a lock: wait). No
+ * answer: DECIDE ABORT, a compare-and-swap, tells what happened, since a
+ * vote that applied left C COMMITTED and one that did not will be turned
+ * down by the tombstone the abort leaves. */
+static void voted(void *arg, const tpc_reply *rep)
+{
+    share *sh = arg;
+    run *r = sh->r;
+    if (wait_for_lock(sh, rep))
+        return;
+    sh->prep = *rep;
+    if (rep->rc == OKV_OK && rep->state == TPC_COMMITTED) {
+        decided(r, rep);
+        return;
+    }
+    if (rep->rc == OKV_OK && rep->state == TPC_PREPARED) {
+        /* Prepared by an earlier copy without the vote: decide as usual. */
+        tpc_msg m = base_msg(r, TPC_DECIDE, &r->shares[0]);
+        m.flag = 1;
+        tpc_send(r->d, &m, r->d->timeout_ms, decided, r);
+        return;
+    }
+    /* Refused (ABORTED), still locked after the waits (NONE, its fail
+     * names the key), or no answer. */
+    tpc_fail why = { OKV_ECONFLICT, 0, 0 };
+    if (rep->rc == OKV_OK)
+        why = refusal_of(r, sh);
+    decide_abort(r, why);
+}
+
+/* Every other participant answered: the coordinator votes last if all of
+ * them PREPARED, else the transaction aborts. */
 static void prepared(void *arg, const tpc_reply *rep)
 {
     share *sh = arg;
@@ -372,33 +435,24 @@ static void prepared(void *arg, const tpc_reply *rep)
     sh->prep = *rep;
     if (atomic_fetch_sub(&r->waiting, 1) != 1)
         return;
-    tpc_msg m = base_msg(r, TPC_DECIDE, &r->shares[0]);
-    m.flag = 1;
-    for (size_t i = 0; i < r->nshares && m.flag; i++) {
-        const share *s = &r->shares[i];
-        if (s->prep.rc == OKV_OK && (s->prep.state == TPC_PREPARED ||
-                                     s->prep.state == TPC_COMMITTED))
-            continue;
-        m.flag = 0;
-        if (s->prep.rc == OKV_OK && s->prep.fail.code) {
-            m.fail = s->prep.fail;
-            size_t items = s->t.n_conds + s->t.n_writes;
-            m.fail.failed = s->prep.fail.failed < items ? s->orig[s->prep.fail.failed] : 0;
-        } else {
-            m.fail = (tpc_fail){ OKV_ECONFLICT, 0, 0 };
-            OKV_WARN("2PC %" PRIu64 "/%" PRIu64 ": PREPARE at table %u partition %u got no "
-                     "answer (%s); aborting", r->id.client, r->id.req, s->g.table_id,
-                     s->g.partition, s->prep.msg);
-        }
-    }
-    (void)OKV_FAILPOINT("tpc.driver.before_decide");   /* crash: every share answered */
+    (void)OKV_FAILPOINT("tpc.driver.before_decide");   /* crash: every other share answered */
     if (tpc_driver_stopping(r->d)) {
         answer(r, OKV_EUNAVAILABLE, 0, 0, "the node is stopping; the transaction was not "
                "decided and will be aborted");
         run_free(r);
         return;
     }
-    tpc_send(r->d, &m, r->d->timeout_ms, decided, r);
+    for (size_t i = 1; i < r->nshares; i++) {
+        const share *s = &r->shares[i];
+        if (!(s->prep.rc == OKV_OK &&
+              (s->prep.state == TPC_PREPARED || s->prep.state == TPC_COMMITTED))) {
+            decide_abort(r, refusal_of(r, s));
+            return;
+        }
+    }
+    tpc_msg m = prepare_msg(r, 0);
+    m.flag = 1;
+    tpc_send(r->d, &m, r->d->timeout_ms, voted, &r->shares[0]);
 }
 
 void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done, void *arg)
@@ -445,9 +499,10 @@ void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done,
         r->shares[i].r = r;
         ms[i] = prepare_msg(r, i);
     }
+    /* Share 0 (the coordinator's) votes last, once the others answered. */
     int timeout_ms = d->timeout_ms / 2;
-    atomic_store(&r->waiting, (int)n);
-    for (size_t i = 0; i < n; i++)
+    atomic_store(&r->waiting, (int)n - 1);
+    for (size_t i = 1; i < n; i++)
         tpc_send(d, &ms[i], timeout_ms, prepared, &r->shares[i]);
     free(ms);
 }

@@ -25,9 +25,15 @@ enum okv_plant {
                                           (only commit-only hard states may be) */
     /* Two-phase commit (server/txn/tpc.c): its failpoints, which only the
      * simulator's own build of tpc.c (tests/nodesim/sim_tpc.c) routes to
-     * these bits; orderkvd's tpc.c has none of it. */
-    PLANT_TPC_DROP_COMMIT = 1u << 9    /* tpc.resolve.drop_commit: a participant other
+     * this bit; orderkvd's tpc.c has none of it. */
+    PLANT_TPC_DROP_COMMIT = 1u << 9,   /* tpc.resolve.drop_commit: a participant other
                                           than the coordinator drops its writes on COMMIT */
+    /* Transactions (server/sm/fsm.c's failpoints, routed the same way by
+     * the simulator's own build of fsm.c, tests/nodesim/sim_fsm.c). */
+    PLANT_TXN_CHECK_IGNORE_LOCKS = 1u << 10, /* txn.check.ignore_locks: a read-only check
+                                                passes over an exclusive lock */
+    PLANT_TXN_PARTIAL = 1u << 11       /* txn.partial: a transaction stopped by a floor
+                                          still applies the writes before it */
 };
 
 #ifdef OKV_SIM_PLANTED

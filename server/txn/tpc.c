@@ -111,9 +111,11 @@ static int flag_valid(const tpc_msg *m)
 {
     switch (m->kind) {
     case TPC_DECIDE:
-    case TPC_RESOLVE:
-    case TPC_CHECK: return m->flag <= 1;
+    case TPC_RESOLVE: return m->flag <= 1;
+    case TPC_CHECK: return m->flag <= TPC_CHECK_SETTLE;
     case TPC_FORGET: return m->flag == 'C' || m->flag == 'P';
+    case TPC_PREPARE:   /* 1: the coordinator votes last (only there) */
+        return m->flag == 0 || (m->flag == 1 && group_eq(&m->self, &m->coord));
     default: return m->flag == 0;
     }
 }
@@ -461,6 +463,40 @@ static int noop_write(void *ctx, const txn_key *k, const uint8_t *val, size_t va
     return OKV_OK;
 }
 
+/* The coordinator votes last (PREPARE with flag 1, sent once every other
+ * participant PREPARED): its share's checks passed, so the transaction
+ * commits in this entry: C = COMMITTED (never PENDING), its own writes
+ * applied now, no locks taken here. One entry instead of PREPARE + DECIDE.
+ * Clears t. */
+static int vote_last(const tpc_msg *m, uint64_t index, const tpc_store *s, txn *t,
+                     tpc_result *out, okv_error *err)
+{
+    txn_store ds = *s->data;
+    ds.locked = NULL;
+    txn_outcome o;
+    int rc = txn_eval(t, index, &ds, &o, err);
+    txn_clear(t);
+    if (rc == OKV_OK && o.code != OKV_OK)
+        rc = okv_error_set(err, OKV_ECORRUPT, "2PC %llu/%llu: the coordinator's share failed "
+                           "when applied though its check passed in the same entry",
+                           (unsigned long long)m->id.client, (unsigned long long)m->id.req);
+    if (rc)
+        return rc;
+    tpc_crec c;
+    memset(&c, 0, sizeof c);
+    c.state = TPC_COMMITTED;
+    c.deadline_ms = m->deadline_ms;
+    c.settled_ms = m->clock_ms;
+    c.nparts = m->nparts;
+    memcpy(c.parts, m->parts, m->nparts * sizeof *m->parts);
+    tpc_prec p = { TPC_COMMITTED, m->deadline_ms, m->clock_ms, m->coord, { 0, 0, 0 }, NULL, 0 };
+    if ((rc = crec_store(s, &m->id, &c, err)) || (rc = prec_store(s, &m->id, &p, err)))
+        return rc;
+    out->state = TPC_COMMITTED;
+    out->version = o.version;
+    return OKV_OK;
+}
+
 static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
                          okv_error *err)
 {
@@ -530,6 +566,8 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
         txn_clear(&t);
         return refuse_prepare(m, s, (tpc_fail){ o.code, o.failed, o.reason }, out, err);
     }
+    if (rc == OKV_OK && m->flag)
+        return vote_last(m, index, s, &t, out, err);
     for (size_t i = 0; rc == OKV_OK && i < nkeys; i++) {
         int w;
         const txn_key *k = share_key(&t, i, &w);
@@ -595,6 +633,36 @@ static int decide(const tpc_msg *m, uint64_t index, const tpc_store *s, int comm
     return OKV_OK;
 }
 
+/* The highest request id of `client` whose C this group forgot ('H'
+ * record, id { client, 0 }); 0 if none. */
+static int horizon_get(const tpc_store *s, uint64_t client, uint64_t *out, okv_error *err)
+{
+    tpc_id h = { client, 0 };
+    uint8_t *b = NULL;
+    size_t len = 0;
+    *out = 0;
+    int rc = s->rec_get(s->ctx, 'H', &h, &b, &len, err);
+    if (rc == OKV_OK && len == 8)
+        *out = keycodec_get_u64be(b);
+    else if (rc == OKV_OK)
+        rc = okv_error_set(err, OKV_ECORRUPT, "horizon record of client %llu is %zu bytes",
+                           (unsigned long long)client, len);
+    free(b);
+    return rc == OKV_ENOTFOUND ? OKV_OK : rc;
+}
+
+static int horizon_raise(const tpc_store *s, const tpc_id *id, okv_error *err)
+{
+    uint64_t cur;
+    int rc = horizon_get(s, id->client, &cur, err);
+    if (rc || cur >= id->req)
+        return rc;
+    tpc_id h = { id->client, 0 };
+    uint8_t v[8];
+    keycodec_put_u64be(v, id->req);
+    return s->rec_put(s->ctx, 'H', &h, v, sizeof v, err);
+}
+
 static int apply_check(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
                        okv_error *err)
 {
@@ -602,6 +670,21 @@ static int apply_check(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc
     int rc = crec_load(s, &m->id, &c, err);
     if (rc != OKV_OK && rc != OKV_ENOTFOUND)
         return rc;
+    if (rc == OKV_ENOTFOUND && m->flag == TPC_CHECK_SETTLE) {
+        /* No C: undecided, or decided and forgotten. A client's ids grow,
+         * so one at or below the highest forgotten id of its client may
+         * have been forgotten (and committed): unknown. Above it, it was
+         * never decided here: settle it as aborted (T1), so the answer is
+         * final. */
+        uint64_t horizon;
+        if ((rc = horizon_get(s, m->id.client, &horizon, err)))
+            return rc;
+        if (m->id.req <= horizon) {
+            out->state = TPC_NONE;
+            return OKV_OK;
+        }
+        return decide(m, index, s, 0, (tpc_fail){ OKV_ECONFLICT, 0, 0 }, out, err);
+    }
     int undecided = rc == OKV_ENOTFOUND || c.state == TPC_PENDING;
     int expired = rc == OKV_ENOTFOUND || m->clock_ms > c.deadline_ms;
     if (m->flag && undecided && expired)
@@ -657,7 +740,12 @@ static int apply_forget(const tpc_msg *m, const tpc_store *s, tpc_result *out, o
     if (!settled_for_good || m->clock_ms < settled + retain)
         return OKV_OK;   /* still needed (T5) */
     out->state = TPC_NONE;
-    return s->rec_put(s->ctx, (char)m->flag, &m->id, NULL, 0, err);
+    int rc = s->rec_put(s->ctx, (char)m->flag, &m->id, NULL, 0, err);
+    /* A settling status query must not mistake a forgotten C for one never
+     * decided: remember how far this client's forgotten ids reach. */
+    if (rc == OKV_OK && m->flag == 'C')
+        rc = horizon_raise(s, &m->id, err);
+    return rc;
 }
 
 int tpc_apply(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,

@@ -28,13 +28,16 @@
  *             finished once every participant resolved. A C written ABORTED
  *             by CHECK without a PREPARE is the tombstone that turns down
  *             the coordinator's own late PREPARE.
+ *   H         per client: the highest request id whose C was forgotten.
  *
  * Invariants (the argument is in docs/transactions.md):
  *  T1 One decision: C leaves PENDING once, by DECIDE or CHECK, and never
  *     changes again; a C that never was PENDING can only be ABORTED.
- *  T2 A transaction commits only if every participant PREPARED (the driver
- *     decides COMMIT only then, and the coordinator's PREPARE is the only
- *     way C becomes PENDING).
+ *  T2 A transaction commits only if every participant PREPARED: the driver
+ *     decides COMMIT, or sends the coordinator's vote-last PREPARE, only
+ *     then; the coordinator's PREPARE is the only way C becomes PENDING,
+ *     and its vote-last PREPARE the only way C becomes COMMITTED without
+ *     DECIDE (its own share checked in that same entry).
  *  T3 A PREPARED participant never leaves PREPARED but through RESOLVE with
  *     the decision; it keeps its locks until then, so nothing else writes
  *     (or, under an exclusive lock, commits a condition on) its keys, and
@@ -69,13 +72,24 @@
 #define TPC_P_RETAIN_MS (60u * 1000u)
 
 enum tpc_kind {
-    TPC_PREPARE = 1,   /* lock, check, record intents (and at the coordinator, C = PENDING) */
+    TPC_PREPARE = 1,   /* lock, check, record intents (and at the coordinator, C = PENDING);
+                        * flag 1, at the coordinator: it votes last, and a share that
+                        * passes its checks commits the transaction in that entry */
     TPC_DECIDE = 2,    /* coordinator: compare-and-swap C from PENDING to the decision */
     TPC_RESOLVE = 3,   /* participant: apply or drop the intents, release the locks */
-    TPC_CHECK = 4,     /* coordinator: the state of C; with abort, ABORT_IF_UNDECIDED */
+    TPC_CHECK = 4,     /* coordinator: the state of C; flag 1: ABORT_IF_UNDECIDED (past
+                        * the deadline); flag TPC_CHECK_SETTLE: a client's status query
+                        * that makes the answer final (below) */
     TPC_FINISH = 5,    /* coordinator: every participant resolved */
     TPC_FORGET = 6     /* drop a settled record past its retention (GC) */
 };
+
+/* CHECK with this flag (KV.TxnStatus of a transaction across partitions):
+ * no C and an id above the highest forgotten one of its client ('H'
+ * record) means it was never decided here, so it is decided ABORTED now (a
+ * tombstone: its coordinator's vote will be refused); an id at or below it
+ * may have been forgotten: NONE. */
+#define TPC_CHECK_SETTLE 2
 
 enum tpc_state {
     TPC_NONE = 0,       /* no record */
@@ -109,7 +123,7 @@ typedef struct tpc_fail {
 typedef struct tpc_msg {
     uint8_t kind;             /* enum tpc_kind */
     uint8_t flag;             /* DECIDE/RESOLVE: 1 commit, 0 abort; CHECK: 1 abort if undecided;
-                               * FORGET: 'C' or 'P' */
+                               * FORGET: 'C' or 'P'; PREPARE at the coordinator: 1 vote last */
     tpc_id id;
     uint64_t clock_ms;        /* the proposer's wall clock */
     uint64_t deadline_ms;     /* PREPARE */

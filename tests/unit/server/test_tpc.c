@@ -178,7 +178,7 @@ static int rec_get(void *ctx, char kind, const tpc_id *id, uint8_t **val, size_t
                    okv_error *err)
 {
     grp *g = ctx;
-    assert_true(kind == 'P' || kind == 'C');
+    assert_true(kind == 'P' || kind == 'C' || kind == 'H');
     if (g->fail_rec_get)
         return okv_error_set(err, g->fail_rec_get, "record read failed");
     rec *r = rec_find(g, kind, id);
@@ -195,7 +195,7 @@ static int rec_put(void *ctx, char kind, const tpc_id *id, const uint8_t *val, s
                    okv_error *err)
 {
     grp *g = ctx;
-    assert_true(kind == 'P' || kind == 'C');
+    assert_true(kind == 'P' || kind == 'C' || kind == 'H');
     g->rec_puts++;
     if (g->fail_rec_put)
         return okv_error_set(err, g->fail_rec_put, "record write failed");
@@ -797,7 +797,8 @@ static void test_tpc__msg_malformed_is_refused(void **state)
     expect_corrupt(decide, 1, 0xff, "kind 255");
     expect_corrupt(decide, 2, 2, "flag 2");          /* DECIDE */
     expect_corrupt(&s[4], 2, 2, "flag 2");           /* RESOLVE */
-    expect_corrupt(&s[6], 2, 2, "flag 2");           /* CHECK */
+    expect_corrupt(&s[6], 2, 3, "flag 3");           /* CHECK (2: settle) */
+    expect_corrupt(coord_prep, 2, 2, "flag 2");      /* PREPARE (1: vote last) */
     expect_corrupt(&s[8], 2, 1, "flag 1");           /* FINISH */
     expect_corrupt(&s[9], 2, 0, "flag 0");           /* FORGET */
     expect_corrupt(&s[9], 2, 'X', "flag 88");
@@ -1863,7 +1864,9 @@ static void test_tpc__finish_and_forget_keep_what_is_still_needed(void **state)
     r = forget(g, 'P', T1, 100000 + TPC_P_RETAIN_MS);
     assert_result(&r, OKV_OK, TPC_NONE);
     assert_null(rec_find(g, 'P', &T1));
-    assert_int_equal(g->nr, 0);
+    /* What is left: the client's horizon, the highest forgotten C. */
+    assert_int_equal(g->nr, 1);
+    assert_non_null(rec_find(g, 'H', &((tpc_id){ T1.client, 0 })));
 
     /* Nothing to forget, nothing to finish: no-ops. */
     puts = g->rec_puts;
@@ -2360,8 +2363,10 @@ static void test_tpc__randomized_two_groups_stay_atomic(void **state)
                 assert_result(&r, OKV_OK, TPC_NONE);
             }
         }
-        assert_int_equal(s->g[0]->nr, 0);
-        assert_int_equal(s->g[1]->nr, 0);
+        /* Only the clients' horizons are left (at the coordinators). */
+        for (int gi = 0; gi < 2; gi++)
+            for (size_t i = 0; i < s->g[gi]->nr; i++)
+                assert_int_equal(s->g[gi]->r[i].kind, 'H');
         grp_free(s->g[0]);
         grp_free(s->g[1]);
         free_kept(NULL);
@@ -2374,6 +2379,115 @@ static void test_tpc__randomized_two_groups_stay_atomic(void **state)
     assert_true(aborted >= 20);
     assert_true(both_prepared_aborted >= 1);
     free(s);
+}
+
+/* The coordinator votes last: its PREPARE with flag 1 commits in one entry
+ * (C COMMITTED, its writes applied, no locks), a failing check refuses it
+ * without a C, and a tombstone left by a settling CHECK turns it down. */
+static void test_tpc__vote_last_commits_in_one_entry(void **state)
+{
+    (void)state;
+    grp *g = coordinator();
+    txn t = co_share();
+    tpc_msg m = prepare(T1, G0, G0, &t, 1000, 2000);
+    m.flag = 1;
+    tpc_result r = apply(g, &m);
+    assert_result(&r, OKV_OK, TPC_COMMITTED);
+    assert_true(r.version > 0);
+    tpc_crec c = must_crec(g, T1);
+    assert_int_equal(c.state, TPC_COMMITTED);
+    assert_int_equal(c.finished, 0);
+    assert_int_equal(c.settled_ms, 1000);
+    assert_int_equal(c.nparts, 2);
+    assert_int_equal(must_prec(g, T1).state, TPC_COMMITTED);
+    assert_int_equal(g->nl, 0);
+    assert_data(g, "a", "1", r.version);
+    assert_counter(g, "c", 3, r.version);
+    assert_null(data_get(g, "d"));
+
+    /* Again: the same answer, nothing written. */
+    size_t puts = g->rec_puts, writes = g->data_writes;
+    tpc_result r2 = apply(g, &m);
+    assert_int_equal(r2.state, TPC_COMMITTED);
+    assert_int_equal(g->rec_puts, puts);
+    assert_int_equal(g->data_writes, writes);
+    /* An abort afterwards loses the compare-and-swap (T1). */
+    tpc_msg dec = msg(TPC_DECIDE, 0, T1, G0, G0, 1500);
+    r2 = apply(g, &dec);
+    assert_int_equal(r2.state, TPC_COMMITTED);
+    assert_int_equal(g->data_writes, writes);
+
+    /* A vote whose own check fails: refused like a PREPARE, no C. */
+    txn_cond bad[] = { cond(TXN_COND_EXISTS, G0, "nothing") };
+    txn_write bw[] = { put(G0, "b", "1") };
+    txn bt = TXN_OF(bad, bw);
+    tpc_msg m2 = prepare(T2, G0, G0, &bt, 1000, 2000);
+    m2.flag = 1;
+    r2 = apply(g, &m2);
+    assert_result(&r2, OKV_ECONDITION, TPC_ABORTED);
+    assert_null(rec_find(g, 'C', &T2));
+    assert_null(data_get(g, "b"));
+
+    /* A settling status query came first: its tombstone refuses the vote. */
+    tpc_id t4 = { 44, 9 };
+    tpc_msg st = msg(TPC_CHECK, TPC_CHECK_SETTLE, t4, G0, G0, 1000);
+    r2 = apply(g, &st);
+    assert_result(&r2, OKV_ECONFLICT, TPC_ABORTED);
+    txn_write w3[] = { put(G0, "e", "x") };
+    txn t3 = TXN_WRITES(w3);
+    tpc_msg m3 = prepare(t4, G0, G0, &t3, 1000, 2000);
+    m3.flag = 1;
+    r2 = apply(g, &m3);
+    assert_int_equal(r2.state, TPC_ABORTED);
+    assert_null(data_get(g, "e"));
+    assert_int_equal(must_crec(g, t4).state, TPC_ABORTED);
+    grp_free(g);
+}
+
+/* A settling CHECK makes the answer final, except for an id its client's
+ * forgotten records may cover: then NONE, never a false ABORTED. */
+static void test_tpc__settle_is_final_unless_forgotten(void **state)
+{
+    (void)state;
+    grp *g = coordinator();
+    txn t = co_share();
+    tpc_id id = { 77, 100 };
+    tpc_msg m = prepare(id, G0, G0, &t, 1000, 2000);
+    m.flag = 1;
+    tpc_result r = apply(g, &m);
+    assert_int_equal(r.state, TPC_COMMITTED);
+    tpc_msg fin = msg(TPC_FINISH, 0, id, G0, G0, 3000);
+    apply(g, &fin);
+    r = forget(g, 'C', id, 3000 + TPC_RETAIN_MS);
+    assert_int_equal(r.state, TPC_NONE);
+    assert_null(rec_find(g, 'C', &id));
+
+    /* Forgotten (it committed): unknown, and nothing written. */
+    size_t puts = g->rec_puts;
+    tpc_msg st = msg(TPC_CHECK, TPC_CHECK_SETTLE, id, G0, G0, 4000 + TPC_RETAIN_MS);
+    r = apply(g, &st);
+    assert_result(&r, OKV_OK, TPC_NONE);
+    assert_int_equal(g->rec_puts, puts);
+    /* An older id of the same client: may be forgotten too. */
+    st.id.req = 50;
+    r = apply(g, &st);
+    assert_result(&r, OKV_OK, TPC_NONE);
+    assert_int_equal(g->rec_puts, puts);
+    /* A newer id never decided here: settled as aborted, for good. */
+    st.id.req = 101;
+    r = apply(g, &st);
+    assert_result(&r, OKV_ECONFLICT, TPC_ABORTED);
+    assert_int_equal(must_crec(g, st.id).state, TPC_ABORTED);
+    r = apply(g, &st);
+    assert_int_equal(r.state, TPC_ABORTED);
+    /* Another client's unknown id: the same, settled. A plain CHECK writes
+     * nothing. */
+    tpc_msg look = msg(TPC_CHECK, 0, (tpc_id){ 78, 1 }, G0, G0, 5000);
+    puts = g->rec_puts;
+    r = apply(g, &look);
+    assert_result(&r, OKV_OK, TPC_NONE);
+    assert_int_equal(g->rec_puts, puts);
+    grp_free(g);
 }
 
 int main(void)
@@ -2407,6 +2521,8 @@ int main(void)
                                   free_kept),
         cmocka_unit_test_teardown(test_tpc__store_errors_and_bad_records_propagate, free_kept),
         cmocka_unit_test_teardown(test_tpc__randomized_two_groups_stay_atomic, free_kept),
+        cmocka_unit_test_teardown(test_tpc__vote_last_commits_in_one_entry, free_kept),
+        cmocka_unit_test_teardown(test_tpc__settle_is_final_unless_forgotten, free_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
