@@ -1104,6 +1104,14 @@ def cluster_checks(nodes, seed):
     for table, key, rid in (("accounts", ACCT_A, 999), ("orders", ORDER_K, 998)):
         req, r = status(table, key, rid, f"TxnStatus of unknown request {rid}")
         check(r.state == S.NONE, f"TxnStatus({one_line(req)}) = {one_line(r)}, want NONE")
+    # settle: an undecided transaction across partitions is decided now, for
+    # good (aborted), and a committed one keeps its answer.
+    for rid, want in ((997, S.ABORTED), (997, S.ABORTED), (1, S.COMMITTED)):
+        req = pb.TxnStatusRequest(table="accounts", key=ACCT_A, client_id=cid, request_id=rid,
+                                  settle=True)
+        r = c_call(nodes, "TxnStatus", req, f"TxnStatus settle of request {rid}")
+        check(r.state == want, f"TxnStatus({one_line(req)}) = {one_line(r)}, want "
+              f"{pb.TxnPartResponse.State.Name(want)}")
     for req, code in ((pb.TxnStatusRequest(table="nosuchtable", key=ACCT_A, client_id=cid,
                                            request_id=2), SC.NOT_FOUND),
                       (pb.TxnStatusRequest(table="accounts", key=b"", client_id=cid,
@@ -1197,7 +1205,7 @@ def cluster_tpc_garbage(nodes, tids, parts, seed):
         "kind 0": tpc_msg(0, acc, p0),
         "kind 7": tpc_msg(7, acc, p0),
         "kind 255": tpc_msg(255, acc, p0),
-        "CHECK with flag 2": tpc_msg(TPC_CHECK, acc, p0, flag=2),
+        "CHECK with flag 3": tpc_msg(TPC_CHECK, acc, p0, flag=3),
         "FORGET with flag 'X'": tpc_msg(TPC_FORGET, acc, p0, flag=ord("X")),
         "65 participants": tpc_msg(TPC_CHECK, acc, p0, nparts=65, parts=b"\0" * 8 * 65),
         "2^32-1 participants": tpc_msg(TPC_CHECK, acc, p0, nparts=0xFFFFFFFF),
