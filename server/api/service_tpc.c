@@ -172,6 +172,10 @@ static void handle_txn_status(rpc_call *call, const uint8_t *buf, size_t len, vo
         memset(&q, 0, sizeof q);
         q.kind = TPC_CHECK;
         q.flag = m->settle ? TPC_CHECK_SETTLE : 0;
+        /* The records a settle writes are timed by it (their retention):
+         * without a clock they would be forgotten at once (found by the
+         * node simulator's bank workload). */
+        q.clock_ms = tpc_wall_ms();
         q.id.client = m->client_id;
         q.id.req = m->request_id;
         q.self.table_id = t->id;

@@ -737,7 +737,9 @@ static int apply_forget(const tpc_msg *m, const tpc_store *s, tpc_result *out, o
         settled_for_good = p.state != TPC_PREPARED;
         retain = TPC_P_RETAIN_MS;
     }
-    if (!settled_for_good || m->clock_ms < settled + retain)
+    /* A record settled at clock 0 (a step sent without a clock) has no
+     * age to judge: kept rather than forgotten early. */
+    if (!settled_for_good || settled == 0 || m->clock_ms < settled + retain)
         return OKV_OK;   /* still needed (T5) */
     out->state = TPC_NONE;
     int rc = s->rec_put(s->ctx, (char)m->flag, &m->id, NULL, 0, err);

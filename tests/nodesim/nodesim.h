@@ -18,6 +18,10 @@
  *
  * Time is in microseconds of simulated time. Everything random comes from
  * the seed's PRNG, so one seed is one run, replayable.
+ *
+ * With --bank (sim_bank.c) the run also moves money across groups through
+ * the real two-phase commit rules (server/txn/tpc.c, applied by fsm.c),
+ * driven and swept as server/coord/tpc_driver.c and tpc_sweep.c do.
  */
 #ifndef OKV_NODESIM_H
 #define OKV_NODESIM_H
@@ -53,6 +57,7 @@ typedef struct sim_options {
     int staged_only;        /* faults: only the staged hazards (--faults staged) */
     uint64_t fault_us;      /* length of the fault phase */
     uint64_t heal_us;       /* liveness bound after healing */
+    int bank;               /* the transactional workload too (sim_bank.c, --bank) */
 } sim_options;
 
 /* Runs one seed. Returns 0 if every check passed; otherwise 1 and `why`
@@ -78,7 +83,8 @@ enum sim_ev_kind {
     EV_REQUEST,        /* a client request reaches a node */
     EV_REPLY,          /* a node's answer reaches a client */
     EV_NEMESIS,        /* the next fault */
-    EV_RESTART         /* a crashed node comes back */
+    EV_RESTART,        /* a crashed node comes back */
+    EV_BANK            /* the transactional workload (sim_bank.c); node: its sub-kind */
 };
 
 typedef struct sim_ev {
@@ -122,6 +128,7 @@ typedef struct sim_node {
     jmp_buf jb;
     int in_step;
     char fatal_msg[600];
+    int64_t wall_skew_us;       /* --bank: this node's wall clock against true time */
 } sim_node;
 
 int sim_node_start(sim *s, sim_node *n);
@@ -181,6 +188,31 @@ void sim_clients_final_reads(sim *s);
 int sim_clients_idle(const sim *s);
 int sim_final_writes_done(const sim *s);
 
+/* ---- the transactional workload (sim_bank.c) --------------------------------- */
+
+typedef struct sim_bank sim_bank;
+
+/* Starts it (--bank): accounts funded, tellers, an auditor, the nodes' 2PC
+ * sweepers. */
+void sim_bank_start(sim *s);
+void sim_bank_event(sim *s, const sim_ev *ev);
+/* At healing: every teller runs one last transfer to a definite outcome. */
+void sim_bank_heal(sim *s);
+/* 1 once tellers are done, no driver runs, and every group's replicas have
+ * applied the same index and hold no lock, no PREPARED or undecided
+ * record and no unfinished coordinator record. */
+int sim_bank_settled(sim *s);
+/* B1-B3 and B5 at the end (sim_bank_check.c; B4 fails the run as it
+ * happens). */
+int sim_bank_check(sim *s, char *why, size_t cap);
+void sim_bank_free(sim *s);
+/* Totals over every seed run so far (what hit which step of 2PC). */
+void sim_bank_stats_print(void);
+
+/* The failpoints of the simulator's builds of tpc.c and fsm.c (sim_tpc.c,
+ * sim_fsm.c): 1 when the planted bug of that name is on. */
+int nodesim_failpoint(const char *name);
+
 /* ---- checks (sim_check.c) ---------------------------------------------------- */
 
 /* The apply observer (raftstore_config.applied). */
@@ -201,6 +233,8 @@ typedef struct sim_applied {
     uint64_t index, client_id, request_id, term;
     int64_t value;
     int effect;                 /* the write took effect at this entry */
+    uint64_t digest;            /* of the entry's bytes */
+    uint64_t outcome;           /* TXN and TPC entries: of the applied result */
 } sim_applied;
 
 typedef struct sim_client {
@@ -254,6 +288,8 @@ struct sim {
         uint64_t index, term;
     } *claims;
     size_t nclaims, capclaims;
+    sim_bank *bank;             /* --bank */
+    uint64_t bank_checked_at;   /* last sim_bank_settled probe */
 };
 
 #endif

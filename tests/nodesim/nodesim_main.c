@@ -36,15 +36,26 @@ static const struct {
     { "vote-nosync", PLANT_VOTE_NOSYNC, "a new term or vote is not synced (only commit-only "
                                         "hard states may skip the sync)" },
     { "clock-beyond", 0, "one node's clock runs at a quarter speed, beyond the lease's bound" },
+    /* Transactions (tpc.c's and fsm.c's failpoints, sim_failpoints.c);
+     * these run the transactional workload (--bank) */
+    { "tpc-drop-commit", PLANT_TPC_DROP_COMMIT, "a participant other than the coordinator "
+                                                "drops its writes on COMMIT (--bank)" },
+    { "txn-check-ignore-locks", PLANT_TXN_CHECK_IGNORE_LOCKS, "a read-only check passes over "
+                                                              "an exclusive lock (--bank)" },
+    { "txn-partial", PLANT_TXN_PARTIAL, "a transaction stopped by a floor still applies the "
+                                        "writes before it (--bank)" },
 };
+#define BANK_PLANTS (PLANT_TPC_DROP_COMMIT | PLANT_TXN_CHECK_IGNORE_LOCKS | PLANT_TXN_PARTIAL)
 #define NPLANTS (sizeof plants / sizeof plants[0])
 
 static void usage(void)
 {
     fprintf(stderr, "usage: okv-nodesim [--seeds N] [--from S | --seed S] [--nodes 3|5] "
-                    "[--plant NAME] [--faults all|staged] [--fault-ms MS] [-v]\nplanted bugs:\n");
+                    "[--plant NAME] [--faults all|staged] [--fault-ms MS] [--bank] [-v]\n"
+                    "  --bank: also run the transactional workload (2PC transfers, "
+                    "sim_bank.c)\nplanted bugs:\n");
     for (size_t i = 0; i < NPLANTS; i++)
-        fprintf(stderr, "  %-18s %s\n", plants[i].name, plants[i].what);
+        fprintf(stderr, "  %-22s %s\n", plants[i].name, plants[i].what);
 }
 
 static double mono_s(void)
@@ -57,13 +68,17 @@ static double mono_s(void)
 int main(int argc, char **argv)
 {
     uint64_t from = 1, count = 1;
-    int nodes = 0, verbose = 0, plant = -1, staged = 0;
+    int nodes = 0, verbose = 0, plant = -1, staged = 0, bank = 0;
     uint64_t fault_ms = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             verbose = 1;
+            continue;
+        }
+        if (!strcmp(a, "--bank")) {
+            bank = 1;
             continue;
         }
         if (!v) {
@@ -98,6 +113,8 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
+    if (plant >= 0 && (plants[plant].bit & BANK_PLANTS))
+        bank = 1;
     double t0 = mono_s();
     uint64_t events = 0;
     for (uint64_t k = 0; k < count; k++) {
@@ -108,6 +125,7 @@ int main(int argc, char **argv)
         o.verbose = verbose;
         o.staged_only = staged;
         o.fault_us = fault_ms * 1000;
+        o.bank = bank;
         if (plant >= 0) {
             o.planted = plants[plant].bit;
             o.clock_beyond = plants[plant].bit == 0;
@@ -122,9 +140,11 @@ int main(int argc, char **argv)
         char extra[64] = "";
         if (fault_ms)
             snprintf(extra, sizeof extra, " --fault-ms %llu", (unsigned long long)fault_ms);
-        snprintf(replay, sizeof replay, "okv-nodesim --seed %llu --nodes %d%s%s%s%s",
+        snprintf(replay, sizeof replay, "okv-nodesim --seed %llu --nodes %d%s%s%s%s%s",
                  (unsigned long long)o.seed, o.nodes, plant >= 0 ? " --plant " : "",
-                 plant >= 0 ? plants[plant].name : "", staged ? " --faults staged" : "", extra);
+                 plant >= 0 ? plants[plant].name : "", staged ? " --faults staged" : "",
+                 bank && !(plant >= 0 && (plants[plant].bit & BANK_PLANTS)) ? " --bank" : "",
+                 extra);
         if (plant >= 0) {
             printf("planted %s: caught by seed %llu, after %llu seeds (%.1f s): %s\n"
                    "replay: %s -v\n",
@@ -133,6 +153,7 @@ int main(int argc, char **argv)
             return 0;
         }
         printf("seed %llu FAILED: %s\nreplay: %s -v\n", (unsigned long long)o.seed, why, replay);
+        sim_bank_stats_print();
         return 1;
     }
     double dt = mono_s() - t0;
@@ -144,5 +165,6 @@ int main(int argc, char **argv)
     printf("%llu seeds from %llu passed: %llu events in %.1f s (%.0f seeds/s)\n",
            (unsigned long long)count, (unsigned long long)from, (unsigned long long)events, dt,
            dt > 0 ? (double)count / dt : 0.0);
+    sim_bank_stats_print();
     return 0;
 }

@@ -11,7 +11,14 @@
  *       replicas know, and a write by every client and then a read of
  *       every key succeed, within the bound;
  *   C6. a write answered "certainly not applied" (UNAVAILABLE) took effect
- *       nowhere.
+ *       nowhere;
+ *   C7. no replica stops on an entry it cannot apply (sim_node.c: the
+ *       state machine refused it, e.g. a 2PC write failing at RESOLVE).
+ * C1 compares the entries' bytes (a digest), and for transactions and 2PC
+ * steps also what applying them answered: every replica must reach the
+ * same outcome from the same entry (tpc.h: the rules are deterministic).
+ * The transactional workload's own checks (B1-B5) are in sim_bank.c and
+ * sim_bank_check.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,7 +43,23 @@ static void fail(sim *s, const char *fmt, ...)
 static int same_cmd(const sim_applied *a, const sim_applied *b)
 {
     return a->client_id == b->client_id && a->request_id == b->request_id &&
-           a->value == b->value && a->term == b->term;
+           a->value == b->value && a->term == b->term && a->digest == b->digest;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* What applying a transaction or a 2PC step answered, as one number. */
+static uint64_t outcome_of(const command_result *r)
+{
+    uint64_t v[6] = { (uint64_t)(int64_t)r->code, r->version, (uint64_t)r->existed, r->failed,
+                      r->reason, r->tpc_state };
+    return fnv(0xcbf29ce484222325ULL, v, sizeof v);
 }
 
 void sim_observe_apply(sim *s, int node, uint64_t group, const struct raft_entry *e,
@@ -49,10 +72,13 @@ void sim_observe_apply(sim *s, int node, uint64_t group, const struct raft_entry
     memset(&rec, 0, sizeof rec);
     rec.index = e->index;
     rec.term = e->term;
+    rec.digest = fnv(0xcbf29ce484222325ULL, e->data, e->len);
     if (e->type == RAFT_ENTRY_NORMAL && e->len > 0) {
         command c;
         okv_error err;
         if (command_decode(e->data, e->len, &c, &err) == OKV_OK) {
+            if (c.op == CMD_TXN || c.op == CMD_TPC)
+                rec.outcome = outcome_of(r);
             rec.client_id = c.client_id;
             rec.request_id = c.request_id;
             uint64_t v = 0;
@@ -81,6 +107,9 @@ void sim_observe_apply(sim *s, int node, uint64_t group, const struct raft_entry
     if (slot->index && slot->effect != rec.effect)
         fail(s, "C2: node %d re-applied index %llu of group %d with another outcome", node + 1,
              (unsigned long long)e->index, g);
+    if (slot->index && same_cmd(slot, &rec) && slot->outcome != rec.outcome)
+        fail(s, "C1: node %d re-applied the transaction at index %llu of group %d with another "
+                "outcome", node + 1, (unsigned long long)e->index, g);
     *slot = rec;
     if (e->index + 1 > s->napplied[node][g])
         s->napplied[node][g] = e->index + 1;
@@ -91,6 +120,9 @@ void sim_observe_apply(sim *s, int node, uint64_t group, const struct raft_entry
         if (other->index && !same_cmd(other, &rec))
             fail(s, "C1: nodes %d and %d applied different entries at index %llu of group %d",
                  o + 1, node + 1, (unsigned long long)e->index, g);
+        else if (other->index && other->outcome != rec.outcome)
+            fail(s, "C1: nodes %d and %d applied the transaction at index %llu of group %d with "
+                    "different outcomes", o + 1, node + 1, (unsigned long long)e->index, g);
     }
 }
 

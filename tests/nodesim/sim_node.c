@@ -98,6 +98,13 @@ static void wake(void *ctx)
 static void stopped_on_fatal(sim *s, sim_node *n)
 {
     sim_logf(s, "node %d stopped itself: %s", n->idx + 1, n->fatal_msg);
+    /* raftstore's apply loop stops on an entry the state machine refused
+     * ("group G entry I: ..."): no fault the simulator injects makes
+     * fsm_apply fail, and the same entry stops every replica (check C7). */
+    unsigned long long g, i;
+    if (sscanf(n->fatal_msg, "group %llu entry %llu:", &g, &i) == 2 && !s->failure[0])
+        snprintf(s->failure, sizeof s->failure, "C7: node %d cannot apply an entry: %.900s",
+                 n->idx + 1, n->fatal_msg);
     sim_node_crash(s, n);
     if (s->faults_on)
         sim_schedule(s, s->now + sim_between(s, 30000, 300000), EV_RESTART, n->idx,
