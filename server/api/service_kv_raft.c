@@ -326,8 +326,11 @@ static void start_read(read_ctx *rc)
         read_done(rc, OKV_OK, 0);
         return;
     }
-    for (uint32_t p = rc->first; p < rc->first + rc->count; p++)
-        raftstore_read(n->rs, fsm_group_id(t->id, p), read_done, rc);
+    /* The last read point may answer (and free rc) before this loop looks
+     * at rc again: bounds and table are copied first. */
+    uint32_t first = rc->first, end = rc->first + rc->count, table = t->id;
+    for (uint32_t p = first; p < end; p++)
+        raftstore_read(n->rs, fsm_group_id(table, p), read_done, rc);
 }
 
 static void handle_read(rpc_call *call, const uint8_t *buf, size_t len, node *n,
