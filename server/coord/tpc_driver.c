@@ -142,6 +142,7 @@ typedef struct run {
     tpc_done_fn done;
     void *arg;
     uint8_t decision;
+    _Atomic int left_over;  /* a RESOLVE did not settle its share: no FINISH */
 } run;
 
 static void run_free(run *r)
@@ -279,11 +280,13 @@ static void finished(void *arg, const tpc_reply *rep)
 static void resolved(void *arg, const tpc_reply *rep)
 {
     run *r = arg;
+    /* Answers may come on two threads (a send that fails at once answers
+     * on its caller's): the flag is atomic, set before the count drops. */
     if (rep->rc != OKV_OK || rep->state == TPC_PREPARED)
-        r->decision = 0;   /* something is left: no FINISH, the sweeper resends */
+        atomic_store(&r->left_over, 1);   /* no FINISH: the sweeper resends */
     if (atomic_fetch_sub(&r->waiting, 1) != 1)
         return;
-    if (!r->decision) {
+    if (atomic_load(&r->left_over)) {
         run_free(r);
         return;
     }

@@ -73,6 +73,7 @@ typedef struct chain {
     int is_coord_record;      /* a C: resolve its participants; a P: resolve self */
     tpc_crec c;
     uint8_t decision;
+    _Atomic int left_over;    /* a RESOLVE did not settle: try next round */
     _Atomic int waiting;
     void (*done)(void *arg, int rc);   /* tpc_driver_unlock's caller */
     void *done_arg;
@@ -108,11 +109,12 @@ static void chain_resolved(void *arg, const tpc_reply *r)
 {
     chain *ch = arg;
     if (r->rc != OKV_OK || r->state == TPC_PREPARED)
-        ch->decision = 0;   /* try again next round */
+        atomic_store(&ch->left_over, 1);   /* try again next round */
     if (atomic_fetch_sub(&ch->waiting, 1) != 1)
         return;
-    if (!ch->is_coord_record || !ch->decision || tpc_driver_stopping(ch->d)) {
-        chain_end(ch, ch->decision ? OKV_OK : OKV_EUNAVAILABLE);
+    int left = atomic_load(&ch->left_over);
+    if (!ch->is_coord_record || left || tpc_driver_stopping(ch->d)) {
+        chain_end(ch, left ? OKV_EUNAVAILABLE : OKV_OK);
         return;
     }
     tpc_msg m = chain_msg(ch, TPC_FINISH, ch->coord);
