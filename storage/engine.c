@@ -239,6 +239,15 @@ static void setup_options(engine *e, size_t cache_bytes)
     rocksdb_block_based_table_options_t *bloom = table_options(e->cache, 1);
     rocksdb_options_set_block_based_table_factory(e->cf_opts[ENGINE_CF_DATA + 1], bloom);
     rocksdb_block_based_options_destroy(bloom);
+    /* Applying an entry looks up keys that are mostly absent: a lock on a
+     * written key, a transaction's records, an exactly-once record. In a
+     * full memtable each miss walks the skip list (in a profile of 2PC
+     * transfers, a sixth of the raft loop's time); a whole-key bloom filter
+     * in the memtable answers most misses without it. */
+    for (int cf = ENGINE_CF_DATA; cf <= ENGINE_CF_META; cf++) {
+        rocksdb_options_set_memtable_prefix_bloom_size_ratio(e->cf_opts[cf + 1], 0.05);
+        rocksdb_options_set_memtable_whole_key_filtering(e->cf_opts[cf + 1], 1);
+    }
 
     e->ropts = rocksdb_readoptions_create();
     e->wopts_sync = rocksdb_writeoptions_create();

@@ -18,8 +18,9 @@
  *      says aborted. No answer to DECIDE is OKV_EUNKNOWN: it may have
  *      applied; TxnStatus tells.
  *   4. RESOLVE every other share with the decision; once all applied,
- *      FINISH at the coordinator. A lost RESOLVE is the sweeper's to
- *      resend (the coordinator's record stays unfinished until then).
+ *      FINISH at the coordinator, batched with other transactions'
+ *      (tpc_batch.c). A lost RESOLVE or FINISH is the sweeper's to resend
+ *      (the coordinator's record stays unfinished until then).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "tpc_driver.h"
@@ -47,7 +48,8 @@ uint64_t tpc_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* ---- one step, to the leader of its partition ---------------------------- */
+/* ---- one step, to the leader of its partition (tpc_local.c when that is
+ * this node) --------------------------------------------------------------- */
 
 typedef struct step {
     tpc_step_fn fn;
@@ -74,6 +76,12 @@ static void step_done(client_op *op)
 }
 
 void tpc_send(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn fn, void *arg)
+{
+    if (!tpc_send_local(d, m, timeout_ms, fn, arg))
+        tpc_send_remote(d, m, timeout_ms, fn, arg);
+}
+
+void tpc_send_remote(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn fn, void *arg)
 {
     tpc_reply fail;
     memset(&fail, 0, sizeof fail);
@@ -142,6 +150,7 @@ typedef struct run {
     tpc_done_fn done;
     void *arg;
     uint8_t decision;
+    uint8_t answered;       /* planted tpc.driver.answer_early told the client already */
     _Atomic int left_over;  /* a RESOLVE did not settle its share: no FINISH */
 } run;
 
@@ -259,6 +268,9 @@ static void answer(run *r, int code, uint32_t failed, uint8_t reason, const char
     va_start(ap, fmt);
     vsnprintf(a.msg, sizeof a.msg, fmt, ap);
     va_end(ap);
+    if (r->answered)
+        return;
+    r->answered = 1;
     r->done(r->arg, &a);
 }
 
@@ -269,12 +281,6 @@ static int stopping(run *r)
         return 0;
     run_free(r);
     return 1;
-}
-
-static void finished(void *arg, const tpc_reply *rep)
-{
-    (void)rep;   /* unfinished records are the sweeper's */
-    run_free(arg);
 }
 
 static void resolved(void *arg, const tpc_reply *rep)
@@ -293,7 +299,8 @@ static void resolved(void *arg, const tpc_reply *rep)
     if (stopping(r))
         return;
     tpc_msg m = base_msg(r, TPC_FINISH, &r->shares[0]);
-    tpc_send(r->d, &m, 5000, finished, r);
+    tpc_finish(r->d, &m);
+    run_free(r);
 }
 
 static void resolve_all(run *r)
@@ -453,6 +460,10 @@ static void prepared(void *arg, const tpc_reply *rep)
             return;
         }
     }
+    /* Planted bug: "committed" before the decision applies; the
+     * coordinator's own vote may still refuse (a lost acknowledged write). */
+    if (OKV_FAILPOINT("tpc.driver.answer_early"))
+        answer(r, OKV_OK, 0, 0, "committed");
     tpc_msg m = prepare_msg(r, 0);
     m.flag = 1;
     tpc_send(r->d, &m, r->d->timeout_ms, voted, &r->shares[0]);

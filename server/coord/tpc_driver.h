@@ -23,7 +23,9 @@
  * time is safe; safety never depends on this file's timing, only
  * liveness does.
  *
- * Threads: callbacks run on the internal client's completion thread.
+ * Threads: callbacks run on the internal client's completion thread, or
+ * on the raft loop thread for a step to a group this node leads
+ * (tpc_local.c): they must not block.
  */
 #ifndef OKV_SERVER_TPC_DRIVER_H
 #define OKV_SERVER_TPC_DRIVER_H
@@ -41,8 +43,14 @@ typedef struct tpc_driver tpc_driver;
  * timeout_ms: each transaction's deadline (orderkvd --txn-timeout-ms); past
  * it (and a grace period) the sweepers may abort one still undecided. */
 int tpc_driver_new(tpc_driver **out, struct node *n, int timeout_ms, okv_error *err);
-/* Stops the sweeper and waits for every step in flight (each is bounded by
- * its deadline). Accepts NULL. */
+/* Stops the sweeper, answers the steps proposed to this node's own groups
+ * as "stopping", and waits for every step sent to other nodes (each is
+ * bounded by its deadline). Call it while the raft store still runs;
+ * accepts NULL. */
+void tpc_driver_stop(tpc_driver *d);
+/* Frees the driver (stopping it first if need be). Call it after the raft
+ * store is freed: a step proposed here may still be answered until then,
+ * and its answer looks at the driver. Accepts NULL. */
 void tpc_driver_free(tpc_driver *d);
 
 typedef struct tpc_answer {

@@ -23,6 +23,12 @@ struct tpc_driver {
     _Atomic int stopping;
     _Atomic long sweep_live;   /* sweeper chains in flight */
     struct tpc_later *later;   /* steps to send later, by due time; guarded by mu */
+    struct tpc_local *local;   /* steps proposed here, not yet answered; guarded by mu */
+    int stopped;               /* tpc_driver_stop ran */
+    pthread_mutex_t fin_mu;    /* guards the FINISH queues (tpc_batch.c) */
+    struct tpc_finq **finq;
+    size_t nfinq;
+    int fin_stop;
 };
 
 /* What one step's leader answered: rc is the call's (OKV_OK: applied), the
@@ -37,8 +43,32 @@ typedef struct tpc_reply {
 typedef void (*tpc_step_fn)(void *arg, const tpc_reply *r);
 
 /* Sends m to the leader of m->self; fn runs exactly once (on the client's
- * completion thread, or on this thread if nothing could be sent). */
+ * completion thread, on the raft loop thread when this node leads the
+ * group, or on this thread if nothing could be sent). */
 void tpc_send(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn fn, void *arg);
+
+/* tpc_send through the internal client (KV.TxnPart to the leader). */
+void tpc_send_remote(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn fn,
+                     void *arg);
+
+/* tpc_send when this node leads m->self's group: proposes the step to the
+ * raft loop directly (tpc_local.c). Returns 0, having done nothing, when
+ * it does not (or is stopping, or short of memory): send it remotely. */
+typedef struct tpc_local tpc_local;
+int tpc_send_local(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn fn, void *arg);
+
+/* Queues FINISH m for its group; queued FINISHes go as one entry
+ * (tpc_batch.c). Nobody is answered: what is lost the sweeper redoes. */
+typedef struct tpc_finq tpc_finq;
+void tpc_finish(tpc_driver *d, const tpc_msg *m);
+/* No batch is sent after stop; free releases the queues (after the raft
+ * store is freed: a batch's answer looks at its queue). */
+void tpc_finish_stop(tpc_driver *d);
+void tpc_finish_free(tpc_driver *d);
+
+/* Answers the local steps past their time (all: every one, the node is
+ * stopping) as unanswered. Takes mu; call without it. */
+void tpc_local_expire(tpc_driver *d, int all);
 
 /* tpc_send after delay_ms (the sweeper thread sends it). When the driver
  * stops first, fn gets OKV_EUNAVAILABLE instead. */

@@ -418,12 +418,14 @@ static void *sweeper_main(void *arg)
             continue;
         next_sweep = node_now_ms() + SWEEP_EVERY_MS;
         pthread_mutex_unlock(&d->mu);
+        tpc_local_expire(d, 0);
         if (atomic_load(&d->sweep_live) == 0)
             sweep_round(d);
         pthread_mutex_lock(&d->mu);
     }
     send_due(d, 1);   /* whatever waits is told the node stops */
     pthread_mutex_unlock(&d->mu);
+    tpc_local_expire(d, 1);
     return NULL;
 }
 
@@ -453,6 +455,7 @@ int tpc_driver_new(tpc_driver **out, node *n, int timeout_ms, okv_error *err)
                              "%s", okv_errmsg(NULL));
     }
     pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->fin_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -467,18 +470,32 @@ int tpc_driver_new(tpc_driver **out, node *n, int timeout_ms, okv_error *err)
     return OKV_OK;
 }
 
-void tpc_driver_free(tpc_driver *d)
+void tpc_driver_stop(tpc_driver *d)
 {
-    if (!d)
+    if (!d || d->stopped)
         return;
+    d->stopped = 1;
     atomic_store(&d->stopping, 1);
+    tpc_finish_stop(d);
     pthread_mutex_lock(&d->mu);
     d->stop = 1;
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
     if (d->sweeper_started)
         pthread_join(d->sweeper, NULL);
+    else
+        tpc_local_expire(d, 1);
     okv_close(d->client);   /* waits for every step in flight */
+    d->client = NULL;
+}
+
+void tpc_driver_free(tpc_driver *d)
+{
+    if (!d)
+        return;
+    tpc_driver_stop(d);
+    tpc_finish_free(d);
+    pthread_mutex_destroy(&d->fin_mu);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
     free(d);

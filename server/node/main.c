@@ -239,12 +239,13 @@ static int write_port_file(const char *path, const char *address)
 static void stop_all(node *n, transport *tp)
 {
     rpc_server_drain(n->rpc, 0);
-    tpc_driver_free(n->tpc);   /* its steps in flight end by their deadlines */
-    n->tpc = NULL;
+    tpc_driver_stop(n->tpc);   /* its steps in flight end by their deadlines */
     meta_free(n->meta);
     n->meta = NULL;
     atomic_store(&g_store, NULL);
     raftstore_free(n->rs);
+    tpc_driver_free(n->tpc);   /* after the store: its own steps' answers look at it */
+    n->tpc = NULL;
     snap_send_free(g_snap_send);   /* the loop hands it no more transfers */
     g_snap_send = NULL;
     g_transport = NULL;

@@ -39,7 +39,7 @@ int command_decode(const uint8_t *buf, size_t len, command *out, okv_error *err)
         return okv_error_set(err, OKV_ECORRUPT, "command format %u is not %d", buf[0],
                              COMMAND_FORMAT);
     out->op = buf[1];
-    if (out->op < CMD_PUT || out->op > CMD_TPC)
+    if (out->op < CMD_PUT || out->op > CMD_TPC_MANY)
         return okv_error_set(err, OKV_ECORRUPT, "unknown command op %u", out->op);
     if (buf[2] & ~1u)
         return okv_error_set(err, OKV_ECORRUPT, "unknown command flags 0x%x", buf[2]);
@@ -52,7 +52,7 @@ int command_decode(const uint8_t *buf, size_t len, command *out, okv_error *err)
     out->expected_version = keycodec_get_u64be(buf + 35);
     size_t klen = keycodec_get_u32be(buf + 43);
     /* A transaction's or a 2PC message's bytes are its value; no key. */
-    int is_txn = out->op == CMD_TXN || out->op == CMD_TPC;
+    int is_txn = out->op == CMD_TXN || out->op == CMD_TPC || out->op == CMD_TPC_MANY;
     if ((klen == 0) != is_txn || klen > OKV_MAX_KEY_LEN || klen > len - COMMAND_HEADER_LEN - 4 ||
         (is_txn && out->check_version))
         return okv_error_set(err, OKV_ECORRUPT, "command key length %zu is invalid", klen);

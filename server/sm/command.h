@@ -10,7 +10,9 @@
  * Command, version 1 (all integers big-endian):
  *   0   u8   format version (1)
  *   1   u8   op: 1 = PUT, 2 = DELETE, 3 = TXN, 4 = TPC (a two-phase commit
- *            message, tpc.h; client id 0: its rules make it idempotent)
+ *            message, tpc.h; client id 0: its rules make it idempotent),
+ *            5 = TPC_MANY (several 2PC messages for the group, applied in
+ *            order by one entry: the driver's batched FINISH steps)
  *   2   u8   flags: bit 0 = check_version
  *   3   u32  table id
  *   7   u32  partition
@@ -22,7 +24,9 @@
  *   43  u32  key length K (1..OKV_MAX_KEY_LEN; 0 for TXN), then K bytes
  *       u32  value length V (0..OKV_MAX_VALUE_LEN; 0 for DELETE), then V bytes;
  *            for TXN, 1..COMMAND_TXN_MAX bytes of a transaction (txn.h);
- *            for TPC, as many of a 2PC message (tpc.h)
+ *            for TPC, as many of a 2PC message (tpc.h); for TPC_MANY,
+ *            u32 count N (1..COMMAND_TPC_MANY_MAX), then N times a u32
+ *            length L and L bytes of a 2PC message
  *
  * Result, version 1 (stored in the dedup table, returned to the client):
  *   0   u8   format version (1)
@@ -50,7 +54,8 @@
  * fit, which txn_validate's callers refuse with a message. */
 #define COMMAND_TXN_MAX (4u * 1024u * 1024u)
 
-enum command_op { CMD_PUT = 1, CMD_DELETE = 2, CMD_TXN = 3, CMD_TPC = 4 };
+enum command_op { CMD_PUT = 1, CMD_DELETE = 2, CMD_TXN = 3, CMD_TPC = 4, CMD_TPC_MANY = 5 };
+#define COMMAND_TPC_MANY_MAX 4096
 
 typedef struct command {
     uint8_t op;

@@ -741,6 +741,40 @@ static int apply_tpc(fsm *f, uint64_t index, const command *c, command_result *o
     return OKV_OK;
 }
 
+/* Several 2PC messages in one entry (command.h TPC_MANY), in order; the
+ * result is the last one's. */
+static int apply_tpc_many(fsm *f, uint64_t index, const command *c, command_result *out,
+                          okv_error *err)
+{
+    const uint8_t *p = c->value;
+    size_t left = c->value_len;
+    uint32_t n = left >= 4 ? keycodec_get_u32be(p) : 0;
+    if (n == 0 || n > COMMAND_TPC_MANY_MAX)
+        return okv_error_set(err, OKV_ECORRUPT, "entry %llu: a batch of %u 2PC messages",
+                             (unsigned long long)index, n);
+    p += 4;
+    left -= 4;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t ml = left >= 4 ? keycodec_get_u32be(p) : 0;
+        if (left < 4 || ml == 0 || ml > left - 4)
+            return okv_error_set(err, OKV_ECORRUPT, "entry %llu: 2PC message %u of %u is cut "
+                                 "short", (unsigned long long)index, i, n);
+        command one = *c;
+        one.op = CMD_TPC;
+        one.value = p + 4;
+        one.value_len = ml;
+        int rc = apply_tpc(f, index, &one, out, err);
+        if (rc)
+            return rc;
+        p += 4 + ml;
+        left -= 4 + (size_t)ml;
+    }
+    if (left)
+        return okv_error_set(err, OKV_ECORRUPT, "entry %llu: %zu bytes after a batch of 2PC "
+                             "messages", (unsigned long long)index, left);
+    return OKV_OK;
+}
+
 int fsm_apply(fsm *f, uint64_t group, uint64_t index, const uint8_t *buf, size_t len,
               command_result *out, okv_error *err)
 {
@@ -784,9 +818,10 @@ int fsm_apply(fsm *f, uint64_t group, uint64_t index, const uint8_t *buf, size_t
         if (rc != OKV_ENOTFOUND)
             return rc;
     }
-    rc = c.op == CMD_TXN   ? apply_txn(f, index, &c, out, err)
-         : c.op == CMD_TPC ? apply_tpc(f, index, &c, out, err)
-                           : apply_write(f, index, &c, out, err);
+    rc = c.op == CMD_TXN        ? apply_txn(f, index, &c, out, err)
+         : c.op == CMD_TPC      ? apply_tpc(f, index, &c, out, err)
+         : c.op == CMD_TPC_MANY ? apply_tpc_many(f, index, &c, out, err)
+                                : apply_write(f, index, &c, out, err);
     if (rc)
         return rc;
     if (c.client_id && out->code != OKV_EUNAVAILABLE) {

@@ -9,6 +9,7 @@
 #include "fsm.h"
 #include "keycodec.h"
 #include "okv_test.h"
+#include "tpc.h"
 #include "txn.h"
 
 #define T 1u   /* table orders */
@@ -505,6 +506,152 @@ static void test_fsm__a_transaction_naming_another_partition_is_corruption(void 
     assert_non_null(strstr(err.msg, "partition"));
 }
 
+/* ---- 2PC messages batched in one entry (command.h TPC_MANY) ----------- */
+
+static int apply_value_rc(fsm *f, uint64_t index, uint8_t op, const uint8_t *val, size_t len,
+                          command_result *r, okv_error *err)
+{
+    command c;
+    memset(&c, 0, sizeof c);
+    c.op = op;
+    c.table_id = T;
+    c.partition = P;
+    c.value = val;
+    c.value_len = len;
+    size_t clen = command_encoded_size(&c);
+    uint8_t *buf = malloc(clen);
+    command_encode(&c, buf);
+    int rc = fsm_apply(f, fsm_group_id(T, P), index, buf, clen, r, err);
+    free(buf);
+    return rc;
+}
+
+static tpc_msg tpc_step(uint8_t kind, uint8_t flag, uint64_t req, uint64_t clock)
+{
+    tpc_msg m;
+    memset(&m, 0, sizeof m);
+    m.kind = kind;
+    m.flag = flag;
+    m.id = (tpc_id){ 77, req };
+    m.self = (tpc_group){ T, P };
+    m.coord = m.self;
+    m.clock_ms = clock;
+    return m;
+}
+
+static command_result apply_step(fsm *f, uint64_t index, const tpc_msg *m)
+{
+    size_t n = tpc_msg_encoded_size(m);
+    uint8_t *enc = malloc(n);
+    tpc_msg_encode(m, enc);
+    command_result r;
+    okv_error err;
+    if (apply_value_rc(f, index, CMD_TPC, enc, n, &r, &err))
+        fail_msg("apply 2PC step at %llu: %s", (unsigned long long)index, err.msg);
+    free(enc);
+    return r;
+}
+
+/* The coordinator commits transaction req alone (its vote names a second,
+ * already prepared participant, so the record waits for FINISH). */
+static void commit_alone(fsm *f, uint64_t index, uint64_t req, const char *key)
+{
+    txn_write w = { TXN_PUT, 0, tkey(key), (const uint8_t *)"v", 1, 0, 0 };
+    txn t = { 0, NULL, 1, &w };
+    size_t n = txn_encoded_size(&t);
+    uint8_t *share = malloc(n);
+    txn_encode(&t, share);
+    tpc_msg m = tpc_step(TPC_PREPARE, 1, req, 1000);
+    m.deadline_ms = 60000;
+    m.nparts = 2;
+    m.parts[0] = m.self;
+    m.parts[1] = (tpc_group){ T, P + 1 };
+    m.share = share;
+    m.share_len = n;
+    command_result r = apply_step(f, index, &m);
+    assert_int_equal(r.code, OKV_OK);
+    assert_int_equal(r.tpc_state, TPC_COMMITTED);
+    free(share);
+}
+
+/* u32 count, then (u32 length, message) for each of ms. */
+static uint8_t *many(const tpc_msg *ms, uint32_t n, size_t *len)
+{
+    size_t total = 4;
+    for (uint32_t i = 0; i < n; i++)
+        total += 4 + tpc_msg_encoded_size(&ms[i]);
+    uint8_t *b = malloc(total);
+    keycodec_put_u32be(b, n);
+    size_t off = 4;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t ml = tpc_msg_encoded_size(&ms[i]);
+        keycodec_put_u32be(b + off, (uint32_t)ml);
+        tpc_msg_encode(&ms[i], b + off + 4);
+        off += 4 + ml;
+    }
+    *len = total;
+    return b;
+}
+
+/* State a plain CHECK reports after a FORGET far past every retention: a
+ * finished coordinator record is gone (NONE), an unfinished one stays. */
+static uint8_t state_after_forget(fsm *f, uint64_t *index, uint64_t req)
+{
+    uint64_t later = 1000 + 2ull * TPC_RETAIN_MS;
+    tpc_msg forget = tpc_step(TPC_FORGET, 'C', req, later);
+    apply_step(f, (*index)++, &forget);
+    tpc_msg check = tpc_step(TPC_CHECK, 0, req, later);
+    return apply_step(f, (*index)++, &check).tpc_state;
+}
+
+static void test_fsm__a_batch_of_finish_steps_applies_every_one(void **state)
+{
+    fx *x = *state;
+    commit_alone(x->f, 1, 1, "k/1");
+    commit_alone(x->f, 2, 2, "k/2");
+    commit_alone(x->f, 3, 3, "k/3");
+    tpc_msg fin[2] = { tpc_step(TPC_FINISH, 0, 1, 2000), tpc_step(TPC_FINISH, 0, 3, 2000) };
+    size_t len;
+    uint8_t *b = many(fin, 2, &len);
+    command_result r;
+    okv_error err;
+    assert_int_equal(apply_value_rc(x->f, 4, CMD_TPC_MANY, b, len, &r, &err), OKV_OK);
+    free(b);
+    assert_int_equal(r.code, OKV_OK);
+    flush(x->f);
+    uint64_t index = 5;
+    assert_int_equal(state_after_forget(x->f, &index, 1), TPC_NONE);
+    assert_int_equal(state_after_forget(x->f, &index, 3), TPC_NONE);
+    /* Not in the batch: still unfinished, so kept. */
+    assert_int_equal(state_after_forget(x->f, &index, 2), TPC_COMMITTED);
+}
+
+static void test_fsm__a_malformed_batch_of_2pc_steps_is_corruption(void **state)
+{
+    fx *x = *state;
+    tpc_msg fin[2] = { tpc_step(TPC_FINISH, 0, 1, 2000), tpc_step(TPC_FINISH, 0, 2, 2000) };
+    size_t len;
+    uint8_t *b = many(fin, 2, &len);
+    command_result r;
+    okv_error err;
+    /* Count 0; a count above what follows; a message cut short; bytes
+     * after the last message. */
+    uint8_t zero[4] = { 0, 0, 0, 0 };
+    assert_int_equal(apply_value_rc(x->f, 1, CMD_TPC_MANY, zero, 4, &r, &err), OKV_ECORRUPT);
+    keycodec_put_u32be(b, 3);
+    assert_int_equal(apply_value_rc(x->f, 1, CMD_TPC_MANY, b, len, &r, &err), OKV_ECORRUPT);
+    keycodec_put_u32be(b, 2);
+    assert_int_equal(apply_value_rc(x->f, 1, CMD_TPC_MANY, b, len - 1, &r, &err), OKV_ECORRUPT);
+    uint8_t *longer = malloc(len + 1);
+    memcpy(longer, b, len);
+    longer[len] = 0;
+    assert_int_equal(apply_value_rc(x->f, 1, CMD_TPC_MANY, longer, len + 1, &r, &err),
+                     OKV_ECORRUPT);
+    assert_non_null(strstr(err.msg, "after a batch"));
+    free(longer);
+    free(b);
+}
+
 int main(void)
 {
 #define TT(n) cmocka_unit_test_setup_teardown(n, setup, teardown)
@@ -518,6 +665,8 @@ int main(void)
         TT(test_fsm__synced_flush_writes_the_batch),
         TT(test_fsm__a_command_of_another_group_is_corruption),
         TT(test_fsm__a_transfer_applies_all_its_writes_at_one_version),
+        TT(test_fsm__a_batch_of_finish_steps_applies_every_one),
+        TT(test_fsm__a_malformed_batch_of_2pc_steps_is_corruption),
         TT(test_fsm__a_failed_transaction_writes_nothing_and_replays_its_answer),
         TT(test_fsm__a_transaction_naming_another_partition_is_corruption),
         cmocka_unit_test(test_fsm__replicas_agree_whatever_their_flush_points),
