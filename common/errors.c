@@ -22,6 +22,11 @@ const char *okv_strerror(int code)
     case OKV_EFORMAT: return "unsupported data format";
     case OKV_EPROTO: return "protocol error";
     case OKV_ECONDITION: return "condition failed";
+    case OKV_EILLEGAL: return "illegal transition";
+    case OKV_EFUNDS: return "insufficient funds";
+    case OKV_ESOLDOUT: return "sold out";
+    case OKV_EIDEMPOTENCY: return "idempotency key reused with another request";
+    case OKV_EINPROGRESS: return "in progress";
     default: return "unknown error code";
     }
 }

@@ -231,7 +231,7 @@ wait_gone() {   # node, pid, tenths of a second
 # succeeds only once that partition has a leader with a quorum.
 probe_cmds() {
   local t i out=""
-  for t in orders payments accounts; do
+  for t in orders payments accounts stock; do
     for i in 0 1 2 3 4 5 6 7; do out+="${out:+; }del $t okv-up-probe-$i"; done
   done
   echo "$out"

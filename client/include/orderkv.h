@@ -58,8 +58,17 @@ enum okv_code {
     OKV_EUNIMPLEMENTED = -12,/* the server does not know the request */
     OKV_EFORMAT = -13,       /* data dir of another format version */
     OKV_EPROTO = -14,        /* malformed message on the wire */
-    OKV_ECONDITION = -15     /* a transaction's condition (or an add's floor) did not
+    OKV_ECONDITION = -15,    /* a transaction's condition (or an add's floor) did not
                                 hold: nothing applied; okv_txn_result tells which */
+    /* The orders service's rule outcomes (docs/orders.md): nothing applied,
+     * and the same request against the same state gets the same answer. */
+    OKV_EILLEGAL = -16,      /* not allowed in the order's status (illegal transition,
+                                or a refund beyond what was captured) */
+    OKV_EFUNDS = -17,        /* the account's balance is below the amount */
+    OKV_ESOLDOUT = -18,      /* too few units of a sku available */
+    OKV_EIDEMPOTENCY = -19,  /* the idempotency key was used with another request */
+    OKV_EINPROGRESS = -20    /* a request with the same idempotency key is being
+                                applied: resend shortly to get its result */
 };
 
 /* Static English name of a code, e.g. "not found". Never NULL. */

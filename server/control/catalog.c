@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const builtin[] = { "orders", "payments", "accounts" };
+static const char *const builtin[] = { "orders", "payments", "accounts", "stock" };
 
 void catalog_init_default(catalog *c, uint32_t partitions)
 {

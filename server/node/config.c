@@ -30,7 +30,7 @@ const char *config_usage(void)
 {
     return "usage: orderkvd [options]\n"
            "\n"
-           "Runs one orderkv node: the orders, payments and accounts tables over\n"
+           "Runs one orderkv node: the orders, payments, accounts and stock tables over\n"
            "RocksDB, served over gRPC (proto/orderkv.proto).\n"
            "\n"
            "  --data-dir DIR        data directory (default ./data; created if absent)\n"

@@ -291,7 +291,7 @@ static void node_with_other_partition_count_stops(void **state)
         sleep_ms(100);
     assert_int_equal(died, 1);
     assert_true(c->node[3].pid <= 0);
-    char log[8192] = "";
+    static char log[1 << 20];
     FILE *lf = fopen(c->node[3].log_path, "r");
     assert_non_null(lf);
     size_t got = fread(log, 1, sizeof log - 1, lf);

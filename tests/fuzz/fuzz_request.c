@@ -7,7 +7,7 @@
  * 0xff picks a TxnRequest, server/api/request_txn.c, checked by fuzz_txn;
  * 0xfe a two-phase commit step, server/txn/tpc.c, checked by fuzz_tpc);
  * the rest is the protobuf body a client would send. The catalog is the
- * default one (orders, payments, accounts; CATALOG_DEFAULT_PARTITIONS each).
+ * default one (orders, payments, accounts, stock; CATALOG_DEFAULT_PARTITIONS each).
  *
  * Beyond "no crash, no leak, no UB", every outcome is checked against the
  * contract in request.h and the limits in proto/orderkv.proto:

@@ -184,7 +184,7 @@ static void test_node__status(void **state)
     assert_int_equal(okv_put(f->c, "orders", "s", 1, "v", 1, NULL, 0), OKV_OK);
     okv_status *s;
     assert_int_equal(okv_status_get(f->c, &s, 0), OKV_OK);
-    assert_int_equal(okv_status_table_count(s), 3);
+    assert_int_equal(okv_status_table_count(s), 4);
     assert_string_equal(okv_status_table_name(s, 0), "orders");
     assert_int_equal(okv_status_table_partitions(s, 1), 8);
     assert_string_equal(okv_status_server_version(s), OKV_VERSION_STRING);

@@ -61,7 +61,7 @@ OVERALL_TIMEOUT = 600     # whole test; SIGALRM aborts it (ctest TIMEOUT is high
 
 MAX_KEY = 1024
 MAX_VALUE = 1024 * 1024
-TABLES = {"orders", "payments", "accounts"}
+TABLES = {"orders", "payments", "accounts", "stock"}
 
 # Filled in by generate_stubs().
 pb = None        # orderkv_pb2
@@ -527,7 +527,8 @@ def step_records(s, st):
     payment = rec.Payment(payment_id="p-1", order_id="o-1001", amount=4498, currency="CNY",
                           method="card", status=rec.CAPTURED, idempotency_key="idem-xyz",
                           created_at_ms=1700000000500)
-    account = rec.Account(account_id="acct-9", balance=-250, currency="CNY")
+    account = rec.Account(account_id="acct-9", currency="CNY", owner="cust42",
+                          created_at_ms=1700000000000)
     okey, pkey, akey = b"cust42/o-1001", b"o-1001/p-1", b"acct-9"
     put(s, "orders", okey, order.SerializeToString())
     put(s, "payments", pkey, payment.SerializeToString())
@@ -551,9 +552,9 @@ def step_status(s, st, data_dir):
     check(not r.HasField("error") or r.error.code == pb.OK, f"Status error {r.error}")
     names = {t.name for t in r.tables}
     check(names == TABLES, f"Status tables {sorted(names)}, want {sorted(TABLES)}")
-    check(len(r.tables) == 3, "a table listed twice")
+    check(len(r.tables) == len(TABLES), "a table listed twice")
     ids = {t.name: t.id for t in r.tables}
-    check(ids == {"orders": 1, "payments": 2, "accounts": 3}, f"table ids {ids}")
+    check(ids == {"orders": 1, "payments": 2, "accounts": 3, "stock": 4}, f"table ids {ids}")
     check(all(t.partitions >= 1 for t in r.tables), "every table has partitions")
     counters = {c.name: c.value for c in r.counters}
     for c in ("writes", "syncs", "reads"):
