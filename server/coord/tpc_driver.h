@@ -74,6 +74,16 @@ void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done,
 void tpc_driver_unlock(tpc_driver *d, uint32_t table_id, uint32_t partition, tpc_id holder,
                        void (*done)(void *arg, int rc), void *arg);
 
+/* Runs fn(arg, 0) on the sweeper thread about delay_ms from now (it must
+ * not block), or fn(arg, 1) once the driver stops first. For the orders
+ * service's backoff between attempts. */
+void tpc_driver_after(tpc_driver *d, int delay_ms, void (*fn)(void *arg, int stopping),
+                      void *arg);
+
+/* The node's internal client (routing to every partition's leader), for
+ * other services of the node; valid until tpc_driver_stop. */
+struct okv_client *tpc_driver_client(tpc_driver *d);
+
 /* The wall clock in milliseconds (deadlines travel between nodes). */
 uint64_t tpc_wall_ms(void);
 

@@ -44,6 +44,8 @@
 
 int tpc_driver_stopping(tpc_driver *d) { return atomic_load(&d->stopping); }
 
+okv_client *tpc_driver_client(tpc_driver *d) { return d->client; }
+
 const catalog_table *tpc_table(tpc_driver *d, uint32_t table_id)
 {
     const catalog *cat = kvstore_catalog(d->n->kv);
@@ -246,8 +248,43 @@ typedef struct tpc_later {
     int timeout_ms;
     tpc_step_fn fn;
     void *arg;
+    void (*tick)(void *arg, int stopping);   /* tpc_driver_after: called, not sent */
     struct tpc_later *next;
 } tpc_later;
+
+/* Puts l in the queue by due time; 0, or -1 when the driver stopped. */
+static int later_push(tpc_driver *d, tpc_later *l)
+{
+    pthread_mutex_lock(&d->mu);
+    int stopped = d->stop;
+    if (!stopped) {
+        tpc_later **pp = &d->later;
+        while (*pp && (*pp)->due_ms <= l->due_ms)
+            pp = &(*pp)->next;
+        l->next = *pp;
+        *pp = l;
+        pthread_cond_broadcast(&d->cv);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return stopped ? -1 : 0;
+}
+
+void tpc_driver_after(tpc_driver *d, int delay_ms, void (*fn)(void *arg, int stopping),
+                      void *arg)
+{
+    tpc_later *l = calloc(1, sizeof *l);
+    if (!l) {
+        fn(arg, 0);   /* no memory to wait: now */
+        return;
+    }
+    l->due_ms = node_now_ms() + (uint64_t)(delay_ms > 0 ? delay_ms : 0);
+    l->tick = fn;
+    l->arg = arg;
+    if (later_push(d, l) != 0) {
+        free(l);
+        fn(arg, 1);
+    }
+}
 
 void tpc_send_later(tpc_driver *d, const tpc_msg *m, int delay_ms, int timeout_ms,
                     tpc_step_fn fn, void *arg)
@@ -270,18 +307,7 @@ void tpc_send_later(tpc_driver *d, const tpc_msg *m, int delay_ms, int timeout_m
     l->timeout_ms = timeout_ms;
     l->fn = fn;
     l->arg = arg;
-    pthread_mutex_lock(&d->mu);
-    int stopped = d->stop;
-    if (!stopped) {
-        tpc_later **pp = &d->later;
-        while (*pp && (*pp)->due_ms <= l->due_ms)
-            pp = &(*pp)->next;
-        l->next = *pp;
-        *pp = l;
-        pthread_cond_broadcast(&d->cv);
-    }
-    pthread_mutex_unlock(&d->mu);
-    if (stopped) {
+    if (later_push(d, l) != 0) {
         tpc_reply r = { OKV_EUNAVAILABLE, TPC_NONE, { 0, 0, 0 }, "the node is stopping" };
         free(buf);
         free(l);
@@ -299,7 +325,9 @@ static void send_due(tpc_driver *d, int all_failed)
             return;
         d->later = l->next;
         pthread_mutex_unlock(&d->mu);
-        if (all_failed) {
+        if (l->tick) {
+            l->tick(l->arg, all_failed);
+        } else if (all_failed) {
             tpc_reply r = { OKV_EUNAVAILABLE, TPC_NONE, { 0, 0, 0 }, "the node is stopping" };
             l->fn(l->arg, &r);
         } else {

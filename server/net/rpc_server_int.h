@@ -12,7 +12,7 @@
 #include "rpc_server.h"
 #include "rpc_stream.h"
 
-#define MAX_METHODS 16
+#define MAX_METHODS 48   /* KV, admin, transport, snapshots and the 14 of Orders */
 #define MAX_THREADS 8
 /* Calls requested ahead per method: how many calls of one method can arrive
  * at once before gRPC queues them internally. */

@@ -299,6 +299,7 @@ static int run(const config *cfg, const sigset_t *sigs)
         (rc = clustered ? service_kv_raft_register(&n, &err) : service_kv_register(&n, &err)) ||
         (clustered && (rc = service_tpc_register(&n, &err))) ||
         (rc = service_admin_register(&n, &err)) ||
+        (rc = service_orders_register(&n, &err)) ||
         (rc = rpc_server_start(n.rpc, cfg->threads, &err)) ||
         (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err))) ||
         (clustered && (rc = meta_start(n.meta, &err))) ||

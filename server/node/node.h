@@ -82,6 +82,10 @@ int service_error_code(int code);
  * through the committer; cluster: proposed to the partition's group). */
 rpc_handler service_txn_handler(const node *n);
 
+/* service_orders.c, service_orders_read.c: orderkv.v1.Orders (docs/orders.md);
+ * a node alone answers UNIMPLEMENTED. */
+int service_orders_register(node *n, okv_error *err);
+
 /* service_tpc.c: KV.TxnPart and KV.TxnStatus (cluster mode). */
 int service_tpc_register(node *n, okv_error *err);
 

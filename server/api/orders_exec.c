@@ -1,0 +1,349 @@
+/*
+ * orders_exec.c — one orders request: reads, plan, commit, answer
+ * (orders_exec.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "orders_exec.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "orderkv.h"
+#include "tpc_driver.h"
+
+/* Attempts of one request: re-reads after a record changed, and waits
+ * after a conflict with another transaction's lock. */
+#define OX_ATTEMPTS 8
+#define OX_TIMEOUT_MS 10000
+#define OX_BACKOFF_FIRST_MS 2
+
+struct ox {
+    node *n;
+    rpc_call *call;
+    okv_client *c;
+    ox_spec s;
+    _Atomic int pending;       /* reads in flight */
+    int attempt;
+    _Atomic int read_rc;       /* first read failure of this attempt */
+    char read_msg[OKV_ERRMSG_MAX];
+    ord_plan *plan;
+};
+
+static _Atomic uint32_t id_counter;
+
+int64_t ox_now_ms(void)
+{
+    return (int64_t)tpc_wall_ms();
+}
+
+void ox_new_id(const ox *x, char *buf, size_t cap)
+{
+    /* Hex wall clock first, so ids sort by creation; then the node and a
+     * counter, so two nodes (or two requests in one millisecond) differ. */
+    uint32_t k = atomic_fetch_add(&id_counter, 1);
+    snprintf(buf, cap, "%011" PRIx64 "%02" PRIx64 "%06" PRIx32, (uint64_t)ox_now_ms(),
+             x->n->node_id & 0xff, k & 0xffffff);
+}
+
+const ox_read *ox_read_at(const ox *x, size_t i)
+{
+    return i < x->s.nreads && x->s.reads[i].found ? &x->s.reads[i] : NULL;
+}
+
+void ox_reply_error(rpc_call *call, const ord_error *err)
+{
+    Orderkv__V1__Error e = ORDERKV__V1__ERROR__INIT;
+    e.code = service_error_code(err->code);
+    e.message = (char *)err->msg;
+    /* Any response message would do: they all start with these two. */
+    Orderkv__V1__GetOrderResponse r = ORDERKV__V1__GET_ORDER_RESPONSE__INIT;
+    r.error = &e;
+    r.reason = err->reason;
+    uint8_t buf[OKV_ERRMSG_MAX + 64];
+    size_t len = protobuf_c_message_get_packed_size(&r.base);
+    if (len > sizeof buf) {
+        rpc_call_reply(call, err->code, err->msg, NULL, 0);
+        return;
+    }
+    protobuf_c_message_pack(&r.base, buf);
+    rpc_call_reply(call, err->code, err->msg, buf, len);
+}
+
+static void clear_reads(ox *x)
+{
+    for (size_t i = 0; i < x->s.nreads; i++) {
+        free(x->s.reads[i].val);
+        x->s.reads[i].val = NULL;
+        x->s.reads[i].len = 0;
+        x->s.reads[i].found = 0;
+        x->s.reads[i].version = 0;
+    }
+}
+
+static void ox_free(ox *x)
+{
+    clear_reads(x);
+    ord_plan_free(x->plan);
+    if (x->s.req_free)
+        x->s.req_free(x->s.req);
+    free(x);
+}
+
+static void finish_error(ox *x, int code, int reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void finish_error(ox *x, int code, int reason, const char *fmt, ...)
+{
+    ord_error err;
+    ord_error_clear(&err);
+    err.code = code;
+    err.reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    va_end(ap);
+    ox_reply_error(x->call, &err);
+    ox_free(x);
+}
+
+static void finish_plan(ox *x)
+{
+    size_t len = 0;
+    const uint8_t *resp = ord_plan_response(x->plan, &len);
+    rpc_call_reply(x->call, OKV_OK, NULL, resp, len);
+    ox_free(x);
+}
+
+static void start_reads(ox *x);
+
+static void again_now(void *arg, int stopping)
+{
+    ox *x = arg;
+    if (stopping) {
+        finish_error(x, OKV_EUNAVAILABLE, ORD_R(NONE), "%s: the node is stopping; nothing was "
+                     "applied by this attempt, retry", x->s.what);
+        return;
+    }
+    start_reads(x);
+}
+
+/* Runs the request again from its reads: at once, or after a backoff. */
+static void again(ox *x, int backoff)
+{
+    ord_plan_free(x->plan);
+    x->plan = NULL;
+    clear_reads(x);
+    if (!backoff) {
+        start_reads(x);
+        return;
+    }
+    int delay = OX_BACKOFF_FIRST_MS << (x->attempt < 6 ? x->attempt : 6);
+    delay += rand() % (delay / 2 + 1);   /* jitter: copies that met do not meet again */
+    tpc_driver_after(x->n->tpc, delay, again_now, x);
+}
+
+static void committed(void *arg, const okv_result *r)
+{
+    ox *x = arg;
+    int rc = okv_result_code(r);
+    if (rc == OKV_OK) {
+        finish_plan(x);
+        return;
+    }
+    okv_txn_outcome out;
+    memset(&out, 0, sizeof out);
+    okv_result_txn_outcome(r, &out);
+    int last = ++x->attempt >= OX_ATTEMPTS;
+    if (rc == OKV_ECONDITION) {
+        ord_error err;
+        ord_error_clear(&err);
+        int f = ord_plan_failure(x->plan, out.failed, out.reason, &err);
+        if (f != ORD_PLAN_RETRY) {
+            ox_reply_error(x->call, &err);
+            ox_free(x);
+        } else if (last) {
+            finish_error(x, OKV_ECONFLICT, ORD_R(NONE), "%s: the records kept changing while it "
+                         "ran (%d attempts); nothing applied, retry", x->s.what, OX_ATTEMPTS);
+        } else {
+            again(x, 0);
+        }
+        return;
+    }
+    if (rc == OKV_ECONFLICT) {
+        if (last) {
+            ord_error err;
+            ord_error_clear(&err);
+            ord_plan_conflict(x->plan, &err);
+            ox_reply_error(x->call, &err);
+            ox_free(x);
+        } else {
+            again(x, 1);
+        }
+        return;
+    }
+    int unknown = rc == OKV_EUNKNOWN || rc == OKV_ETIMEDOUT;
+    if ((unknown || rc == OKV_EUNAVAILABLE) && !last &&
+        (x->s.idempotent || ord_plan_has_idem(x->plan))) {
+        again(x, 1);   /* the next run replays or finds it done */
+        return;
+    }
+    if (unknown)
+        finish_error(x, OKV_EUNKNOWN, ORD_R(NONE), "%s: the transaction got no answer (%s); it "
+                     "may have applied: read the records, or send requests that change money "
+                     "with an idempotency key so a resend is safe", x->s.what,
+                     okv_result_errmsg(r));
+    else
+        finish_error(x, rc, ORD_R(NONE), "%s: %s", x->s.what, okv_result_errmsg(r));
+}
+
+static int add_op(okv_txn_req *t, const ord_op *op)
+{
+    const char *tn = ord_table_name(op->table);
+    const uint8_t *k = op->key.buf;
+    size_t kl = op->key.len;
+    switch (op->kind) {
+    case ORD_OP_EXISTS: return okv_txn_req_exists(t, tn, k, kl);
+    case ORD_OP_ABSENT: return okv_txn_req_absent(t, tn, k, kl);
+    case ORD_OP_VERSION_IS: return okv_txn_req_version_is(t, tn, k, kl, op->version);
+    case ORD_OP_PUT: return okv_txn_req_put(t, tn, k, kl, op->value, op->value_len);
+    case ORD_OP_DELETE: return okv_txn_req_delete(t, tn, k, kl);
+    case ORD_OP_ADD:
+        return op->has_floor ? okv_txn_req_add_floor(t, tn, k, kl, op->delta, op->floor)
+                             : okv_txn_req_add(t, tn, k, kl, op->delta);
+    }
+    return OKV_EINVAL;
+}
+
+static void plan_and_commit(ox *x)
+{
+    int read_rc = atomic_load(&x->read_rc);
+    if (read_rc) {
+        finish_error(x, read_rc, ORD_R(NONE), "%s: reading its records: %s", x->s.what,
+                     x->read_msg);
+        return;
+    }
+    ord_error err;
+    ord_error_clear(&err);
+    if (x->s.plan(x, x->s.req, &x->plan, &err) != 0) {
+        ox_reply_error(x->call, &err);
+        ox_free(x);
+        return;
+    }
+    size_t n = ord_plan_len(x->plan);
+    if (n == 0) {
+        finish_plan(x);   /* a replay, or already so */
+        return;
+    }
+    okv_txn_req *t = NULL;
+    int rc = okv_txn_req_new(&t);
+    for (size_t i = 0; rc == OKV_OK && i < n; i++)
+        rc = add_op(t, ord_plan_op(x->plan, i));
+    if (rc == OKV_OK)
+        rc = okv_txn_commit_async(x->c, t, OX_TIMEOUT_MS, committed, x);
+    okv_txn_req_free(t);
+    if (rc != OKV_OK)
+        finish_error(x, rc, ORD_R(NONE), "%s: cannot send its transaction: %s", x->s.what,
+                     okv_strerror(rc));
+}
+
+typedef struct read_arg {
+    ox *x;
+    size_t i;
+} read_arg;
+
+/* Two reads may fail at once, on two threads: the first failure keeps its
+ * message; the pending count orders the message before its reader. */
+static void read_failed(ox *x, int rc, const char *msg)
+{
+    int none = 0;
+    if (atomic_compare_exchange_strong(&x->read_rc, &none, rc))
+        snprintf(x->read_msg, sizeof x->read_msg, "%s", msg ? msg : okv_strerror(rc));
+}
+
+static void one_read_done(void *arg, const okv_result *r)
+{
+    read_arg *ra = arg;
+    ox *x = ra->x;
+    ox_read *rd = &x->s.reads[ra->i];
+    free(ra);
+    int rc = okv_result_code(r);
+    if (rc == OKV_OK) {
+        size_t len = 0;
+        const void *p = okv_result_value(r, &len);
+        rd->val = malloc(len ? len : 1);
+        if (rd->val) {
+            if (len)
+                memcpy(rd->val, p, len);
+            rd->len = len;
+            rd->found = 1;
+            rd->version = okv_result_version(r);
+        } else {
+            read_failed(x, OKV_ENOMEM, "out of memory");
+        }
+    } else if (rc != OKV_ENOTFOUND) {
+        read_failed(x, rc, okv_result_errmsg(r));
+    }
+    if (atomic_fetch_sub(&x->pending, 1) == 1)
+        plan_and_commit(x);
+}
+
+static void start_reads(ox *x)
+{
+    atomic_store(&x->read_rc, 0);
+    x->read_msg[0] = '\0';
+    if (x->s.nreads == 0) {
+        plan_and_commit(x);
+        return;
+    }
+    atomic_store(&x->pending, (int)x->s.nreads + 1);   /* +1: this loop's own hold */
+    for (size_t i = 0; i < x->s.nreads; i++) {
+        ox_read *rd = &x->s.reads[i];
+        read_arg *ra = malloc(sizeof *ra);
+        int rc = OKV_ENOMEM;
+        if (ra) {
+            ra->x = x;
+            ra->i = i;
+            rc = okv_get_async(x->c, ord_table_name(rd->table), rd->key.buf, rd->key.len,
+                               OX_TIMEOUT_MS, one_read_done, ra);
+            if (rc != OKV_OK)
+                free(ra);
+        }
+        if (rc != OKV_OK) {
+            read_failed(x, rc, okv_strerror(rc));
+            atomic_fetch_sub(&x->pending, 1);
+        }
+    }
+    if (atomic_fetch_sub(&x->pending, 1) == 1)
+        plan_and_commit(x);
+}
+
+void ox_start(node *n, rpc_call *call, const ox_spec *spec)
+{
+    ox *x = calloc(1, sizeof *x);
+    if (!x) {
+        if (spec->req_free)
+            spec->req_free(spec->req);
+        rpc_call_reply(call, OKV_ENOMEM, "out of memory", NULL, 0);
+        return;
+    }
+    x->n = n;
+    x->call = call;
+    x->s = *spec;
+    x->c = n->tpc ? tpc_driver_client(n->tpc) : NULL;
+    if (!x->c && n->rs) {
+        finish_error(x, OKV_EUNAVAILABLE, ORD_R(NONE), "%s: the node is starting; retry",
+                     spec->what);
+        return;
+    }
+    if (!x->c) {
+        finish_error(x, OKV_EUNIMPLEMENTED, ORD_R(NONE), "%s: the orders service runs on a "
+                     "cluster (orderkvd --initial-cluster); this node runs alone", spec->what);
+        return;
+    }
+    start_reads(x);
+}
