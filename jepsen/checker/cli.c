@@ -26,7 +26,8 @@ typedef struct cli_args {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: " PROG " --history PATH [--workload register|set|sequential|bank|auto]\n"
+            "usage: " PROG " --history PATH\n"
+            "       [--workload register|set|sequential|bank|list-append|auto]\n"
             "       [--time-limit-s N] [--max-states-per-key N] [--json OUT]\n"
             "\n"
             "Checks a Jepsen history (one JSON array of ops) and prints one line per checker:\n"
@@ -99,7 +100,8 @@ static int parse_args(int argc, char **argv, cli_args *a, FILE *out, FILE *err)
             a->json = val;
         } else if (strcmp(name, "--workload") == 0) {
             if (workload_from_name(val, &a->workload)) {
-                fprintf(err, PROG ": --workload must be register, set, sequential, bank or auto, not \"%s\"\n", val);
+                fprintf(err, PROG ": --workload must be register, set, sequential, bank, "
+                        "list-append or auto, not \"%s\"\n", val);
                 return CLI_EXIT_USAGE;
             }
         } else if (strcmp(name, "--time-limit-s") == 0) {

@@ -88,6 +88,13 @@ static int convert_value(history *h, const json_node *j, history_value *out)
         out->items = items;
         return 0;
     }
+    case JSON_STRING:
+        /* Kept: list-append's micro-op names ("append", "r") are strings. */
+        out->kind = HV_OTHER;
+        out->slen = j->u.str.len;
+        if (!(out->s = copy_str(h, j->u.str.s, j->u.str.len)))
+            return OKV_ENOMEM;
+        return 0;
     default:
         out->kind = HV_OTHER;
         return 0;
@@ -115,8 +122,8 @@ static int intern_f(history *h, const char *s, size_t n, uint32_t *out)
 
 static history_fn fn_of(const char *s)
 {
-    static const char *const names[] = { "read", "write", "cas", "add", "transfer", "init" };
-    for (int i = 0; i < 6; i++)
+    static const char *const names[] = { "read", "write", "cas", "add", "transfer", "init", "txn" };
+    for (int i = 0; i < 7; i++)
         if (strcmp(s, names[i]) == 0)
             return (history_fn)i;
     return HISTORY_F_OTHER;

@@ -11,7 +11,7 @@
  * type      invoke, then exactly one completion per invoke of a client process:
  *           ok (took effect), fail (definitely did not), info (unknown);
  * f         the operation ("read", "write", "cas", "add", "transfer", "init",
- *           or a nemesis action);
+ *           "txn", or a nemesis action);
  * value     any JSON; the workload checkers give it meaning;
  * process   a non-negative integer (a client, running one op at a time), or the
  *           string "nemesis" (fault ops; checkers only count them);
@@ -58,6 +58,7 @@ typedef enum history_fn {
     HISTORY_F_ADD,
     HISTORY_F_TRANSFER,
     HISTORY_F_INIT,
+    HISTORY_F_TXN,
     HISTORY_F_OTHER
 } history_fn;
 
@@ -65,7 +66,7 @@ typedef enum history_value_kind {
     HV_NULL,
     HV_INT,
     HV_LIST,
-    HV_OTHER /* string, boolean, object, non-integer number */
+    HV_OTHER /* string (s set), boolean, object, non-integer number (s NULL) */
 } history_value_kind;
 
 typedef struct history_value history_value;
@@ -75,6 +76,9 @@ struct history_value {
     int64_t i;                   /* HV_INT */
     size_t n;                    /* HV_LIST: number of items */
     const history_value *items;  /* HV_LIST */
+    const char *s;               /* HV_OTHER from a JSON string: its bytes (NUL-
+                                  * terminated; slen excludes the NUL), else NULL */
+    size_t slen;
 };
 
 typedef struct history_op {

@@ -21,7 +21,7 @@ typedef enum check_validity {
 } check_validity;
 
 #define CHECK_MAX_EXAMPLES 10
-#define CHECK_MAX_ENTRIES 16
+#define CHECK_MAX_ENTRIES 24
 
 typedef struct check_count {
     const char *name;   /* static string */

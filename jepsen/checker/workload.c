@@ -3,13 +3,15 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "append_check.h"
 #include "bank_check.h"
 #include "sequential_check.h"
 #include "set_check.h"
 
-static const char *const NAMES[] = { "register", "set", "sequential", "bank", "auto" };
-#define N_NAMES 5
-#define N_CHECKERS 4 /* every name but auto */
+static const char *const NAMES[] = { "register", "set", "sequential", "bank", "list-append",
+                                     "auto" };
+#define N_NAMES 6
+#define N_CHECKERS 5 /* every name but auto */
 /* evidence(): a null read, which the set and the bank both make. */
 #define SET_OR_BANK (-2)
 
@@ -40,6 +42,8 @@ static int evidence(const history_op *op)
     case HISTORY_F_TRANSFER:
     case HISTORY_F_INIT:
         return WORKLOAD_BANK;
+    case HISTORY_F_TXN:
+        return WORKLOAD_LIST_APPEND;
     case HISTORY_F_WRITE:
     case HISTORY_F_READ:
         if (v->kind == HV_LIST)
@@ -56,7 +60,8 @@ static int evidence(const history_op *op)
 
 int workload_infer(const history *h, workload *out, okv_error *err)
 {
-    size_t first[N_CHECKERS] = { HISTORY_NONE, HISTORY_NONE, HISTORY_NONE, HISTORY_NONE };
+    size_t first[N_CHECKERS] = { HISTORY_NONE, HISTORY_NONE, HISTORY_NONE, HISTORY_NONE,
+                                 HISTORY_NONE };
     size_t null_read = HISTORY_NONE;
     for (size_t pos = 0; pos < h->n_ops; pos++) {
         const history_op *op = &h->ops[pos];
@@ -83,7 +88,7 @@ int workload_infer(const history *h, workload *out, okv_error *err)
     }
     if (count == 0)
         return okv_error_set(err, OKV_EINVAL, "cannot infer the workload: no client op is a register, set, "
-                             "sequential or bank op (use --workload)");
+                             "sequential, bank or list-append op (use --workload)");
     int a = -1, b = -1;
     for (int w = 0; w < N_CHECKERS; w++)
         if (first[w] != HISTORY_NONE) {
@@ -111,6 +116,8 @@ int workload_check(check_result **out, workload w, const history *h, const regis
         return sequential_check(out, h, err);
     case WORKLOAD_BANK:
         return bank_check(out, h, err);
+    case WORKLOAD_LIST_APPEND:
+        return append_check(out, h, err);
     default:
         *out = NULL;
         return okv_error_set(err, OKV_EINVAL, "no checker for workload \"%s\"", workload_name(w));

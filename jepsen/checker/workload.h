@@ -6,6 +6,7 @@
  *   set         any "add"; a "read" whose invoke value is null
  *   sequential  a "write" or "read" whose value is an integer
  *   bank        any "transfer" or "init"
+ *   list-append any "txn"
  * A null read is also what a bank's read looks like: it counts for the set
  * only when nothing points to the bank. Exactly one workload must be
  * evidenced; otherwise OKV_EINVAL says which ops point where.
@@ -23,10 +24,12 @@ typedef enum workload {
     WORKLOAD_SET,
     WORKLOAD_SEQUENTIAL,
     WORKLOAD_BANK,
+    WORKLOAD_LIST_APPEND,
     WORKLOAD_AUTO
 } workload;
 
-/* "register", "set", "sequential", "bank", "auto" -> *out; OKV_EINVAL otherwise. */
+/* "register", "set", "sequential", "bank", "list-append", "auto" -> *out;
+ * OKV_EINVAL otherwise. */
 int workload_from_name(const char *name, workload *out);
 
 const char *workload_name(workload w);

@@ -66,6 +66,13 @@ jv *jv_str(const char *s)
     return v;
 }
 
+jv *jv_kw(const char *name)
+{
+    jv *v = jv_str(name);
+    v->kind = JV_KW;
+    return v;
+}
+
 jv *jv_list(void) { return jv_new(JV_LIST); }
 
 jv *jv_push(jv *list, jv *item)
@@ -87,6 +94,7 @@ jv *jv_copy(const jv *v)
     case JV_NULL: return jv_null();
     case JV_INT: return jv_int(v->i);
     case JV_STR: return jv_str(v->s);
+    case JV_KW: return jv_kw(v->s);
     case JV_LIST: {
         jv *l = jv_list();
         for (size_t k = 0; k < v->n; k++)
@@ -134,6 +142,12 @@ static void write_value(FILE *out, const jv *v, int edn)
     case JV_NULL: fputs(edn ? "nil" : "null", out); break;
     case JV_INT: fprintf(out, "%" PRId64, v->i); break;
     case JV_STR: write_string(out, v->s); break;
+    case JV_KW:
+        if (edn)
+            fprintf(out, ":%s", v->s);
+        else
+            write_string(out, v->s);
+        break;
     case JV_LIST:
         fputc('[', out);
         for (size_t k = 0; k < v->n; k++) {

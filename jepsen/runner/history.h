@@ -28,12 +28,15 @@
 
 /* ---- values -------------------------------------------------------------- */
 
-typedef enum jv_kind { JV_NULL, JV_INT, JV_STR, JV_LIST } jv_kind;
+/* JV_KW, a keyword, is for EDN's sake: Elle's list-append reads micro-ops
+ * as [:append k v] / [:r k list]. JSON has no keywords, so it is written
+ * there as a string ("append"), which is what Jepsen's JSON form holds too. */
+typedef enum jv_kind { JV_NULL, JV_INT, JV_STR, JV_LIST, JV_KW } jv_kind;
 
 typedef struct jv {
     jv_kind kind;
     int64_t i;            /* JV_INT */
-    char *s;              /* JV_STR, owned */
+    char *s;              /* JV_STR, JV_KW (the name, no ':'), owned */
     struct jv **items;    /* JV_LIST, each owned */
     size_t n, cap;
 } jv;
@@ -43,6 +46,9 @@ typedef struct jv {
 jv *jv_null(void);
 jv *jv_int(int64_t i);
 jv *jv_str(const char *s);
+/* A keyword: EDN :name, JSON "name". name must be a valid EDN symbol
+ * (letters, digits, - _ ? ! . *), which the caller's static names are. */
+jv *jv_kw(const char *name);
 jv *jv_list(void);
 /* Appends item (owned by the list from now on); returns list. */
 jv *jv_push(jv *list, jv *item);
@@ -51,7 +57,8 @@ jv *jv_pair(jv *a, jv *b);
 jv *jv_copy(const jv *v);
 void jv_free(jv *v);
 
-/* Writes v in JSON (null, 3, "s", [1,2]) or EDN (nil, 3, "s", [1 2]).
+/* Writes v in JSON (null, 3, "s", [1,2]) or EDN (nil, 3, "s", [1 2]);
+ * a keyword is "append" in JSON, :append in EDN.
  * Strings are escaped for both: \" \\ \n \t \r; other control bytes become '?'. */
 void jv_write_json(FILE *out, const jv *v);
 void jv_write_edn(FILE *out, const jv *v);

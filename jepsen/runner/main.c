@@ -2,10 +2,11 @@
  * okv-jepsen — runs one Jepsen-style test against a running orderkv
  * cluster and records its history (docs/jepsen.md).
  *
- *   okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank --time S
+ *   okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank|list-append --time S
  *              --concurrency C --out DIR [--nemesis NAME] [--nemesis-interval S]
  *              [--hosts 'PATH/hosts.sh --run DIR'] [--seed N] [--op-timeout-ms MS]
- *              [--rate OPS/S] [--accounts N] [--bank-layout spread|one-partition] ...
+ *              [--rate OPS/S] [--accounts N] [--bank-layout spread|one-partition]
+ *              [--append-keys N] [--appends-per-key N] ...
  *
  * Phases: wait until the cluster serves (bounded) -> the workload's setup
  * (the bank's accounts) -> C client threads and the nemesis for --time
@@ -147,7 +148,7 @@ const char *client_error(jclient *cl, int rc, char *buf, size_t size)
 static const workload *workload_find(const char *name)
 {
     static const workload *all[] = { &workload_register, &workload_set, &workload_sequential,
-                                     &workload_bank };
+                                     &workload_bank, &workload_append };
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         if (strcmp(all[k]->name, name) == 0)
             return all[k];
@@ -334,7 +335,8 @@ static int mkdir_p(const char *path)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank --time S\n"
+            "usage: okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank|list-append\n"
+            "                  --time S"
             "                  --concurrency C --out DIR [options]\n"
             "  --nemesis NAME           none (default) or one of:\n"
             "                           %s\n"
@@ -350,11 +352,15 @@ static void usage(FILE *f)
             "  --bank-layout L          bank: spread (default; accounts acct-0.. in several\n"
             "                           partitions, transfers and reads across partitions)\n"
             "                           or one-partition (bank/0.. in one partition)\n"
+            "  --append-keys N          list-append: key slots, 2..%d, slot s in partition s\n"
+            "                           mod the partition count (default 8)\n"
+            "  --appends-per-key N      list-append: appends to a key before its slot takes a\n"
+            "                           fresh key, 1..%d (default 64)\n"
             "  --quiet S                after healing, before final reads (default 3)\n"
             "  --recover-timeout S      bound on waiting for the cluster to serve (default 60)\n"
             "  --pin-nodes              client thread T talks only to node T %% nodes (reads\n"
             "                           land on followers; writes led elsewhere fail cleanly)\n",
-            nemesis_names(), BANK_MAX_ACCOUNTS);
+            nemesis_names(), BANK_MAX_ACCOUNTS, LA_MAX_SLOTS, LA_MAX_APPENDS_PER_KEY);
 }
 
 static int parse_args(int argc, char **argv, run_config *cfg)
@@ -369,9 +375,11 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     cfg->quiet_s = 3;
     cfg->recover_timeout_s = 60;
     cfg->accounts = 8;
+    cfg->append_keys = 8;
+    cfg->appends_per_key = 64;
     cfg->seed = history_clock_ns() ^ (uint64_t)time(NULL);
     enum { O_ADDRS = 256, O_WL, O_TIME, O_CONC, O_OUT, O_NEM, O_INT, O_HOSTS, O_ENV, O_SEED,
-           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_LAYOUT, O_HELP };
+           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_LAYOUT, O_AKEYS, O_APK, O_HELP };
     static const struct option opts[] = {
         { "addrs", required_argument, NULL, O_ADDRS },
         { "workload", required_argument, NULL, O_WL },
@@ -391,6 +399,8 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         { "pin-nodes", no_argument, NULL, O_PIN },
         { "accounts", required_argument, NULL, O_ACCOUNTS },
         { "bank-layout", required_argument, NULL, O_LAYOUT },
+        { "append-keys", required_argument, NULL, O_AKEYS },
+        { "appends-per-key", required_argument, NULL, O_APK },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
@@ -416,6 +426,8 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         case O_PIN: cfg->pin_nodes = 1; break;
         case O_ACCOUNTS: cfg->accounts = atoi(optarg); break;
         case O_LAYOUT: layout = optarg; break;
+        case O_AKEYS: cfg->append_keys = atoi(optarg); break;
+        case O_APK: cfg->appends_per_key = atoi(optarg); break;
         case O_HELP: usage(stdout); exit(0);
         default: return -1;
         }
@@ -426,7 +438,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     else if (!cfg->addrs[0])
         bad = "--addrs is required";
     else if (!cfg->workload[0] || !workload_find(cfg->workload))
-        bad = "--workload must be register, set, sequential or bank";
+        bad = "--workload must be register, set, sequential, bank or list-append";
     else if (!cfg->out_dir[0])
         bad = "--out is required";
     else if (!nemesis_known(cfg->nemesis))
@@ -441,6 +453,10 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     else if (cfg->accounts < 2 || cfg->accounts > (int)BANK_MAX_ACCOUNTS)
         bad = "--accounts must be 2.." BANK_MAX_ACCOUNTS_STR
               " (the bank's read is one transaction over every account)";
+    else if (cfg->append_keys < 2 || cfg->append_keys > LA_MAX_SLOTS)
+        bad = "--append-keys must be 2.." LA_MAX_SLOTS_STR;
+    else if (cfg->appends_per_key < 1 || cfg->appends_per_key > LA_MAX_APPENDS_PER_KEY)
+        bad = "--appends-per-key must be 1.." LA_MAX_APPENDS_PER_KEY_STR;
     else if (strcmp(layout, "spread") != 0 && strcmp(layout, "one-partition") != 0)
         bad = "--bank-layout must be spread or one-partition";
     if (bad) {

@@ -40,7 +40,16 @@ typedef struct run_config {
     int pin_nodes;               /* client thread T talks only to node T % nodes */
     int accounts;                /* bank: number of accounts */
     int bank_one_partition;      /* bank: --bank-layout one-partition (default spread) */
+    int append_keys;             /* list-append: key slots (--append-keys) */
+    int appends_per_key;         /* list-append: appends before a slot takes a fresh key */
 } run_config;
+
+/* list-append: bounds of --append-keys and --appends-per-key (a read's
+ * list is at most the latter long). */
+#define LA_MAX_SLOTS 64
+#define LA_MAX_SLOTS_STR "64"
+#define LA_MAX_APPENDS_PER_KEY 1000
+#define LA_MAX_APPENDS_PER_KEY_STR "1000"
 
 /* A spread bank's read is one transaction that reads every account (a
  * condition per account at commit), at most OKV_TXN_MAX_ITEMS. */
@@ -114,6 +123,7 @@ extern const workload workload_register;
 extern const workload workload_set;
 extern const workload workload_sequential;
 extern const workload workload_bank;
+extern const workload workload_append;
 
 /* Sleeps ms milliseconds. */
 void sleep_ms(double ms);

@@ -34,6 +34,20 @@
 #                             key a committed transfer holds but has not yet
 #                             resolved there, so a read mixes the old value of
 #                             one account with the new of another (wrong-total)
+#   tpc.locks.skip_shared     list-append x none: PREPARE takes no shared lock on
+#                             the keys a transaction only read, so two
+#                             transactions that each read the key the other
+#                             appends to both commit: write skew (G2, or
+#                             G-single)
+#   tpc.driver.answer_early   list-append x none: the coordinator answers
+#                             "committed" before its own vote applies, and the
+#                             vote may still be refused: acknowledged appends
+#                             never appear (lost-append)
+#   kv.read.ignore_intents    list-append x none: a linearizable get reads past
+#                             the lock of a transaction committed at its
+#                             coordinator but not yet resolved here: a stale
+#                             read after the commit was acknowledged
+#                             (G-single-realtime; any G class counts)
 # and one control that must stay valid, so the third case is the dedup bug
 # and not the runner misreading dropped replies:
 #   kv.reply.drop=30% alone   register x none: valid
@@ -62,7 +76,8 @@ if ! grep -q '^ORDERKV_FAILPOINTS:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; 
 fi
 
 # name | expected verdict | workload | nemesis | ORDERKV_FAILPOINTS | anomaly
-# (an ERE that check.txt must match) | okv-jepsen arguments (optional)
+# (an ERE that check.txt must match; no '|' in it, the field separator:
+# "^G[-2][a-z]*: " is G2 or G-single) | okv-jepsen arguments (optional)
 CASES=(
   "kv.read.local|invalid|register|partition-leader|kv.read.local=on|not linearizable|--pin-nodes"
   "kv.ack.before_commit|invalid|set|partition-leader|kv.ack.before_commit=on|lost"
@@ -71,6 +86,9 @@ CASES=(
   "txn.partial|invalid|bank|none|txn.partial=on|^wrong-total: |--bank-layout one-partition"
   "tpc.resolve.drop_commit|invalid|bank|none|tpc.resolve.drop_commit=on|^wrong-total: |--bank-layout spread"
   "txn.check.ignore_locks|invalid|bank|none|txn.check.ignore_locks=on|^wrong-total: |--bank-layout spread"
+  "tpc.locks.skip_shared|invalid|list-append|none|tpc.locks.skip_shared=on|^G[-2][a-z]*: "
+  "tpc.driver.answer_early|invalid|list-append|none|tpc.driver.answer_early=on|^lost-append: "
+  "kv.read.ignore_intents|invalid|list-append|none|kv.read.ignore_intents=on|^G[-0-9a-z]*: "
   "kv.reply.drop|valid|register|none|kv.reply.drop=30%|linearizable-register: valid"
 )
 

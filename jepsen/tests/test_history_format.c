@@ -168,6 +168,33 @@ static void test_history_format__values_and_escapes(void **state)
     jv_free(NULL);
 }
 
+/* A list-append txn value: keywords are EDN keywords and JSON strings, the
+ * shape Elle's list-append reads ([[:append 3 7] [:r 4 [1 2]]]). */
+static void test_history_format__list_append_txn_value(void **state)
+{
+    (void)state;
+    jv *app = jv_push(jv_pair(jv_kw("append"), jv_int(3)), jv_int(7));
+    jv *rd = jv_push(jv_pair(jv_kw("r"), jv_int(4)), jv_pair(jv_int(1), jv_int(2)));
+    jv *v = jv_pair(app, rd);
+    char *j = render_value(v, 0), *e = render_value(v, 1);
+    assert_string_equal(j, "[[\"append\",3,7],[\"r\",4,[1,2]]]");
+    assert_string_equal(e, "[[:append 3 7] [:r 4 [1 2]]]");
+    jv *c = jv_copy(v);
+    char *e2 = render_value(c, 1);
+    assert_string_equal(e, e2);
+    history *h = history_new(history_clock_ns(), 1);
+    hist_proc p0 = { .id = 0 };
+    history_invoke(h, &p0, "txn", v);
+    history_complete(h, &p0, HIST_OK, c, NULL, NULL);
+    char *edn = render(h, history_write_edn);
+    assert_non_null(strstr(edn, ":type :ok, :f :txn, :value [[:append 3 7] [:r 4 [1 2]]], :process 0"));
+    free(edn);
+    history_free(h);
+    free(j);
+    free(e);
+    free(e2);
+}
+
 typedef struct appender {
     history *h;
     int id;
@@ -264,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_history_format__edn_is_one_map_per_line),
         cmocka_unit_test(test_history_format__info_retires_the_process),
         cmocka_unit_test(test_history_format__values_and_escapes),
+        cmocka_unit_test(test_history_format__list_append_txn_value),
         cmocka_unit_test(test_history_format__concurrent_appends_keep_index_and_time_order),
         cmocka_unit_test(test_history_format__latency_pairs_each_completion_with_its_invoke),
     };

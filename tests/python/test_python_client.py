@@ -110,11 +110,12 @@ def log(msg):
 # Stubs
 
 def generate_stubs(proto_dir, out_dir):
-    global pb, pb_grpc, rec
+    global pb, pb_grpc, rec, opb, opb_grpc
     os.makedirs(out_dir, exist_ok=True)
     cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{proto_dir}",
            f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
-           os.path.join(proto_dir, "orderkv.proto"), os.path.join(proto_dir, "records.proto")]
+           os.path.join(proto_dir, "orderkv.proto"), os.path.join(proto_dir, "records.proto"),
+           os.path.join(proto_dir, "orders.proto")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise TestFailure(f"protoc failed ({r.returncode}): {r.stderr.strip()}")
@@ -122,7 +123,10 @@ def generate_stubs(proto_dir, out_dir):
     import orderkv_pb2
     import orderkv_pb2_grpc
     import records_pb2
+    import orders_pb2
+    import orders_pb2_grpc
     pb, pb_grpc, rec = orderkv_pb2, orderkv_pb2_grpc, records_pb2
+    opb, opb_grpc = orders_pb2, orders_pb2_grpc
 
 
 # --------------------------------------------------------------------------
@@ -173,6 +177,7 @@ class Server:
         grpc.channel_ready_future(self.channel).result(timeout=RPC_TIMEOUT)
         self.kv = pb_grpc.KVStub(self.channel)
         self.admin = pb_grpc.AdminStub(self.channel)
+        self.orders = opb_grpc.OrdersStub(self.channel)
         log(f"orderkvd serving on {self.address}")
 
     def alive(self):
@@ -1149,6 +1154,95 @@ def cluster_checks(nodes, seed):
     balances_everywhere((750, 500), "after the last transfer")
     req, r = status("accounts", ACCT_B, 6, "TxnStatus of the last transfer")
     check(r.state == S.COMMITTED, f"TxnStatus({one_line(req)}) = {one_line(r)}, want COMMITTED")
+
+    # 9. The Orders service from grpcio: place, pay (a resend through
+    #    another node replays), the rule errors with their reasons, garbage.
+    cluster_orders(nodes)
+
+
+def cluster_orders(nodes):
+    O = opb
+
+    def ocall(method, req, node=0, want=SC.OK, reason=None, what=""):
+        """Orders.method at nodes[node] (any node serves it), read as a
+        stream so an error keeps its body (Error + OrdersError reason)."""
+        resp_cls = getattr(O, method + "Response")
+        code, details, resp = body_call(f"/orderkv.v1.Orders/{method}", req, resp_cls)(nodes[node])
+        check(code == want, f"{what or method}: {code.name} {details!r}, want {want.name}")
+        if reason is not None:
+            check(resp is not None and resp.reason == reason,
+                  f"{what or method}: reason {resp.reason if resp else None}, want {reason} "
+                  f"({details!r})")
+        return resp
+
+    ocall("CreateAccount", O.CreateAccountRequest(account_id="py-acct", currency="CNY",
+                                                   owner="py"))
+    ocall("Deposit", O.DepositRequest(account_id="py-acct", amount=5000, idempotency_key="d1"))
+    ocall("Deposit", O.DepositRequest(account_id="py-acct", amount=5000, idempotency_key="d1"),
+          node=1, what="Deposit resent with its key")
+    ocall("SetStock", O.SetStockRequest(sku="py-sku", available=3))
+    item = O.CreateOrderItem(sku="py-sku", quantity=2, unit_price=1250)
+    create = O.CreateOrderRequest(customer_id="py-cust", currency="CNY", items=[item],
+                                  reserve_stock=True, idempotency_key="c1")
+    order = ocall("CreateOrder", create).order
+    again = ocall("CreateOrder", create, node=2, what="CreateOrder resent via node 3").order
+    check(again.order_id == order.order_id, f"create replay {again.order_id} != {order.order_id}")
+    check(order.total == 2500 and order.status == rec.CREATED, f"new order {one_line(order)}")
+    st = ocall("GetStock", O.GetStockRequest(sku="py-sku"))
+    check(st.available == 1, f"stock after reserving 2 of 3: {st.available}")
+
+    pay = O.PayOrderRequest(customer_id="py-cust", order_id=order.order_id, account_id="py-acct",
+                            amount=2500, idempotency_key="p1")
+    paid = ocall("PayOrder", pay)
+    check(paid.order.status == rec.PAID and paid.payment.amount == 2500, f"pay {one_line(paid)}")
+    replay = ocall("PayOrder", pay, node=1, what="PayOrder resent via node 2")
+    check(replay.payment.payment_id == paid.payment.payment_id, "pay replay gave another payment")
+    bal = ocall("GetAccount", O.GetAccountRequest(account_id="py-acct")).balance
+    check(bal == 2500, f"balance after one payment of 2500 from 5000: {bal}")
+
+    R = O.OrdersError
+    ocall("PayOrder", O.PayOrderRequest(customer_id="py-cust", order_id=order.order_id,
+                                        account_id="py-acct", amount=2500, idempotency_key="p2"),
+          want=SC.FAILED_PRECONDITION, reason=R.Value("ORDERS_ERROR_ILLEGAL_TRANSITION"),
+          what="paying a paid order with another key")
+    ocall("PayOrder", O.PayOrderRequest(customer_id="py-cust", order_id=order.order_id,
+                                        account_id="py-acct", amount=2400, idempotency_key="p1"),
+          want=SC.FAILED_PRECONDITION, reason=R.Value("ORDERS_ERROR_IDEMPOTENCY_KEY_REUSED"),
+          what="the payment's key with another amount")
+    big = ocall("CreateOrder", O.CreateOrderRequest(
+        customer_id="py-cust", currency="CNY",
+        items=[O.CreateOrderItem(sku="py-other", quantity=1, unit_price=9999)])).order
+    ocall("PayOrder", O.PayOrderRequest(customer_id="py-cust", order_id=big.order_id,
+                                        account_id="py-acct", amount=9999),
+          want=SC.FAILED_PRECONDITION, reason=R.Value("ORDERS_ERROR_INSUFFICIENT_FUNDS"),
+          what="paying more than the balance")
+    ocall("ReserveStock", O.ReserveStockRequest(sku="py-sku", quantity=2),
+          want=SC.FAILED_PRECONDITION, reason=R.Value("ORDERS_ERROR_SOLD_OUT"),
+          what="reserving 2 of the last 1")
+    ref = ocall("RefundOrder", O.RefundOrderRequest(customer_id="py-cust",
+                                                    order_id=order.order_id, amount=1000,
+                                                    idempotency_key="r1"))
+    check(ref.order.status == rec.PARTIALLY_REFUNDED and ref.order.refunded == 1000,
+          f"refund {one_line(ref)}")
+    ocall("RefundOrder", O.RefundOrderRequest(customer_id="py-cust", order_id=order.order_id,
+                                              amount=1501),
+          want=SC.FAILED_PRECONDITION, reason=R.Value("ORDERS_ERROR_REFUND_EXCEEDS_CAPTURED"),
+          what="refunding more than is left")
+    ocall("GetOrder", O.GetOrderRequest(customer_id="py-cust", order_id="missing"),
+          want=SC.NOT_FOUND, reason=R.Value("ORDERS_ERROR_NOT_FOUND"))
+    listed = ocall("ListOrders", O.ListOrdersRequest(customer_id="py-cust"))
+    check(sorted(o.order_id for o in listed.orders) == sorted([order.order_id, big.order_id]),
+          f"ListOrders {[o.order_id for o in listed.orders]}")
+    bal = ocall("GetAccount", O.GetAccountRequest(account_id="py-acct")).balance
+    check(bal == 3500, f"balance after paying 2500 and a refund of 1000: {bal}")
+    # Garbage to every Orders method at every node: INVALID_ARGUMENT, nobody dies.
+    for name in ("CreateOrder", "PayOrder", "RefundOrder", "ListOrders", "ReserveStock"):
+        for n in nodes:
+            code, details, _ = raw_call(n.channel, f"/orderkv.v1.Orders/{name}", b"\xff\xff\x07")
+            check(code == SC.INVALID_ARGUMENT, f"garbage to Orders/{name} at {n.name}: "
+                  f"{code.name} {details!r}")
+    for n in nodes:
+        check(n.alive(), f"{n.name} died after Orders garbage\n" + n.log_tail())
 
 
 def cluster_tpc_garbage(nodes, tids, parts, seed):

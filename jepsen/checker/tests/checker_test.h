@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "append_check.h"
 #include "bank_check.h"
 #include "history.h"
 #include "register_check.h"
@@ -46,7 +47,7 @@ static inline history *parse_history(const char *json)
     return h;
 }
 
-typedef enum { RUN_REGISTER, RUN_SET, RUN_SEQUENTIAL, RUN_BANK } run_kind;
+typedef enum { RUN_REGISTER, RUN_SET, RUN_SEQUENTIAL, RUN_BANK, RUN_APPEND } run_kind;
 
 /* The checker of kind k (register with opt, or its defaults when NULL). */
 static inline int run_kind_check(run_kind k, check_result **r, const history *h,
@@ -56,6 +57,7 @@ static inline int run_kind_check(run_kind k, check_result **r, const history *h,
     case RUN_REGISTER: return register_check(r, h, opt, e);
     case RUN_SET: return set_check(r, h, e);
     case RUN_SEQUENTIAL: return sequential_check(r, h, e);
+    case RUN_APPEND: return append_check(r, h, e);
     default: return bank_check(r, h, e);
     }
 }

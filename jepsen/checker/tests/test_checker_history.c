@@ -135,12 +135,20 @@ static void test_history__checkers_survive_corrupted_histories(void **state)
             OP(2, invoke, transfer, "[0,1,30]", 0) "," OP(3, ok, transfer, "[0,1,30]", 0) ","
             OP(4, invoke, transfer, "[2,1,90]", 1) "," OP(5, fail, transfer, "[2,1,90]", 1) ","
             OP(6, invoke, read, "null", 2) "," OP(7, ok, read, "[[0,70],[1,130],[2,100]]", 2) "]",
+        "[" OP(0, invoke, txn, "[[\"append\",1,1],[\"r\",2,null]]", 0) ","
+            OP(1, invoke, txn, "[[\"append\",2,2],[\"r\",1,null]]", 1) ","
+            OP(2, ok, txn, "[[\"append\",1,1],[\"r\",2,[]]]", 0) ","
+            OP(3, ok, txn, "[[\"append\",2,2],[\"r\",1,[]]]", 1) ","
+            OP(4, invoke, txn, "[[\"r\",1,null],[\"r\",2,null],[\"append\",1,3]]", 2) ","
+            OP(5, ok, txn, "[[\"r\",1,[1]],[\"r\",2,[2]],[\"append\",1,3]]", 2) ","
+            OP(6, invoke, txn, "[[\"append\",2,4]]", 3) "," OP(7, info, txn, "[[\"append\",2,4]]", 3) "]",
     };
+#define N_SEEDS (sizeof seeds / sizeof seeds[0])
     static const char swaps[] = "0123456789-,[]n";
     rng_state = 0x5eed0002;
     size_t parsed = 0, checked = 0;
     for (int iter = 0; iter < 6000; iter++) {
-        const char *src = seeds[iter % 4];
+        const char *src = seeds[iter % N_SEEDS];
         size_t len = strlen(src);
         char *copy = malloc(len);
         memcpy(copy, src, len);
@@ -157,7 +165,7 @@ static void test_history__checkers_survive_corrupted_histories(void **state)
             fail_msg("seed 0x5eed0002 iteration %d: parse rc %d", iter, rc);
         if (rc == 0) {
             parsed++;
-            for (workload w = WORKLOAD_REGISTER; w <= WORKLOAD_BANK; w++) {
+            for (workload w = WORKLOAD_REGISTER; w <= WORKLOAD_LIST_APPEND; w++) {
                 check_result *r = NULL;
                 rc = workload_check(&r, w, h, NULL, &e);
                 if (rc != 0 && rc != OKV_EINVAL)
