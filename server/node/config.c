@@ -24,6 +24,8 @@ void config_defaults(config *c)
     c->lease_reads = 1;
     c->shutdown_grace_ms = 5000;
     c->txn_timeout_ms = 10000;
+    c->idem_retention_ms = 24LL * 60 * 60 * 1000;
+    c->idem_gc_every_ms = 10 * 60 * 1000;
 }
 
 const char *config_usage(void)
@@ -66,6 +68,11 @@ const char *config_usage(void)
            "  --txn-timeout-ms N    deadline of a transaction across partitions\n"
            "                        (default 10000): past it, one that did not\n"
            "                        decide is aborted, and its locks are released\n"
+           "  --idem-retention-ms N idempotency keys of orders, payments, refunds,\n"
+           "                        deposits and reservations are kept at least N ms\n"
+           "                        (default 86400000 = 24 h; 0 = forever): a resend\n"
+           "                        within it gets the first answer\n"
+           "  --idem-gc-every-ms N  how often expired keys are dropped (default 600000)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
            "                        dashes) from FILE; later flags override it\n"
            "  -h, --help            show this help\n"
@@ -170,6 +177,18 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
         if ((rc = parse_uint(key, value, 0, 600000, &v, err)))
             return rc;
         c->shutdown_grace_ms = (int)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "idem-retention-ms") == 0) {
+        if ((rc = parse_uint(key, value, 0, 10LL * 365 * 24 * 3600 * 1000, &v, err)))
+            return rc;
+        c->idem_retention_ms = (int64_t)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "idem-gc-every-ms") == 0) {
+        if ((rc = parse_uint(key, value, 100, 24 * 3600 * 1000, &v, err)))
+            return rc;
+        c->idem_gc_every_ms = (int)v;
         return OKV_OK;
     }
     if (strcmp(key, "txn-timeout-ms") == 0) {

@@ -34,6 +34,8 @@ typedef struct config {
     int lease_reads;          /* 1: a leader within its lease reads locally; 0: ReadIndex always */
     int shutdown_grace_ms;
     int txn_timeout_ms;       /* a transaction across partitions: its deadline */
+    int64_t idem_retention_ms;   /* orders: idempotency records kept at least this; 0 = ever */
+    int idem_gc_every_ms;        /* orders: how often expired records are looked for */
     char initial_cluster[4096];   /* "" = single-node mode */
     int show_help;
     int show_version;

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "meta.h"
 #include "node.h"
+#include "orders_gc.h"
 #include "snap_recv.h"
 #include "snap_send.h"
 #include "tpc_driver.h"
@@ -239,6 +240,8 @@ static int write_port_file(const char *path, const char *address)
 static void stop_all(node *n, transport *tp)
 {
     rpc_server_drain(n->rpc, 0);
+    orders_gc_free(n->orders_gc);   /* uses the driver's client */
+    n->orders_gc = NULL;
     tpc_driver_stop(n->tpc);   /* its steps in flight end by their deadlines */
     meta_free(n->meta);
     n->meta = NULL;
@@ -303,7 +306,9 @@ static int run(const config *cfg, const sigset_t *sigs)
         (rc = rpc_server_start(n.rpc, cfg->threads, &err)) ||
         (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err))) ||
         (clustered && (rc = meta_start(n.meta, &err))) ||
-        (clustered && (rc = tpc_driver_new(&n.tpc, &n, cfg->txn_timeout_ms, &err)))) {
+        (clustered && (rc = tpc_driver_new(&n.tpc, &n, cfg->txn_timeout_ms, &err))) ||
+        (clustered && (rc = orders_gc_new(&n.orders_gc, &n, cfg->idem_retention_ms,
+                                          cfg->idem_gc_every_ms, &err)))) {
         OKV_ERROR("cannot start: %s", err.msg);
         stop_all(&n, tp);
         return 1;

@@ -30,6 +30,7 @@ typedef struct node {
     cluster_map map;
     struct meta *meta;              /* the meta group's watcher (meta.h) */
     struct tpc_driver *tpc;         /* two-phase commit (tpc_driver.h) */
+    struct orders_gc *orders_gc;    /* idempotency records' retention (orders_gc.h) */
     _Atomic int must_exit;          /* set (then SIGTERM) when the node may not run on */
     _Atomic uint64_t next_client_seq;
 } node;

@@ -887,19 +887,20 @@ def c_counter(nodes, table, key, start=0):
     return struct.unpack(">q", g.value)[0]
 
 
-def start_cluster(binary, work, servers):
-    """Starts CLUSTER_NODES nodes; retries with new ports (twice) if a node
-    dies while starting (a port taken between free_ports and its bind)."""
+def start_cluster(binary, work, servers, flags=(), tag="cluster"):
+    """Starts CLUSTER_NODES nodes (each with the extra orderkvd flags);
+    retries with new ports (twice) if a node dies while starting (a port
+    taken between free_ports and its bind)."""
     for attempt in range(3):
         ports = free_ports(CLUSTER_NODES)
         spec = ",".join(f"{i}=127.0.0.1:{p}" for i, p in enumerate(ports, 1))
         nodes = []
         try:
             for i, port in enumerate(ports, 1):
-                name = f"cluster{attempt}-node{i}"
+                name = f"{tag}{attempt}-node{i}"
                 n = Server(binary, os.path.join(work, name), work, name,
                            listen=f"127.0.0.1:{port}",
-                           extra=["--node-id", str(i), "--initial-cluster", spec])
+                           extra=["--node-id", str(i), "--initial-cluster", spec, *flags])
                 servers.append(n)
                 nodes.append(n)
                 n.start()
@@ -980,6 +981,38 @@ def step_cluster(binary, work, servers, seed):
         bad = {k: v for k, v in rcs.items() if v != 0}
         check(not bad, f"cluster nodes exited with {bad} after SIGTERM, want 0\n"
               + "\n".join(n.log_tail(15) for n in nodes if n.name in bad))
+
+
+def step_cluster_idem_gc(binary, work, servers):
+    """Idempotency records past their retention are dropped (orderkvd
+    --idem-retention-ms), and a resend after that is a new request. The
+    only time it waits on is bounded: the record must be gone within
+    GC_WAIT seconds of its retention passing."""
+    GC_WAIT = 60.0
+    nodes = start_cluster(binary, work, servers, tag="gc",
+                          flags=["--idem-retention-ms", "1000", "--idem-gc-every-ms", "200"])
+    try:
+        st = nodes[0].admin.Status(pb.StatusRequest(), timeout=RPC_TIMEOUT)
+        cluster_wait_ready(nodes, {t.name: t.partitions for t in st.tables})
+        O = opb
+        req = O.CreateOrderRequest(customer_id="gc-cust", currency="CNY", idempotency_key="k1",
+                                   items=[O.CreateOrderItem(sku="s", quantity=1, unit_price=5)])
+        first = nodes[0].orders.CreateOrder(req, timeout=RPC_TIMEOUT).order
+        key = pb.GetRequest(table="orders", key=b"gc-cust/i/create/k1")
+        deadline = time.monotonic() + GC_WAIT
+        while True:
+            node, code, details, _ = on_leader(nodes, stub_call("Get", key), "Get idem record")
+            if code == SC.NOT_FOUND:
+                break
+            check(code == SC.OK, f"Get of the idempotency record: {code.name} {details!r}")
+            check(time.monotonic() < deadline, f"the idempotency record outlived its 1 s "
+                                               f"retention by {GC_WAIT:.0f}s")
+            time.sleep(0.2)
+        again = nodes[1].orders.CreateOrder(req, timeout=RPC_TIMEOUT).order
+        check(again.order_id != first.order_id, "a resend after the key's retention replayed")
+        log("idempotency record dropped after its retention; a later resend is a new order")
+    finally:
+        stop_nodes(nodes)
 
 
 def cluster_checks(nodes, seed):
@@ -1417,6 +1450,8 @@ def main():
 
         log("step_cluster")
         step_cluster(binary, work, servers, seed)
+        log("step_cluster_idem_gc")
+        step_cluster_idem_gc(binary, work, servers)
     except Exception as e:
         signal.alarm(0)
         if not isinstance(e, TestFailure):
