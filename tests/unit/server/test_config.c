@@ -142,7 +142,7 @@ static void test_catalog__roundtrip_and_corruption(void **state)
     assert_true(n > 0);
     okv_error err;
     assert_int_equal(catalog_decode(&b, buf, n, &err), OKV_OK);
-    assert_int_equal(b.count, 3);
+    assert_int_equal(b.count, 4);
     assert_string_equal(b.tables[1].name, "payments");
     assert_int_equal(b.tables[2].partitions, 12);
     assert_int_equal(catalog_decode(&b, "orders=1", 8, &err), OKV_ECORRUPT);
