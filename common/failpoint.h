@@ -48,6 +48,11 @@
  *                              unresolved write)
  *   tpc.prepare.ignore_tombstone  the coordinator's PREPARE ignores an ABORTED
  *                              record (a split decision)
+ *   tpc.driver.answer_early    the 2PC driver answers "committed" once the other
+ *                              shares PREPARED, before the coordinator's vote
+ *                              applies (which may still refuse: a lost write)
+ *   kv.read.ignore_intents     Get/Scan read past exclusive locks (a stale read
+ *                              of a committed, unresolved write)
  */
 #ifndef OKV_FAILPOINT_H
 #define OKV_FAILPOINT_H
