@@ -4,10 +4,18 @@
 # gets at 64 clients (16-byte keys, 256-byte values), and cross-partition
 # transfers at 64 clients (--workload transfer: 10,000 accounts; orderkv one
 # two-phase-commit transaction per transfer, etcd a read of both accounts
-# then a mod_revision compare-and-swap Txn; balances summed afterwards).
+# then a mod_revision compare-and-swap Txn; balances summed afterwards),
+# single-partition conditional writes at 256 (--workload cas: orderkv a
+# transaction exists(key) + put, etcd a Txn Compare(version > 0) Then Put)
+# and a flash sale at 256 (--workload flash-sale: one SKU with the default
+# 10,000,000 units, one unit per request; orderkv one transaction
+# add_floor + put, etcd a Range then a mod_revision compare-and-swap Txn,
+# retried; the stock audited afterwards).
 # Prints a Markdown table of every run, then the transfers' conflicts and
-# aborts, and the transfer ratios: orderkv transfers/s against etcd puts/s
-# and against etcd transfers/s, both at 64 in flight.
+# aborts, the flash sales' outcomes, and the ratios the issues name:
+# orderkv transfers/s against etcd puts/s and transfers/s at 64 in flight,
+# orderkv conditional writes/s against etcd puts/s at 256 (issue 12), and
+# orderkv reservations/s against etcd's at 256 (issue 13).
 # "clients" is the number of requests in flight (orderkv-bench drives both
 # targets asynchronously); "bench cpu" is the load tool's own CPU time per
 # request over the measured window (docs/bench.md); for transfers, ops/s
@@ -44,6 +52,11 @@ for spec in "orderkv $okv" "etcd $etcd"; do
   # --keys after common's: 10,000 accounts. Exits 1 if the balances do
   # not sum to keys x balance afterwards.
   "${b[@]}" --workload transfer --clients 64 --keys 10000 --verify | tee -a "$runs" | row
+  # Preloads every key first (a failed condition would be an error).
+  "${b[@]}" --workload cas --clients 256 | tee -a "$runs" | row
+  # The default stock does not sell out in a run; --verify exits 1 on an
+  # oversell or a unit unaccounted for.
+  "${b[@]}" --workload flash-sale --clients 256 --verify | tee -a "$runs" | row
 done
 echo
 /usr/bin/python3 - "$runs" <<'PY'
@@ -66,6 +79,18 @@ for r in runs:
         r["target"], r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["conflicts"],
         100 * r["conflict_rate"], aborts, errs,
         "sum ok" if v.get("ok") else "SUM MISMATCH"))
+print()
+print("| target | reservations/s | p50 ms | p99 ms | sold out at s | sold-out answers | conflicts | retries | errors | oversell | audit |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    if r["workload"] != "flash-sale":
+        continue
+    v = r.get("verify", {})
+    print("| %s | %.0f | %.3f | %.3f | %s | %d | %d | %d | %d | %s | %s |" % (
+        r["target"], r["ops_per_s"], r["p50_ms"], r["p99_ms"],
+        "%.3f" % r["sold_out_at_s"] if r["sold_out_at_s"] is not None else "not sold out",
+        r["sold_out"], r["conflicts"], r["retries"], r["errors"], r["oversell"],
+        "ok" if v.get("ok") else "FAILED"))
 t, p, et = find("orderkv", "transfer", 64), find("etcd", "put", 64), find("etcd", "transfer", 64)
 print()
 if t and p and p["ops_per_s"] > 0:
@@ -74,4 +99,15 @@ if t and p and p["ops_per_s"] > 0:
 if t and et and et["ops_per_s"] > 0:
     print("orderkv transfers/s at 64 / etcd transfers/s at 64: %.2fx (%.0f / %.0f; target >= 2x)"
           % (t["ops_per_s"] / et["ops_per_s"], t["ops_per_s"], et["ops_per_s"]))
+c, p256, ec = find("orderkv", "cas", 256), find("etcd", "put", 256), find("etcd", "cas", 256)
+if c and p256 and p256["ops_per_s"] > 0:
+    print("orderkv cas/s at 256 / etcd puts/s at 256: %.2fx (%.0f / %.0f; issue 12 target >= 2x)"
+          % (c["ops_per_s"] / p256["ops_per_s"], c["ops_per_s"], p256["ops_per_s"]))
+if c and ec and ec["ops_per_s"] > 0:
+    print("orderkv cas/s at 256 / etcd cas/s at 256: %.2fx (%.0f / %.0f)"
+          % (c["ops_per_s"] / ec["ops_per_s"], c["ops_per_s"], ec["ops_per_s"]))
+f, ef = find("orderkv", "flash-sale", 256), find("etcd", "flash-sale", 256)
+if f and ef and ef["ops_per_s"] > 0:
+    print("orderkv flash-sale/s at 256 / etcd flash-sale/s at 256: %.2fx (%.0f / %.0f; issue 13 target >= 10x)"
+          % (f["ops_per_s"] / ef["ops_per_s"], f["ops_per_s"], ef["ops_per_s"]))
 PY

@@ -19,8 +19,12 @@
  *     0, which orders every thread's last update before the read.
  *  4. A chain (driver.h) is one request to the driver: the slot is in
  *     flight from the first submit to the one driver_complete*() of its
- *     last call, and the driver touches neither the slot's keys nor its
+ *     last call, and the driver touches neither the slot's keys, value nor
  *     state in between.
+ *  5. A flash sale's sold_out_ns goes from 0 to the time of the first
+ *     sold-out answer once (compare-and-swap) and never back within a run;
+ *     from then on issue() retires every slot instead of starting a
+ *     request, so in_flight drains to 0 and the main thread ends the run.
  */
 #include <math.h>
 #include <pthread.h>
@@ -36,7 +40,7 @@
 
 enum phase { PH_WARMUP, PH_MEASURE, PH_STOP };
 enum mode { MODE_RUN, MODE_PRELOAD, MODE_VERIFY };
-enum kind { K_PUT, K_GET, K_TRANSFER, K_READ };
+enum kind { K_PUT, K_GET, K_TRANSFER, K_READ, K_CAS, K_RESERVE };
 
 /* Margin added to the request deadline when waiting for the last requests. */
 #define DRAIN_MARGIN_S 10.0
@@ -46,7 +50,7 @@ typedef struct thread_stats {
     struct thread_stats *next;
     histogram hist;
     uint64_t ok, errors, not_found, lost;
-    uint64_t conflicts, condition_aborts;
+    uint64_t conflicts, condition_aborts, sold_out, retries;
     uint64_t by_cause[DRIVER_NCAUSES];
     uint64_t by_code[DRIVER_NCODES];
     int last_error;
@@ -58,8 +62,12 @@ struct driver_req {
     uint64_t rng;
     uint64_t t0_ns;
     enum kind kind;
-    char *key;                   /* key_size bytes; a transfer's payer */
-    char *key2;                  /* key_size bytes: a transfer's payee */
+    int slot;                    /* index in the round */
+    uint64_t seq;                /* requests this slot started in the round */
+    char *key;                   /* kcap bytes; a transfer's payer */
+    char *key2;                  /* kcap bytes: a transfer's payee, a reservation key */
+    size_t key2_len;
+    char *value;                 /* DRIVER_CAS: value_size bytes, stamped per request */
     void *state;                 /* the target's state_size bytes (driver_req_state) */
 };
 
@@ -69,6 +77,9 @@ struct driver {
     char *value;                 /* value_size bytes every put writes, shared read-only */
     double zeta_n, alpha, eta;   /* zipfian constants */
     uint32_t *part;              /* DRIVER_TRANSFER with partitions: each key's */
+    char *stock_key;             /* DRIVER_FLASH_SALE: a copy of cfg.stock_key */
+    size_t stock_len;
+    size_t kcap;                 /* bytes of each of a slot's two key buffers */
 
     /* The current round. */
     uint64_t round;              /* unique in the process: keys thread-locals */
@@ -76,6 +87,7 @@ struct driver {
     int nreqs;
     driver_req *reqs;
     char *keybuf;                /* two keys per slot */
+    char *valbuf;                /* DRIVER_CAS: a value per slot */
     char *statebuf;              /* state_size bytes per slot */
     atomic_int phase;
     atomic_int in_flight;
@@ -87,6 +99,7 @@ struct driver {
     /* driver_verify's sums, added to by every completing thread. */
     _Atomic int64_t v_sum;
     _Atomic uint64_t v_found, v_missing, v_not_counter;
+    _Atomic uint64_t sold_out_ns;  /* flash sale: first sold-out answer (invariant 5) */
 
     pthread_mutex_t mu;
     pthread_cond_t idle;         /* in_flight reached 0 (monotonic clock) */
@@ -231,6 +244,13 @@ static thread_stats *stats_here(driver *d)
     return s;
 }
 
+void driver_count_retry(driver_req *req)
+{
+    driver *d = req->d;
+    if (d->mode == MODE_RUN && atomic_load(&d->phase) == PH_MEASURE)
+        stats_here(d)->retries++;
+}
+
 static void set_msg(char *dst, size_t size, const char *msg)
 {
     snprintf(dst, size, "%s", msg ? msg : "");
@@ -256,68 +276,121 @@ static void preload_fail(driver *d, int code, const char *msg)
     pthread_mutex_unlock(&d->mu);
 }
 
-/* Starts r's next request, or retires r (invariant 2). */
-static void issue(driver_req *r)
+/* DRIVER_CAS: the slot's value with its first bytes replaced by the slot
+ * and the request's sequence number, so that every write puts a value the
+ * key has not held (the rest stays the run's random letters). */
+static void stamp_value(const driver *d, driver_req *r)
 {
-    driver *d = r->d;
+    char tmp[48];
+    int n = snprintf(tmp, sizeof tmp, "%d-%llu-", r->slot, (unsigned long long)r->seq);
+    size_t take = (size_t)n < d->cfg.value_size ? (size_t)n : d->cfg.value_size;
+    memcpy(r->value, tmp, take);
+}
+
+/* DRIVER_FLASH_SALE: "STOCK/r/RUN-SLOT-SEQ" into r->key2 (driver.h); its
+ * length. kcap leaves 64 bytes past the stock key, more than the suffix
+ * can take (3 + 8 + 1 + 4 + 1 + 20 and the NUL). */
+static size_t reservation_key(const driver *d, driver_req *r)
+{
+    int n = snprintf(r->key2, d->kcap, "%s/r/%08lx-%d-%llu", d->stock_key,
+                     (unsigned long)d->cfg.run_id, r->slot, (unsigned long long)r->seq);
+    return (size_t)n;
+}
+
+/* Fills r's keys (and value) for its next request and returns its kind;
+ * -1 if a preload or verify pass has no key left for it. */
+static int prepare(driver *d, driver_req *r)
+{
     const driver_config *c = &d->cfg;
-    if (atomic_load(&d->phase) == PH_STOP) {
-        retire(d);
-        return;
-    }
-    uint64_t k, k2 = 0;
-    enum kind kind;
     if (d->mode != MODE_RUN) {   /* preload or verify: every key once */
-        k = atomic_fetch_add(&d->preload_next, 1);
-        if (k >= c->keys || atomic_load(&d->preload_failed)) {
-            retire(d);
-            return;
-        }
-        kind = d->mode == MODE_PRELOAD ? K_PUT : K_READ;
-    } else if (c->workload == DRIVER_TRANSFER) {
-        k = next_key(d, &r->rng);
-        k2 = pick_payee(d, &r->rng, k);
-        kind = K_TRANSFER;
-    } else {
-        k = next_key(d, &r->rng);
+        uint64_t k = atomic_fetch_add(&d->preload_next, 1);
+        if (k >= c->keys || atomic_load(&d->preload_failed))
+            return -1;
+        make_key(r->key, c->key_size, c->key_prefix, k);
+        return d->mode == MODE_PRELOAD ? K_PUT : K_READ;
+    }
+    if (c->workload == DRIVER_FLASH_SALE) {   /* the stock key is d->stock_key */
+        r->key2_len = reservation_key(d, r);
+        return K_RESERVE;
+    }
+    uint64_t k = next_key(d, &r->rng);
+    make_key(r->key, c->key_size, c->key_prefix, k);
+    switch (c->workload) {
+    case DRIVER_TRANSFER:
+        make_key(r->key2, c->key_size, c->key_prefix, pick_payee(d, &r->rng, k));
+        return K_TRANSFER;
+    case DRIVER_CAS:
+        stamp_value(d, r);
+        return K_CAS;
+    default: {
         int is_get = c->workload == DRIVER_GET ||
                      (c->workload == DRIVER_MIXED && (int)(xorshift(&r->rng) % 100) < c->read_pct);
-        kind = is_get ? K_GET : K_PUT;
+        return is_get ? K_GET : K_PUT;
     }
-    make_key(r->key, c->key_size, c->key_prefix, k);
-    if (kind == K_TRANSFER)
-        make_key(r->key2, c->key_size, c->key_prefix, k2);
-    r->kind = kind;
-    r->t0_ns = now_ns();
-    int rc;
-    switch (kind) {
+    }
+}
+
+/* Hands r's request to the target; its return as the target's. */
+static int submit(driver *d, driver_req *r)
+{
+    const driver_config *c = &d->cfg;
+    void *ctx = d->t.ctx;
+    switch (r->kind) {
     case K_GET:
-        rc = d->t.get(d->t.ctx, r, r->key, c->key_size, c->timeout_ms);
-        break;
+        return d->t.get(ctx, r, r->key, c->key_size, c->timeout_ms);
     case K_READ:
-        rc = d->t.read(d->t.ctx, r, r->key, c->key_size, c->timeout_ms);
-        break;
+        return d->t.read(ctx, r, r->key, c->key_size, c->timeout_ms);
     case K_TRANSFER:
-        rc = d->t.transfer(d->t.ctx, r, r->key, r->key2, c->key_size, c->amount, c->timeout_ms);
-        break;
+        return d->t.transfer(ctx, r, r->key, r->key2, c->key_size, c->amount, c->timeout_ms);
+    case K_CAS:
+        return d->t.cas(ctx, r, r->key, c->key_size, r->value, c->value_size, c->timeout_ms);
+    case K_RESERVE:
+        return d->t.reserve(ctx, r, d->stock_key, d->stock_len, r->key2, r->key2_len, d->value,
+                            c->value_size, c->timeout_ms);
     default:
-        rc = d->t.put(d->t.ctx, r, r->key, c->key_size, d->value, c->value_size, c->timeout_ms);
+        return d->t.put(ctx, r, r->key, c->key_size, d->value, c->value_size, c->timeout_ms);
     }
-    if (rc == OKV_OK)
-        return;   /* r belongs to the completion now (invariant 1) */
+}
+
+/* A submit that failed: nothing is in flight for r, which retires. */
+static void submit_failed(driver *d, int rc)
+{
     const char *msg = d->t.errmsg(d->t.ctx);
     if (d->mode != MODE_RUN) {
         preload_fail(d, rc, msg);
-    } else {
-        thread_stats *s = stats_here(d);
-        s->lost++;
-        if (atomic_load(&d->phase) == PH_MEASURE) {
-            s->errors++;
-            s->by_code[code_slot(rc)]++;
-        }
-        s->last_error = rc;
-        set_msg(s->last_msg, sizeof s->last_msg, msg);
+        return;
     }
+    thread_stats *s = stats_here(d);
+    s->lost++;
+    if (atomic_load(&d->phase) == PH_MEASURE) {
+        s->errors++;
+        s->by_code[code_slot(rc)]++;
+    }
+    s->last_error = rc;
+    set_msg(s->last_msg, sizeof s->last_msg, msg);
+}
+
+/* Starts r's next request, or retires r (invariants 2 and 5). */
+static void issue(driver_req *r)
+{
+    driver *d = r->d;
+    if (atomic_load(&d->phase) == PH_STOP ||
+        (d->mode == MODE_RUN && atomic_load(&d->sold_out_ns) != 0)) {
+        retire(d);
+        return;
+    }
+    int kind = prepare(d, r);
+    if (kind < 0) {
+        retire(d);
+        return;
+    }
+    r->kind = (enum kind)kind;
+    r->seq++;
+    r->t0_ns = now_ns();
+    int rc = submit(d, r);
+    if (rc == OKV_OK)
+        return;   /* r belongs to the completion now (invariant 1) */
+    submit_failed(d, rc);
     retire(d);
 }
 
@@ -335,37 +408,58 @@ static void verify_add(driver *d, int code, const void *value, size_t value_len)
     }
 }
 
+static int sold_out(const driver_req *r, int code, int cause)
+{
+    return r->kind == K_RESERVE && code == OKV_ECONDITION && cause == DRIVER_CAUSE_FLOOR;
+}
+
+/* A measured completion into the calling thread's statistics. */
+static void count(driver *d, const driver_req *r, int code, int cause, const char *errmsg,
+                  uint64_t t1)
+{
+    thread_stats *s = stats_here(d);
+    int reads = r->kind == K_GET || r->kind == K_READ;
+    int txn = r->kind == K_TRANSFER || r->kind == K_RESERVE;
+    int c = cause >= 0 && cause < DRIVER_NCAUSES ? cause : DRIVER_CAUSE_NONE;
+    if (code == OKV_OK || (reads && code == OKV_ENOTFOUND)) {
+        histogram_record(&s->hist, (t1 - r->t0_ns) / 1000);
+        s->ok++;
+        s->not_found += code == OKV_ENOTFOUND;
+    } else if (sold_out(r, code, cause)) {
+        s->sold_out++;
+    } else if (txn && code == OKV_ECONFLICT) {
+        s->conflicts++;
+        s->by_cause[c]++;
+    } else if (r->kind == K_TRANSFER && code == OKV_ECONDITION) {
+        s->condition_aborts++;
+        s->by_cause[c]++;
+    } else {
+        s->errors++;
+        s->by_code[code_slot(code)]++;
+        s->last_error = code;
+        set_msg(s->last_msg, sizeof s->last_msg, errmsg);
+    }
+}
+
 static void complete(driver_req *r, int code, int cause, const char *errmsg, const void *value,
                      size_t value_len)
 {
     uint64_t t1 = now_ns();
     driver *d = r->d;
     atomic_fetch_add_explicit(&d->completed, 1, memory_order_relaxed);
-    int reads = r->kind == K_GET || r->kind == K_READ;
-    int ok = code == OKV_OK || (reads && code == OKV_ENOTFOUND);
     if (d->mode != MODE_RUN) {
+        int ok = code == OKV_OK || (r->kind == K_READ && code == OKV_ENOTFOUND);
         if (!ok)
             preload_fail(d, code, errmsg);
         else if (d->mode == MODE_VERIFY)
             verify_add(d, code, value, value_len);
-    } else if (atomic_load(&d->phase) == PH_MEASURE) {
-        thread_stats *s = stats_here(d);
-        if (ok) {
-            histogram_record(&s->hist, (t1 - r->t0_ns) / 1000);
-            s->ok++;
-            s->not_found += code == OKV_ENOTFOUND;
-        } else if (r->kind == K_TRANSFER && code == OKV_ECONFLICT) {
-            s->conflicts++;
-            s->by_cause[cause >= 0 && cause < DRIVER_NCAUSES ? cause : DRIVER_CAUSE_NONE]++;
-        } else if (r->kind == K_TRANSFER && code == OKV_ECONDITION) {
-            s->condition_aborts++;
-            s->by_cause[cause >= 0 && cause < DRIVER_NCAUSES ? cause : DRIVER_CAUSE_NONE]++;
-        } else {
-            s->errors++;
-            s->by_code[code_slot(code)]++;
-            s->last_error = code;
-            set_msg(s->last_msg, sizeof s->last_msg, errmsg);
+    } else {
+        if (sold_out(r, code, cause)) {   /* the first one ends the sale (invariant 5) */
+            uint64_t none = 0;
+            atomic_compare_exchange_strong(&d->sold_out_ns, &none, t1);
         }
+        if (atomic_load(&d->phase) == PH_MEASURE)
+            count(d, r, code, cause, errmsg, t1);
     }
     issue(r);
 }
@@ -407,41 +501,73 @@ static int partitions_init(driver *d)
     return spread ? OKV_OK : OKV_EINVAL;
 }
 
+/* The configuration's checks beyond what bench.c's parser checks. */
+static int config_ok(const driver_config *cfg, const driver_target *t)
+{
+    int flash = cfg->workload == DRIVER_FLASH_SALE;
+    if (cfg->in_flight < 1 || cfg->key_size < 1 || (!flash && cfg->keys < 2) ||
+        cfg->read_pct < 0 || cfg->read_pct > 100 ||
+        (cfg->zipf && (cfg->zipf_theta <= 0 || cfg->zipf_theta >= 1)) || !t->put || !t->get ||
+        !t->errmsg)
+        return 0;
+    if (cfg->workload == DRIVER_TRANSFER &&
+        (!t->transfer || cfg->amount < 1 || !cfg->fixed_value || cfg->value_size != 8))
+        return 0;
+    if (cfg->workload == DRIVER_CAS && !t->cas)
+        return 0;
+    if (flash && (!t->reserve || !cfg->stock_key || !cfg->stock_key[0] ||
+                  strchr(cfg->stock_key, '/') || strlen(cfg->stock_key) > OKV_MAX_KEY_LEN - 64))
+        return 0;
+    return 1;
+}
+
+/* The run's value: fixed_value, or value_size random letters. */
+static char *value_new(const driver_config *cfg)
+{
+    char *v = malloc(cfg->value_size + 1);
+    if (!v)
+        return NULL;
+    uint64_t rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)time(NULL);
+    for (size_t i = 0; i < cfg->value_size; i++)
+        v[i] = cfg->fixed_value ? ((const char *)cfg->fixed_value)[i]
+                                : (char)('a' + xorshift(&rng) % 26);
+    v[cfg->value_size] = '\0';
+    return v;
+}
+
 int driver_new(driver **out, const driver_config *cfg, const driver_target *target)
 {
     *out = NULL;
-    if (cfg->in_flight < 1 || cfg->key_size < 1 || cfg->keys < 2 || cfg->read_pct < 0 ||
-        cfg->read_pct > 100 || (cfg->zipf && (cfg->zipf_theta <= 0 || cfg->zipf_theta >= 1)) ||
-        !target->put || !target->get || !target->errmsg)
-        return OKV_EINVAL;
-    if (cfg->workload == DRIVER_TRANSFER &&
-        (!target->transfer || cfg->amount < 1 || !cfg->fixed_value || cfg->value_size != 8))
+    if (!config_ok(cfg, target))
         return OKV_EINVAL;
     driver *d = calloc(1, sizeof *d);
     if (!d)
         return OKV_ENOMEM;
     d->cfg = *cfg;
     d->t = *target;
-    d->value = malloc(cfg->value_size + 1);
-    if (!d->value) {
-        free(d);
-        return OKV_ENOMEM;
+    d->kcap = cfg->key_size;
+    if (cfg->workload == DRIVER_FLASH_SALE) {
+        d->stock_len = strlen(cfg->stock_key);
+        d->stock_key = malloc(d->stock_len + 1);
+        if (d->stock_key)
+            memcpy(d->stock_key, cfg->stock_key, d->stock_len + 1);
+        d->cfg.stock_key = d->stock_key;
+        if (d->kcap < d->stock_len + 64)
+            d->kcap = d->stock_len + 64;
     }
-    uint64_t rng = 0x2545f4914f6cdd1dULL ^ (uint64_t)time(NULL);
-    for (size_t i = 0; i < cfg->value_size; i++)
-        d->value[i] = cfg->fixed_value ? ((const char *)cfg->fixed_value)[i]
-                                       : (char)('a' + xorshift(&rng) % 26);
-    d->value[cfg->value_size] = '\0';
-    if (cfg->zipf)
+    d->value = value_new(cfg);
+    int rc = d->value && (cfg->workload != DRIVER_FLASH_SALE || d->stock_key) ? OKV_OK
+                                                                               : OKV_ENOMEM;
+    if (rc == OKV_OK && cfg->zipf && cfg->workload != DRIVER_FLASH_SALE)
         zipf_init(d);
-    if (cfg->workload == DRIVER_TRANSFER && target->partition) {
-        int rc = partitions_init(d);
-        if (rc) {
-            free(d->part);
-            free(d->value);
-            free(d);
-            return rc;
-        }
+    if (rc == OKV_OK && cfg->workload == DRIVER_TRANSFER && target->partition)
+        rc = partitions_init(d);
+    if (rc) {
+        free(d->part);
+        free(d->stock_key);
+        free(d->value);
+        free(d);
+        return rc;
     }
     pthread_mutex_init(&d->mu, NULL);
     pthread_condattr_t ca;
@@ -453,20 +579,37 @@ int driver_new(driver **out, const driver_config *cfg, const driver_target *targ
     return OKV_OK;
 }
 
+/* Frees the round's slots and statistics. Precondition: it is idle
+ * (or it never started). */
+static void round_end(driver *d)
+{
+    for (thread_stats *s = d->stats, *next; s; s = next) {
+        next = s->next;
+        free(s);
+    }
+    d->stats = NULL;
+    free(d->reqs);
+    free(d->keybuf);
+    free(d->statebuf);
+    free(d->valbuf);
+    d->reqs = NULL;
+    d->keybuf = NULL;
+    d->statebuf = NULL;
+    d->valbuf = NULL;
+}
+
 /* Sets up a round of n slots; all of them count as in flight. */
 static int round_begin(driver *d, enum mode mode, int n)
 {
     size_t ss = d->t.state_size;
+    size_t vs = d->cfg.value_size + 1;
+    int cas = mode == MODE_RUN && d->cfg.workload == DRIVER_CAS;
     d->reqs = calloc((size_t)n, sizeof *d->reqs);
-    d->keybuf = malloc((size_t)n * 2 * d->cfg.key_size);
+    d->keybuf = malloc((size_t)n * 2 * d->kcap);
     d->statebuf = ss ? calloc((size_t)n, ss) : NULL;
-    if (!d->reqs || !d->keybuf || (ss && !d->statebuf)) {
-        free(d->reqs);
-        free(d->keybuf);
-        free(d->statebuf);
-        d->reqs = NULL;
-        d->keybuf = NULL;
-        d->statebuf = NULL;
+    d->valbuf = cas ? malloc((size_t)n * vs) : NULL;
+    if (!d->reqs || !d->keybuf || (ss && !d->statebuf) || (cas && !d->valbuf)) {
+        round_end(d);
         return OKV_ENOMEM;
     }
     d->round = atomic_fetch_add(&next_round, 1);
@@ -482,6 +625,7 @@ static int round_begin(driver *d, enum mode mode, int n)
     atomic_store(&d->v_found, 0);
     atomic_store(&d->v_missing, 0);
     atomic_store(&d->v_not_counter, 0);
+    atomic_store(&d->sold_out_ns, 0);
     uint64_t seed = (uint64_t)time(NULL);
     for (int i = 0; i < n; i++) {
         driver_req *r = &d->reqs[i];
@@ -489,9 +633,14 @@ static int round_begin(driver *d, enum mode mode, int n)
         r->rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1) ^ seed;
         if (r->rng == 0)
             r->rng = 1;
-        r->key = d->keybuf + (size_t)i * 2 * d->cfg.key_size;
-        r->key2 = r->key + d->cfg.key_size;
+        r->slot = i;
+        r->key = d->keybuf + (size_t)i * 2 * d->kcap;
+        r->key2 = r->key + d->kcap;
         r->state = ss ? d->statebuf + (size_t)i * ss : NULL;
+        if (cas) {
+            r->value = d->valbuf + (size_t)i * vs;
+            memcpy(r->value, d->value, vs);
+        }
     }
     return OKV_OK;
 }
@@ -521,22 +670,6 @@ static int wait_idle(driver *d, double limit_s)
     }
     pthread_mutex_unlock(&d->mu);
     return !timed_out;
-}
-
-/* Frees the round's slots and statistics. Precondition: it is idle. */
-static void round_end(driver *d)
-{
-    for (thread_stats *s = d->stats, *next; s; s = next) {
-        next = s->next;
-        free(s);
-    }
-    d->stats = NULL;
-    free(d->reqs);
-    free(d->keybuf);
-    free(d->statebuf);
-    d->reqs = NULL;
-    d->keybuf = NULL;
-    d->statebuf = NULL;
 }
 
 /* One pass over every key (preload: puts; verify: reads), n at a time. */
@@ -598,6 +731,23 @@ static void sleep_until(double t, double max_s)
     nanosleep(&ts, NULL);
 }
 
+/* A flash sale's end, once the run is idle (so a sold-out answer that came
+ * during the drain is seen): a sale that sold out inside the window
+ * shortens it to the first sold-out answer; one that sold out before it
+ * opened measured nothing. */
+static void sale_end(driver *d, int window_opened, double measure_start, driver_result *out)
+{
+    out->sold_out_at_s = -1;
+    uint64_t ns = atomic_load(&d->sold_out_ns);
+    if (ns == 0)
+        return;
+    double at = (double)ns / 1e9 - measure_start;
+    if (!window_opened || at < 0)
+        out->sold_out_in_warmup = 1;
+    else if (at < out->elapsed_s)
+        out->elapsed_s = out->sold_out_at_s = at;
+}
+
 int driver_run(driver *d, driver_result *out)
 {
     const driver_config *c = &d->cfg;
@@ -607,7 +757,11 @@ int driver_run(driver *d, driver_result *out)
         set_msg(out->last_msg, sizeof out->last_msg, "out of memory");
         return rc;
     }
-    double start = now_s();
+    double start = now_s(), cpu_start = cpu_s();
+    /* Without a warmup the window opens before the first request, so that
+     * every completion counts (a flash sale may be over in milliseconds). */
+    if (c->warmup_s <= 0)
+        atomic_store(&d->phase, PH_MEASURE);
     for (int i = 0; i < d->nreqs; i++)
         issue(&d->reqs[i]);
 
@@ -620,17 +774,17 @@ int driver_run(driver *d, driver_result *out)
     for (;;) {
         double t = now_s();
         int ph = atomic_load(&d->phase);
-        if (ph == PH_WARMUP && t >= measure_start) {
-            cpu0 = cpu_s();
-            measure_start = now_s();
+        if (end == 0 && t >= measure_start) {   /* the window opens */
+            cpu0 = c->warmup_s <= 0 ? cpu_start : cpu_s();
+            measure_start = c->warmup_s <= 0 ? start : now_s();
             end = measure_start + c->duration_s;
             atomic_store(&d->phase, PH_MEASURE);
             ph = PH_MEASURE;
         }
         if (ph == PH_MEASURE && t >= end)
             break;
-        if (atomic_load(&d->in_flight) == 0) {
-            all_lost = 1;
+        if (atomic_load(&d->in_flight) == 0) {   /* a sold-out sale drains so */
+            all_lost = atomic_load(&d->sold_out_ns) == 0;
             break;
         }
         if (t - last_t >= 1.0) {
@@ -662,6 +816,7 @@ int driver_run(driver *d, driver_result *out)
         out->last_error = OKV_ETIMEDOUT;
         return OKV_ETIMEDOUT;   /* the slots stay allocated: completions may still come */
     }
+    sale_end(d, end > 0, measure_start, out);
     pthread_mutex_lock(&d->mu);
     for (const thread_stats *s = d->stats; s; s = s->next) {
         histogram_merge(&out->hist, &s->hist);
@@ -671,6 +826,8 @@ int driver_run(driver *d, driver_result *out)
         out->lost += s->lost;
         out->conflicts += s->conflicts;
         out->condition_aborts += s->condition_aborts;
+        out->sold_out += s->sold_out;
+        out->retries += s->retries;
         for (int i = 0; i < DRIVER_NCAUSES; i++)
             out->by_cause[i] += s->by_cause[i];
         for (int i = 0; i < DRIVER_NCODES; i++)
@@ -693,6 +850,7 @@ void driver_free(driver *d)
     pthread_cond_destroy(&d->idle);
     pthread_mutex_destroy(&d->mu);
     free(d->part);
+    free(d->stock_key);
     free(d->value);
     free(d);
 }

@@ -51,6 +51,27 @@
  * (OKV_ECONDITION: the debit would go below 0), or an error, counted by
  * code. driver_verify() sums every balance afterwards: transfers move money
  * but never create it, whatever committed or failed.
+ *
+ * Conditional writes (DRIVER_CAS). Every key is preloaded first; each
+ * request is one write of a fresh value to a random key, conditional on
+ * the key existing, evaluated by the server in one round (target.cas). The
+ * condition cannot fail after the preload, so a failure (OKV_ECONDITION)
+ * is an error like any other, counted by code.
+ *
+ * The flash sale (DRIVER_FLASH_SALE). One stock key (config.stock_key, an
+ * 8-byte counter the caller has set) and no other keys: each request takes
+ * one unit and records a reservation key "STOCK/r/RUN-SLOT-SEQ" (RUN is
+ * config.run_id in hex, SLOT the slot's index, SEQ the slot's count of
+ * reservations asked for: unique within the process and, through RUN,
+ * across runs) holding value_size bytes of fixed_value, atomically
+ * (target.reserve). Outcomes: reserved (ok); sold out (OKV_ECONDITION with
+ * DRIVER_CAUSE_FLOOR: the stock is 0; a result, never retried); conflict
+ * (OKV_ECONFLICT); an error. The first sold-out answer, in any phase, ends
+ * the sale: no slot starts another request, the run ends once the requests
+ * in flight have completed, and the measured window ends at that answer
+ * (driver_result.sold_out_at_s), so a rate is reservations per second of
+ * the sale. A target that retries inside a request (etcd's
+ * compare-and-swap loop) counts each retry with driver_count_retry().
  */
 #ifndef OKV_BENCH_DRIVER_H
 #define OKV_BENCH_DRIVER_H
@@ -63,7 +84,9 @@
 typedef struct driver driver;
 typedef struct driver_req driver_req;
 
-enum driver_workload { DRIVER_PUT, DRIVER_GET, DRIVER_MIXED, DRIVER_TRANSFER };
+enum driver_workload {
+    DRIVER_PUT, DRIVER_GET, DRIVER_MIXED, DRIVER_TRANSFER, DRIVER_CAS, DRIVER_FLASH_SALE
+};
 
 /* Why a transfer did not commit (driver_complete_cause), beyond its code. */
 enum driver_cause {
@@ -72,7 +95,8 @@ enum driver_cause {
     DRIVER_CAUSE_ABORTED,      /* OKV_ECONFLICT: aborted otherwise (e.g. past its deadline) */
     DRIVER_CAUSE_CHANGED,      /* OKV_ECONFLICT: a key changed between the read and the
                                   compare-and-swap (etcd: a mod_revision compare failed) */
-    DRIVER_CAUSE_FLOOR,        /* OKV_ECONDITION: the debit would go below 0 */
+    DRIVER_CAUSE_FLOOR,        /* OKV_ECONDITION: the debit would go below 0 (a flash
+                                  sale: sold out) */
     DRIVER_CAUSE_CONDITION,    /* OKV_ECONDITION: another condition did not hold */
     DRIVER_NCAUSES
 };
@@ -82,7 +106,7 @@ const char *driver_cause_name(int cause);
 
 /* Failures are counted by code: slot i holds OKV_E* code -i, the last slot
  * any code outside that range. */
-#define DRIVER_NCODES 17
+#define DRIVER_NCODES 21
 
 /*
  * How the driver starts a request on a target. put / get return OKV_OK once
@@ -110,6 +134,17 @@ typedef struct driver_target {
      * no partitions (any two distinct accounts will do). */
     uint32_t (*partition)(void *ctx, const void *key, size_t key_len);
     size_t state_size;           /* bytes of per-slot state for chains, 0: none */
+    /* DRIVER_CAS (else may be NULL): put value to key if key exists, the
+     * condition evaluated by the server in the same round; completes with
+     * driver_complete() (a failed condition: OKV_ECONDITION). */
+    int (*cas)(void *ctx, driver_req *req, const void *key, size_t key_len, const void *value,
+               size_t value_len, int timeout_ms);
+    /* DRIVER_FLASH_SALE (else may be NULL): take one unit of `stock` and put
+     * `res` = value, atomically; may be a chain; completes with
+     * driver_complete_cause() (sold out: OKV_ECONDITION, DRIVER_CAUSE_FLOOR). */
+    int (*reserve)(void *ctx, driver_req *req, const void *stock, size_t stock_len,
+                   const void *res, size_t res_len, const void *value, size_t value_len,
+                   int timeout_ms);
 } driver_target;
 
 typedef struct driver_config {
@@ -128,11 +163,13 @@ typedef struct driver_config {
      * value_size bytes (a transfer's preload: the starting balance). */
     const void *fixed_value;
     int64_t amount;              /* DRIVER_TRANSFER: moved by each transfer, >= 1 */
-    uint64_t keys;               /* distinct keys, >= 2 */
+    uint64_t keys;               /* distinct keys, >= 2 (DRIVER_FLASH_SALE: unused) */
     int zipf;                    /* 0 uniform, 1 zipfian with zipf_theta in (0, 1) */
     double zipf_theta;
     int timeout_ms;              /* per request; 0: the target's default */
     int progress;                /* a live ops/s line on stderr, once a second */
+    const char *stock_key;       /* DRIVER_FLASH_SALE: 1..OKV_MAX_KEY_LEN - 64 bytes, no '/' */
+    uint32_t run_id;             /* DRIVER_FLASH_SALE: part of every reservation key */
 } driver_config;
 
 typedef struct driver_result {
@@ -142,12 +179,18 @@ typedef struct driver_result {
     uint64_t errors;             /* failed requests completed in the window (transfers:
                                     other than conflicts and condition aborts) */
     uint64_t not_found;          /* gets of a missing key (counted in ok too) */
-    uint64_t conflicts;          /* transfers: OKV_ECONFLICT in the window */
+    uint64_t conflicts;          /* transfers, flash sale: OKV_ECONFLICT in the window */
     uint64_t condition_aborts;   /* transfers: OKV_ECONDITION in the window */
     uint64_t by_cause[DRIVER_NCAUSES];  /* conflicts and condition aborts, by cause */
     uint64_t by_code[DRIVER_NCODES];    /* errors (and submit failures), by code */
     int last_error;              /* code of the last failure (0: none) */
     char last_msg[256];          /* its message */
+    uint64_t sold_out;           /* flash sale: sold-out answers in the window */
+    uint64_t retries;            /* driver_count_retry() calls in the window */
+    /* Flash sale: seconds from the window's start to the first sold-out
+     * answer (then also elapsed_s); -1: not sold out in the window. */
+    double sold_out_at_s;
+    int sold_out_in_warmup;      /* flash sale: sold out before the window opened */
     double elapsed_s;            /* length of the window, as measured */
     double cpu_s;                /* user + system CPU of the process in the window */
     uint64_t lost;               /* slots stopped because a submit failed */
@@ -185,8 +228,9 @@ int driver_verify(driver *d, int in_flight, int timeout_ms, driver_sum *out, cha
  * Runs WARMUP, MEASURE and STOP, then waits until no request is in flight
  * (or gives up after the request deadline plus a margin: OKV_ETIMEDOUT,
  * with requests still in flight — the target must not be closed then).
- * Fills *out. OKV_OK, or OKV_EUNAVAILABLE if every slot stopped early
- * because its submits failed (out->last_msg says why).
+ * Fills *out. OKV_OK (also when a flash sale sold out and ended early),
+ * or OKV_EUNAVAILABLE if every slot stopped early because its submits
+ * failed (out->last_msg says why).
  */
 int driver_run(driver *d, driver_result *out);
 
@@ -203,6 +247,11 @@ void driver_complete_cause(driver_req *req, int code, int cause, const char *err
  * borrowed for the call) is the key's value. */
 void driver_complete_value(driver_req *req, int code, const char *errmsg, const void *value,
                            size_t value_len);
+
+/* A target's retry inside req (a flash sale's compare-and-swap that found
+ * the stock changed and starts over): counted in driver_result.retries if
+ * the window is open. Any thread, while req is in flight. */
+void driver_count_retry(driver_req *req);
 
 /* The slot's state_size bytes for the target's chains: zeroed when the
  * round starts, then the target's alone (the driver never touches them). */

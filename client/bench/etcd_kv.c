@@ -59,6 +59,7 @@ enum reply {
     R_PLAIN,   /* etcd_kv_callback: put, get (OKV_ENOTFOUND if the Range found nothing) */
     R_READ,    /* etcd_kv_read_callback: the keys of a Range or of a Txn of Ranges */
     R_CAS,     /* etcd_kv_callback: a Txn's `succeeded` (false: OKV_ECONFLICT) */
+    R_COUNT,   /* etcd_kv_count_callback: a count_only Range's `count` */
 };
 
 #define MAX_COMPLETION_THREADS 8
@@ -93,6 +94,7 @@ typedef struct etcd_call {
     size_t nkeys;                       /* R_READ: keys asked for */
     etcd_kv_callback cb;                /* R_PLAIN, R_CAS */
     etcd_kv_read_callback read_cb;      /* R_READ */
+    etcd_kv_count_callback count_cb;    /* R_COUNT */
     void *arg;
 } etcd_call;
 
@@ -317,7 +319,7 @@ static void call_free(etcd_call *c)
  */
 static int start(etcd_kv *e, enum method m, const ProtobufCMessage *req, int timeout_ms,
                  enum reply reply, size_t nkeys, etcd_kv_callback cb,
-                 etcd_kv_read_callback read_cb, void *arg)
+                 etcd_kv_read_callback read_cb, etcd_kv_count_callback count_cb, void *arg)
 {
     etcd_call *c = calloc(1, sizeof *c);
     if (!c)
@@ -328,6 +330,7 @@ static int start(etcd_kv *e, enum method m, const ProtobufCMessage *req, int tim
     c->nkeys = nkeys;
     c->cb = cb;
     c->read_cb = read_cb;
+    c->count_cb = count_cb;
     c->arg = arg;
     c->channel = atomic_fetch_add(&e->next, 1) % e->nchannels;
     c->status = GRPC_STATUS_UNKNOWN;
@@ -450,10 +453,13 @@ static void finish(etcd_call *c, int batch_ok)
     case R_CAS:
         if (rc == OKV_OK && !((const Etcdserverpb__TxnResponse *)resp)->succeeded) {
             rc = OKV_ECONFLICT;
-            snprintf(msg, sizeof msg,
-                     "a compared key changed since it was read (mod_revision); nothing written");
+            snprintf(msg, sizeof msg, "a compare of the Txn did not hold; nothing written");
         }
         c->cb(c->arg, rc, msg);
+        break;
+    case R_COUNT:
+        c->count_cb(c->arg, rc, msg,
+                    rc == OKV_OK ? ((const Etcdserverpb__RangeResponse *)resp)->count : 0);
         break;
     case R_READ: {
         etcd_kv_kv kvs[ETCD_KV_MAX_KEYS];
@@ -501,7 +507,7 @@ int etcd_kv_put_async(etcd_kv *e, const void *key, size_t key_len, const void *v
     req.key.len = key_len;
     req.value.data = (uint8_t *)value;
     req.value.len = value_len;
-    return start(e, M_PUT, &req.base, timeout_ms, R_PLAIN, 0, cb, NULL, arg);
+    return start(e, M_PUT, &req.base, timeout_ms, R_PLAIN, 0, cb, NULL, NULL, arg);
 }
 
 int etcd_kv_get_async(etcd_kv *e, const void *key, size_t key_len, int timeout_ms,
@@ -514,7 +520,7 @@ int etcd_kv_get_async(etcd_kv *e, const void *key, size_t key_len, int timeout_m
     req.key.data = (uint8_t *)key;
     req.key.len = key_len;   /* range_end empty: this key only */
     req.serializable = e->opts.serializable ? 1 : 0;
-    return start(e, M_RANGE, &req.base, timeout_ms, R_PLAIN, 0, cb, NULL, arg);
+    return start(e, M_RANGE, &req.base, timeout_ms, R_PLAIN, 0, cb, NULL, NULL, arg);
 }
 
 int etcd_kv_read_async(etcd_kv *e, const void *const *keys, const size_t *key_lens, size_t n,
@@ -539,12 +545,12 @@ int etcd_kv_read_async(etcd_kv *e, const void *const *keys, const size_t *key_le
         opp[i] = &ops[i];
     }
     if (n == 1)
-        return start(e, M_RANGE, &ranges[0].base, timeout_ms, R_READ, 1, NULL, cb, arg);
+        return start(e, M_RANGE, &ranges[0].base, timeout_ms, R_READ, 1, NULL, cb, NULL, arg);
     /* No compares: success always runs, every Range at the same revision. */
     Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
     req.n_success = n;
     req.success = opp;
-    return start(e, M_TXN, &req.base, timeout_ms, R_READ, n, NULL, cb, arg);
+    return start(e, M_TXN, &req.base, timeout_ms, R_READ, n, NULL, cb, NULL, arg);
 }
 
 int etcd_kv_cas_async(etcd_kv *e, const etcd_kv_cas *items, size_t n, int timeout_ms,
@@ -552,38 +558,107 @@ int etcd_kv_cas_async(etcd_kv *e, const etcd_kv_cas *items, size_t n, int timeou
 {
     if (n < 1 || n > ETCD_KV_MAX_KEYS)
         return fail(OKV_EINVAL, "a compare-and-swap takes 1 to %d keys", ETCD_KV_MAX_KEYS);
-    Etcdserverpb__Compare cmps[ETCD_KV_MAX_KEYS];
+    etcd_kv_cmp cmps[ETCD_KV_MAX_KEYS];
+    etcd_kv_put puts[ETCD_KV_MAX_KEYS];
+    for (size_t i = 0; i < n; i++) {
+        cmps[i] = (etcd_kv_cmp){ items[i].key, items[i].key_len, ETCD_KV_CMP_MOD,
+                                 ETCD_KV_CMP_EQUAL, items[i].mod_revision };
+        puts[i] = (etcd_kv_put){ items[i].key, items[i].key_len, items[i].value,
+                                 items[i].value_len };
+    }
+    return etcd_kv_txn_async(e, cmps, n, puts, n, timeout_ms, cb, arg);
+}
+
+/* cmp as etcd's Compare; the key is borrowed, not copied (packing copies). */
+static int compare_init(Etcdserverpb__Compare *out, const etcd_kv_cmp *cmp)
+{
+    int rc = check_key(cmp->key_len);
+    if (rc)
+        return rc;
+    etcdserverpb__compare__init(out);
+    out->result = (Etcdserverpb__Compare__CompareResult)cmp->result;
+    out->target = (Etcdserverpb__Compare__CompareTarget)cmp->target;
+    out->key.data = (uint8_t *)cmp->key;
+    out->key.len = cmp->key_len;
+    if (cmp->target == ETCD_KV_CMP_MOD) {
+        out->target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+        out->mod_revision = cmp->num;
+    } else {
+        out->target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_VERSION;
+        out->version = cmp->num;
+    }
+    return OKV_OK;
+}
+
+int etcd_kv_txn_async(etcd_kv *e, const etcd_kv_cmp *cmps, size_t ncmps, const etcd_kv_put *puts,
+                      size_t nputs, int timeout_ms, etcd_kv_callback cb, void *arg)
+{
+    if (ncmps > ETCD_KV_MAX_KEYS || nputs < 1 || nputs > ETCD_KV_MAX_KEYS)
+        return fail(OKV_EINVAL, "a Txn takes 0 to %d compares and 1 to %d puts",
+                    ETCD_KV_MAX_KEYS, ETCD_KV_MAX_KEYS);
+    Etcdserverpb__Compare cmp[ETCD_KV_MAX_KEYS];
     Etcdserverpb__Compare *cmpp[ETCD_KV_MAX_KEYS];
-    Etcdserverpb__PutRequest puts[ETCD_KV_MAX_KEYS];
+    Etcdserverpb__PutRequest put[ETCD_KV_MAX_KEYS];
     Etcdserverpb__RequestOp ops[ETCD_KV_MAX_KEYS];
     Etcdserverpb__RequestOp *opp[ETCD_KV_MAX_KEYS];
-    for (size_t i = 0; i < n; i++) {
-        int rc = check_key(items[i].key_len);
+    for (size_t i = 0; i < ncmps; i++) {
+        int rc = compare_init(&cmp[i], &cmps[i]);
         if (rc)
             return rc;
-        etcdserverpb__compare__init(&cmps[i]);
-        cmps[i].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
-        cmps[i].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
-        cmps[i].key.data = (uint8_t *)items[i].key;
-        cmps[i].key.len = items[i].key_len;
-        cmps[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
-        cmps[i].mod_revision = items[i].mod_revision;
-        cmpp[i] = &cmps[i];
-        etcdserverpb__put_request__init(&puts[i]);
-        puts[i].key.data = (uint8_t *)items[i].key;
-        puts[i].key.len = items[i].key_len;
-        puts[i].value.data = (uint8_t *)items[i].value;
-        puts[i].value.len = items[i].value_len;
+        cmpp[i] = &cmp[i];
+    }
+    for (size_t i = 0; i < nputs; i++) {
+        int rc = check_key(puts[i].key_len);
+        if (rc)
+            return rc;
+        etcdserverpb__put_request__init(&put[i]);
+        put[i].key.data = (uint8_t *)puts[i].key;
+        put[i].key.len = puts[i].key_len;
+        put[i].value.data = (uint8_t *)puts[i].value;
+        put[i].value.len = puts[i].value_len;
         etcdserverpb__request_op__init(&ops[i]);
         ops[i].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-        ops[i].request_put = &puts[i];
+        ops[i].request_put = &put[i];
         opp[i] = &ops[i];
     }
     Etcdserverpb__TxnRequest req = ETCDSERVERPB__TXN_REQUEST__INIT;
-    req.n_compare = n;
-    req.compare = cmpp;
-    req.n_success = n;
+    req.n_compare = ncmps;
+    req.compare = ncmps ? cmpp : NULL;
+    req.n_success = nputs;
     req.success = opp;
-    return start(e, M_TXN, &req.base, timeout_ms, R_CAS, 0, cb, NULL, arg);
+    return start(e, M_TXN, &req.base, timeout_ms, R_CAS, 0, cb, NULL, NULL, arg);
 }
 
+/* The end of the Range covering every key that starts with prefix, as
+ * etcd's clientv3.GetPrefixRangeEnd: the prefix with its last byte below
+ * 0xff incremented and what follows dropped; "\0" (every key from prefix
+ * on) if every byte is 0xff. Returns its length (>= 1). */
+static size_t prefix_end(const uint8_t *prefix, size_t len, uint8_t *out)
+{
+    memcpy(out, prefix, len);
+    for (size_t i = len; i > 0; i--)
+        if (out[i - 1] < 0xff) {
+            out[i - 1]++;
+            return i;
+        }
+    out[0] = 0;
+    return 1;
+}
+
+#define PREFIX_MAX 1024
+
+int etcd_kv_count_async(etcd_kv *e, const void *prefix, size_t prefix_len, int timeout_ms,
+                        etcd_kv_count_callback cb, void *arg)
+{
+    if (prefix_len < 1 || prefix_len > PREFIX_MAX)
+        return fail(OKV_EINVAL, "a count's prefix takes 1 to %d bytes", PREFIX_MAX);
+    uint8_t end[PREFIX_MAX];
+    Etcdserverpb__RangeRequest req = ETCDSERVERPB__RANGE_REQUEST__INIT;
+    req.key.data = (uint8_t *)prefix;
+    req.key.len = prefix_len;
+    req.range_end.data = end;
+    req.range_end.len = prefix_end(prefix, prefix_len, end);
+    req.count_only = 1;
+    req.serializable = e->opts.serializable ? 1 : 0;
+    return start(e, M_RANGE, &req.base, timeout_ms, R_COUNT, 0, NULL, NULL, cb, arg);
+}

@@ -4,8 +4,10 @@
  * /etcdserverpb.KV/Put, /etcdserverpb.KV/Range and /etcdserverpb.KV/Txn,
  * through gRPC C core and protobuf-c. Txn comes in the two shapes an etcd
  * user's optimistic transaction takes: a read of several keys at one
- * revision (a read-only Txn of Ranges), and a compare-and-swap (compare
- * every key's mod_revision with what the read saw, put the new values).
+ * revision (a read-only Txn of Ranges), and a conditional write (compares
+ * on keys' version or mod_revision, then puts; the compare-and-swap form
+ * compares every key's mod_revision with what the read saw). A Range with
+ * count_only counts the keys under a prefix (the flash sale's audit).
  *
  * It exists so that one tool, with one load loop, key generator, histogram
  * and output, measures both orderkv and etcd; it is not a general etcd client
@@ -130,16 +132,62 @@ typedef struct etcd_kv_cas {
 } etcd_kv_cas;
 
 /*
- * Starts one Txn: compares mod_revision(key) == mod_revision for every item
- * (MOD, EQUAL), success puts every value, no failure ops; keys and values
- * are copied into the request before this returns. Its callback gets OKV_OK
- * if every compare held and the puts applied (one revision), OKV_ECONFLICT
- * if one did not (etcd's `succeeded` false: nothing written), or a call
- * failure as etcd_kv_callback. n is 1..ETCD_KV_MAX_KEYS. Returns as
- * etcd_kv_put_async.
+ * Starts one Txn (etcd_kv_txn_async below): compares mod_revision(key) ==
+ * mod_revision for every item (MOD, EQUAL) and puts every value if all
+ * hold. n is 1..ETCD_KV_MAX_KEYS.
  */
 int etcd_kv_cas_async(etcd_kv *e, const etcd_kv_cas *items, size_t n, int timeout_ms,
                       etcd_kv_callback cb, void *arg);
+
+/* A compare of a Txn (etcd's Compare, values as on the wire): the key's
+ * `target` stands in relation `result` to `num`. An absent key has version
+ * and mod_revision 0. */
+enum etcd_kv_cmp_target { ETCD_KV_CMP_VERSION = 0, ETCD_KV_CMP_MOD = 2 };
+enum etcd_kv_cmp_result {
+    ETCD_KV_CMP_EQUAL = 0,
+    ETCD_KV_CMP_GREATER = 1,
+    ETCD_KV_CMP_LESS = 2,
+    ETCD_KV_CMP_NOT_EQUAL = 3,
+};
+
+typedef struct etcd_kv_cmp {
+    const void *key;
+    size_t key_len;
+    enum etcd_kv_cmp_target target;
+    enum etcd_kv_cmp_result result;
+    int64_t num;              /* the version or mod_revision compared with */
+} etcd_kv_cmp;
+
+typedef struct etcd_kv_put {
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+} etcd_kv_put;
+
+/*
+ * Starts one Txn: if every compare holds (ncmps 0..ETCD_KV_MAX_KEYS; none:
+ * always), every put applies (nputs 1..ETCD_KV_MAX_KEYS), at one revision;
+ * no failure ops. Keys and values are copied into the request before this
+ * returns. Its callback gets OKV_OK if the puts applied, OKV_ECONFLICT if a
+ * compare did not hold (etcd's `succeeded` false: nothing written), or a
+ * call failure as etcd_kv_callback. Returns as etcd_kv_put_async.
+ */
+int etcd_kv_txn_async(etcd_kv *e, const etcd_kv_cmp *cmps, size_t ncmps, const etcd_kv_put *puts,
+                      size_t nputs, int timeout_ms, etcd_kv_callback cb, void *arg);
+
+/* A count's completion: as etcd_kv_callback; on OKV_OK, count is the number
+ * of keys the Range matched. */
+typedef void (*etcd_kv_count_callback)(void *arg, int code, const char *errmsg, int64_t count);
+
+/*
+ * Starts a count of the keys starting with prefix (1..1024 bytes): a Range
+ * from prefix to the prefix's range end with count_only set, linearizable
+ * unless opts.serializable; no key or value comes back. Returns as
+ * etcd_kv_put_async.
+ */
+int etcd_kv_count_async(etcd_kv *e, const void *prefix, size_t prefix_len, int timeout_ms,
+                        etcd_kv_count_callback cb, void *arg);
 
 /* The calling thread's message for its last failed etcd_kv_connect or
  * *_async call; borrowed until that thread's next call. */
