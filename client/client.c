@@ -13,11 +13,13 @@
 #include <unistd.h>
 
 #include "client_async.h"
+#include "orderkv_orders.h"
 
 /* The handle is shared by threads, so "the last error" is per thread: each
  * thread sees the message of its own last failed call on that handle. */
 static _Thread_local struct {
     const okv_client *who;
+    int reason;            /* an Orders refusal's OrdersError, else 0 */
     char msg[512];
 } last_error;
 
@@ -26,6 +28,7 @@ int client_fail(const okv_client *c, int code, const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     last_error.who = c;
+    last_error.reason = 0;
     vsnprintf(last_error.msg, sizeof last_error.msg, fmt, ap);
     va_end(ap);
     return code;
@@ -36,6 +39,17 @@ const char *okv_errmsg(const okv_client *c)
     return last_error.who == c ? last_error.msg : "";
 }
 
+void client_fail_reason(const okv_client *c, int reason)
+{
+    if (last_error.who == c)
+        last_error.reason = reason;
+}
+
+int okv_orders_reason(const okv_client *c)
+{
+    return last_error.who == c ? last_error.reason : 0;
+}
+
 const char *client_method_path(enum client_method m)
 {
     static const char *const paths[M_COUNT] = {
@@ -43,6 +57,13 @@ const char *client_method_path(enum client_method m)
         "/orderkv.v1.KV/Scan", "/orderkv.v1.Admin/Status", "/orderkv.v1.Admin/TransferLeader",
         "/orderkv.v1.KV/Batch", "/orderkv.v1.KV/Txn", "/orderkv.v1.KV/TxnPart",
         "/orderkv.v1.KV/TxnStatus",
+        "/orderkv.v1.Orders/CreateOrder", "/orderkv.v1.Orders/GetOrder",
+        "/orderkv.v1.Orders/ListOrders", "/orderkv.v1.Orders/PayOrder",
+        "/orderkv.v1.Orders/CancelOrder", "/orderkv.v1.Orders/ShipOrder",
+        "/orderkv.v1.Orders/CompleteOrder", "/orderkv.v1.Orders/RefundOrder",
+        "/orderkv.v1.Orders/CreateAccount", "/orderkv.v1.Orders/GetAccount",
+        "/orderkv.v1.Orders/Deposit", "/orderkv.v1.Orders/SetStock",
+        "/orderkv.v1.Orders/GetStock", "/orderkv.v1.Orders/ReserveStock",
     };
     return m < M_COUNT ? paths[m] : "";
 }

@@ -181,7 +181,7 @@ static void op_finish(client_op *op)
     int rc = op->rc;
     /* Any replica answers a read: only a write's answer (or a step of a
      * node's transaction, which only leaders apply) names the leader. */
-    if (rc == OKV_OK && (op->is_write || op->m == M_TXN_PART))
+    if (rc == OKV_OK && (op->is_write || op->m == M_TXN_PART) && !op->orders_call)
         op_learn(op, (long)op->idx);
     if (op->ambiguous && !client_settles_request(rc)) {
         op->rc = op_fail(op, OKV_EUNKNOWN,
@@ -348,6 +348,19 @@ void client_op_expired(client_op *op, int sent)
     client_op_answered(op, &ans);
 }
 
+/* Whether an attempt that may have reached a server can be followed by
+ * another (client_call.c's rules): reads always; KV writes when the
+ * cluster deduplicates them by request id; Orders writes only with an
+ * idempotency key. */
+static int op_may_resend(const client_op *op)
+{
+    if (!op->is_write)
+        return 1;
+    if (op->orders_call)
+        return op->resend_safe;
+    return atomic_load(&op->c->servers_dedup);
+}
+
 void client_op_submit(client_op *op)
 {
     okv_client *c = op->c;
@@ -356,7 +369,7 @@ void client_op_submit(client_op *op)
     pthread_mutex_unlock(&c->ops_mu);
     int64_t now = client_now_ms();
     op->deadline_ms = now + op->timeout_ms;
-    op->may_resend = !op->is_write || atomic_load(&c->servers_dedup);
+    op->may_resend = op_may_resend(op);
     long routed = -1;
     if (op->routed) {
         client_route_key rk = op_route(op);
@@ -364,7 +377,7 @@ void client_op_submit(client_op *op)
          * thread; never on the completion thread, where a blocking call
          * would wait for itself. */
         routed = on_cq_thread ? client_route_peek(c, &rk) : client_route_pick(c, &rk, op->timeout_ms);
-        op->may_resend = !op->is_write || atomic_load(&c->servers_dedup);
+        op->may_resend = op_may_resend(op);
     }
     op->idx = routed >= 0 ? (size_t)routed : atomic_load(&c->current) % client_naddrs(c);
     op->rc = OKV_EUNAVAILABLE;

@@ -28,6 +28,14 @@ struct client_op {
     const ProtobufCMessageDescriptor *resp_desc;
     int is_write;
     int may_resend;
+    /* An Orders call (client_orders.c): any node serves it, so its answer
+     * says nothing about who leads the partition it was routed by; and, a
+     * write, it carries no request id the cluster could deduplicate by, so
+     * after an attempt that may have arrived it is resent only if
+     * resend_safe (its idempotency key turns a resend into a replay).
+     * Created with is_write 0 (no request id taken), then is_write set. */
+    int orders_call;
+    int resend_safe;
     int routed;                      /* rk is set */
     char *rk_table;                  /* owned copies of the route key */
     uint8_t *rk_key;

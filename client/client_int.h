@@ -55,6 +55,18 @@ typedef struct client_route_key {
     long partition;
 } client_route_key;
 
+/* Methods, indexing okv_client.methods. The Orders methods
+ * (M_ORDERS_FIRST..M_COUNT-1) are served by any node of a cluster and carry
+ * no request id (client_orders.c). */
+enum client_method {
+    M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_BATCH, M_TXN, M_TXN_PART, M_TXN_STATUS,
+    M_ORDER_CREATE, M_ORDER_GET, M_ORDER_LIST, M_ORDER_PAY, M_ORDER_CANCEL, M_ORDER_SHIP,
+    M_ORDER_COMPLETE, M_ORDER_REFUND, M_ACCOUNT_CREATE, M_ACCOUNT_GET, M_ACCOUNT_DEPOSIT,
+    M_STOCK_SET, M_STOCK_GET, M_STOCK_RESERVE,
+    M_COUNT
+};
+#define M_ORDERS_FIRST M_ORDER_CREATE
+
 struct okv_client {
     okv_options opts;
     /* Nodes: those given to okv_connect, then any the cluster names (its
@@ -65,7 +77,7 @@ struct okv_client {
     pthread_mutex_t addr_mu;
     char addrs[CLIENT_MAX_ADDRS][CLIENT_ADDR_MAX];
     grpc_channel *channels[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE];
-    void *methods[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE][16];  /* registered calls */
+    void *methods[CLIENT_MAX_ADDRS][CLIENT_CONNS_PER_NODE][M_COUNT];  /* registered calls */
     atomic_uint next_conn;                /* round-robin over a node's connections */
     atomic_size_t current;                /* index of the node last reached */
     pthread_mutex_t inflight_mu;
@@ -122,15 +134,12 @@ size_t client_naddrs(okv_client *c);
  * it is new; -1 if it is malformed or the list is full. */
 long client_node_add(okv_client *c, const char *addr);
 
-/* Methods, indexing okv_client.methods. */
-enum client_method {
-    M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_BATCH, M_TXN, M_TXN_PART, M_TXN_STATUS,
-    M_COUNT
-};
-
 /* Records code + message as this thread's last error on c; returns code. */
 int client_fail(const okv_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Adds an Orders refusal's reason (OrdersError) to this thread's last
+ * error on c, which client_fail reset to 0; okv_orders_reason reads it. */
+void client_fail_reason(const okv_client *c, int reason);
 
 /* The node to try first for a routed write (-1: no idea). Loads the table
  * list from the cluster the first time. */

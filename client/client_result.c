@@ -109,6 +109,15 @@ okv_scan_result *okv_result_take_scan(const okv_result *r)
     return s;
 }
 
+ProtobufCMessage *client_result_take_resp(const okv_result *r)
+{
+    if (!r || !r->op || r->code != OKV_OK)
+        return NULL;
+    ProtobufCMessage *m = r->op->resp;
+    r->op->resp = NULL;   /* moved: the op no longer frees it */
+    return m;
+}
+
 size_t okv_result_count(const okv_result *r) { return r ? r->n : 0; }
 
 const okv_result *okv_result_at(const okv_result *r, size_t i)

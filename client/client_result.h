@@ -18,6 +18,8 @@ client_op *client_delete_op(okv_client *c, const char *table, const void *key, s
                             int timeout_ms, int *rc);
 /* The op behind a callback's result (NULL for a batch's own result). */
 const client_op *client_result_op(const okv_result *r);
+/* Moves a successful call's response out of r (NULL on failure). */
+ProtobufCMessage *client_result_take_resp(const okv_result *r);
 /* Submits op and waits (not from a callback: OKV_EINVAL); returns op->rc
  * (recorded with client_fail). The caller still owns and frees op. */
 int client_op_wait(okv_client *c, client_op *op);

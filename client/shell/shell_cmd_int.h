@@ -53,6 +53,11 @@ int shell_cmd_report(shell_ctx *ctx, const char *cmd, const char *kind, int has_
 int shell_cmd_fail_okv(shell_ctx *ctx, const shell_cmd_def *def, int rc);
 /* A library code with the shell's own detail. */
 int shell_cmd_fail_code(shell_ctx *ctx, const shell_cmd_def *def, int rc, const char *msg);
+/* A refusal of an orders call: as shell_cmd_fail_okv, plus the rule's
+ * OrdersError name (NULL: none) and what to do about it (NULL: nothing to
+ * add), as "reason" and "hint" in JSON and after the message in text. */
+int shell_cmd_fail_reason(shell_ctx *ctx, const shell_cmd_def *def, int rc, const char *reason,
+                          const char *hint);
 /* Wrong arguments: the usage line, and the problem if given. */
 int shell_cmd_fail_usage(shell_ctx *ctx, const shell_cmd_def *def, const char *problem);
 /* Starts a success object; the caller adds members and calls shell_json_end. */
@@ -78,5 +83,13 @@ void shell_cmd_buffered(shell_ctx *ctx, const shell_cmd_def *def);
 int shell_cmd_cluster(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 int shell_cmd_partitions(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 int shell_cmd_transfer_leader(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+
+/* shell_orders.c: the orders service */
+int shell_cmd_order(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+int shell_cmd_account(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+int shell_cmd_stock(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+extern const char *const shell_order_subcommands[];
+extern const char *const shell_account_subcommands[];
+extern const char *const shell_stock_subcommands[];
 
 #endif

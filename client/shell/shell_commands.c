@@ -47,6 +47,30 @@ int shell_cmd_fail_okv(shell_ctx *ctx, const shell_cmd_def *def, int rc)
     return shell_cmd_report(ctx, def->name, okv_strerror(rc), 1, rc, okv_errmsg(ctx->client));
 }
 
+int shell_cmd_fail_reason(shell_ctx *ctx, const shell_cmd_def *def, int rc, const char *reason,
+                          const char *hint)
+{
+    const char *msg = okv_errmsg(ctx->client);
+    if (!ctx->json && !hint)
+        return shell_cmd_report(ctx, def->name, okv_strerror(rc), 1, rc, msg);
+    if (!ctx->json) {
+        char line[800];
+        snprintf(line, sizeof line, "%s%s(%s)", msg, msg[0] ? " " : "", hint);
+        return shell_cmd_report(ctx, def->name, okv_strerror(rc), 1, rc, line);
+    }
+    shell_json j;
+    shell_json_begin(&j, ctx->out);
+    shell_json_bool(&j, "ok", 0);
+    shell_json_str(&j, "cmd", def->name);
+    shell_json_str(&j, "error", okv_strerror(rc));
+    shell_json_int(&j, "code", rc);
+    shell_json_str(&j, "message", msg);
+    shell_json_str(&j, "reason", reason);
+    shell_json_str(&j, "hint", hint);
+    shell_json_end(&j);
+    return -1;
+}
+
 int shell_cmd_fail_code(shell_ctx *ctx, const shell_cmd_def *def, int rc, const char *msg)
 {
     return shell_cmd_report(ctx, def->name, okv_strerror(rc), 1, rc, msg);
@@ -623,6 +647,48 @@ static const shell_cmd_def commands[] = {
       "  scan orders cust1/\n"
       "  scan orders --from cust1/o100 --to cust1/o200 --limit 1000",
       { "--from", "--to", "--limit", "--page-size" }, 1, 2, 1, cmd_scan, NULL },
+    { "order", "order create|show|list|pay|cancel|ship|complete|refund ...",
+      "orders: place, read, pay, cancel, ship, complete, refund",
+      "The orders service (docs/orders.md; needs a cluster). Amounts are in major\n"
+      "units of the order's currency (12.34), exact; output shows them with the\n"
+      "currency (30.00 CNY). --key K makes create, pay and refund idempotent:\n"
+      "resending the same command with the same key returns the first answer and\n"
+      "never charges twice; the same key with another request is refused.\n"
+      "  order create CUSTOMER CURRENCY SKU:QTY:PRICE... [--merchant M] [--reserve] [--key K]\n"
+      "      places an order (CREATED); --reserve takes each item's stock with it\n"
+      "  order show CUSTOMER ORDER\n"
+      "  order list CUSTOMER [--limit N] [--after ORDER]   one page, by order id\n"
+      "  order pay CUSTOMER ORDER [AMOUNT] [--account A] [--method M] [--key K]\n"
+      "      CREATED -> PAID; AMOUNT defaults to the order's total; --account\n"
+      "      debits that account (else --method names how it was paid)\n"
+      "  order cancel CUSTOMER ORDER [--reason R]   before shipping; refunds a paid order\n"
+      "  order ship CUSTOMER ORDER                  PAID -> SHIPPED\n"
+      "  order complete CUSTOMER ORDER              SHIPPED -> COMPLETED\n"
+      "  order refund CUSTOMER ORDER AMOUNT [--reason R] [--key K]\n"
+      "      back to the paying account; never more than was captured\n"
+      "Errors: illegal transition, insufficient funds, sold out, idempotency key\n"
+      "reused with another request, in progress (resend with the same --key),\n"
+      "not found; each line says what to do.\n"
+      "  order create c1 CNY tea:2:15.00 --reserve --key c1-cart-7\n"
+      "  order pay c1 ORDER --account acct1 --key c1-pay-7",
+      { NULL }, 0, SHELL_VARIADIC, 0, shell_cmd_order, shell_order_subcommands },
+    { "account", "account create|show|deposit ...", "accounts: create, show balance, deposit",
+      "Accounts that orders are paid from (docs/orders.md; needs a cluster).\n"
+      "  account create ACCOUNT CURRENCY [--owner O]   balance 0; again: no change\n"
+      "  account show ACCOUNT                          currency, owner, balance\n"
+      "  account deposit ACCOUNT AMOUNT [--key K]      AMOUNT in major units (12.34)\n"
+      "  account create acct1 CNY --owner c1\n"
+      "  account deposit acct1 100.00 --key topup-1",
+      { NULL }, 0, SHELL_VARIADIC, 0, shell_cmd_account, shell_account_subcommands },
+    { "stock", "stock set|show|reserve ...", "stock: set, show, reserve units of a sku",
+      "Units available per sku (docs/orders.md; needs a cluster).\n"
+      "  stock set SKU N                  N units available from now on\n"
+      "  stock show SKU\n"
+      "  stock reserve SKU N [--customer C] [--key K]\n"
+      "      takes N units if at least N are left, else \"sold out\" (nothing taken)\n"
+      "  stock set tea 100\n"
+      "  stock reserve tea 1 --customer c1 --key c1-flash-1",
+      { NULL }, 0, SHELL_VARIADIC, 0, shell_cmd_stock, shell_stock_subcommands },
     { "tables", "tables", "list the tables",
       "Lists every table with its id and number of partitions.",
       { NULL }, 0, 0, 0, cmd_tables, NULL },

@@ -377,7 +377,7 @@ done
 run -e 'help nope'
 check "help of an unknown command exits 1" rc_is 1
 run --json -e help
-check "--json help" json "assert len(objs[0]['commands']) == 17, objs"
+check "--json help" json "assert len(objs[0]['commands']) == 20, objs"
 
 # ---- interactive mode through a pty ------------------------------------------------------------
 # Checks the prompt, Tab completion of a command and a table name, and history.
@@ -434,6 +434,18 @@ check "interactive session through a pty (completion, prompt, quit)" out_has "in
 # libedit stores spaces as \040, hence the loose pattern.
 check "  ...history saved to ~/.orderkv_history" \
     grep -q "put.*orders.*tty/k1.*typed" "$tmp/home/.orderkv_history"
+
+# ---- the orders commands need a cluster (test_shell_cluster.sh runs them) ----
+run -e 'order show c1 o1'
+check "order on a single node exits 1" rc_is 1
+check "  ...saying the orders service needs a cluster" \
+    err_has "error: unimplemented: "
+check "  ...with the hint" err_has "(the orders service runs on a cluster)"
+run -e 'order fly c1 o1'
+check "an unknown order subcommand is a usage error" \
+    err_has "error: usage: order create|show|list|pay|cancel|ship|complete|refund"
+run -e 'help order'
+check "help order explains the subcommands" out_has "order refund CUSTOMER ORDER AMOUNT"
 
 echo "# $failures failure(s)"
 [ "$failures" -eq 0 ]

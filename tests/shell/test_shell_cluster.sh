@@ -235,6 +235,135 @@ check "commit without begin is a usage error" err_has "no transaction is open"
 run -e 'begin; begin'
 check "begin inside a transaction is a usage error" err_has "already open"
 
+# ---- orders, accounts, stock (docs/orders.md) ------------------------------------------
+jget() { "$PY" -c "import json, sys; o = json.loads(sys.stdin.read().splitlines()[-1]); print($1)" <<<"$out"; }
+run -e 'account create acct1 CNY --owner c1'
+check "account create" out_has "account acct1  currency CNY  owner c1"
+run -e 'account create acct1 USD'
+check "  ...the id with another currency exits 1 with condition failed" \
+    bash -c '[ "$1" -eq 1 ] && grep -qF "error: condition failed: " <<<"$2"' _ "$rc" "$err"
+run -e 'account deposit acct1 100.00 --key top1'
+check "account deposit (major units) shows the amount and balance" \
+    bash -c 'grep -qF "deposited 100.00 CNY" <<<"$1" && grep -qF "balance   100.00 CNY" <<<"$1"' _ "$out"
+run -e 'account deposit acct1 100.00 --key top1'
+check "  ...the same --key again is a replay: balance still 100.00 CNY" out_has "balance   100.00 CNY"
+run -e 'account deposit acct1 5.00 --key top1'
+check "  ...the --key with another amount: idempotency error" \
+    err_has "error: idempotency key reused with another request: "
+check "  ...which says a new request needs a new key" err_has "(a new request needs a new --key)"
+run -e 'account deposit acct1 1.005'
+check "  ...an amount with 3 decimals in CNY is refused before sending" \
+    err_has "error: invalid argument: amount '1.005': CNY has 2 decimal places"
+run --json -e 'account show acct1'
+check "--json account show: balance in minor units and as text" json "
+o, = objs
+assert o['ok'] and o['cmd'] == 'account' and o['subcommand'] == 'show', o
+assert o['account']['account_id'] == 'acct1' and o['account']['currency'] == 'CNY', o
+assert o['balance'] == 10000 and o['balance_text'] == '100.00 CNY', o"
+run -e 'account create poor CNY; account deposit poor 1.00'
+run -e 'stock set tea 5; stock show tea'
+check "stock set / show" out_has "sku tea: 5 available"
+run --json -e 'stock show tea'
+check "--json stock show" json "o, = objs; assert o['sku'] == 'tea' and o['available'] == 5, o"
+
+run --json -e 'order create c1 CNY tea:2:15.00 --reserve --merchant m1 --key cart1'
+check "--json order create reserving stock" json "
+o, = objs
+assert o['ok'] and o['subcommand'] == 'create', o
+d = o['order']
+assert d['status'] == 'CREATED' and d['total'] == 3000 and d['total_text'] == '30.00 CNY', d
+assert d['items'][0]['sku'] == 'tea' and d['items'][0]['reservation_id'], d"
+oid=$(jget "o['order']['order_id']")
+run --json -e 'order create c1 CNY tea:2:15.00 --reserve --merchant m1 --key cart1'
+check "  ...the same --key again returns the same order" json "
+o, = objs; assert o['order']['order_id'] == '$oid', o"
+run -e 'stock show tea'
+check "  ...and took 2 units once" out_has "sku tea: 3 available"
+run -e 'order create c1 CNY tea:4:1.00 --reserve'
+check "order create beyond the stock: sold out, with the hint" \
+    bash -c 'grep -qF "error: sold out: " <<<"$1" && grep -qF "(nothing was taken; retrying will not help)" <<<"$1"' _ "$err"
+run -e "order show c1 $oid"
+check "order show: amounts with the currency" \
+    bash -c 'grep -qF "status    CREATED" <<<"$1" && grep -qF "total     30.00 CNY" <<<"$1" && grep -qF "tea x 2 at 15.00 CNY  (stock reserved)" <<<"$1"' _ "$out"
+run -e "order ship c1 $oid"
+check "order ship of a CREATED order: illegal transition, exit 1" \
+    bash -c '[ "$1" -eq 1 ] && grep -qF "error: illegal transition: " <<<"$2"' _ "$rc" "$err"
+run --json -e "order ship c1 $oid"
+check "  ...--json names the reason" json "
+o, = objs
+assert not o['ok'] and o['code'] == -16 and o['reason'] == 'ILLEGAL_TRANSITION', o
+assert o['message'] and o['hint'], o"
+run -e "order pay c1 $oid --account poor --key payp"
+check "order pay from a poor account: insufficient funds" \
+    bash -c 'grep -qF "error: insufficient funds: " <<<"$1" && grep -qF "nothing was charged" <<<"$1"' _ "$err"
+run -e "order pay c1 $oid 29.99 --account acct1"
+check "order pay of another amount: invalid argument" err_has "error: invalid argument: "
+run --json -e "order pay c1 $oid --account acct1 --key pay1"
+check "--json order pay (the total by default) with a key" json "
+o, = objs
+assert o['ok'] and o['order']['status'] == 'PAID' and o['order']['captured'] == 3000, o
+assert o['payment']['amount_text'] == '30.00 CNY' and o['payment']['account_id'] == 'acct1', o"
+pid1=$(jget "o['payment']['payment_id']")
+run --json -e "order pay c1 $oid --account acct1 --key pay1"
+check "  ...resent with the same key: the same payment" json "
+o, = objs; assert o['ok'] and o['payment']['payment_id'] == '$pid1', o"
+run -e "order pay c1 $oid --account poor --key pay1"
+check "  ...the key with another request: idempotency key reused" \
+    err_has "error: idempotency key reused with another request: "
+run -e "order pay c1 $oid --account acct1 --key pay2"
+check "  ...another key: illegal transition (paid already)" err_has "error: illegal transition: "
+run -e 'account show acct1'
+check "  ...charged once: balance 70.00 CNY" out_has "balance   70.00 CNY"
+run -e 'order list c1'
+check "order list" bash -c 'grep -qE "^$2 +PAID +30.00 CNY" <<<"$1" && grep -qF "(1 order)" <<<"$1"' _ "$out" "$oid"
+run --json -e 'order list c1 --limit 10'
+check "--json order list" json "
+o, = objs; assert o['count'] == 1 and o['orders'][0]['order_id'] == '$oid' and o['next_start_after'] == '', o"
+run -e "order ship c1 $oid; order complete c1 $oid"
+check "order ship, then complete" \
+    bash -c 'grep -qF "status    SHIPPED" <<<"$1" && grep -qF "status    COMPLETED" <<<"$1"' _ "$out"
+run -e "order cancel c1 $oid"
+check "order cancel after shipping: illegal transition" err_has "error: illegal transition: "
+run -e "order refund c1 $oid 10.50 --key r1 --reason dented"
+check "order refund part" \
+    bash -c 'grep -qF "refunded 10.50 CNY to account acct1" <<<"$1" && grep -qF "status    PARTIALLY_REFUNDED" <<<"$1"' _ "$out"
+run -e "order refund c1 $oid 100"
+check "order refund beyond what is left: illegal transition, names what is left" \
+    bash -c 'grep -qF "error: illegal transition: " <<<"$1" && grep -qF "19.50 CNY" <<<"$1"' _ "$err"
+run --json -e "order refund c1 $oid 19.50 --key r2"
+check "--json order refund the rest: REFUNDED" json "
+o, = objs
+assert o['order']['status'] == 'REFUNDED' and o['refund']['amount'] == 1950, o"
+run -e 'account show acct1'
+check "  ...the money came back: 100.00 CNY" out_has "balance   100.00 CNY"
+run --json -e 'order create c2 CNY tea:1:2.50 --reserve'
+oid2=$(jget "o['order']['order_id']")
+run --json -e "order pay c2 $oid2 --account acct1; order cancel c2 $oid2 --reason changed"
+check "order cancel of a paid order refunds it and releases its stock" json "
+p, c = objs
+assert p['ok'] and c['ok'] and c['order']['status'] == 'CANCELLED', objs
+assert c['refund']['amount'] == 250 and c['refund']['account_id'] == 'acct1', c"
+run -e 'stock show tea; account show acct1'
+check "  ...stock back to 3, balance back to 100.00 CNY" \
+    bash -c 'grep -qF "sku tea: 3 available" <<<"$1" && grep -qF "balance   100.00 CNY" <<<"$1"' _ "$out"
+run -e 'stock reserve tea 2 --customer c9 --key flash1'
+check "stock reserve" out_has "reserved 2 of tea: reservation "
+run -e 'stock reserve tea 2 --customer c9 --key flash1; stock show tea'
+check "  ...the same --key again takes nothing more" out_has "sku tea: 1 available"
+run --json -e 'stock reserve tea 2 --key flash2'
+check "stock reserve beyond the stock: --json sold out" json "
+o, = objs; assert not o['ok'] and o['code'] == -18 and o['reason'] == 'SOLD_OUT', o"
+run -e 'order show c1 nosuch'
+check "order show of an unknown order: not found" err_has "error: not found: "
+run --json -e 'account show nosuch'
+check "--json account show of an unknown account: not found" json "
+o, = objs; assert o['code'] == -1 and o['reason'] == 'NOT_FOUND', o"
+run -e 'order pay c1'
+check "order pay without ORDER: the subcommand's usage" \
+    err_has "error: usage: order pay CUSTOMER ORDER [AMOUNT] [--account A] [--method M] [--key K] (missing arguments)"
+run -e 'order create c1 CNY tea-2-15'
+check "order create with a malformed item: usage" err_has "is not SKU:QTY:PRICE"
+
 # ---- a node goes down -------------------------------------------------------------------
 kill -KILL "${pids[2]}"
 wait "${pids[2]}" 2>/dev/null
