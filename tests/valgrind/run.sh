@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Memory checks with valgrind on a built tree (default ./build):
 #  - the client library: its unit test, its asynchronous core (the
-#    integration.async test against a live node), and the shell (linked
-#    with liborderkv) doing every call against a live node;
+#    integration.async test against a live node), transactions, the orders
+#    API (cluster.orders: its own 3-node cluster, whose servers run
+#    outside valgrind), and the shell (linked with liborderkv) doing every
+#    call against a live node;
 #  - the server's start-up and shutdown path: orderkvd under valgrind serves
 #    a few requests, then SIGTERM; it must exit 0.
 # "Definitely lost" must be 0. gRPC's background threads leave "possibly
@@ -31,6 +33,9 @@ echo "valgrind: transactions through the client (integration.txn, against a live
 timeout 600 "${vg[@]}" "$build/tests/integration/test_txn_client" >"$tmp/txn.log" 2>&1 ||
   { cat "$tmp/txn.log"; echo "valgrind: transaction client test failed"; exit 1; }
 
+echo "valgrind: the orders API through the client (cluster.orders, against a 3-node cluster)"
+timeout 900 "${vg[@]}" "$build/tests/cluster/test_cluster_orders" >"$tmp/orders.log" 2>&1 ||
+  { cat "$tmp/orders.log"; echo "valgrind: orders client test failed"; exit 1; }
 echo "valgrind: orderkvd start, serve, SIGTERM"
 "${vg[@]}" --log-file="$tmp/server.vg" "$build/server/orderkvd" --data-dir "$tmp/data" \
   --listen 127.0.0.1:0 --port-file "$tmp/port" --log-level warn 2>"$tmp/server.log" &
