@@ -31,6 +31,8 @@
  *   tpc.driver.before_decide   2PC driver: every PREPARE answered, DECIDE not sent (crash)
  *   tpc.driver.before_reply    2PC driver: DECIDE applied, the client not answered (crash)
  *   tpc.driver.before_resolve  2PC driver: the client answered, no RESOLVE sent (crash)
+ *   tpc.driver.after_first_resolve  2PC driver: one participant's RESOLVE applied,
+ *                              the others' not yet answered (crash)
  * Planted bugs for the jepsen suite's self-test (jepsen/tests/planted.sh):
  *   kv.read.local              Get/Scan served from local state, no ReadIndex
  *   kv.ack.before_commit       a write is acknowledged once proposed, before it commits

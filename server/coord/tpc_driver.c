@@ -290,7 +290,11 @@ static void resolved(void *arg, const tpc_reply *rep)
      * on its caller's): the flag is atomic, set before the count drops. */
     if (rep->rc != OKV_OK || rep->state == TPC_PREPARED)
         atomic_store(&r->left_over, 1);   /* no FINISH: the sweeper resends */
-    if (atomic_fetch_sub(&r->waiting, 1) != 1)
+    int left = atomic_fetch_sub(&r->waiting, 1);
+    /* crash: one participant resolved, the others maybe not */
+    if (left > 1 && rep->rc == OKV_OK)
+        (void)OKV_FAILPOINT("tpc.driver.after_first_resolve");
+    if (left != 1)
         return;
     if (atomic_load(&r->left_over)) {
         run_free(r);

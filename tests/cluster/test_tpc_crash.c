@@ -33,6 +33,11 @@
  *     call (same request id) to another node, whose driver carries on with
  *     the same records; the answer it gets must be the truth (the balances
  *     and okv_txn_status agree with it).
+ *  g. after_first_resolve, a transfer from A to B and C (three partitions):
+ *     the client was answered OK and one participant's RESOLVE applied when
+ *     X dies, the other's perhaps not. Reads of B and C right away see the
+ *     new balances; once X is back the sweeper finishes the record; every
+ *     node agrees, and a new transfer over the three keys commits.
  *
  * Waits are bounded (60 s). OKV_KEEP_CLUSTER_DIR=1 keeps the data dirs. */
 #include <signal.h>
@@ -66,7 +71,9 @@ typedef struct fx {
     okv_client *cl;          /* on every node's address */
     uint32_t table_id, partitions;
     char a[32], b[32];       /* A: coordinator partition; B: another */
-    uint32_t pa, pb;
+    char c3[32];             /* C: a third partition (case g) */
+    uint32_t pa, pb, pc;
+    int three;               /* transfers move from A to B and C */
     uint64_t cid;            /* client id of the crashing call */
 } fx;
 
@@ -118,6 +125,12 @@ static int setup(void **state)
     }
     f->pa = part_of(f, f->a);
     f->pb = part_of(f, f->b);
+    for (unsigned i = 11; f->partitions >= 3; i++) {
+        snprintf(f->c3, sizeof f->c3, "c%u", i);
+        f->pc = part_of(f, f->c3);
+        if (f->pc != f->pa && f->pc != f->pb)
+            break;
+    }
     f->cid = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ 0x5eed0000u;
     return 0;
 }
@@ -204,8 +217,11 @@ static okv_txn_req *transfer_req(const fx *f, int64_t amt)
 {
     okv_txn_req *t;
     assert_int_equal(okv_txn_req_new(&t), OKV_OK);
-    assert_int_equal(okv_txn_req_add_floor(t, TABLE, f->a, strlen(f->a), -amt, 0), OKV_OK);
+    assert_int_equal(okv_txn_req_add_floor(t, TABLE, f->a, strlen(f->a),
+                                           f->three ? -2 * amt : -amt, 0), OKV_OK);
     assert_int_equal(okv_txn_req_add(t, TABLE, f->b, strlen(f->b), amt), OKV_OK);
+    if (f->three)
+        assert_int_equal(okv_txn_req_add(t, TABLE, f->c3, strlen(f->c3), amt), OKV_OK);
     return t;
 }
 
@@ -574,6 +590,63 @@ static void test_tpc_crash__resend_to_another_driver_is_exactly_once(void **stat
     expect_balances(f, INIT - moved * AMT - 5, INIT + moved * AMT + 5, "after a new transfer");
 }
 
+/* ---- g. RESOLVE applied at some participants ----------------------------- */
+
+/* C through a fresh client and through every live node alone. */
+static void expect_c(fx *f, int64_t want, const char *when)
+{
+    okv_client *fresh;
+    assert_int_equal(okv_connect(&fresh, f->c->all, NULL), OKV_OK);
+    int64_t v = get_counter(fresh, f->c3, "fresh client");
+    okv_close(fresh);
+    if (v != want)
+        fail_msg("%s: fresh client: %s = %lld; expected %lld", when, f->c3, (long long)v,
+                 (long long)want);
+    for (int id = 1; id <= NODES; id++) {
+        if (f->c->node[id].pid <= 0)
+            continue;
+        okv_client *one;
+        okv_options o = OKV_OPTIONS_INIT;
+        o.listed_nodes_only = 1;
+        assert_int_equal(okv_connect(&one, f->c->addr[id], &o), OKV_OK);
+        char via[32];
+        snprintf(via, sizeof via, "node %d", id);
+        v = get_counter(one, f->c3, via);
+        okv_close(one);
+        if (v != want)
+            fail_msg("%s: %s: %s = %lld; expected %lld", when, via, f->c3, (long long)v,
+                     (long long)want);
+    }
+}
+
+static void test_tpc_crash__resolve_at_some_participants_finishes(void **state)
+{
+    fx *f = *state;
+    if (f->partitions < 3)
+        skip();
+    const char *fp = "tpc.driver.after_first_resolve";
+    f->three = 1;
+    put_counter(f, f->c3, INIT);
+    int x = prepare_case(f, fp);
+    printf("  %s (partition %u) participates too\n", f->c3, f->pc);
+    uint64_t id;
+    int rc = crash_transfer(f, x, fp, &id);
+    assert_int_equal(rc, OKV_OK);   /* answered before any RESOLVE was sent */
+    /* Whichever share is still PREPARED, a read of it meets its lock and
+     * has the coordinator's partition (its new leader) resolve it. */
+    expect_balances(f, INIT - 2 * AMT, INIT + AMT, "X down");
+    expect_c(f, INIT + AMT, "X down");
+    restart(f, x);
+    expect_balances(f, INIT - 2 * AMT, INIT + AMT, "every node back");
+    expect_c(f, INIT + AMT, "every node back");
+    rc = status_of(f, id);
+    printf("  status of the transfer: %s\n", okv_strerror(rc));
+    assert_int_equal(rc, OKV_OK);
+    transfer_commits(f, 5, "afterwards");
+    expect_balances(f, INIT - 2 * AMT - 10, INIT + AMT + 5, "after a new transfer");
+    expect_c(f, INIT + AMT + 5, "after a new transfer");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -584,6 +657,7 @@ int main(void)
         T(test_tpc_crash__participant_restart_while_prepared_then_abort),
         T(test_tpc_crash__participant_restart_while_prepared_then_commit),
         T(test_tpc_crash__resend_to_another_driver_is_exactly_once),
+        T(test_tpc_crash__resolve_at_some_participants_finishes),
     };
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
