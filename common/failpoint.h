@@ -33,6 +33,10 @@
  *   tpc.driver.before_resolve  2PC driver: the client answered, no RESOLVE sent (crash)
  *   tpc.driver.after_first_resolve  2PC driver: one participant's RESOLVE applied,
  *                              the others' not yet answered (crash)
+ *   tpc.driver.delay_vote      2PC driver: the coordinator's vote is sent past the
+ *                              deadline and the sweepers' grace (on)
+ *   tpc.driver.delay_resolve   2PC driver: RESOLVEs are sent past the deadline and
+ *                              the sweepers' grace, after the commit (on)
  * Planted bugs for the jepsen suite's self-test (jepsen/tests/planted.sh):
  *   kv.read.local              Get/Scan served from local state, no ReadIndex
  *   kv.ack.before_commit       a write is acknowledged once proposed, before it commits

@@ -330,6 +330,20 @@ static void resolve_all(run *r)
     free(ms);
 }
 
+/* Failpoints tpc.driver.delay_*: how far past the deadline a step is held
+ * (the sweepers step in SWEEP_GRACE_MS, a second, after it). */
+#define FP_DELAY_MS 2500
+
+static void resolve_later(void *arg, int stopping)
+{
+    run *r = arg;
+    if (stopping) {
+        run_free(r);   /* the sweepers finish it */
+        return;
+    }
+    resolve_all(r);
+}
+
 static void decided(void *arg, const tpc_reply *rep)
 {
     run *r = arg;
@@ -353,6 +367,12 @@ static void decided(void *arg, const tpc_reply *rep)
     }
     /* crash: answered, the participants still PREPARED */
     (void)OKV_FAILPOINT("tpc.driver.before_resolve");
+    if (OKV_FAILPOINT("tpc.driver.delay_resolve")) {
+        /* Past the deadline and the sweepers' grace: a participant's
+         * sweeper asks the coordinator first (the commit stands). */
+        tpc_driver_after(r->d, r->d->timeout_ms + FP_DELAY_MS, resolve_later, r);
+        return;
+    }
     resolve_all(r);
 }
 
@@ -438,6 +458,25 @@ static void voted(void *arg, const tpc_reply *rep)
     decide_abort(r, why);
 }
 
+static void send_vote(run *r)
+{
+    tpc_msg m = prepare_msg(r, 0);
+    m.flag = 1;
+    tpc_send(r->d, &m, r->d->timeout_ms, voted, &r->shares[0]);
+}
+
+static void vote_later(void *arg, int stopping)
+{
+    run *r = arg;
+    if (stopping) {
+        answer(r, OKV_EUNAVAILABLE, 0, 0, "the node is stopping; the transaction was not "
+               "decided and will be aborted");
+        run_free(r);
+        return;
+    }
+    send_vote(r);
+}
+
 /* Every other participant answered: the coordinator votes last if all of
  * them PREPARED, else the transaction aborts. */
 static void prepared(void *arg, const tpc_reply *rep)
@@ -468,9 +507,13 @@ static void prepared(void *arg, const tpc_reply *rep)
      * coordinator's own vote may still refuse (a lost acknowledged write). */
     if (OKV_FAILPOINT("tpc.driver.answer_early"))
         answer(r, OKV_OK, 0, 0, "committed");
-    tpc_msg m = prepare_msg(r, 0);
-    m.flag = 1;
-    tpc_send(r->d, &m, r->d->timeout_ms, voted, &r->shares[0]);
+    if (OKV_FAILPOINT("tpc.driver.delay_vote")) {
+        /* Past the deadline and the sweepers' grace: the coordinator's
+         * sweeper aborts first, and the late vote must be turned down. */
+        tpc_driver_after(r->d, r->d->timeout_ms + FP_DELAY_MS, vote_later, r);
+        return;
+    }
+    send_vote(r);
 }
 
 void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done, void *arg)

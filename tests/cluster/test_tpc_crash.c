@@ -33,6 +33,14 @@
  *     call (same request id) to another node, whose driver carries on with
  *     the same records; the answer it gets must be the truth (the balances
  *     and okv_txn_status agree with it).
+ *  h. delay_vote (no crash): the coordinator's vote goes out past the
+ *     deadline and the sweepers' grace. The sweeper aborted it first, so
+ *     the late vote is turned down: the client hears "aborted" (CONFLICT),
+ *     nothing moved, the status says aborted. Deadline ABORT, then COMMIT.
+ *  i. delay_resolve (no crash): committed and answered, RESOLVE held past
+ *     the deadline: B's sweeper asks the coordinator (CHECK with abort),
+ *     which answers COMMITTED; the commit stands everywhere. COMMIT, then
+ *     the deadline's ABORT.
  *  g. after_first_resolve, a transfer from A to B and C (three partitions):
  *     the client was answered OK and one participant's RESOLVE applied when
  *     X dies, the other's perhaps not. Reads of B and C right away see the
@@ -590,6 +598,81 @@ static void test_tpc_crash__resend_to_another_driver_is_exactly_once(void **stat
     expect_balances(f, INIT - moved * AMT - 5, INIT + moved * AMT + 5, "after a new transfer");
 }
 
+/* ---- h, i. the deadline against the decision -------------------------------- */
+
+/* Restarts the leader of A's partition, x, with failpoint spec fp_spec set
+ * and makes it the leader again; returns x. The delayed step waits on the
+ * driver's timer, so nothing else on x waits with it. */
+static int arm_on(fx *f, const char *fp_spec)
+{
+    put_counter(f, f->a, INIT);
+    put_counter(f, f->b, INIT);
+    int x = (int)leader_of(f, f->pa);
+    char env[128];
+    snprintf(env, sizeof env, "ORDERKV_FAILPOINTS=%s", fp_spec);
+    assert_int_equal(okv_cluster_node_stop(f->c, x, 0), 0);
+    okv_cluster_set_env(f->c, x, env);
+    assert_int_equal(okv_cluster_node_start(f->c, x), 0);
+    wait_serving(f, x);
+    int64_t end = now_ms() + 20000;
+    uint64_t l;
+    while ((l = okv_cluster_leader(f->c, f->table_id, f->pa)) != (uint64_t)x && now_ms() < end) {
+        if (l)
+            okv_transfer_leader(f->cl, TABLE, f->pa, (uint64_t)x, 5000);
+        sleep_ms(300);
+    }
+    printf("  node %d runs with %s; %s coordinates from partition %u\n", x, env, f->a, f->pa);
+    return x;
+}
+
+/* The transfer through node x alone, with time for delayed steps. */
+static int slow_transfer(fx *f, int x, uint64_t *txn_id)
+{
+    okv_options o = OKV_OPTIONS_INIT;
+    o.listed_nodes_only = 1;
+    o.client_id = f->cid;
+    okv_client *one;
+    assert_int_equal(okv_connect(&one, f->c->addr[x], &o), OKV_OK);
+    okv_txn_req *t = transfer_req(f, AMT);
+    okv_txn_outcome out;
+    int64_t t0 = now_ms();
+    int rc = okv_txn_commit(one, t, &out, 20000);
+    printf("  transfer via node %d: %s (%s) after %lld ms\n", x, okv_strerror(rc),
+           rc ? okv_errmsg(one) : "", (long long)(now_ms() - t0));
+    okv_txn_req_free(t);
+    okv_close(one);
+    *txn_id = out.txn_id;
+    return rc;
+}
+
+static void test_tpc_crash__deadline_abort_beats_a_late_vote(void **state)
+{
+    fx *f = *state;
+    int x = arm_on(f, "tpc.driver.delay_vote=on");
+    uint64_t id;
+    int rc = slow_transfer(f, x, &id);
+    assert_int_equal(rc, OKV_ECONFLICT);
+    expect_balances(f, INIT, INIT, "after the late vote");
+    assert_int_equal(status_of(f, id), OKV_ECONFLICT);
+    okv_cluster_set_env(f->c, x, NULL);
+}
+
+static void test_tpc_crash__a_commit_outlives_its_deadline(void **state)
+{
+    fx *f = *state;
+    int x = arm_on(f, "tpc.driver.delay_resolve=on");
+    uint64_t id;
+    int rc = slow_transfer(f, x, &id);
+    assert_int_equal(rc, OKV_OK);
+    /* Past the deadline and the grace, before the delayed RESOLVE: B's
+     * share is settled by its sweeper's question to the coordinator, or by
+     * this read's; either way from the commit. */
+    sleep_ms(2500 + 1500);
+    expect_balances(f, INIT - AMT, INIT + AMT, "past the deadline");
+    assert_int_equal(status_of(f, id), OKV_OK);
+    okv_cluster_set_env(f->c, x, NULL);
+}
+
 /* ---- g. RESOLVE applied at some participants ----------------------------- */
 
 /* C through a fresh client and through every live node alone. */
@@ -658,6 +741,8 @@ int main(void)
         T(test_tpc_crash__participant_restart_while_prepared_then_commit),
         T(test_tpc_crash__resend_to_another_driver_is_exactly_once),
         T(test_tpc_crash__resolve_at_some_participants_finishes),
+        T(test_tpc_crash__deadline_abort_beats_a_late_vote),
+        T(test_tpc_crash__a_commit_outlives_its_deadline),
     };
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);
