@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# run_example.sh BUILD_DIR EXAMPLE — runs an example program against a real
-# 3-node orderkvd cluster (scripts/cluster.sh) on free loopback ports, and
-# exits with its status. The ctest `examples.orders` runs it, so the code
-# docs/orders.md shows keeps working.
+# run_example.sh BUILD_DIR EXAMPLE [ARGS...] — runs `EXAMPLE ARGS... ADDRS`
+# against a real 3-node orderkvd cluster (scripts/cluster.sh) on free
+# loopback ports, ADDRS being the cluster's address list, and exits with its
+# status. The ctests `examples.orders` (the C program) and
+# `examples.orders_py` (EXAMPLE /usr/bin/python3, ARGS examples/orders.py)
+# run it, so the code docs/orders.md shows keeps working. An example's exit
+# status 77 (skipped: grpcio missing) passes through.
 #
 # Bounded: the cluster's start (ORDERKV_UP_WAIT_S), the program (60 s);
 # the nodes are stopped by `cluster.sh down`, which signals only the PIDs it
@@ -42,4 +45,4 @@ if ! addrs=$("$repo/scripts/cluster.sh" up --dir "$tmp" --base-port "$base" --bu
   tail -n 20 "$tmp"/node*.log 2>/dev/null || true
   exit 1
 fi
-timeout 60 "$example" "$addrs"
+timeout 60 "$example" "${@:3}" "$addrs"

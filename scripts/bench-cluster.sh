@@ -10,12 +10,16 @@
 # and a flash sale at 256 (--workload flash-sale: one SKU with the default
 # 10,000,000 units, one unit per request; orderkv one transaction
 # add_floor + put, etcd a Range then a mod_revision compare-and-swap Txn,
-# retried; the stock audited afterwards).
+# retried; the stock audited afterwards), and, on orderkv only, orders
+# placed and paid at 64 (--workload pay-order: 10,000 customers with a
+# funded account each; CreateOrder then PayOrder with an idempotency key;
+# balances + payments checked against the deposits afterwards).
 # Prints a Markdown table of every run, then the transfers' conflicts and
-# aborts, the flash sales' outcomes, and the ratios the issues name:
-# orderkv transfers/s against etcd puts/s and transfers/s at 64 in flight,
-# orderkv conditional writes/s against etcd puts/s at 256 (issue 12), and
-# orderkv reservations/s against etcd's at 256 (issue 13).
+# aborts, the flash sales' outcomes, the pay-order run, and the ratios the
+# issues name: orderkv transfers/s against etcd puts/s and transfers/s at
+# 64 in flight, orderkv conditional writes/s against etcd puts/s at 256
+# (issue 12), orderkv reservations/s against etcd's at 256 and orderkv paid
+# orders/s against etcd puts/s at 64 (issue 13).
 # "clients" is the number of requests in flight (orderkv-bench drives both
 # targets asynchronously); "bench cpu" is the load tool's own CPU time per
 # request over the measured window (docs/bench.md); for transfers, ops/s
@@ -57,6 +61,12 @@ for spec in "orderkv $okv" "etcd $etcd"; do
   # The default stock does not sell out in a run; --verify exits 1 on an
   # oversell or a unit unaccounted for.
   "${b[@]}" --workload flash-sale --clients 256 --verify | tee -a "$runs" | row
+  # The orders service has no etcd counterpart: issue 13 compares paid
+  # orders/s with etcd's puts/s. --verify exits 1 if money was created,
+  # lost or charged twice.
+  if [ "$1" = orderkv ]; then
+    "${b[@]}" --workload pay-order --clients 64 --keys 10000 --verify | tee -a "$runs" | row
+  fi
 done
 echo
 /usr/bin/python3 - "$runs" <<'PY'
@@ -91,6 +101,19 @@ for r in runs:
         "%.3f" % r["sold_out_at_s"] if r["sold_out_at_s"] is not None else "not sold out",
         r["sold_out"], r["conflicts"], r["retries"], r["errors"], r["oversell"],
         "ok" if v.get("ok") else "FAILED"))
+print()
+print("| target | paid orders/s | p50 ms | p99 ms | p999 ms | placed | paid | refused | unknown outcome | errors by code | money |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    if r["workload"] != "pay-order":
+        continue
+    t = r["tally"]
+    v = r.get("verify") or {}
+    errs = ", ".join("%s %d" % (e["name"], e["count"]) for e in r["errors_by_code"]) or "none"
+    print("| %s | %.0f | %.3f | %.3f | %.3f | %d | %d | %d | %d | %s | %s |" % (
+        r["target"], r["ops_per_s"], r["p50_ms"], r["p99_ms"], r["p999_ms"], t["created"],
+        t["paid"], t["pay_refused"], t["pay_unknown"], errs,
+        "balances + payments = deposits" if v.get("ok") else "MISMATCH"))
 t, p, et = find("orderkv", "transfer", 64), find("etcd", "put", 64), find("etcd", "transfer", 64)
 print()
 if t and p and p["ops_per_s"] > 0:
@@ -110,4 +133,9 @@ f, ef = find("orderkv", "flash-sale", 256), find("etcd", "flash-sale", 256)
 if f and ef and ef["ops_per_s"] > 0:
     print("orderkv flash-sale/s at 256 / etcd flash-sale/s at 256: %.2fx (%.0f / %.0f; issue 13 target >= 10x)"
           % (f["ops_per_s"] / ef["ops_per_s"], f["ops_per_s"], ef["ops_per_s"]))
+po = find("orderkv", "pay-order", 64)
+if po and p and p["ops_per_s"] > 0:
+    print("orderkv paid orders/s at 64 / etcd puts/s at 64: %.2fx (%.0f / %.0f; issue 13 target >= 1x); "
+          "pay-order p50 %.3f ms, p99 %.3f ms"
+          % (po["ops_per_s"] / p["ops_per_s"], po["ops_per_s"], p["ops_per_s"], po["p50_ms"], po["p99_ms"]))
 PY

@@ -50,6 +50,14 @@
  * the stock less one and the reservation; re-read and retry while the
  * compare fails, within the request's deadline), chained on the completion
  * thread. --verify audits the stock afterwards (flash_sale.h).
+ *
+ * --workload pay-order (orderkv only): each request places an order and
+ * pays it from the customer's account with an idempotency key, a chain of
+ * two calls on liborderkv's asynchronous Orders API (pay_order.h); every
+ * account is opened and funded first. There is no etcd counterpart: the
+ * issue compares paid orders/s with etcd's plain puts/s, which
+ * scripts/bench-cluster.sh measures in the same run. --verify checks that
+ * the balances and the payments still add up to the deposits.
  */
 #include <inttypes.h>
 #include <stdatomic.h>
@@ -73,6 +81,8 @@ typedef struct bench {
     etcd_kv *e;                  /* --target etcd */
     uint32_t partitions;         /* orderkv transfer: the table's partition count */
     int etcd_timeout_ms;         /* etcd: a call's deadline when the driver passes 0 */
+    uint32_t run_id;             /* flash sale, pay-order: part of every key / id */
+    pay_order pay;               /* orderkv pay-order */
 } bench;
 
 /* A flash sale's default stock: more than any run on this machine sells,
@@ -484,6 +494,29 @@ static int etcd_start_reserve(void *ctx, driver_req *req, const void *stock, siz
     return etcd_kv_read_async(b->e, &x->stock, &x->stock_len, 1, ms, etcd_reserve_read_done, req);
 }
 
+/* ---- orders paid (--workload pay-order): the chains are in pay_order.c ---- */
+
+static int okv_start_setup(void *ctx, driver_req *req, const void *key, size_t key_len,
+                           int timeout_ms)
+{
+    bench *b = ctx;
+    return pay_order_setup(&b->pay, req, key, key_len, timeout_ms);
+}
+
+static int okv_start_pay_order(void *ctx, driver_req *req, const void *key, size_t key_len,
+                               int timeout_ms)
+{
+    bench *b = ctx;
+    return pay_order_pay(&b->pay, req, key, key_len, timeout_ms);
+}
+
+static int okv_start_account_read(void *ctx, driver_req *req, const void *key, size_t key_len,
+                                  int timeout_ms)
+{
+    bench *b = ctx;
+    return pay_order_read(&b->pay, req, key, key_len, timeout_ms);
+}
+
 static void usage(FILE *f)
 {
     fputs("usage: orderkv-bench [options]\n"
@@ -493,8 +526,8 @@ static void usage(FILE *f)
           "  -c, --clients N        requests in flight (not threads), default 16\n"
           "  -d, --duration SEC     measured time, default 10\n"
           "      --warmup SEC       unmeasured time before, default 1\n"
-          "  -w, --workload W       put | get | mixed | transfer | cas | flash-sale\n"
-          "                         (default put)\n"
+          "  -w, --workload W       put | get | mixed | transfer | cas | flash-sale |\n"
+          "                         pay-order (default put)\n"
           "      --read-pct P       mixed: percent of gets (default 50)\n"
           "      --key-size B       default 16\n"
           "      --key-prefix P     keys are P/...: every request to one partition\n"
@@ -526,6 +559,12 @@ static void usage(FILE *f)
           "      --stock N          units at the start (default 10000000)\n"
           "      --verify           after the run, check stock >= 0 and\n"
           "                         stock at start == stock left + reservations\n"
+          "pay-order (orderkv only; --keys customers, default 10000, each with its own\n"
+          "account, opened and funded first; each request is CreateOrder, one item at\n"
+          "1.00 CNY, then PayOrder from the account with an idempotency key):\n"
+          "      --balance N        each account's deposit, minor units (default 1000000)\n"
+          "      --verify           after the run, check that the balances plus the\n"
+          "                         payments made still equal the deposits\n"
           "etcd only:\n"
           "      --etcd-serializable  gets are serializable Ranges (local, may be\n"
           "                         stale); default linearizable (ReadIndex)\n"
@@ -594,6 +633,7 @@ static int parse(bench_opts *o, int argc, char **argv)
             else if (strcmp(v, "transfer") == 0) o->workload = DRIVER_TRANSFER;
             else if (strcmp(v, "cas") == 0) o->workload = DRIVER_CAS;
             else if (strcmp(v, "flash-sale") == 0) o->workload = DRIVER_FLASH_SALE;
+            else if (strcmp(v, "pay-order") == 0) o->workload = DRIVER_PAY_ORDER;
             else { fprintf(stderr, "orderkv-bench: unknown workload '%s'\n", v); return -1; }
         }
         else if (OPT("--read-pct", "--read-pct")) { NEED(); o->read_pct = atoi(v); }
@@ -608,7 +648,7 @@ static int parse(bench_opts *o, int argc, char **argv)
         }
         else if (OPT("--value-size", "--value-size")) { NEED(); o->value_size = (size_t)atol(v); }
         else if (OPT("--keys", "--keys")) { NEED(); o->keys = strtoull(v, NULL, 10); o->keys_given = 1; }
-        else if (OPT("--balance", "--balance")) { NEED(); o->balance = strtoll(v, NULL, 10); }
+        else if (OPT("--balance", "--balance")) { NEED(); o->balance = strtoll(v, NULL, 10); o->balance_given = 1; }
         else if (OPT("--verify", "--verify")) o->verify = 1;
         else if (OPT("--stock", "--stock")) { NEED(); o->stock = strtoll(v, NULL, 10); }
         else if (OPT("--sku", "--sku")) {
@@ -656,8 +696,27 @@ static int parse(bench_opts *o, int argc, char **argv)
             fprintf(stderr, "orderkv-bench: --stock must be >= 0\n");
             return -1;
         }
+    } else if (o->workload == DRIVER_PAY_ORDER) {
+        if (!o->keys_given)
+            o->keys = 10000;
+        if (o->target != T_ORDERKV) {
+            fprintf(stderr, "orderkv-bench: pay-order runs on orderkv's orders service only "
+                            "(compare it with etcd's put; docs/bench.md)\n");
+            return -1;
+        }
+        if (o->key_prefix[0] || o->key_size > PAY_ORDER_MAX_KEY) {
+            fprintf(stderr, "orderkv-bench: pay-order: keys become customer and account ids: "
+                            "no --key-prefix, --key-size at most %d\n", PAY_ORDER_MAX_KEY);
+            return -1;
+        }
+        if (o->balance < 0 || (o->keys > 0 && o->balance > INT64_MAX / (int64_t)o->keys)) {
+            fprintf(stderr, "orderkv-bench: --balance must be >= 0, and keys x balance fit "
+                            "in int64\n");
+            return -1;
+        }
     } else if (o->verify) {
-        fprintf(stderr, "orderkv-bench: --verify needs --workload transfer or flash-sale\n");
+        fprintf(stderr, "orderkv-bench: --verify needs --workload transfer, flash-sale or "
+                        "pay-order\n");
         return -1;
     }
     if (o->unsafe_reserve && o->workload != DRIVER_FLASH_SALE) {
@@ -699,7 +758,10 @@ static int preload(driver *d, const bench_opts *o)
         fprintf(stderr, "orderkv-bench: preload: %s: %s\n", okv_strerror(rc), msg);
         return -1;
     }
-    if (o->progress && o->workload == DRIVER_TRANSFER)
+    if (o->progress && o->workload == DRIVER_PAY_ORDER)
+        fprintf(stderr, "opened %llu accounts with %" PRId64 " each in %.1f s\n",
+                (unsigned long long)o->keys, o->balance, now_s() - t0);
+    else if (o->progress && o->workload == DRIVER_TRANSFER)
         fprintf(stderr, "set %llu accounts to %" PRId64 " in %s in %.1f s\n",
                 (unsigned long long)o->keys, o->balance, target_name(o->target), now_s() - t0);
     else if (o->progress)
@@ -785,6 +847,15 @@ static int open_target(bench *b, driver_target *t)
                           .errmsg = okv_start_errmsg, .transfer = okv_start_transfer,
                           .read = okv_start_read, .partition = okv_partition, .state_size = 0,
                           .cas = okv_start_cas, .reserve = okv_start_reserve };
+    if (o->workload == DRIVER_PAY_ORDER) {
+        /* Accounts are read through the orders service (the balance is
+         * GetAccount's), and the chains carry their ids in the slot. */
+        pay_order_init(&b->pay, b->c, b->run_id, o->balance);
+        t->setup = okv_start_setup;
+        t->pay_order = okv_start_pay_order;
+        t->read = okv_start_account_read;
+        t->state_size = pay_order_state_size();
+    }
     return rc;
 }
 
@@ -832,13 +903,15 @@ static int sale_setup(const bench *b, uint64_t *before)
 /* The run's exit status (docs/bench.md): 1 if nothing succeeded, a check
  * failed, or a flash sale sold out before anything was measured. */
 static int exit_status(const bench_opts *o, int rc, const driver_result *r,
-                       const verify_result *v, const flash_sale_audit *a)
+                       const verify_result *v, const flash_sale_audit *a, const pay_check *p)
 {
     if (rc || (r->errors && r->ok == 0))
         return 1;
     if (o->workload == DRIVER_TRANSFER && o->verify && !v->ok)
         return 1;
     if (o->workload == DRIVER_FLASH_SALE && (r->sold_out_in_warmup || (o->verify && !a->ok)))
+        return 1;
+    if (o->workload == DRIVER_PAY_ORDER && o->verify && !p->ok)
         return 1;
     return 0;
 }
@@ -866,13 +939,14 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     if (parse(&o, argc, argv))
         return 2;
-    bench b = { &o, NULL, NULL, 0, 0 };
+    bench b = { .o = &o, .run_id = new_run_id() };
     driver_target t;
     if (open_target(&b, &t)) {
         close_target(&b);
         return 2;
     }
     int transfer = o.workload == DRIVER_TRANSFER, sale = o.workload == DRIVER_FLASH_SALE;
+    int pay = o.workload == DRIVER_PAY_ORDER;
     /* An 8-byte counter: a transfer's starting balance, a reservation's
      * quantity (1). */
     uint8_t counter[8];
@@ -885,7 +959,7 @@ int main(int argc, char **argv)
         .fixed_value = transfer || sale ? counter : NULL, .amount = TRANSFER_AMOUNT,
         .keys = o.keys, .zipf = o.zipf,
         .zipf_theta = o.zipf_theta, .timeout_ms = 0, .progress = o.progress,
-        .stock_key = o.sku, .run_id = new_run_id(),
+        .stock_key = o.sku, .run_id = b.run_id,
     };
     driver *d = NULL;
     int rc = driver_new(&d, &cfg, &t);
@@ -903,7 +977,7 @@ int main(int argc, char **argv)
         fputs("orderkv-bench: out of memory\n", stderr);
     else if (sale)
         ready = sale_setup(&b, &before) == 0;
-    else if (o.preload || transfer || o.workload == DRIVER_CAS)
+    else if (o.preload || transfer || o.workload == DRIVER_CAS || pay)
         ready = preload(d, &o) == 0;
     if (!ready) {
         close_target(&b);
@@ -927,12 +1001,20 @@ int main(int argc, char **argv)
         flash_sale_target ft = sale_target(&b);
         flash_sale_audit_run(&ft, o.sku, o.stock, before, &a);
     }
+    pay_check pc = { 0 };
+    pay_tally tally = { 0 };
+    if (rc == OKV_OK && pay) {
+        pay_order_tally(&b.pay, &tally);
+        if (o.verify)
+            pay_order_verify(&b.pay, d, o.keys, PRELOAD_IN_FLIGHT, PRELOAD_TIMEOUT_MS, &pc);
+    }
     bench_outcome x = { b.partitions, atomic_load(&okv_one_partition_commits), cfg.run_id,
-                        o.verify && transfer ? &v : NULL, o.verify && sale ? &a : NULL };
+                        o.verify && transfer ? &v : NULL, o.verify && sale ? &a : NULL,
+                        pay ? &tally : NULL, o.verify && pay ? &pc : NULL };
     if (rc == OKV_OK)
         report(&o, r, &x);
     warn_failures(&o, rc, r);
-    int status = exit_status(&o, rc, r, &v, &a);
+    int status = exit_status(&o, rc, r, &v, &a, &pc);
     close_target(&b);
     driver_free(d);
     free(r);

@@ -11,6 +11,7 @@
 #include "driver.h"
 #include "etcd_kv.h"
 #include "flash_sale.h"
+#include "pay_order.h"
 
 enum target { T_ORDERKV, T_ETCD };
 
@@ -33,8 +34,10 @@ typedef struct bench_opts {
     uint64_t keys;
     int keys_given;
     int table_given;
-    int64_t balance;       /* transfer: every account's starting balance */
-    int verify;            /* transfer: sum every balance; flash-sale: audit the stock */
+    int64_t balance;       /* transfer, pay-order: every account's starting balance */
+    int balance_given;
+    int verify;            /* transfer: sum every balance; flash-sale: audit the stock;
+                              pay-order: balances + payments == deposits */
     int64_t stock;         /* flash-sale: units of the SKU at the start */
     char sku[64];          /* flash-sale: the stock key */
     int unsafe_reserve;    /* flash-sale: a test aid that oversells (docs/bench.md) */
@@ -66,6 +69,8 @@ typedef struct bench_outcome {
     uint32_t run_id;                 /* flash sale: in every reservation key */
     const verify_result *verify;     /* transfer --verify, else NULL */
     const flash_sale_audit *audit;   /* flash-sale --verify, else NULL */
+    const pay_tally *tally;          /* pay-order, else NULL */
+    const pay_check *pay;            /* pay-order --verify, else NULL */
 } bench_outcome;
 
 /* Static names: "orderkv" / "etcd"; "put", ..., "flash-sale". */

@@ -40,7 +40,7 @@
 
 enum phase { PH_WARMUP, PH_MEASURE, PH_STOP };
 enum mode { MODE_RUN, MODE_PRELOAD, MODE_VERIFY };
-enum kind { K_PUT, K_GET, K_TRANSFER, K_READ, K_CAS, K_RESERVE };
+enum kind { K_PUT, K_GET, K_TRANSFER, K_READ, K_CAS, K_RESERVE, K_SETUP, K_PAY };
 
 /* Margin added to the request deadline when waiting for the last requests. */
 #define DRAIN_MARGIN_S 10.0
@@ -307,7 +307,9 @@ static int prepare(driver *d, driver_req *r)
         if (k >= c->keys || atomic_load(&d->preload_failed))
             return -1;
         make_key(r->key, c->key_size, c->key_prefix, k);
-        return d->mode == MODE_PRELOAD ? K_PUT : K_READ;
+        if (d->mode == MODE_VERIFY)
+            return K_READ;
+        return c->workload == DRIVER_PAY_ORDER ? K_SETUP : K_PUT;
     }
     if (c->workload == DRIVER_FLASH_SALE) {   /* the stock key is d->stock_key */
         r->key2_len = reservation_key(d, r);
@@ -322,6 +324,8 @@ static int prepare(driver *d, driver_req *r)
     case DRIVER_CAS:
         stamp_value(d, r);
         return K_CAS;
+    case DRIVER_PAY_ORDER:
+        return K_PAY;
     default: {
         int is_get = c->workload == DRIVER_GET ||
                      (c->workload == DRIVER_MIXED && (int)(xorshift(&r->rng) % 100) < c->read_pct);
@@ -344,6 +348,10 @@ static int submit(driver *d, driver_req *r)
         return d->t.transfer(ctx, r, r->key, r->key2, c->key_size, c->amount, c->timeout_ms);
     case K_CAS:
         return d->t.cas(ctx, r, r->key, c->key_size, r->value, c->value_size, c->timeout_ms);
+    case K_SETUP:
+        return d->t.setup(ctx, r, r->key, c->key_size, c->timeout_ms);
+    case K_PAY:
+        return d->t.pay_order(ctx, r, r->key, c->key_size, c->timeout_ms);
     case K_RESERVE:
         return d->t.reserve(ctx, r, d->stock_key, d->stock_len, r->key2, r->key2_len, d->value,
                             c->value_size, c->timeout_ms);
@@ -514,6 +522,8 @@ static int config_ok(const driver_config *cfg, const driver_target *t)
         (!t->transfer || cfg->amount < 1 || !cfg->fixed_value || cfg->value_size != 8))
         return 0;
     if (cfg->workload == DRIVER_CAS && !t->cas)
+        return 0;
+    if (cfg->workload == DRIVER_PAY_ORDER && (!t->setup || !t->pay_order))
         return 0;
     if (flash && (!t->reserve || !cfg->stock_key || !cfg->stock_key[0] ||
                   strchr(cfg->stock_key, '/') || strlen(cfg->stock_key) > OKV_MAX_KEY_LEN - 64))

@@ -72,6 +72,16 @@
  * (driver_result.sold_out_at_s), so a rate is reservations per second of
  * the sale. A target that retries inside a request (etcd's
  * compare-and-swap loop) counts each retry with driver_count_retry().
+ *
+ * Orders paid (DRIVER_PAY_ORDER). Every key names a customer and that
+ * customer's account; the target maps a key to both ids. driver_preload()
+ * calls target.setup once per key instead of a put (open the account and
+ * fund it: a chain of two calls), and driver_verify() reads each account's
+ * balance through target.read, as an 8-byte counter. Each request is
+ * target.pay_order: place an order for the key's customer, then pay it from
+ * the key's account; a chain whose latency is the whole of it. Outcomes:
+ * paid (ok) or an error, counted by code (a rule's refusal included: after
+ * a funded preload none is expected); nothing is retried by the driver.
  */
 #ifndef OKV_BENCH_DRIVER_H
 #define OKV_BENCH_DRIVER_H
@@ -85,7 +95,8 @@ typedef struct driver driver;
 typedef struct driver_req driver_req;
 
 enum driver_workload {
-    DRIVER_PUT, DRIVER_GET, DRIVER_MIXED, DRIVER_TRANSFER, DRIVER_CAS, DRIVER_FLASH_SALE
+    DRIVER_PUT, DRIVER_GET, DRIVER_MIXED, DRIVER_TRANSFER, DRIVER_CAS, DRIVER_FLASH_SALE,
+    DRIVER_PAY_ORDER
 };
 
 /* Why a transfer did not commit (driver_complete_cause), beyond its code. */
@@ -145,6 +156,15 @@ typedef struct driver_target {
     int (*reserve)(void *ctx, driver_req *req, const void *stock, size_t stock_len,
                    const void *res, size_t res_len, const void *value, size_t value_len,
                    int timeout_ms);
+    /* DRIVER_PAY_ORDER (else may be NULL): driver_preload's step for key
+     * (key_len bytes) in place of a put: make the key's account ready for
+     * the run; may be a chain; completes with driver_complete(). */
+    int (*setup)(void *ctx, driver_req *req, const void *key, size_t key_len, int timeout_ms);
+    /* DRIVER_PAY_ORDER (else may be NULL): place an order for key's customer
+     * and pay it from key's account; a chain; completes with
+     * driver_complete() once the payment is answered (or a step failed). */
+    int (*pay_order)(void *ctx, driver_req *req, const void *key, size_t key_len,
+                     int timeout_ms);
 } driver_target;
 
 typedef struct driver_config {
@@ -163,7 +183,8 @@ typedef struct driver_config {
      * value_size bytes (a transfer's preload: the starting balance). */
     const void *fixed_value;
     int64_t amount;              /* DRIVER_TRANSFER: moved by each transfer, >= 1 */
-    uint64_t keys;               /* distinct keys, >= 2 (DRIVER_FLASH_SALE: unused) */
+    uint64_t keys;               /* distinct keys, >= 2 (DRIVER_FLASH_SALE: unused;
+                                    DRIVER_PAY_ORDER: customers, one account each) */
     int zipf;                    /* 0 uniform, 1 zipfian with zipf_theta in (0, 1) */
     double zipf_theta;
     int timeout_ms;              /* per request; 0: the target's default */
@@ -201,8 +222,9 @@ typedef struct driver_result {
 int driver_new(driver **out, const driver_config *cfg, const driver_target *target);
 
 /*
- * Puts every key 0..keys-1 once, in_flight at a time, each with a deadline
- * of timeout_ms; stops at the first failure. OKV_OK, or the code of the
+ * Puts every key 0..keys-1 once (DRIVER_PAY_ORDER: target.setup of every
+ * key), in_flight at a time, each with a deadline of timeout_ms; stops at
+ * the first failure. OKV_OK, or the code of the
  * first failure with its message in msg (msgsize bytes).
  */
 int driver_preload(driver *d, int in_flight, int timeout_ms, char *msg, size_t msgsize);

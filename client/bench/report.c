@@ -24,6 +24,7 @@ const char *workload_name(enum driver_workload w)
     case DRIVER_TRANSFER: return "transfer";
     case DRIVER_CAS: return "cas";
     case DRIVER_FLASH_SALE: return "flash-sale";
+    case DRIVER_PAY_ORDER: return "pay-order";
     }
     return "?";
 }
@@ -60,6 +61,8 @@ static const char *slot_name(int i)
  * an 8-byte counter whatever --value-size says. */
 static size_t written_value_size(const bench_opts *o)
 {
+    if (o->workload == DRIVER_PAY_ORDER)   /* records, not values of ours */
+        return 0;
     int counter = o->workload == DRIVER_TRANSFER || o->workload == DRIVER_FLASH_SALE;
     return counter ? 8 : o->value_size;
 }
@@ -135,6 +138,32 @@ static void json_flash_sale(const bench_opts *o, const driver_result *r, const b
            (unsigned long long)a->after, a->oversell, a->unaccounted);
 }
 
+static void json_pay_order(const bench_opts *o, const driver_result *r, const bench_outcome *x)
+{
+    const pay_tally *t = x->tally;
+    const pay_check *p = x->pay;
+    printf(",\"paid\":%llu,\"price\":%d,\"currency\":\"%s\",\"balance\":%" PRId64
+           ",\"run_id\":\"%08lx\"",
+           (unsigned long long)r->ok, PAY_ORDER_PRICE, PAY_ORDER_CURRENCY, o->balance,
+           (unsigned long)x->run_id);
+    printf(",\"tally\":{\"created\":%llu,\"create_failed\":%llu,\"paid\":%llu,"
+           "\"pay_refused\":%llu,\"pay_unknown\":%llu,\"create_mean_ms\":%.3f,"
+           "\"pay_mean_ms\":%.3f}",
+           (unsigned long long)t->created, (unsigned long long)t->create_failed,
+           (unsigned long long)t->paid, (unsigned long long)t->pay_refused,
+           (unsigned long long)t->pay_unknown, t->create_ms, t->pay_ms);
+    if (!p) {
+        printf(",\"verify\":null");
+        return;
+    }
+    printf(",\"verify\":{\"ok\":%s,\"done\":%s,\"balances\":%" PRId64 ",\"paid_amount\":%"
+           PRId64 ",\"deposits\":%" PRId64 ",\"gap\":%" PRId64 ",\"unknown\":%llu,"
+           "\"found\":%llu,\"missing\":%llu}",
+           json_bool(p->ok), json_bool(p->done), p->s.sum, p->paid_amount, p->deposits, p->gap,
+           (unsigned long long)p->unknown, (unsigned long long)p->s.found,
+           (unsigned long long)p->s.missing);
+}
+
 static void json_report(const bench_opts *o, const driver_result *r, const bench_outcome *x)
 {
     const histogram *h = &r->hist;
@@ -165,6 +194,8 @@ static void json_report(const bench_opts *o, const driver_result *r, const bench
         json_cas(r);
     else if (o->workload == DRIVER_FLASH_SALE)
         json_flash_sale(o, r, x);
+    else if (o->workload == DRIVER_PAY_ORDER)
+        json_pay_order(o, r, x);
     printf("}\n");
 }
 
@@ -216,6 +247,14 @@ static void text_header(const bench_opts *o, const driver_result *r, const bench
             printf("  orderkv: one transaction per reservation in the stock's partition: "
                    "%s(%s, -1%s), put(%s/r/...)\n", o->unsafe_reserve ? "add" : "add_floor",
                    o->sku, o->unsafe_reserve ? "" : ", 0", o->sku);
+        return;
+    case DRIVER_PAY_ORDER:
+        printf("%s pay-order: %d in flight, %.1f s, %llu customers with an account each, %s\n",
+               t, o->clients, r->elapsed_s, (unsigned long long)o->keys,
+               o->zipf ? "zipfian" : "uniform");
+        printf("  orderkv: CreateOrder (1 item at %d minor units of %s), then PayOrder from "
+               "the customer's account with an idempotency key, chained on the completion "
+               "thread\n", PAY_ORDER_PRICE, PAY_ORDER_CURRENCY);
         return;
     default:
         printf("%s %s: %d in flight, %.1f s, %zu-byte keys, %zu-byte values, %s over %llu keys\n",
@@ -305,6 +344,35 @@ static void text_audit(const flash_sale_audit *a)
            a->unaccounted, a->ok ? "OK" : "OVERSOLD OR MISMATCH");
 }
 
+static void text_pay_order(const driver_result *r, const pay_tally *t)
+{
+    printf("  %.0f paid orders/s (%llu paid, %llu errors)\n", ops_per_s(r),
+           (unsigned long long)r->ok, (unsigned long long)r->errors);
+    printf("  whole run: %llu orders placed, %llu not placed; %llu paid, %llu refused, "
+           "%llu of unknown outcome\n",
+           (unsigned long long)t->created, (unsigned long long)t->create_failed,
+           (unsigned long long)t->paid, (unsigned long long)t->pay_refused,
+           (unsigned long long)t->pay_unknown);
+    printf("  mean time per step: CreateOrder %.3f ms, PayOrder %.3f ms\n", t->create_ms,
+           t->pay_ms);
+}
+
+static void text_pay_verify(const pay_check *p)
+{
+    if (!p->done) {
+        printf("  verify: FAILED to read every account: %s: %s\n", okv_strerror(p->code),
+               p->msg);
+        return;
+    }
+    printf("  verify: balances %" PRId64 " + payments %" PRId64 " = %" PRId64 ", deposits %"
+           PRId64 " (gap %" PRId64 ", %llu payments of unknown outcome): %s",
+           p->s.sum, p->paid_amount, p->s.sum + p->paid_amount, p->deposits, p->gap,
+           (unsigned long long)p->unknown, p->ok ? "OK" : "MISMATCH");
+    if (p->s.missing || p->s.not_counter)
+        printf(" (%llu accounts missing)", (unsigned long long)p->s.missing);
+    printf("\n");
+}
+
 static void text_report(const bench_opts *o, const driver_result *r, const bench_outcome *x)
 {
     const histogram *h = &r->hist;
@@ -315,6 +383,8 @@ static void text_report(const bench_opts *o, const driver_result *r, const bench
         text_transfer(r);
     else if (o->workload == DRIVER_FLASH_SALE)
         text_flash_sale(r);
+    else if (o->workload == DRIVER_PAY_ORDER)
+        text_pay_order(r, x->tally);
     else
         printf("  %.0f ops/s (%llu ok, %llu errors)\n", ops_per_s(r), (unsigned long long)r->ok,
                (unsigned long long)r->errors);
@@ -325,15 +395,18 @@ static void text_report(const bench_opts *o, const driver_result *r, const bench
                 printf(" %s %llu", slot_name(i), (unsigned long long)r->by_code[i]);
         printf("\n");
     }
+    int pay = o->workload == DRIVER_PAY_ORDER;
     printf("  latency ms%s: p50 %.3f  p95 %.3f  p99 %.3f  p999 %.3f  max %.3f\n",
-           o->workload == DRIVER_TRANSFER ? " (committed)" : txn ? " (reserved)" : "",
+           o->workload == DRIVER_TRANSFER ? " (committed)" : txn ? " (reserved)"
+           : pay ? " (create + pay, paid)" : "",
            (double)histogram_quantile(h, 0.50) * ms, (double)histogram_quantile(h, 0.95) * ms,
            (double)histogram_quantile(h, 0.99) * ms, (double)histogram_quantile(h, 0.999) * ms,
            (double)h->max_us * ms);
     printf("  bench cpu: %.2f s user+sys over the window (%.0f%% of a core), %.1f us per %s\n",
            r->cpu_s, r->elapsed_s > 0 ? 100.0 * r->cpu_s / r->elapsed_s : 0.0,
            r->ok ? r->cpu_s * 1e6 / (double)r->ok : 0,
-           o->workload == DRIVER_TRANSFER ? "committed transfer" : txn ? "reservation" : "op");
+           o->workload == DRIVER_TRANSFER ? "committed transfer" : txn ? "reservation"
+           : pay ? "paid order" : "op");
     if (o->workload == DRIVER_TRANSFER && x->one_partition_commits)
         printf("  WARNING: %llu transfers committed within one partition: the bench's partition "
                "of a key is not the cluster's\n", (unsigned long long)x->one_partition_commits);
@@ -341,6 +414,8 @@ static void text_report(const bench_opts *o, const driver_result *r, const bench
         text_verify(o, x->verify);
     if (x->audit)
         text_audit(x->audit);
+    if (x->pay)
+        text_pay_verify(x->pay);
 }
 
 void report(const bench_opts *o, const driver_result *r, const bench_outcome *x)
