@@ -59,6 +59,11 @@
  *                              applies (which may still refuse: a lost write)
  *   kv.read.ignore_intents     Get/Scan read past exclusive locks (a stale read
  *                              of a committed, unresolved write)
+ *   orders.idem.skip           an orders plan omits "idempotency record absent"
+ *                              (a resent request takes effect twice)
+ *   orders.reserve.no_floor    a stock take has no floor (oversell)
+ *   orders.transition.any      the order status check is skipped
+ *   orders.refund.no_limit     refunds may exceed what was captured
  */
 #ifndef OKV_FAILPOINT_H
 #define OKV_FAILPOINT_H

@@ -27,7 +27,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: " PROG " --history PATH\n"
-            "       [--workload register|set|sequential|bank|list-append|auto]\n"
+            "       [--workload register|set|sequential|bank|list-append|orders|auto]\n"
             "       [--time-limit-s N] [--max-states-per-key N] [--json OUT]\n"
             "\n"
             "Checks a Jepsen history (one JSON array of ops) and prints one line per checker:\n"
@@ -101,7 +101,7 @@ static int parse_args(int argc, char **argv, cli_args *a, FILE *out, FILE *err)
         } else if (strcmp(name, "--workload") == 0) {
             if (workload_from_name(val, &a->workload)) {
                 fprintf(err, PROG ": --workload must be register, set, sequential, bank, "
-                        "list-append or auto, not \"%s\"\n", val);
+                        "list-append, orders or auto, not \"%s\"\n", val);
                 return CLI_EXIT_USAGE;
             }
         } else if (strcmp(name, "--time-limit-s") == 0) {

@@ -5,13 +5,14 @@
 
 #include "append_check.h"
 #include "bank_check.h"
+#include "orders_check.h"
 #include "sequential_check.h"
 #include "set_check.h"
 
 static const char *const NAMES[] = { "register", "set", "sequential", "bank", "list-append",
-                                     "auto" };
-#define N_NAMES 6
-#define N_CHECKERS 5 /* every name but auto */
+                                     "orders", "auto" };
+#define N_NAMES 7
+#define N_CHECKERS 6 /* every name but auto */
 /* evidence(): a null read, which the set and the bank both make. */
 #define SET_OR_BANK (-2)
 
@@ -31,9 +32,11 @@ const char *workload_name(workload w)
 }
 
 /* The workload op suggests, SET_OR_BANK, or -1 if it says nothing. */
-static int evidence(const history_op *op)
+static int evidence(const history *h, const history_op *op)
 {
     const history_value *v = &op->value;
+    if (op->fn == HISTORY_F_OTHER && orders_op_known(history_f(h, op)))
+        return WORKLOAD_ORDERS;
     switch (op->fn) {
     case HISTORY_F_CAS:
         return WORKLOAD_REGISTER;
@@ -61,13 +64,13 @@ static int evidence(const history_op *op)
 int workload_infer(const history *h, workload *out, okv_error *err)
 {
     size_t first[N_CHECKERS] = { HISTORY_NONE, HISTORY_NONE, HISTORY_NONE, HISTORY_NONE,
-                                 HISTORY_NONE };
+                                 HISTORY_NONE, HISTORY_NONE };
     size_t null_read = HISTORY_NONE;
     for (size_t pos = 0; pos < h->n_ops; pos++) {
         const history_op *op = &h->ops[pos];
         if (op->process == HISTORY_NEMESIS || op->type != HISTORY_INVOKE)
             continue;
-        int w = evidence(op);
+        int w = evidence(h, op);
         if (w == SET_OR_BANK && null_read == HISTORY_NONE)
             null_read = pos;
         if (w >= 0 && first[w] == HISTORY_NONE)
@@ -88,7 +91,7 @@ int workload_infer(const history *h, workload *out, okv_error *err)
     }
     if (count == 0)
         return okv_error_set(err, OKV_EINVAL, "cannot infer the workload: no client op is a register, set, "
-                             "sequential, bank or list-append op (use --workload)");
+                             "sequential, bank, list-append or orders op (use --workload)");
     int a = -1, b = -1;
     for (int w = 0; w < N_CHECKERS; w++)
         if (first[w] != HISTORY_NONE) {
@@ -118,6 +121,8 @@ int workload_check(check_result **out, workload w, const history *h, const regis
         return bank_check(out, h, err);
     case WORKLOAD_LIST_APPEND:
         return append_check(out, h, err);
+    case WORKLOAD_ORDERS:
+        return orders_check(out, h, err);
     default:
         *out = NULL;
         return okv_error_set(err, OKV_EINVAL, "no checker for workload \"%s\"", workload_name(w));

@@ -7,6 +7,8 @@
  *   sequential  a "write" or "read" whose value is an integer
  *   bank        any "transfer" or "init"
  *   list-append any "txn"
+ *   orders      any op of the orders workload ("create", "pay", "set-stock",
+ *               ...: the f names of orders_check.h)
  * A null read is also what a bank's read looks like: it counts for the set
  * only when nothing points to the bank. Exactly one workload must be
  * evidenced; otherwise OKV_EINVAL says which ops point where.
@@ -25,10 +27,11 @@ typedef enum workload {
     WORKLOAD_SEQUENTIAL,
     WORKLOAD_BANK,
     WORKLOAD_LIST_APPEND,
+    WORKLOAD_ORDERS,
     WORKLOAD_AUTO
 } workload;
 
-/* "register", "set", "sequential", "bank", "list-append", "auto" -> *out;
+/* "register", "set", "sequential", "bank", "list-append", "orders", "auto" -> *out;
  * OKV_EINVAL otherwise. */
 int workload_from_name(const char *name, workload *out);
 

@@ -2,7 +2,7 @@
  * okv-jepsen — runs one Jepsen-style test against a running orderkv
  * cluster and records its history (docs/jepsen.md).
  *
- *   okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank|list-append --time S
+ *   okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank|list-append|orders --time S
  *              --concurrency C --out DIR [--nemesis NAME] [--nemesis-interval S]
  *              [--hosts 'PATH/hosts.sh --run DIR'] [--seed N] [--op-timeout-ms MS]
  *              [--rate OPS/S] [--accounts N] [--bank-layout spread|one-partition]
@@ -148,7 +148,7 @@ const char *client_error(jclient *cl, int rc, char *buf, size_t size)
 static const workload *workload_find(const char *name)
 {
     static const workload *all[] = { &workload_register, &workload_set, &workload_sequential,
-                                     &workload_bank, &workload_append };
+                                     &workload_bank, &workload_append, &workload_orders };
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         if (strcmp(all[k]->name, name) == 0)
             return all[k];
@@ -335,7 +335,7 @@ static int mkdir_p(const char *path)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank|list-append\n"
+            "usage: okv-jepsen --addrs A1,A2,A3 --workload register|set|sequential|bank|list-append|orders\n"
             "                  --time S"
             "                  --concurrency C --out DIR [options]\n"
             "  --nemesis NAME           none (default) or one of:\n"

@@ -124,6 +124,7 @@ extern const workload workload_set;
 extern const workload workload_sequential;
 extern const workload workload_bank;
 extern const workload workload_append;
+extern const workload workload_orders;
 
 /* Sleeps ms milliseconds. */
 void sleep_ms(double ms);

@@ -48,9 +48,28 @@
 #                             coordinator but not yet resolved here: a stale
 #                             read after the commit was acknowledged
 #                             (G-single-realtime; any G class counts)
-# and one control that must stay valid, so the third case is the dedup bug
-# and not the runner misreading dropped replies:
+#   orders.idem.skip          orders x none: the idempotency record's "absent"
+#                             condition left out, so copies of one keyed
+#                             request sent at once (the workload's bursts)
+#                             both apply: two orders or reservations for one
+#                             key (key-two-effects; a deposit counted twice
+#                             shows as account-mismatch too)
+#   orders.reserve.no_floor   orders x none: stock taken without its floor;
+#                             the hot skus sell out within seconds, and then
+#                             every take drives them below 0 (oversell)
+#   orders.transition.any     orders x none: the status check skipped; the
+#                             workload ships, completes, cancels and pays
+#                             orders whatever their status (illegal-state or
+#                             illegal-transition; paid-twice comes with them)
+#   orders.refund.no_limit    orders x none: a refund beyond what is left is
+#                             let through (over-refund)
+# and two controls that must stay valid, so the third case is the dedup bug
+# and not the runner misreading dropped replies, and the orders checker does
+# not cry wolf on lost answers:
 #   kv.reply.drop=30% alone   register x none: valid
+#   orders.reply.drop         orders x none with kv.reply.drop=30%: valid (the
+#                             service's own writes lose their answers; its
+#                             retries and the keyed resends must still add up)
 #
 # OKV_PLANTED_ONLY=NAME runs one case (its first failpoint name);
 # OKV_PLANTED_TIME=S changes the run time (default 30).
@@ -89,7 +108,12 @@ CASES=(
   "tpc.locks.skip_shared|invalid|list-append|none|tpc.locks.skip_shared=on|^G[-2][a-z]*: "
   "tpc.driver.answer_early|invalid|list-append|none|tpc.driver.answer_early=on|^lost-append: "
   "kv.read.ignore_intents|invalid|list-append|none|kv.read.ignore_intents=on|^G[-0-9a-z]*: "
+  "orders.idem.skip|invalid|orders|none|orders.idem.skip=on|^key-two-effects: "
+  "orders.reserve.no_floor|invalid|orders|none|orders.reserve.no_floor=on|^oversell: "
+  "orders.transition.any|invalid|orders|none|orders.transition.any=on|^illegal-[a-z]*: "
+  "orders.refund.no_limit|invalid|orders|none|orders.refund.no_limit=on|^over-refund: "
   "kv.reply.drop|valid|register|none|kv.reply.drop=30%|linearizable-register: valid"
+  "orders.reply.drop|valid|orders|none|kv.reply.drop=30%|checker orders: valid"
 )
 
 out="$(mktemp -d "${TMPDIR:-/tmp}/okvj-planted-XXXXXX")"

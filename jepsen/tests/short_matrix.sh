@@ -21,7 +21,7 @@ if ! unshare -n true 2>/dev/null; then
   exit 77
 fi
 
-PAIRS="register:partition-leader,register:kill-leader,set:kill-all,set:partition-leader,set:pause-minority,sequential:partition-halves,sequential:kill-leader,bank:partition-leader,bank:kill-leader,list-append:partition-leader"
+PAIRS="register:partition-leader,register:kill-leader,set:kill-all,set:partition-leader,set:pause-minority,sequential:partition-halves,sequential:kill-leader,bank:partition-leader,bank:kill-leader,list-append:partition-leader,orders:partition-leader"
 out="$(mktemp -d "${TMPDIR:-/tmp}/okvj-matrix-XXXXXX")"
 rc=0
 "$jepsen/run" --pairs "$PAIRS" --time 12 --nemesis-interval 3 --tick-ms 50 \

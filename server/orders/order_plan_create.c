@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "order_money.h"
 #include "order_plan_int.h"
 #include "order_schema.h"
@@ -157,8 +158,9 @@ int ord_plan_create(ord_plan **out, const ord_create_in *in, ord_error *err)
         res.created_at_ms = in->now_ms;
         res.schema_version = ORD_SCHEMA_VERSION;
         plan_absent(p, ORD_TABLE_STOCK, &res_key);
-        plan_add(p, ORD_TABLE_STOCK, &stock_key, -(int64_t)items[i].quantity, 1, 0,
-                 ORD_FAIL_SOLD_OUT);
+        /* Planted bug orders.reserve.no_floor, as in ord_plan_reserve. */
+        plan_add(p, ORD_TABLE_STOCK, &stock_key, -(int64_t)items[i].quantity,
+                 !OKV_FAILPOINT("orders.reserve.no_floor"), 0, ORD_FAIL_SOLD_OUT);
         plan_put_msg(p, ORD_TABLE_STOCK, &res_key, &res.base);
     }
     free(items);

@@ -180,6 +180,13 @@ static void test_cli__auto_infers_each_workload(void **state)
     assert_int_equal(run(f, "--history", f->history, NULL), CLI_EXIT_VALID);
     assert_contains(f->out, "checker list-append: valid (2 ops, 1 keys, ");
 
+    /* An orders op is the orders workload's. */
+    write_file(f->history, "["
+        OP(0, invoke, set-stock, "[\"s1\",3]", 0) "," OP(1, ok, set-stock, "[\"s1\",3]", 0) ","
+        OP(2, invoke, final-stock, "[\"s1\"]", 0) "," OP(3, ok, final-stock, "[\"s1\",3,[]]", 0) "]");
+    assert_int_equal(run(f, "--history", f->history, NULL), CLI_EXIT_VALID);
+    assert_contains(f->out, "checker orders: valid (2 ops, 0 keys, ");
+
     /* Null reads alone are the set's (as before the bank existed). */
     write_file(f->history, "[" OP(0, invoke, read, "null", 1) "," OP(1, ok, read, "[]", 1) "]");
     assert_int_equal(run(f, "--history", f->history, NULL), CLI_EXIT_VALID);
@@ -238,8 +245,8 @@ static void test_cli__usage_errors(void **state)
     assert_int_equal(run(f, "--history", NULL), CLI_EXIT_USAGE);
     assert_contains(f->err, "--history needs a value");
     assert_int_equal(run(f, "--history", "x", "--workload", "elle", NULL), CLI_EXIT_USAGE);
-    assert_contains(f->err, "--workload must be register, set, sequential, bank, list-append or auto, "
-                            "not \"elle\"");
+    assert_contains(f->err, "--workload must be register, set, sequential, bank, list-append, orders "
+                            "or auto, not \"elle\"");
     assert_int_equal(run(f, "--history", "x", "--time-limit-s", "-3", NULL), CLI_EXIT_USAGE);
     assert_contains(f->err, "--time-limit-s must be a whole number of seconds");
     assert_int_equal(run(f, "--history", "x", "--frobnicate", NULL), CLI_EXIT_USAGE);

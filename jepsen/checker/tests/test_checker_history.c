@@ -165,7 +165,7 @@ static void test_history__checkers_survive_corrupted_histories(void **state)
             fail_msg("seed 0x5eed0002 iteration %d: parse rc %d", iter, rc);
         if (rc == 0) {
             parsed++;
-            for (workload w = WORKLOAD_REGISTER; w <= WORKLOAD_LIST_APPEND; w++) {
+            for (workload w = WORKLOAD_REGISTER; w <= WORKLOAD_ORDERS; w++) {
                 check_result *r = NULL;
                 rc = workload_check(&r, w, h, NULL, &e);
                 if (rc != 0 && rc != OKV_EINVAL)
