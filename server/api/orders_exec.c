@@ -74,6 +74,19 @@ void ox_reply_error(rpc_call *call, const ord_error *err)
     rpc_call_reply(call, err->code, err->msg, buf, len);
 }
 
+void ox_reply_errorf(rpc_call *call, int code, int reason, const char *fmt, ...)
+{
+    ord_error err;
+    ord_error_clear(&err);
+    err.code = code;
+    err.reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    va_end(ap);
+    ox_reply_error(call, &err);
+}
+
 static void clear_reads(ox *x)
 {
     for (size_t i = 0; i < x->s.nreads; i++) {
@@ -94,22 +107,12 @@ static void ox_free(ox *x)
     free(x);
 }
 
-static void finish_error(ox *x, int code, int reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void finish_error(ox *x, int code, int reason, const char *fmt, ...)
-{
-    ord_error err;
-    ord_error_clear(&err);
-    err.code = code;
-    err.reason = reason;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
-    va_end(ap);
-    ox_reply_error(x->call, &err);
-    ox_free(x);
-}
+/* Answers x's call with an error and frees x. */
+#define finish_error(x, ...)                       \
+    do {                                           \
+        ox_reply_errorf((x)->call, __VA_ARGS__);   \
+        ox_free(x);                                \
+    } while (0)
 
 static void finish_plan(ox *x)
 {

@@ -71,4 +71,8 @@ int64_t ox_now_ms(void);
  * Error as field 1 and OrdersError as field 2). */
 void ox_reply_error(rpc_call *call, const ord_error *err);
 
+/* ox_reply_error with the code, reason and message given here. */
+void ox_reply_errorf(rpc_call *call, int code, int reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

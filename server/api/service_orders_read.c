@@ -3,7 +3,6 @@
  * ListOrders, GetAccount, GetStock. Linearizable reads through the node's
  * internal client; nothing is planned or written.
  */
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,21 +20,6 @@
 #define LIST_DEFAULT 100u
 #define LIST_MAX 1000u
 
-static void reply_code(rpc_call *call, int code, int reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void reply_code(rpc_call *call, int code, int reason, const char *fmt, ...)
-{
-    ord_error err;
-    ord_error_clear(&err);
-    err.code = code;
-    err.reason = reason;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
-    va_end(ap);
-    ox_reply_error(call, &err);
-}
 
 /* The internal client, or NULL having answered that a node alone has no
  * orders service. */
@@ -45,9 +29,9 @@ static okv_client *client_or_refuse(rpc_call *call, node *n)
         return NULL;
     okv_client *c = n->tpc ? tpc_driver_client(n->tpc) : NULL;
     if (!c && n->rs)
-        reply_code(call, OKV_EUNAVAILABLE, ORD_R(NONE), "the node is starting; retry");
+        ox_reply_errorf(call, OKV_EUNAVAILABLE, ORD_R(NONE), "the node is starting; retry");
     else if (!c)
-        reply_code(call, OKV_EUNIMPLEMENTED, ORD_R(NONE), "the orders service runs on a cluster "
+        ox_reply_errorf(call, OKV_EUNIMPLEMENTED, ORD_R(NONE), "the orders service runs on a cluster "
                    "(orderkvd --initial-cluster); this node runs alone");
     return c;
 }
@@ -57,14 +41,14 @@ static void *decode(rpc_call *call, const ProtobufCMessageDescriptor *d, const u
 {
     ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, buf);
     if (!m)
-        reply_code(call, OKV_EPROTO, ORD_R(INVALID), "malformed %s", d->name);
+        ox_reply_errorf(call, OKV_EPROTO, ORD_R(INVALID), "malformed %s", d->name);
     return m;
 }
 
 /* A read failed for a reason other than absence. */
 static void reply_read_failure(rpc_call *call, const okv_result *r, const char *what)
 {
-    reply_code(call, okv_result_code(r), ORD_R(NONE), "reading the %s: %s", what,
+    ox_reply_errorf(call, okv_result_code(r), ORD_R(NONE), "reading the %s: %s", what,
                okv_result_errmsg(r));
 }
 
@@ -83,11 +67,11 @@ static void order_read(void *arg, const okv_result *r)
     const void *val = okv_result_value(r, &len);
     Orderkv__V1__Order *order = NULL;
     if (rc == OKV_ENOTFOUND)
-        reply_code(o->call, OKV_ENOTFOUND, ORD_R(NOT_FOUND), "%s not found", o->what);
+        ox_reply_errorf(o->call, OKV_ENOTFOUND, ORD_R(NOT_FOUND), "%s not found", o->what);
     else if (rc != OKV_OK)
         reply_read_failure(o->call, r, o->what);
     else if (!(order = orderkv__v1__order__unpack(NULL, len, val)))
-        reply_code(o->call, OKV_ECORRUPT, ORD_R(NONE), "the stored %s does not decode", o->what);
+        ox_reply_errorf(o->call, OKV_ECORRUPT, ORD_R(NONE), "the stored %s does not decode", o->what);
     else {
         Orderkv__V1__GetOrderResponse resp = ORDERKV__V1__GET_ORDER_RESPONSE__INIT;
         resp.order = order;
@@ -112,14 +96,14 @@ static void handle_get_order(rpc_call *call, const uint8_t *buf, size_t len, voi
     if (ord_key_order(&k, req->customer_id, req->order_id, &err) != 0) {
         ox_reply_error(call, &err);
     } else if (!(o = calloc(1, sizeof *o))) {
-        reply_code(call, OKV_ENOMEM, ORD_R(NONE), "out of memory");
+        ox_reply_errorf(call, OKV_ENOMEM, ORD_R(NONE), "out of memory");
     } else {
         o->call = call;
         snprintf(o->what, sizeof o->what, "order %.64s of customer %.64s", req->order_id,
                  req->customer_id);
         int rc = okv_get_async(c, "orders", k.buf, k.len, READ_TIMEOUT_MS, order_read, o);
         if (rc != OKV_OK) {
-            reply_code(call, rc, ORD_R(NONE), "reading the order: %s", okv_strerror(rc));
+            ox_reply_errorf(call, rc, ORD_R(NONE), "reading the order: %s", okv_strerror(rc));
             free(o);
         }
     }
@@ -150,9 +134,9 @@ static void orders_listed(void *arg, const okv_result *r)
             got++;
     }
     if (!orders) {
-        reply_code(call, OKV_ENOMEM, ORD_R(NONE), "out of memory");
+        ox_reply_errorf(call, OKV_ENOMEM, ORD_R(NONE), "out of memory");
     } else if (bad) {
-        reply_code(call, OKV_ECORRUPT, ORD_R(NONE), "a stored order does not decode");
+        ox_reply_errorf(call, OKV_ECORRUPT, ORD_R(NONE), "a stored order does not decode");
     } else {
         Orderkv__V1__ListOrdersResponse resp = ORDERKV__V1__LIST_ORDERS_RESPONSE__INIT;
         resp.n_orders = got;
@@ -182,7 +166,7 @@ static void handle_list_orders(rpc_call *call, const uint8_t *buf, size_t len, v
     ord_error err;
     ord_error_clear(&err);
     if (req->limit > LIST_MAX) {
-        reply_code(call, OKV_EINVAL, ORD_R(INVALID), "limit %u is over %u", req->limit,
+        ox_reply_errorf(call, OKV_EINVAL, ORD_R(INVALID), "limit %u is over %u", req->limit,
                    LIST_MAX);
     } else if (ord_key_orders_prefix(&prefix, req->customer_id, &err) != 0 ||
                ord_key_orders_start(&start, req->customer_id, req->start_after, &err) != 0) {
@@ -201,7 +185,7 @@ static void handle_list_orders(rpc_call *call, const uint8_t *buf, size_t len, v
         o.timeout_ms = READ_TIMEOUT_MS;
         int rc = okv_scan_async(c, "orders", &o, orders_listed, call);
         if (rc != OKV_OK)
-            reply_code(call, rc, ORD_R(NONE), "listing orders: %s", okv_strerror(rc));
+            ox_reply_errorf(call, rc, ORD_R(NONE), "listing orders: %s", okv_strerror(rc));
     }
     orderkv__v1__list_orders_request__free_unpacked(req, NULL);
 }
@@ -228,13 +212,13 @@ static void acct_reply(acct_read *a)
     int64_t balance = 0;
     Orderkv__V1__Account *acct = NULL;
     if (a->rc[0] == OKV_ENOTFOUND) {
-        reply_code(a->call, OKV_ENOTFOUND, ORD_R(NOT_FOUND), "account %s not found", a->id);
+        ox_reply_errorf(a->call, OKV_ENOTFOUND, ORD_R(NOT_FOUND), "account %s not found", a->id);
     } else if (a->rc[0] || (a->rc[1] && a->rc[1] != OKV_ENOTFOUND)) {
         int i = a->rc[0] ? 0 : 1;
-        reply_code(a->call, a->rc[i], ORD_R(NONE), "reading account %s: %s", a->id, a->msg[i]);
+        ox_reply_errorf(a->call, a->rc[i], ORD_R(NONE), "reading account %s: %s", a->id, a->msg[i]);
     } else if (!(acct = orderkv__v1__account__unpack(NULL, a->len[0], a->val[0])) ||
                (a->rc[1] == OKV_OK && okv_counter_decode(a->val[1], a->len[1], &balance))) {
-        reply_code(a->call, OKV_ECORRUPT, ORD_R(NONE), "the stored account %s does not decode",
+        ox_reply_errorf(a->call, OKV_ECORRUPT, ORD_R(NONE), "the stored account %s does not decode",
                    a->id);
     } else {
         Orderkv__V1__GetAccountResponse resp = ORDERKV__V1__GET_ACCOUNT_RESPONSE__INIT;
@@ -287,7 +271,7 @@ static void handle_get_account(rpc_call *call, const uint8_t *buf, size_t len, v
         ord_key_balance(&keys[1], req->account_id, &err) != 0) {
         ox_reply_error(call, &err);
     } else if (!(a = calloc(1, sizeof *a))) {
-        reply_code(call, OKV_ENOMEM, ORD_R(NONE), "out of memory");
+        ox_reply_errorf(call, OKV_ENOMEM, ORD_R(NONE), "out of memory");
     } else {
         a->call = call;
         snprintf(a->id, sizeof a->id, "%s", req->account_id);
@@ -330,11 +314,11 @@ static void stock_read_done(void *arg, const okv_result *r)
     const void *v = okv_result_value(r, &len);
     int64_t avail = 0;
     if (rc == OKV_ENOTFOUND)
-        reply_code(s->call, OKV_ENOTFOUND, ORD_R(NOT_FOUND), "no stock for sku %s", s->sku);
+        ox_reply_errorf(s->call, OKV_ENOTFOUND, ORD_R(NOT_FOUND), "no stock for sku %s", s->sku);
     else if (rc != OKV_OK)
         reply_read_failure(s->call, r, "stock");
     else if (okv_counter_decode(v, len, &avail))
-        reply_code(s->call, OKV_ECORRUPT, ORD_R(NONE), "the stock of sku %s is not a counter",
+        ox_reply_errorf(s->call, OKV_ECORRUPT, ORD_R(NONE), "the stock of sku %s is not a counter",
                    s->sku);
     else {
         Orderkv__V1__GetStockResponse resp = ORDERKV__V1__GET_STOCK_RESPONSE__INIT;
@@ -360,13 +344,13 @@ static void handle_get_stock(rpc_call *call, const uint8_t *buf, size_t len, voi
     if (ord_key_stock(&k, req->sku, &err) != 0) {
         ox_reply_error(call, &err);
     } else if (!(s = calloc(1, sizeof *s))) {
-        reply_code(call, OKV_ENOMEM, ORD_R(NONE), "out of memory");
+        ox_reply_errorf(call, OKV_ENOMEM, ORD_R(NONE), "out of memory");
     } else {
         s->call = call;
         snprintf(s->sku, sizeof s->sku, "%s", req->sku);
         int rc = okv_get_async(c, "stock", k.buf, k.len, READ_TIMEOUT_MS, stock_read_done, s);
         if (rc != OKV_OK) {
-            reply_code(call, rc, ORD_R(NONE), "reading the stock: %s", okv_strerror(rc));
+            ox_reply_errorf(call, rc, ORD_R(NONE), "reading the stock: %s", okv_strerror(rc));
             free(s);
         }
     }
