@@ -31,8 +31,8 @@ static okv_client *client_or_refuse(rpc_call *call, node *n)
     if (!c && n->rs)
         ox_reply_errorf(call, OKV_EUNAVAILABLE, ORD_R(NONE), "the node is starting; retry");
     else if (!c)
-        ox_reply_errorf(call, OKV_EUNIMPLEMENTED, ORD_R(NONE), "the orders service runs on a cluster "
-                   "(orderkvd --initial-cluster); this node runs alone");
+        ox_reply_errorf(call, OKV_EUNIMPLEMENTED, ORD_R(NONE), "the orders service runs on a "
+                        "cluster (orderkvd --initial-cluster); this node runs alone");
     return c;
 }
 
@@ -71,7 +71,8 @@ static void order_read(void *arg, const okv_result *r)
     else if (rc != OKV_OK)
         reply_read_failure(o->call, r, o->what);
     else if (!(order = orderkv__v1__order__unpack(NULL, len, val)))
-        ox_reply_errorf(o->call, OKV_ECORRUPT, ORD_R(NONE), "the stored %s does not decode", o->what);
+        ox_reply_errorf(o->call, OKV_ECORRUPT, ORD_R(NONE), "the stored %s does not decode",
+                        o->what);
     else {
         Orderkv__V1__GetOrderResponse resp = ORDERKV__V1__GET_ORDER_RESPONSE__INIT;
         resp.order = order;
