@@ -135,7 +135,7 @@ typedef struct create_req {
     Orderkv__V1__CreateOrderRequest r;
     Orderkv__V1__CreateOrderItem items[ORD_MAX_ITEMS + 1];
     Orderkv__V1__CreateOrderItem *ptrs[ORD_MAX_ITEMS + 1];
-    char skus[ORD_MAX_ITEMS + 1][16];
+    char skus[ORD_MAX_ITEMS + 1][32];
 } create_req;
 
 static void create_fixture(create_req *c, size_t n)
