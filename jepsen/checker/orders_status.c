@@ -263,7 +263,8 @@ static void check_vanished(ostate *s)
 
 void orders_check_paths(ostate *s)
 {
-    qsort(s->snaps, s->n_snaps, sizeof *s->snaps, by_order_then_ret);
+    if (s->n_snaps)   /* no snapshots: snaps may be NULL, which qsort must not get */
+        qsort(s->snaps, s->n_snaps, sizeof *s->snaps, by_order_then_ret);
     for (size_t lo = 0, hi; lo < s->n_snaps; lo = hi) {
         for (hi = lo; hi < s->n_snaps && s->snaps[hi].ord == s->snaps[lo].ord; hi++)
             ;
