@@ -472,19 +472,13 @@ static void run_checks(okv_tx *t, okv_txn_req *const *req, size_t ng, int timeou
     memcpy(out->msg, w.msg, sizeof out->msg);
 }
 
-int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)
+/* The transaction as okv_txn_commit sends it: every remembered read a
+ * condition, then the buffered writes. okv_tx_status rebuilds the same
+ * request, so it asks the partition that decides it. */
+static int build_req(okv_tx *t, okv_txn_req **out)
 {
-    if (out)
-        memset(out, 0, sizeof *out);
-    if (!t)
-        return OKV_EINVAL;
-    if (t->n_reads == 0 && t->n_writes == 0)
-        return OKV_OK;   /* nothing read, nothing written: nothing to check */
-    int rc;
-    if (t->n_writes == 0 && commit_read_only(t, timeout_ms, &rc))
-        return rc;
     okv_txn_req *q;
-    rc = okv_txn_req_new(&q);
+    int rc = okv_txn_req_new(&q);
     if (rc)
         return client_fail(t->c, rc, "out of memory");
     for (size_t i = 0; i < t->n_reads && rc == OKV_OK; i++) {
@@ -509,17 +503,64 @@ int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)
         return client_fail(t->c, rc, "the transaction could not be built (%s)",
                            okv_strerror(rc));
     }
+    *out = q;
+    return OKV_OK;
+}
+
+/* A failed condition that is one of the reads means the transaction's
+ * snapshot went stale: to the caller a conflict, not a failed condition. */
+static int read_changed(okv_tx *t, int rc, const okv_txn_outcome *o)
+{
+    if (rc != OKV_ECONDITION || o->reason != OKV_TXN_CONDITION || o->failed >= t->n_reads)
+        return rc;
+    const tx_read *r = &t->reads[o->failed];
+    return client_fail(t->c, OKV_ECONFLICT,
+                       "table %s key %.*s changed after this transaction read it; nothing "
+                       "applied, run it again (okv_tx_run does)",
+                       r->k.table, (int)(r->k.key_len > 64 ? 64 : r->k.key_len),
+                       (const char *)r->k.key);
+}
+
+int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!t)
+        return OKV_EINVAL;
+    if (t->n_reads == 0 && t->n_writes == 0)
+        return OKV_OK;   /* nothing read, nothing written: nothing to check */
+    int rc;
+    if (t->n_writes == 0 && commit_read_only(t, timeout_ms, &rc))
+        return rc;
+    okv_txn_req *q;
+    if ((rc = build_req(t, &q)))
+        return rc;
     okv_txn_outcome o;
     rc = okv_txn_commit(t->c, q, &o, timeout_ms);
     okv_txn_req_free(q);
-    if (rc == OKV_ECONDITION && o.reason == OKV_TXN_CONDITION && o.failed < t->n_reads) {
-        const tx_read *r = &t->reads[o.failed];
-        rc = client_fail(t->c, OKV_ECONFLICT,
-                         "table %s key %.*s changed after this transaction read it; nothing "
-                         "applied, run it again (okv_tx_run does)",
-                         r->k.table, (int)(r->k.key_len > 64 ? 64 : r->k.key_len),
-                         (const char *)r->k.key);
-    }
+    rc = read_changed(t, rc, &o);
+    if (out)
+        *out = o;
+    return rc;
+}
+
+int okv_tx_status(okv_tx *t, uint64_t txn_id, okv_txn_outcome *out, int timeout_ms)
+{
+    if (out)
+        memset(out, 0, sizeof *out);
+    if (!t)
+        return OKV_EINVAL;
+    if (t->n_writes == 0)
+        return client_fail(t->c, OKV_EINVAL, "okv_tx_status: a read-only transaction writes "
+                           "nothing and has no outcome to ask about");
+    okv_txn_req *q;
+    int rc = build_req(t, &q);
+    if (rc)
+        return rc;
+    okv_txn_outcome o;
+    rc = okv_txn_status(t->c, q, txn_id, &o, timeout_ms);
+    okv_txn_req_free(q);
+    rc = read_changed(t, rc, &o);
     if (out)
         *out = o;
     return rc;

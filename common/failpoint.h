@@ -35,6 +35,8 @@
  *                              the others' not yet answered (crash)
  *   tpc.driver.delay_vote      2PC driver: the coordinator's vote is sent past the
  *                              deadline and the sweepers' grace (on)
+ *   tpc.driver.slow_vote       2PC driver: the coordinator's vote is sent a quarter
+ *                              of the 2PC timeout late, within the deadline (on / P%)
  *   tpc.driver.delay_resolve   2PC driver: RESOLVEs are sent past the deadline and
  *                              the sweepers' grace, after the commit (on)
  * Planted bugs for the jepsen suite's self-test (jepsen/tests/planted.sh):
@@ -49,11 +51,13 @@
  *   tpc.resolve.drop_commit    a participant (not the coordinator) releases its
  *                              locks on COMMIT without applying the writes
  *   tpc.locks.skip_shared      PREPARE takes no shared locks on condition keys
+ *   tpc.locks.shared_admits_writer  PREPARE lets a writer join a key's shared
+ *                              lock (its readers' conditions may break: write skew)
  *   txn.check.ignore_locks     a one-partition condition ignores an exclusive lock
  *                              (a read-only check passes over a committed,
  *                              unresolved write)
- *   tpc.prepare.ignore_tombstone  the coordinator's PREPARE ignores an ABORTED
- *                              record (a split decision)
+ *   tpc.prepare.ignore_tombstone  PREPARE ignores an ABORTED record (its own P
+ *                              and, at the coordinator, C): a split decision
  *   tpc.driver.answer_early    the 2PC driver answers "committed" once the other
  *                              shares PREPARED, before the coordinator's vote
  *                              applies (which may still refuse: a lost write)

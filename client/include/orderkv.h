@@ -415,6 +415,12 @@ OKV_API int okv_tx_add_floor(okv_tx *t, const char *table, const void *key, size
  * (something read changed: nothing applied), OKV_ECONDITION (a floor), or
  * as okv_txn_commit. The transaction is spent either way: free it. */
 OKV_API int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms);
+/* After okv_tx_commit returned OKV_EUNKNOWN (call it before okv_tx_free):
+ * what became of the commit, out->txn_id of its outcome, as
+ * okv_txn_status answers for the same transaction (a stale read is
+ * OKV_ECONFLICT, as from okv_tx_commit). Across partitions the answer is
+ * final. OKV_EINVAL for a transaction that wrote nothing. */
+OKV_API int okv_tx_status(okv_tx *t, uint64_t txn_id, okv_txn_outcome *out, int timeout_ms);
 OKV_API void okv_tx_free(okv_tx *t);
 /* Runs fn in a fresh transaction and commits it, again after a jittered,
  * growing pause (10 ms up to ~640 ms) while the commit conflicts, until

@@ -39,7 +39,11 @@
  *
  * Outcomes (as the bank's transfers, docs/jepsen.md): committed -> ok;
  * ECONDITION, ECONFLICT, ETIMEDOUT, EUNAVAILABLE, ENOTLEADER -> fail
- * (nothing applied); anything else (EUNKNOWN, ...) -> info. A get that
+ * (nothing applied); EUNKNOWN -> settled at once with okv_tx_status, whose
+ * final answer is recorded (committed -> ok, aborted -> fail; anything
+ * else stays info), so a database that says "aborted" and commits anyway
+ * shows as an aborted read (G1a: planted tpc.prepare.ignore_tombstone);
+ * anything else -> info. A get that
  * fails before the commit, or a commit of a transaction that only read,
  * has no effect: fail. A stored value that is not such a list is recorded
  * as a string in the read (the checker's bad-value); an append to it fails.
@@ -239,6 +243,22 @@ static int get_list(jclient *cl, okv_tx *t, int64_t k, jv **out, int *bad)
     return OKV_OK;
 }
 
+/* An unknown commit asked about at once. Across partitions the answer is
+ * final (the coordinator decides it aborted if it was not decided), so the
+ * history records what the database claims and the checker holds it to
+ * that. *rc: the status call's code, for the error text. */
+static hist_type settle(jclient *cl, okv_tx *t, uint64_t txn_id, int *rc)
+{
+    okv_txn_outcome so;
+    int src = okv_tx_status(t, txn_id, &so, runner_config(cl->r)->op_timeout_ms);
+    switch (src) {
+    case OKV_OK: *rc = OKV_OK; return HIST_OK;
+    case OKV_ECONFLICT:
+    case OKV_ECONDITION: *rc = src; return HIST_FAIL;
+    default: return HIST_INFO;   /* not decided yet, forgotten, or unreachable */
+    }
+}
+
 /* Runs the micro-ops as one interactive transaction; returns the history
  * type and fills err for fail / info. */
 static hist_type run_tx(jclient *cl, la_mop *m, size_t n, char *err, size_t errsize)
@@ -276,6 +296,8 @@ static hist_type run_tx(jclient *cl, la_mop *m, size_t n, char *err, size_t errs
         okv_txn_outcome o;
         rc = okv_tx_commit(t, &o, runner_config(cl->r)->op_timeout_ms);
         ty = commit_outcome(rc, wrote);
+        if (rc == OKV_EUNKNOWN && wrote && o.txn_id)
+            ty = settle(cl, t, o.txn_id, &rc);
     }
     if (ty != HIST_OK)
         client_error(cl, rc, err, errsize);

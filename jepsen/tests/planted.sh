@@ -39,6 +39,12 @@
 #                             transactions that each read the key the other
 #                             appends to both commit: write skew (G2, or
 #                             G-single)
+#   tpc.locks.shared_admits_writer
+#                             list-append x none: a writer joins the readers
+#                             sharing a key, so [r A] [append B] and [r B]
+#                             [append A] across two partitions both commit
+#                             whenever each read came first at its key: write
+#                             skew (G2, or G-single)
 #   tpc.driver.answer_early   list-append x none: the coordinator answers
 #                             "committed" before its own vote applies, and the
 #                             vote may still be refused: acknowledged appends
@@ -48,6 +54,15 @@
 #                             coordinator but not yet resolved here: a stale
 #                             read after the commit was acknowledged
 #                             (G-single-realtime; any G class counts)
+#   tpc.prepare.ignore_tombstone + tpc.driver.slow_vote=20%
+#                             list-append x none: the coordinator's own vote
+#                             ignores the ABORTED record a client's settling
+#                             okv_tx_status wrote. slow_vote holds a fifth of
+#                             the votes past the client's call deadline (not
+#                             past the transaction's), the runner settles the
+#                             unknown commit as aborted, and the late vote
+#                             commits it anyway: a split decision, read as an
+#                             aborted read (G1a)
 #   orders.idem.skip          orders x none: the idempotency record's "absent"
 #                             condition left out, so copies of one keyed
 #                             request sent at once (the workload's bursts)
@@ -63,10 +78,13 @@
 #                             illegal-transition; paid-twice comes with them)
 #   orders.refund.no_limit    orders x none: a refund beyond what is left is
 #                             let through (over-refund)
-# and two controls that must stay valid, so the third case is the dedup bug
-# and not the runner misreading dropped replies, and the orders checker does
-# not cry wolf on lost answers:
+# and three controls that must stay valid, so the dedup case is the dedup bug
+# and not the runner misreading dropped replies, the tombstone case is the
+# bug and not the runner's settling of unknown commits, and the orders
+# checker does not cry wolf on lost answers:
 #   kv.reply.drop=30% alone   register x none: valid
+#   tpc.driver.slow_vote      list-append x none with slow_vote=20% alone: valid
+#                             (the settling of unknown commits is sound)
 #   orders.reply.drop         orders x none with kv.reply.drop=30%: valid (the
 #                             service's own writes lose their answers; its
 #                             retries and the keyed resends must still add up)
@@ -106,13 +124,16 @@ CASES=(
   "tpc.resolve.drop_commit|invalid|bank|none|tpc.resolve.drop_commit=on|^wrong-total: |--bank-layout spread"
   "txn.check.ignore_locks|invalid|bank|none|txn.check.ignore_locks=on|^wrong-total: |--bank-layout spread"
   "tpc.locks.skip_shared|invalid|list-append|none|tpc.locks.skip_shared=on|^G[-2][a-z]*: "
+  "tpc.locks.shared_admits_writer|invalid|list-append|none|tpc.locks.shared_admits_writer=on|^G[-2][a-z]*: "
   "tpc.driver.answer_early|invalid|list-append|none|tpc.driver.answer_early=on|^lost-append: "
   "kv.read.ignore_intents|invalid|list-append|none|kv.read.ignore_intents=on|^G[-0-9a-z]*: "
+  "tpc.prepare.ignore_tombstone|invalid|list-append|none|tpc.prepare.ignore_tombstone=on;tpc.driver.slow_vote=20%|^G1a: "
   "orders.idem.skip|invalid|orders|none|orders.idem.skip=on|^key-two-effects: "
   "orders.reserve.no_floor|invalid|orders|none|orders.reserve.no_floor=on|^oversell: "
   "orders.transition.any|invalid|orders|none|orders.transition.any=on|^illegal-[a-z]*: "
   "orders.refund.no_limit|invalid|orders|none|orders.refund.no_limit=on|^over-refund: "
   "kv.reply.drop|valid|register|none|kv.reply.drop=30%|linearizable-register: valid"
+  "tpc.driver.slow_vote|valid|list-append|none|tpc.driver.slow_vote=20%|^checker list-append: valid"
   "orders.reply.drop|valid|orders|none|kv.reply.drop=30%|checker orders: valid"
 )
 

@@ -507,6 +507,13 @@ static void prepared(void *arg, const tpc_reply *rep)
      * coordinator's own vote may still refuse (a lost acknowledged write). */
     if (OKV_FAILPOINT("tpc.driver.answer_early"))
         answer(r, OKV_OK, 0, 0, "committed");
+    if (OKV_FAILPOINT("tpc.driver.slow_vote")) {
+        /* A slow path to the coordinator: the vote goes out well within the
+         * deadline, but after a client's shorter call deadline, so the
+         * client may settle the outcome (okv_txn_status) before it lands. */
+        tpc_driver_after(r->d, r->d->timeout_ms / 4, vote_later, r);
+        return;
+    }
     if (OKV_FAILPOINT("tpc.driver.delay_vote")) {
         /* Past the deadline and the sweepers' grace: the coordinator's
          * sweeper aborts first, and the late vote must be turned down. */

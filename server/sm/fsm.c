@@ -668,23 +668,22 @@ static int tpc_rec_put(void *ctx, char kind, const tpc_id *id, const uint8_t *va
     return stage(t->f, ENGINE_CF_META, k, sizeof k, val, len, err);
 }
 
-static int tpc_lock_get_cb(void *ctx, const txn_key *k, uint8_t *mode, tpc_id *holder,
+static int tpc_lock_get_cb(void *ctx, const txn_key *k, uint8_t **val, size_t *len,
                            okv_error *err)
 {
     txn_ctx *t = ctx;
-    return lock_read(t->f, t->group, k->key, k->key_len, mode, holder, err);
+    uint8_t key[TPC_LOCK_PREFIX_LEN + OKV_MAX_KEY_LEN];
+    size_t kl = lock_key(key, t->group, k->key, k->key_len);
+    return read_key(t->f, ENGINE_CF_META, key, kl, val, len, err);
 }
 
-static int tpc_lock_put_cb(void *ctx, const txn_key *k, uint8_t mode, const tpc_id *holder,
+static int tpc_lock_put_cb(void *ctx, const txn_key *k, const uint8_t *val, size_t len,
                            okv_error *err)
 {
     txn_ctx *t = ctx;
-    uint8_t key[TPC_LOCK_PREFIX_LEN + OKV_MAX_KEY_LEN], v[TPC_LOCK_LEN];
+    uint8_t key[TPC_LOCK_PREFIX_LEN + OKV_MAX_KEY_LEN];
     size_t kl = lock_key(key, t->group, k->key, k->key_len);
-    if (mode == TPC_LOCK_NONE)
-        return stage(t->f, ENGINE_CF_META, key, kl, NULL, 0, err);
-    tpc_lock_encode(mode, holder, v);
-    return stage(t->f, ENGINE_CF_META, key, kl, v, sizeof v, err);
+    return stage(t->f, ENGINE_CF_META, key, kl, val, val ? len : 0, err);
 }
 
 /* TxnStatus of a transaction with no coordinator record: one that lay in

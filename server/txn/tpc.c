@@ -265,12 +265,24 @@ void tpc_lock_encode(uint8_t mode, const tpc_id *holder, uint8_t out[TPC_LOCK_LE
 
 int tpc_lock_decode(const uint8_t *b, size_t len, uint8_t *mode, tpc_id *holder)
 {
-    if (len != TPC_LOCK_LEN || (b[0] != TPC_LOCK_SHARED && b[0] != TPC_LOCK_EXCLUSIVE))
+    if (len < TPC_LOCK_LEN || len > TPC_LOCK_MAX_LEN || (len - 1) % 16 != 0)
+        return -1;
+    if (b[0] != TPC_LOCK_SHARED && !(b[0] == TPC_LOCK_EXCLUSIVE && len == TPC_LOCK_LEN))
         return -1;
     *mode = b[0];
-    holder->client = keycodec_get_u64be(b + 1);
-    holder->req = keycodec_get_u64be(b + 9);
+    *holder = tpc_lock_holder(b, 0);
     return 0;
+}
+
+size_t tpc_lock_holders(size_t len)
+{
+    return (len - 1) / 16;
+}
+
+tpc_id tpc_lock_holder(const uint8_t *b, size_t i)
+{
+    tpc_id h = { keycodec_get_u64be(b + 1 + 16 * i), keycodec_get_u64be(b + 9 + 16 * i) };
+    return h;
 }
 
 /* ---- reading and writing records through the store ------------------------ */
@@ -368,6 +380,92 @@ static int decode_share(const tpc_msg *m, const uint8_t *b, size_t len, txn *t, 
     return OKV_OK;
 }
 
+/* ---- locks ------------------------------------------------------------------ */
+
+/* The lock on k: OKV_OK with its well-formed record in *v (the caller
+ * frees) and its mode, OKV_ENOTFOUND, or an error. */
+static int lock_load(const tpc_store *s, const txn_key *k, uint8_t **v, size_t *len,
+                     uint8_t *mode, okv_error *err)
+{
+    *v = NULL;
+    *len = 0;
+    int rc = s->lock_get(s->ctx, k, v, len, err);
+    tpc_id first;
+    if (rc == OKV_OK && tpc_lock_decode(*v, *len, mode, &first))
+        rc = okv_error_set(err, OKV_ECORRUPT, "a lock record of %zu bytes with a bad format",
+                           *len);
+    if (rc) {
+        free(*v);
+        *v = NULL;
+    }
+    return rc;
+}
+
+static int lock_held_by(const uint8_t *v, size_t len, const tpc_id *id)
+{
+    for (size_t i = 0; i < tpc_lock_holders(len); i++) {
+        tpc_id h = tpc_lock_holder(v, i);
+        if (id_eq(&h, id))
+            return 1;
+    }
+    return 0;
+}
+
+/* id holds k in mode: a new lock, or one more holder of a shared one (the
+ * caller checked that it may). A key named twice in a share is taken once. */
+static int lock_take(const tpc_store *s, const txn_key *k, uint8_t mode, const tpc_id *id,
+                     okv_error *err)
+{
+    uint8_t *v, cur, buf[TPC_LOCK_MAX_LEN];
+    size_t len;
+    int rc = lock_load(s, k, &v, &len, &cur, err);
+    if (rc == OKV_ENOTFOUND) {
+        tpc_lock_encode(mode, id, buf);
+        return s->lock_put(s->ctx, k, buf, TPC_LOCK_LEN, err);
+    }
+    if (rc)
+        return rc;
+    int have = lock_held_by(v, len, id);
+    if (!have && len + 16 <= sizeof buf) {
+        memcpy(buf, v, len);
+        keycodec_put_u64be(buf + len, id->client);
+        keycodec_put_u64be(buf + len + 8, id->req);
+    }
+    free(v);
+    if (have)
+        return OKV_OK;
+    if (len + 16 > sizeof buf)
+        return okv_error_set(err, OKV_ECORRUPT, "2PC %llu/%llu: a lock with %u holders "
+                             "already was given another", (unsigned long long)id->client,
+                             (unsigned long long)id->req, TPC_LOCK_MAX_HOLDERS);
+    return s->lock_put(s->ctx, k, buf, len + 16, err);
+}
+
+/* id no longer holds k; the last holder out removes the lock. */
+static int lock_release(const tpc_store *s, const txn_key *k, const tpc_id *id, okv_error *err)
+{
+    uint8_t *v, mode, buf[TPC_LOCK_MAX_LEN];
+    size_t len;
+    int rc = lock_load(s, k, &v, &len, &mode, err);
+    if (rc == OKV_ENOTFOUND)
+        return OKV_OK;
+    if (rc)
+        return rc;
+    size_t n = 0;
+    buf[0] = mode;
+    for (size_t i = 0; i < tpc_lock_holders(len); i++) {
+        tpc_id h = tpc_lock_holder(v, i);
+        if (id_eq(&h, id))
+            continue;
+        memcpy(buf + 1 + 16 * n++, v + 1 + 16 * i, 16);
+    }
+    int had = n < tpc_lock_holders(len);
+    free(v);
+    if (!had)
+        return OKV_OK;
+    return n ? s->lock_put(s->ctx, k, buf, 1 + 16 * n, err) : s->lock_put(s->ctx, k, NULL, 0, err);
+}
+
 /* Resolves this group's part of id with the decision (T3): applies the
  * intents on commit, drops them on abort, releases every lock id holds.
  * Idempotent; a P already settled is left as it is. */
@@ -405,14 +503,7 @@ static int resolve_here(const tpc_msg *m, uint64_t index, const tpc_store *s, in
     rc = decode_share(m, p.share, p.share_len, &t, err);
     for (size_t i = 0; rc == OKV_OK && i < t.n_conds + t.n_writes; i++) {
         int w;
-        const txn_key *k = share_key(&t, i, &w);
-        uint8_t mode;
-        tpc_id holder;
-        int lr = s->lock_get(s->ctx, k, &mode, &holder, err);
-        if (lr == OKV_OK && id_eq(&holder, &m->id))
-            rc = s->lock_put(s->ctx, k, TPC_LOCK_NONE, &m->id, err);
-        else if (lr != OKV_OK && lr != OKV_ENOTFOUND)
-            rc = lr;
+        rc = lock_release(s, share_key(&t, i, &w), &m->id, err);
     }
     /* Planted bug (jepsen bank): a participant other than the coordinator
      * releases its locks on COMMIT but drops the writes. */
@@ -504,12 +595,17 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
     tpc_prec p;
     uint8_t *buf;
     int rc = prec_load(s, &m->id, &p, &buf, err);
-    if (rc == OKV_OK)
+    /* Planted bug (jepsen list-append): refusals are not final; a PREPARE
+     * after an abort (here P, at the coordinator C too) prepares anyway. */
+    int planted = OKV_FAILPOINT("tpc.prepare.ignore_tombstone");
+    if (rc == OKV_OK && planted && p.state == TPC_ABORTED)
+        rc = OKV_ENOTFOUND;
+    else if (rc == OKV_OK)
         result_of_prec(&p, out);   /* a duplicate: the first answer */
     free(buf);
     if (rc != OKV_ENOTFOUND)
         return rc;
-    if (is_coord && !OKV_FAILPOINT("tpc.prepare.ignore_tombstone")) {
+    if (is_coord && !planted) {
         tpc_crec c;
         rc = crec_load(s, &m->id, &c, err);
         if (rc == OKV_OK) {
@@ -537,12 +633,20 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
     for (size_t i = 0; i < nkeys; i++) {
         int w;
         const txn_key *k = share_key(&t, i, &w);
-        uint8_t mode;
-        tpc_id holder;
-        rc = s->lock_get(s->ctx, k, &mode, &holder, err);
+        int excl = w || written_later(&t, k);
+        uint8_t *lv, mode;
+        size_t ll;
+        rc = lock_load(s, k, &lv, &ll, &mode, err);
         if (rc == OKV_OK) {
+            /* Readers share a key; a writer needs it alone. (Planted bug:
+             * a writer joins the readers, whose conditions it may break.) */
+            int join = mode == TPC_LOCK_SHARED && tpc_lock_holders(ll) < TPC_LOCK_MAX_HOLDERS &&
+                       (!excl || OKV_FAILPOINT("tpc.locks.shared_admits_writer"));
+            free(lv);
+            if (join)
+                continue;
             /* Not now: nothing is recorded, so the sender may try again
-             * once the holder is resolved (a bounded wait for hot keys).
+             * once the holders are resolved (a bounded wait for hot keys).
              * Until the decision, any copy may still prepare; after an
              * abort, RESOLVE's tombstone turns it down; in between, the
              * coordinator decides (T1), never this refusal. */
@@ -575,7 +679,7 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
             continue;   /* the write's exclusive lock covers it */
         if (!w && OKV_FAILPOINT("tpc.locks.skip_shared"))
             continue;   /* planted bug: conditions unprotected (write skew) */
-        rc = s->lock_put(s->ctx, k, w ? TPC_LOCK_EXCLUSIVE : TPC_LOCK_SHARED, &m->id, err);
+        rc = lock_take(s, k, w ? TPC_LOCK_EXCLUSIVE : TPC_LOCK_SHARED, &m->id, err);
     }
     txn_clear(&t);
     if (rc)

@@ -14,11 +14,14 @@
  * group that holds some of its keys is a participant, the coordinator too.
  *
  * Records, per group, all written only when an entry applies:
- *   lock      per data key: the holder's id; shared on a key the holder
- *             only reads (conditions), exclusive on a key it writes. One
- *             holder per key: a second transaction meeting any lock gets
- *             OKV_ECONFLICT (a PREPARE that meets one records nothing: its
- *             sender may try again once the holder is resolved).
+ *   lock      per data key: its holders' ids; shared on a key the
+ *             holders only read (conditions), exclusive on a key its one
+ *             holder writes. Several transactions may hold a key shared
+ *             (up to TPC_LOCK_MAX_HOLDERS); any other meeting of two
+ *             transactions on a key, a write under a shared lock or
+ *             anything under an exclusive one, gets OKV_ECONFLICT (a
+ *             PREPARE that meets one records nothing: its sender may try
+ *             again once the holders are resolved).
  *   P         the participant record: PREPARED with this group's share of
  *             the transaction (its intents: the writes RESOLVE will apply),
  *             then COMMITTED or ABORTED; a P that says ABORTED is also the
@@ -167,9 +170,10 @@ typedef struct tpc_store {
     /* val NULL: delete */
     int (*rec_put)(void *ctx, char kind, const tpc_id *id, const uint8_t *val, size_t len,
                    okv_error *err);
-    int (*lock_get)(void *ctx, const txn_key *k, uint8_t *mode, tpc_id *holder, okv_error *err);
-    /* mode TPC_LOCK_NONE: release */
-    int (*lock_put)(void *ctx, const txn_key *k, uint8_t mode, const tpc_id *holder,
+    /* A key's lock record (the tpc_lock_* encoding below), malloc'd. */
+    int (*lock_get)(void *ctx, const txn_key *k, uint8_t **val, size_t *len, okv_error *err);
+    /* val NULL: no lock any more */
+    int (*lock_put)(void *ctx, const txn_key *k, const uint8_t *val, size_t len,
                     okv_error *err);
     const txn_store *data;    /* read and write (locked unused) */
 } tpc_store;
@@ -194,9 +198,18 @@ uint8_t *tpc_prec_encode(const tpc_prec *r, size_t *len);
 int tpc_prec_decode(const uint8_t *buf, size_t len, tpc_prec *out);
 uint8_t *tpc_crec_encode(const tpc_crec *r, size_t *len);
 int tpc_crec_decode(const uint8_t *buf, size_t len, tpc_crec *out);
+/* A lock record: the mode byte, then each holder's id (16 bytes: client,
+ * request, big-endian); at least one holder, exactly one when exclusive.
+ * TPC_LOCK_LEN is the length with one holder. */
 #define TPC_LOCK_LEN 17u
+#define TPC_LOCK_MAX_HOLDERS 32u
+#define TPC_LOCK_MAX_LEN (1u + 16u * TPC_LOCK_MAX_HOLDERS)
 void tpc_lock_encode(uint8_t mode, const tpc_id *holder, uint8_t out[TPC_LOCK_LEN]);
+/* 0 with the mode and first holder, -1 if malformed. */
 int tpc_lock_decode(const uint8_t *buf, size_t len, uint8_t *mode, tpc_id *holder);
+/* Of a well-formed record: how many hold it, and the i-th. */
+size_t tpc_lock_holders(size_t len);
+tpc_id tpc_lock_holder(const uint8_t *buf, size_t i);
 
 /* Applies m at log index `index` of group m->self (rules in tpc.c). Returns
  * OKV_OK with the result in *out, or the store's error (the caller drops

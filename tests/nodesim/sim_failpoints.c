@@ -15,9 +15,10 @@ int nodesim_failpoint(const char *name)
         return OKV_PLANTED(PLANT_TXN_CHECK_IGNORE_LOCKS);
     if (!strcmp(name, "txn.partial"))
         return OKV_PLANTED(PLANT_TXN_PARTIAL);
-    /* Not planted: tpc.prepare.ignore_tombstone (a coordinator's PREPARE
-     * meets C without its own P only after FORGET, a minute on, longer
-     * than a run), tpc.locks.skip_shared (the transfers' only condition
-     * always holds), fsm.dedup.skip (exactly-once: C2 of the registers). */
+    /* Not planted here (the jepsen suite catches them: jepsen/tests/
+     * planted.sh): tpc.prepare.ignore_tombstone (the simulated clients do
+     * not settle unknown outcomes), tpc.locks.skip_shared and
+     * tpc.locks.shared_admits_writer (the transfers' only condition always
+     * holds), fsm.dedup.skip (exactly-once: C2 of the registers). */
     return 0;
 }

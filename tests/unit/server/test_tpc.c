@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keycodec.h"
 #include "okv_test.h"
 #include "tpc.h"
 
@@ -68,7 +69,8 @@ typedef struct lck {
     uint8_t key[32];
     size_t key_len;
     uint8_t mode;
-    tpc_id holder;
+    tpc_id holder[TPC_LOCK_MAX_HOLDERS];
+    size_t nh;
 } lck;
 
 typedef struct grp {
@@ -231,19 +233,28 @@ static lck *lock_find(grp *g, const uint8_t *key, size_t key_len)
     return NULL;
 }
 
-static int lock_get(void *ctx, const txn_key *k, uint8_t *mode, tpc_id *holder, okv_error *err)
+/* The store keeps locks decoded, so every record tpc.c writes is parsed
+ * here independently of tpc_lock_decode. */
+static int lock_get(void *ctx, const txn_key *k, uint8_t **val, size_t *len, okv_error *err)
 {
     grp *g = ctx;
     assert_own_key(g, k);
     lck *l = lock_find(g, k->key, k->key_len);
     if (!l)
         return okv_error_set(err, OKV_ENOTFOUND, "no lock");
-    *mode = l->mode;
-    *holder = l->holder;
+    uint8_t *v = malloc(1 + 16 * l->nh);
+    assert_non_null(v);
+    v[0] = l->mode;
+    for (size_t i = 0; i < l->nh; i++) {
+        keycodec_put_u64be(v + 1 + 16 * i, l->holder[i].client);
+        keycodec_put_u64be(v + 9 + 16 * i, l->holder[i].req);
+    }
+    *val = v;
+    *len = 1 + 16 * l->nh;
     return OKV_OK;
 }
 
-static int lock_put(void *ctx, const txn_key *k, uint8_t mode, const tpc_id *holder,
+static int lock_put(void *ctx, const txn_key *k, const uint8_t *val, size_t len,
                     okv_error *err)
 {
     (void)err;
@@ -251,26 +262,34 @@ static int lock_put(void *ctx, const txn_key *k, uint8_t mode, const tpc_id *hol
     assert_own_key(g, k);
     g->lock_puts++;
     lck *l = lock_find(g, k->key, k->key_len);
-    if (mode == TPC_LOCK_NONE) {
-        /* Only a holder releases, and only its own lock. */
+    if (!val) {
         assert_non_null(l);
-        assert_true(id_eq(&l->holder, holder));
         *l = g->l[--g->nl];
         memset(&g->l[g->nl], 0, sizeof g->l[0]);
         return OKV_OK;
     }
-    assert_true(mode == TPC_LOCK_SHARED || mode == TPC_LOCK_EXCLUSIVE);
-    if (l) {
-        /* Nobody takes over a lock somebody else holds. */
-        assert_true(id_eq(&l->holder, holder));
-    } else {
+    assert_true(len >= 17 && (len - 1) % 16 == 0);
+    size_t nh = (len - 1) / 16;
+    assert_true(nh <= TPC_LOCK_MAX_HOLDERS);
+    assert_true(val[0] == TPC_LOCK_SHARED || (val[0] == TPC_LOCK_EXCLUSIVE && nh == 1));
+    if (!l) {
         assert_true(g->nl < sizeof g->l / sizeof g->l[0]);
         l = &g->l[g->nl++];
         memcpy(l->key, k->key, k->key_len);
         l->key_len = k->key_len;
+    } else {
+        /* A lock changes by one holder at a time, and keeps its mode. */
+        assert_int_equal(l->mode, val[0]);
+        assert_true(nh + 1 == l->nh || nh == l->nh + 1);
     }
-    l->mode = mode;
-    l->holder = *holder;
+    l->mode = val[0];
+    l->nh = nh;
+    for (size_t i = 0; i < nh; i++) {
+        l->holder[i] = (tpc_id){ keycodec_get_u64be(val + 1 + 16 * i),
+                                 keycodec_get_u64be(val + 9 + 16 * i) };
+        for (size_t j = 0; j < i; j++)
+            assert_false(id_eq(&l->holder[i], &l->holder[j]));
+    }
     return OKV_OK;
 }
 
@@ -358,7 +377,7 @@ static int lock_of(grp *g, const char *key, uint8_t *mode, tpc_id *holder)
     if (!l)
         return 0;
     *mode = l->mode;
-    *holder = l->holder;
+    *holder = l->holder[0];
     return 1;
 }
 
@@ -370,6 +389,25 @@ static void assert_lock(grp *g, const char *key, uint8_t mode, tpc_id holder)
         fail_msg("key '%s' is not locked", key);
     assert_int_equal(m, mode);
     assert_true(id_eq(&h, &holder));
+    assert_int_equal(lock_find(g, (const uint8_t *)key, strlen(key))->nh, 1);
+}
+
+/* key is locked shared by exactly these n holders, in any order. */
+static void assert_shared_by(grp *g, const char *key, const tpc_id *ids, size_t n)
+{
+    lck *l = lock_find(g, (const uint8_t *)key, strlen(key));
+    if (!l)
+        fail_msg("key '%s' is not locked", key);
+    assert_int_equal(l->mode, TPC_LOCK_SHARED);
+    assert_int_equal(l->nh, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < l->nh && !id_eq(&l->holder[j], &ids[i]))
+            j++;
+        if (j == l->nh)
+            fail_msg("key '%s' is not held by %llu/%llu", key,
+                     (unsigned long long)ids[i].client, (unsigned long long)ids[i].req);
+    }
 }
 
 static void assert_unlocked(grp *g, const char *key)
@@ -1074,6 +1112,29 @@ static void test_tpc__lock_roundtrip_and_rejects(void **state)
         b[0] = 3;
         assert_int_equal(tpc_lock_decode(b, TPC_LOCK_LEN, &m, &d), -1);
     }
+    /* Several holders: shared only, whole 16-byte ids, at most the cap. */
+    uint8_t many[TPC_LOCK_MAX_LEN + 16];
+    memset(many, 0, sizeof many);
+    many[0] = TPC_LOCK_SHARED;
+    for (size_t i = 0; i < TPC_LOCK_MAX_HOLDERS + 1; i++) {
+        keycodec_put_u64be(many + 1 + 16 * i, 100 + i);
+        keycodec_put_u64be(many + 9 + 16 * i, 7);
+    }
+    uint8_t m = 0;
+    tpc_id d = { 0, 0 };
+    assert_int_equal(tpc_lock_decode(many, 1 + 16 * 3, &m, &d), 0);
+    assert_int_equal(tpc_lock_holders(1 + 16 * 3), 3);
+    assert_int_equal(tpc_lock_holder(many, 2).client, 102);
+    assert_int_equal(tpc_lock_holder(many, 2).req, 7);
+    assert_int_equal(d.client, 100);
+    assert_int_equal(tpc_lock_decode(many, TPC_LOCK_MAX_LEN, &m, &d), 0);
+    assert_int_equal(tpc_lock_decode(many, TPC_LOCK_MAX_LEN + 16, &m, &d), -1);
+    assert_int_equal(tpc_lock_decode(many, 1 + 16 * 3 - 1, &m, &d), -1);
+    assert_int_equal(tpc_lock_decode(many, 1 + 16 * 3 + 1, &m, &d), -1);
+    many[0] = TPC_LOCK_EXCLUSIVE;
+    assert_int_equal(tpc_lock_decode(many, 1 + 16 * 2, &m, &d), -1);
+    assert_int_equal(tpc_lock_decode(many, 1 + 16, &m, &d), 0);
+
     assert_string_equal(tpc_state_name(TPC_NONE), "unknown");
     assert_string_equal(tpc_state_name(TPC_PENDING), "pending");
     assert_string_equal(tpc_state_name(TPC_PREPARED), "prepared");
@@ -1173,7 +1234,7 @@ static void test_tpc__prepare_locks_and_records_intents(void **state)
     grp_free(g);
 }
 
-static void test_tpc__prepare_meeting_any_lock_is_refused(void **state)
+static void test_tpc__prepare_meeting_a_lock_it_cannot_share_is_refused(void **state)
 {
     (void)state;
     grp *g = participant();
@@ -1181,22 +1242,21 @@ static void test_tpc__prepare_meeting_any_lock_is_refused(void **state)
     tpc_msg m1 = prepare(T1, G1, G0, &t, 1000, 2000);
     prepare_t1(g, &m1);
 
-    /* Four ways to meet T1: a write on its shared key (after a free
-     * condition), a condition on its exclusive key, a condition on its
-     * shared key (one holder per key), a write on its exclusive key. */
+    /* Three ways to meet T1 that cannot share: a write on its shared key
+     * (after a free condition), a condition on its exclusive key, a write
+     * on its exclusive key. (A condition on its shared key shares it:
+     * test_tpc__readers_share_a_key.) */
     txn_cond c1[] = { cond(TXN_COND_ABSENT, G1, "z") };
     txn_write w1[] = { put(G1, "r", "mine") };
     txn s1 = TXN_OF(c1, w1);
     txn_cond c2[] = { cond(TXN_COND_EXISTS, G1, "a") };
     txn s2 = TXN_CONDS(c2);
-    txn_cond c3[] = { cond(TXN_COND_ABSENT, G1, "z"), cond(TXN_COND_EXISTS, G1, "r") };
-    txn s3 = TXN_CONDS(c3);
     txn_write w4[] = { put(G1, "z", "free"), add(G1, "c", 1) };
     txn s4 = TXN_WRITES(w4);
     struct {
         txn *t;
         uint32_t failed;
-    } cases[] = { { &s1, 1 }, { &s2, 0 }, { &s3, 1 }, { &s4, 1 } };
+    } cases[] = { { &s1, 1 }, { &s2, 0 }, { &s4, 1 } };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tpc_id id = { 100 + i, 1 };
         tpc_msg m = prepare(id, G1, G0, cases[i].t, 1100, 2000);
@@ -1264,6 +1324,78 @@ static void expect_refused(grp *g, const tpc_msg *m, int32_t code, uint32_t fail
     tpc_result r2 = apply(g, m);
     assert_same_result(&r, &r2);
     assert_int_equal(g->rec_puts, puts);
+}
+
+/* Conditions share a key (T3 holds while every reader is PREPARED: none
+ * writes it); a write waits until the last reader is resolved. */
+static void test_tpc__readers_share_a_key(void **state)
+{
+    (void)state;
+    grp *g = participant();
+    txn t = t1_share();
+    tpc_msg m1 = prepare(T1, G1, G0, &t, 1000, 2000);
+    prepare_t1(g, &m1);
+
+    /* T2 checks r twice and z; T3 checks r and writes w. */
+    txn_cond c2[] = { cond(TXN_COND_EXISTS, G1, "r"), cond_value(G1, "r", "ref"),
+                      cond(TXN_COND_ABSENT, G1, "z") };
+    txn s2 = TXN_CONDS(c2);
+    txn_cond c3[] = { cond(TXN_COND_EXISTS, G1, "r") };
+    txn_write w3[] = { put(G1, "w", "three") };
+    txn s3 = TXN_OF(c3, w3);
+    tpc_msg m2 = prepare(T2, G1, G0, &s2, 1010, 2000), m3 = prepare(T3, G1, G0, &s3, 1020, 2000);
+    tpc_result r = apply(g, &m2);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    r = apply(g, &m3);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    tpc_id three[] = { T1, T2, T3 };
+    assert_shared_by(g, "r", three, 3);
+    assert_shared_by(g, "z", &T2, 1);
+    assert_lock(g, "w", TPC_LOCK_EXCLUSIVE, T3);
+
+    /* A writer of r meets the readers, however many are left. */
+    tpc_id t4 = { 44, 4 };
+    txn_write w4[] = { put(G1, "r", "four") };
+    txn s4 = TXN_WRITES(w4);
+    tpc_msg m4 = prepare(t4, G1, G0, &s4, 1030, 2000);
+    r = apply(g, &m4);
+    assert_result(&r, OKV_ECONFLICT, TPC_NONE);
+    assert_fail_is(r.fail, OKV_ECONFLICT, 0, TXN_FAIL_LOCKED);
+    tpc_msg res1 = msg(TPC_RESOLVE, 1, T1, G1, G0, 1100);
+    r = apply(g, &res1);
+    assert_int_equal(r.state, TPC_COMMITTED);
+    tpc_id two[] = { T2, T3 };
+    assert_shared_by(g, "r", two, 2);
+    r = apply(g, &m4);
+    assert_result(&r, OKV_ECONFLICT, TPC_NONE);
+    tpc_msg res2 = msg(TPC_RESOLVE, 0, T2, G1, G0, 1110);
+    apply(g, &res2);
+    assert_shared_by(g, "r", &T3, 1);
+    assert_unlocked(g, "z");
+    tpc_msg res3 = msg(TPC_RESOLVE, 1, T3, G1, G0, 1120);
+    apply(g, &res3);
+    assert_unlocked(g, "r");
+    assert_unlocked(g, "w");
+    r = apply(g, &m4);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    assert_lock(g, "r", TPC_LOCK_EXCLUSIVE, t4);
+    tpc_msg res4 = msg(TPC_RESOLVE, 0, t4, G1, G0, 1130);
+    apply(g, &res4);
+    assert_int_equal(g->nl, 0);
+
+    /* At most TPC_LOCK_MAX_HOLDERS readers; the next one waits. */
+    for (uint64_t i = 0; i <= TPC_LOCK_MAX_HOLDERS; i++) {
+        tpc_msg mi = prepare((tpc_id){ 500 + i, 1 }, G1, G0, &s2, 1200, 2000);
+        r = apply(g, &mi);
+        if (i < TPC_LOCK_MAX_HOLDERS) {
+            assert_result(&r, OKV_OK, TPC_PREPARED);
+        } else {
+            assert_result(&r, OKV_ECONFLICT, TPC_NONE);
+            assert_null(rec_find(g, 'P', &mi.id));
+        }
+    }
+    assert_int_equal(lock_find(g, (const uint8_t *)"r", 1)->nh, TPC_LOCK_MAX_HOLDERS);
+    grp_free(g);
 }
 
 static void test_tpc__prepare_failed_check_aborts_without_locks(void **state)
@@ -2117,9 +2249,11 @@ static void sim_check(sim *s)
         grp *g = s->g[gi];
         /* Every lock is held by a transaction PREPARED here (T3). */
         for (size_t i = 0; i < g->nl; i++) {
-            sim_txn_of(s, &g->l[i].holder);
-            tpc_prec p = must_prec(g, g->l[i].holder);
-            assert_int_equal(p.state, TPC_PREPARED);
+            for (size_t h = 0; h < g->l[i].nh; h++) {
+                sim_txn_of(s, &g->l[i].holder[h]);
+                tpc_prec p = must_prec(g, g->l[i].holder[h]);
+                assert_int_equal(p.state, TPC_PREPARED);
+            }
         }
     }
     for (int i = 0; i < SIM_TXNS; i++) {
@@ -2501,7 +2635,9 @@ int main(void)
         cmocka_unit_test_teardown(test_tpc__crec_roundtrip_and_rejects, free_kept),
         cmocka_unit_test_teardown(test_tpc__lock_roundtrip_and_rejects, free_kept),
         cmocka_unit_test_teardown(test_tpc__prepare_locks_and_records_intents, free_kept),
-        cmocka_unit_test_teardown(test_tpc__prepare_meeting_any_lock_is_refused, free_kept),
+        cmocka_unit_test_teardown(test_tpc__prepare_meeting_a_lock_it_cannot_share_is_refused,
+                                  free_kept),
+        cmocka_unit_test_teardown(test_tpc__readers_share_a_key, free_kept),
         cmocka_unit_test_teardown(test_tpc__prepare_failed_check_aborts_without_locks, free_kept),
         cmocka_unit_test_teardown(test_tpc__coordinator_prepare_writes_pending, free_kept),
         cmocka_unit_test_teardown(test_tpc__check_abort_first_refuses_the_coordinators_prepare,
