@@ -33,12 +33,23 @@
  *   tpc.driver.before_resolve  2PC driver: the client answered, no RESOLVE sent (crash)
  *   tpc.driver.after_first_resolve  2PC driver: one participant's RESOLVE applied,
  *                              the others' not yet answered (crash)
+ *   tpc.driver.before_start    2PC driver: a KV.Txn call is about to start its
+ *                              driver (sleep = the call arrives late)
  *   tpc.driver.delay_vote      2PC driver: the coordinator's vote is sent past the
  *                              deadline and the sweepers' grace (on)
  *   tpc.driver.slow_vote       2PC driver: the coordinator's vote is sent a quarter
  *                              of the 2PC timeout late, within the deadline (on / P%)
  *   tpc.driver.delay_resolve   2PC driver: RESOLVEs are sent past the deadline and
  *                              the sweepers' grace, after the commit (on)
+ *   tpc.local.after_propose_decision  2PC: the coordinator's leader handed its vote
+ *                              or DECIDE to the raft loop, nothing applied (crash)
+ *   tpc.apply.before_prepare   state machine: a PREPARE for a participant other than
+ *                              the coordinator is about to apply (crash)
+ *   tpc.apply.before_decision  state machine: the coordinator's vote or DECIDE is
+ *                              about to apply (crash)
+ *   tpc.retain.short           2PC records are forgotten 2 s (C) / 1 s (P) after
+ *                              settling instead of 10 min / 1 min; set it on every
+ *                              node, as FORGET's rule reads it too (on)
  * Planted bugs for the jepsen suite's self-test (jepsen/tests/planted.sh):
  *   kv.read.local              Get/Scan served from local state, no ReadIndex
  *   kv.ack.before_commit       a write is acknowledged once proposed, before it commits

@@ -525,6 +525,7 @@ static void prepared(void *arg, const tpc_reply *rep)
 
 void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done, void *arg)
 {
+    (void)OKV_FAILPOINT("tpc.driver.before_start");   /* sleep(MS): the call reaches it late */
     okv_error err;
     okv_error_clear(&err);
     run *r = calloc(1, sizeof *r);

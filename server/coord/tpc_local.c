@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failpoint.h"
 #include "fsm.h"
 #include "node.h"
 #include "tpc_int.h"
@@ -162,6 +163,12 @@ int tpc_send_local(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn 
     l->listed = 1;
     pthread_mutex_unlock(&d->mu);
     raftstore_propose_owned(n->rs, gid, cmd, clen, local_applied, l);
+    /* crash: the coordinator's leader handed its decision (its vote, or
+     * DECIDE) to the raft loop; the entry may be committed later by the
+     * next leader, or truncated */
+    int coord = m->self.table_id == m->coord.table_id && m->self.partition == m->coord.partition;
+    if (m->kind == TPC_DECIDE || (m->kind == TPC_PREPARE && m->flag && coord))
+        (void)OKV_FAILPOINT("tpc.local.after_propose_decision");
     return 1;
 }
 

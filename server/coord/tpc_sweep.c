@@ -366,7 +366,7 @@ static void sweep_kind(tpc_driver *d, uint64_t group, char kind, uint64_t now, i
             int expired = c.state == TPC_PENDING && now > c.deadline_ms + SWEEP_GRACE_MS;
             int unresolved = c.state != TPC_PENDING && !c.finished &&
                              now > c.settled_ms + SWEEP_GRACE_MS;
-            int old = c.finished && now >= c.settled_ms + TPC_RETAIN_MS;
+            int old = c.finished && now >= c.settled_ms + tpc_retain_ms('C');
             if (!expired && !unresolved && !old)
                 continue;
             if (!(ch = chain_new(d, id, self, self)))
@@ -391,7 +391,7 @@ static void sweep_kind(tpc_driver *d, uint64_t group, char kind, uint64_t now, i
                 continue;
             int expired = p.state == TPC_PREPARED && now > p.deadline_ms + SWEEP_GRACE_MS;
             uint64_t since = p.settled_ms > p.deadline_ms ? p.settled_ms : p.deadline_ms;
-            int old = p.state != TPC_PREPARED && now >= since + TPC_P_RETAIN_MS;
+            int old = p.state != TPC_PREPARED && now >= since + tpc_retain_ms('P');
             if (!expired && !old)
                 continue;
             if (!(ch = chain_new(d, id, self, p.coord)))

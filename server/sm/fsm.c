@@ -724,6 +724,13 @@ static int apply_tpc(fsm *f, uint64_t index, const command *c, command_result *o
                              "partition %u in the log of table %u partition %u",
                              (unsigned long long)index, m.self.table_id, m.self.partition,
                              c->table_id, c->partition);
+    /* crash: a 2PC step committed, not applied here (on the leader that
+     * proposed it: the next leader applies it) */
+    int coord = m.self.table_id == m.coord.table_id && m.self.partition == m.coord.partition;
+    if (m.kind == TPC_PREPARE && !coord)
+        (void)OKV_FAILPOINT("tpc.apply.before_prepare");
+    if (m.kind == TPC_DECIDE || (m.kind == TPC_PREPARE && m.flag && coord))
+        (void)OKV_FAILPOINT("tpc.apply.before_decision");
     txn_ctx ctx = { f, fsm_group_id(c->table_id, c->partition) };
     txn_store data = { &ctx, txn_stage_read, NULL, txn_stage_write };
     tpc_store st = { &ctx, tpc_rec_get, tpc_rec_put, tpc_lock_get_cb, tpc_lock_put_cb, &data };

@@ -588,6 +588,8 @@ static int vote_last(const tpc_msg *m, uint64_t index, const tpc_store *s, txn *
     return OKV_OK;
 }
 
+static int horizon_get(const tpc_store *s, uint64_t client, uint64_t *out, okv_error *err);
+
 static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
                          okv_error *err)
 {
@@ -615,6 +617,16 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
         }
         if (rc != OKV_ENOTFOUND)
             return rc;
+        /* No C, but one at or below this client's forgotten horizon may
+         * have been decided and forgotten: a status query's tombstone, say,
+         * whose answer "aborted" was final. The deadline does not cover it:
+         * the driver sets the deadline when it starts, and a call held up
+         * on its way may start it after the tombstone's retention. */
+        uint64_t horizon;
+        if ((rc = horizon_get(s, m->id.client, &horizon, err)))
+            return rc;
+        if (m->id.req <= horizon)
+            return refuse_prepare(m, s, (tpc_fail){ OKV_ECONFLICT, 0, 0 }, out, err);
     }
     if (m->clock_ms > m->deadline_ms)
         return refuse_prepare(m, s, (tpc_fail){ OKV_ECONFLICT, 0, 0 }, out, err);
@@ -817,11 +829,20 @@ static int apply_finish(const tpc_msg *m, const tpc_store *s, tpc_result *out, o
     return crec_store(s, &m->id, &c, err);
 }
 
+uint64_t tpc_retain_ms(char kind)
+{
+    int fp_short = OKV_FAILPOINT("tpc.retain.short");
+    if (kind == 'C')
+        return fp_short ? TPC_RETAIN_SHORT_MS : TPC_RETAIN_MS;
+    return fp_short ? TPC_P_RETAIN_SHORT_MS : TPC_P_RETAIN_MS;
+}
+
 static int apply_forget(const tpc_msg *m, const tpc_store *s, tpc_result *out, okv_error *err)
 {
-    uint64_t settled, retain = TPC_RETAIN_MS;
+    uint64_t settled, retain;
     int settled_for_good;
     if (m->flag == 'C') {
+        retain = tpc_retain_ms('C');
         tpc_crec c;
         int rc = crec_load(s, &m->id, &c, err);
         if (rc)
@@ -839,7 +860,7 @@ static int apply_forget(const tpc_msg *m, const tpc_store *s, tpc_result *out, o
         out->state = p.state;
         settled = p.settled_ms > p.deadline_ms ? p.settled_ms : p.deadline_ms;
         settled_for_good = p.state != TPC_PREPARED;
-        retain = TPC_P_RETAIN_MS;
+        retain = tpc_retain_ms('P');
     }
     /* A record settled at clock 0 (a step sent without a clock) has no
      * age to judge: kept rather than forgotten early. */

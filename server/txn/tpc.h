@@ -52,6 +52,9 @@
  *     minutes after it finished (resends and status), a P a minute after
  *     both its settling and its deadline (no PREPARE of it can apply any
  *     more), so a record somebody may still ask about is never dropped.
+ *     A forgotten C raises its client's horizon (H), and the coordinator's
+ *     PREPARE refuses an id at or below it: a driver that starts late (its
+ *     call held up) sets its deadline after the C was already forgotten.
  */
 #ifndef OKV_SERVER_TPC_H
 #define OKV_SERVER_TPC_H
@@ -73,6 +76,17 @@
  * refused anyway (the proposing leader stamps its clock), so all it still
  * does is answer a late duplicate the same way. */
 #define TPC_P_RETAIN_MS (60u * 1000u)
+/* Failpoint builds only (tpc.retain.short, set on every node: replicas
+ * judge FORGET by it): these much shorter periods, so a cluster test sees
+ * records forgotten within seconds. */
+#define TPC_RETAIN_SHORT_MS 2000u
+#define TPC_P_RETAIN_SHORT_MS 1000u
+
+/* The retention of a settled record of kind 'C' or 'P': TPC_RETAIN_MS or
+ * TPC_P_RETAIN_MS, or the short ones above when failpoint tpc.retain.short
+ * is on. Both the sweeper (which proposes FORGET) and FORGET's rule ask
+ * this. */
+uint64_t tpc_retain_ms(char kind);
 
 enum tpc_kind {
     TPC_PREPARE = 1,   /* lock, check, record intents (and at the coordinator, C = PENDING);

@@ -47,11 +47,53 @@
  *     new balances; once X is back the sweeper finishes the record; every
  *     node agrees, and a new transfer over the three keys commits.
  *
+ * Cases j-o reach further than the driver's steps. In each, whatever the
+ * client heard, the outcome is all or nothing, okv_txn_status agrees with
+ * it, and afterwards a new transfer on the same keys commits (no lock
+ * left behind).
+ *  j. status after the records are forgotten: every node runs with
+ *     tpc.retain.short (C kept 2 s, P 1 s after settling). One transfer
+ *     commits, one fails its floor; their status answers the outcome and
+ *     then, once FORGET applied, OKV_ENOTFOUND — never "aborted" for the
+ *     commit (a settling query must not take a forgotten record for one
+ *     never decided), and asking again settles nothing.
+ *  k. B's partition's leader Y (not X) dies applying B's PREPARE
+ *     (tpc.apply.before_prepare): the entry is committed, Y's answer never
+ *     comes; the next leader applies it and the driver decides either way.
+ *  l. the coordinator's leader X dies with its decision (the vote, or
+ *     DECIDE) proposed (tpc.local.after_propose_decision: usually truncated,
+ *     so the transfer aborts) or committed but not applied there
+ *     (tpc.apply.before_decision: the next leader applies it; it commits
+ *     unless the vote came past its deadline).
+ *  m. a snapshot while PREPARED: a follower Y of B's partition is stopped;
+ *     X crashes before_decide (no C, B PREPARED, nothing settles it before
+ *     the 12 s deadline of this case's cluster); X back, 100 writes to B's
+ *     partition make its leader snapshot and compact (--raft-snapshot-
+ *     entries 64, --raft-log-keep 8); Y comes back through a snapshot and
+ *     is made B's leader. Before the deadline a one-partition check of B
+ *     still meets the lock (it travelled in the snapshot); past it the
+ *     sweeper resolves from the P record and the lock goes.
+ *  n. read-only validation racing RESOLVE (delay_resolve on X): an
+ *     interactive read-only transaction reads one key before a committed
+ *     transfer and the other after, while B's RESOLVE is held: it must
+ *     fail with OKV_ECONFLICT (a committed pair is the transfer's balances
+ *     exactly; here it would be torn). Then one reading both after it.
+ *     Four rounds, alternating which key is read first.
+ *  o. a late call after its settled status was forgotten: the driver,
+ *     node X that does not lead A's partition, holds the call 6 s before
+ *     starting (tpc.driver.before_start=sleep(6000), with tpc.retain.short
+ *     everywhere). The client gives up at 1.5 s and settles the status
+ *     ("aborted", final); the tombstone is forgotten; then the driver
+ *     starts with a fresh deadline. Its vote must be turned down (the
+ *     client's forgotten horizon covers its id): the balances agree with
+ *     the first status.
+ *
  * Waits are bounded (60 s). OKV_KEEP_CLUSTER_DIR=1 keeps the data dirs. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "keycodec.h"
@@ -102,13 +144,14 @@ static uint32_t part_of(const fx *f, const char *key)
     return keycodec_partition_of(key, strlen(key), f->partitions);
 }
 
-static int setup(void **state)
+/* A cluster whose every node runs with env (NULL: none) and flags. */
+static int setup_with(void **state, const char *env, const char *flags)
 {
     fx *f = calloc(1, sizeof *f);
     *state = f;
     if (!f)
         return -1;
-    if (okv_cluster_start_ex(&f->c, orderkvd_path, NODES, TICK_MS, NULL, TXN_TIMEOUT_FLAGS) != 0)
+    if (okv_cluster_start_ex(&f->c, orderkvd_path, NODES, TICK_MS, env, flags) != 0)
         return setup_failed(state, "the cluster did not start");
     if (okv_cluster_wait_leaders(f->c, BOUND_MS) != 0)
         return setup_failed(state, "not every partition elected a leader");
@@ -141,6 +184,26 @@ static int setup(void **state)
     }
     f->cid = ((uint64_t)getpid() << 32) ^ (uint64_t)now_ms() ^ 0x5eed0000u;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, NULL, TXN_TIMEOUT_FLAGS);
+}
+
+/* Case j: every node forgets settled records within seconds. */
+static int setup_retain(void **state)
+{
+    return setup_with(state, "ORDERKV_FAILPOINTS=tpc.retain.short=on", TXN_TIMEOUT_FLAGS);
+}
+
+/* Case m: a long deadline (the transfer stays PREPARED while a snapshot
+ * is made and sent), and a snapshot every 64 entries keeping 8. */
+#define SNAP_TXN_TIMEOUT_MS 12000
+static int setup_snap(void **state)
+{
+    return setup_with(state, NULL, "--txn-timeout-ms 12000 --raft-snapshot-entries 64 "
+                                   "--raft-log-keep 8");
 }
 
 /* A node that died on its own (not at the failpoint the case set) fails
@@ -364,6 +427,25 @@ static void arm(fx *f, int x, const char *fp)
            l == (uint64_t)x ? "is" : "is not (it still drives)", f->pa);
 }
 
+/* Waits (bounded) for node x to die at failpoint fp, and clears its
+ * failpoints for its next start. */
+static void wait_crash(fx *f, int x, const char *fp)
+{
+    int died = 0;
+    for (int64_t end = now_ms() + 20000; !died && now_ms() < end;) {
+        died = okv_cluster_reap_dead(f->c) > 0 || f->c->node[x].pid <= 0;
+        if (!died)
+            sleep_ms(50);
+    }
+    char needle[128];
+    snprintf(needle, sizeof needle, "failpoint %s: crashing", fp);
+    if (!died || !log_contains(f->c->node[x].log_path, needle)) {
+        okv_cluster_dump_logs(f->c, 15);
+        fail_msg("node %d did not crash at %s", x, fp);
+    }
+    okv_cluster_set_env(f->c, x, NULL);
+}
+
 /* Sends the transfer to node x alone (all_nodes: through a client of every
  * node, whose route to A's partition leads to x first, and which resends
  * elsewhere); x dies at failpoint fp. Returns the call's answer (and its
@@ -390,21 +472,9 @@ static int crash_transfer_via(fx *f, int x, const char *fp, uint64_t *txn_id, in
     okv_txn_req_free(t);
     okv_close(one);
     *txn_id = out.txn_id;
-    int died = 0;
-    for (int64_t end = now_ms() + 20000; !died && now_ms() < end;) {
-        died = okv_cluster_reap_dead(f->c) > 0 || f->c->node[x].pid <= 0;
-        if (!died)
-            sleep_ms(50);
-    }
-    char needle[128];
-    snprintf(needle, sizeof needle, "failpoint %s: crashing", fp);
     printf("  transfer via node %d: %s (%s) after %lld ms; txn %llu\n", x, okv_strerror(rc), msg,
            (long long)(now_ms() - t0), (unsigned long long)*txn_id);
-    if (!died || !log_contains(f->c->node[x].log_path, needle)) {
-        okv_cluster_dump_logs(f->c, 15);
-        fail_msg("node %d did not crash at %s", x, fp);
-    }
-    okv_cluster_set_env(f->c, x, NULL);
+    wait_crash(f, x, fp);
     return rc;
 }
 
@@ -730,6 +800,385 @@ static void test_tpc_crash__resolve_at_some_participants_finishes(void **state)
     expect_c(f, INIT + AMT + 5, "after a new transfer");
 }
 
+/* ---- helpers of cases j-n ---------------------------------------------------- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Best effort, bounded: makes node id the leader of accounts/p. Returns
+ * whether it is. */
+static int lead(fx *f, int id, uint32_t p)
+{
+    int64_t end = now_ms() + 20000;
+    uint64_t l;
+    while ((l = okv_cluster_leader(f->c, f->table_id, p)) != (uint64_t)id && now_ms() < end) {
+        if (l)
+            okv_transfer_leader(f->cl, TABLE, p, (uint64_t)id, 5000);
+        sleep_ms(300);
+    }
+    return l == (uint64_t)id;
+}
+
+/* The transfer through a client of every node with the crash client id:
+ * its answer, its transaction id in *txn_id. */
+static int transfer_all(fx *f, uint64_t *txn_id)
+{
+    okv_options o = OKV_OPTIONS_INIT;
+    o.client_id = f->cid;
+    okv_client *cl;
+    assert_int_equal(okv_connect(&cl, f->c->all, &o), OKV_OK);
+    okv_txn_req *t = transfer_req(f, AMT);
+    okv_txn_outcome out;
+    int64_t t0 = now_ms();
+    int rc = okv_txn_commit(cl, t, &out, 15000);
+    printf("  transfer: %s (%s) after %lld ms; txn %llu\n", okv_strerror(rc),
+           rc ? okv_errmsg(cl) : "", (long long)(now_ms() - t0),
+           (unsigned long long)out.txn_id);
+    okv_txn_req_free(t);
+    okv_close(cl);
+    *txn_id = out.txn_id;
+    return rc;
+}
+
+/* The client's answer rc and okv_txn_status must agree: a definite answer
+ * is the status, an ambiguous one is settled by it. Returns 1 if the
+ * transfer committed, 0 if it aborted. */
+static int outcome(fx *f, int rc, uint64_t txn_id, const char *when)
+{
+    int st = status_of(f, txn_id);
+    printf("  %s: the client heard %s, the status says %s\n", when, okv_strerror(rc),
+           okv_strerror(st));
+    if (rc == OKV_OK || rc == OKV_ECONFLICT)
+        assert_int_equal(st, rc);
+    else if (!ambiguous(rc))
+        fail_msg("%s: the transfer: %s", when, okv_strerror(rc));
+    if (st != OKV_OK && st != OKV_ECONFLICT)
+        fail_msg("%s: no outcome for the transfer: %s", when, okv_strerror(st));
+    return st == OKV_OK;
+}
+
+/* ---- j. status after the records are forgotten ------------------------------ */
+
+/* Commits (or fails, as want) a transfer of amt through cl; returns its
+ * transaction id. Retried while locked or unavailable. */
+static uint64_t commit_as(fx *f, okv_client *cl, int64_t amt, int want)
+{
+    okv_txn_req *t = transfer_req(f, amt);
+    int64_t end = now_ms() + BOUND_MS;
+    okv_txn_outcome o;
+    for (;;) {
+        int rc = okv_txn_commit(cl, t, &o, 10000);
+        if (rc == want)
+            break;
+        if (ambiguous(rc) && want == OKV_OK && status_of(f, o.txn_id) == OKV_OK)
+            break;   /* it committed all the same */
+        if ((rc != OKV_ECONFLICT && !transient(rc)) || now_ms() > end)
+            fail_msg("a transfer of %lld: %s: %s", (long long)amt, okv_strerror(rc),
+                     okv_errmsg(cl));
+        sleep_ms(100);
+    }
+    okv_txn_req_free(t);
+    return o.txn_id;
+}
+
+static void test_tpc_crash__status_after_the_records_are_forgotten(void **state)
+{
+    fx *f = *state;
+    put_counter(f, f->a, INIT);
+    put_counter(f, f->b, INIT);
+    okv_options o = OKV_OPTIONS_INIT;
+    o.client_id = f->cid;
+    okv_client *cl;
+    assert_int_equal(okv_connect(&cl, f->c->all, &o), OKV_OK);
+    uint64_t committed = commit_as(f, cl, AMT, OKV_OK);
+    uint64_t failed = commit_as(f, cl, 10 * INIT, OKV_ECONDITION);   /* A's floor */
+    okv_close(cl);
+    printf("  txn %llu committed, txn %llu failed its condition\n",
+           (unsigned long long)committed, (unsigned long long)failed);
+    /* Until FORGET applies each answers its outcome, then "forgotten":
+     * never "aborted" for the commit (a settling query must not take a
+     * forgotten record for one never decided), never "committed" for the
+     * other. */
+    int64_t t0 = now_ms(), end = t0 + BOUND_MS;
+    int sc, sf, rounds = 0;
+    for (;; rounds++) {
+        sc = status_of(f, committed);
+        sf = status_of(f, failed);
+        if (sc != OKV_OK && sc != OKV_ENOTFOUND)
+            fail_msg("the committed transfer's status: %s", okv_strerror(sc));
+        if (sf != OKV_ECONDITION && sf != OKV_ENOTFOUND)
+            fail_msg("the failed transfer's status: %s", okv_strerror(sf));
+        if (sc == OKV_ENOTFOUND && sf == OKV_ENOTFOUND)
+            break;
+        if (now_ms() > end)
+            fail_msg("the records were not forgotten within %d ms (status %s, %s)", BOUND_MS,
+                     okv_strerror(sc), okv_strerror(sf));
+        sleep_ms(300);
+    }
+    printf("  both forgotten after %lld ms (%d rounds of status)\n",
+           (long long)(now_ms() - t0), rounds);
+    /* The queries settled nothing: asked again, still forgotten. */
+    sleep_ms(1500);
+    assert_int_equal(status_of(f, committed), OKV_ENOTFOUND);
+    assert_int_equal(status_of(f, failed), OKV_ENOTFOUND);
+    expect_balances(f, INIT - AMT, INIT + AMT, "after FORGET");
+    transfer_commits(f, 5, "after FORGET");
+    expect_balances(f, INIT - AMT - 5, INIT + AMT + 5, "after a new transfer");
+}
+
+/* ---- k. B's leader dies between proposing and applying PREPARE ------------- */
+
+static void test_tpc_crash__participant_leader_dies_applying_prepare(void **state)
+{
+    fx *f = *state;
+    const char *fp = "tpc.apply.before_prepare";
+    put_counter(f, f->a, INIT);
+    put_counter(f, f->b, INIT);
+    int x = (int)leader_of(f, f->pa);
+    int y = (int)leader_of(f, f->pb);
+    if (y == x)
+        y = x % NODES + 1;
+    char env[128];
+    snprintf(env, sizeof env, "ORDERKV_FAILPOINTS=%s=crash", fp);
+    assert_int_equal(okv_cluster_node_stop(f->c, y, 0), 0);
+    okv_cluster_set_env(f->c, y, env);
+    assert_int_equal(okv_cluster_node_start(f->c, y), 0);
+    wait_serving(f, y);
+    int ly = lead(f, y, f->pb), lx = lead(f, x, f->pa);
+    printf("  node %d runs with %s and %s accounts/%u; node %d %s accounts/%u\n", y, env,
+           ly ? "leads" : "does not lead", f->pb, x, lx ? "leads" : "does not lead", f->pa);
+    /* y dies applying B's PREPARE, which a majority has: the next leader
+     * applies it; whatever the driver heard, all or nothing. */
+    uint64_t id;
+    int rc = transfer_all(f, &id);
+    wait_crash(f, y, fp);
+    int moved = outcome(f, rc, id, "node y down");
+    expect_balances(f, INIT - moved * AMT, INIT + moved * AMT, "Y down");
+    restart(f, y);
+    expect_balances(f, INIT - moved * AMT, INIT + moved * AMT, "Y back");
+    assert_int_equal(status_of(f, id), moved ? OKV_OK : OKV_ECONFLICT);
+    transfer_commits(f, 5, "afterwards");
+    expect_balances(f, INIT - moved * AMT - 5, INIT + moved * AMT + 5, "after a new transfer");
+}
+
+/* ---- l. the coordinator's leader dies with its decision proposed ----------- */
+
+static void deposed_leader_decision(fx *f, const char *fp)
+{
+    int x = prepare_case(f, fp);
+    uint64_t id;
+    int rc = crash_transfer(f, x, fp, &id);
+    if (!ambiguous(rc))
+        fail_msg("the client heard %s from a driver that died with its decision proposed",
+                 okv_strerror(rc));
+    /* The entry reached a majority (the next leader commits it) or not
+     * (it is truncated, and the transfer aborts): either, all or nothing. */
+    int moved = outcome(f, rc, id, "X down");
+    expect_balances(f, INIT - moved * AMT, INIT + moved * AMT, "X down");
+    restart(f, x);
+    expect_balances(f, INIT - moved * AMT, INIT + moved * AMT, "X back");
+    assert_int_equal(status_of(f, id), moved ? OKV_OK : OKV_ECONFLICT);
+    transfer_commits(f, 5, "afterwards");
+    expect_balances(f, INIT - moved * AMT - 5, INIT + moved * AMT + 5, "after a new transfer");
+}
+
+static void test_tpc_crash__deposed_leader_decision_proposed(void **state)
+{
+    deposed_leader_decision(*state, "tpc.local.after_propose_decision");
+}
+
+static void test_tpc_crash__deposed_leader_decision_committed(void **state)
+{
+    deposed_leader_decision(*state, "tpc.apply.before_decision");
+}
+
+/* ---- m. a snapshot taken while PREPARED ------------------------------------- */
+
+static void test_tpc_crash__snapshot_carries_a_prepared_share(void **state)
+{
+    fx *f = *state;
+    const char *fp = "tpc.driver.before_decide";
+    char k[32];   /* another key of B's partition, to fill its log */
+    for (unsigned i = 1;; i++) {
+        snprintf(k, sizeof k, "s%u", i);
+        if (part_of(f, k) == f->pb)
+            break;
+    }
+    int x = prepare_case(f, fp);
+    uint64_t lb = leader_of(f, f->pb);
+    int y = 1;   /* a follower of B's partition, not X */
+    while (y == x || (uint64_t)y == lb)
+        y++;
+    assert_int_equal(okv_cluster_node_stop(f->c, y, 1), 128 + SIGKILL);
+    printf("  node %d (a follower of accounts/%u) stopped\n", y, f->pb);
+    int64_t sent = wall_ms();
+    uint64_t id;
+    int rc = crash_transfer(f, x, fp, &id);
+    if (!ambiguous(rc))
+        fail_msg("the client heard %s from a driver that died before deciding",
+                 okv_strerror(rc));
+    /* B is PREPARED, C absent: nothing settles it before the deadline. X
+     * back, B's log grows past a snapshot and its compaction. */
+    restart(f, x);
+    for (int i = 0; i < 100; i++)
+        put_counter(f, k, i);
+    restart(f, y);
+    char needle[64];
+    snprintf(needle, sizeof needle, "group %u/%u: installed a snapshot", f->table_id, f->pb);
+    if (!log_contains(f->c->node[y].log_path, needle))
+        fail_msg("node %d caught up without a snapshot of accounts/%u", y, f->pb);
+    int ly = lead(f, y, f->pb);
+    /* Before the deadline the share is PREPARED wherever it is read: a
+     * one-partition check of B meets the lock (it came in the snapshot). */
+    okv_txn_req *t;
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    assert_int_equal(okv_txn_req_exists(t, TABLE, f->b, strlen(f->b)), OKV_OK);
+    okv_txn_outcome o;
+    int crc = okv_txn_commit(f->cl, t, &o, 10000);
+    int64_t answered = wall_ms();
+    okv_txn_req_free(t);
+    printf("  node %d installed a snapshot and %s accounts/%u; a check of %s %lld ms after "
+           "the transfer: %s\n", y, ly ? "leads" : "does not lead", f->pb, f->b,
+           (long long)(answered - sent), okv_strerror(crc));
+    if (answered < sent + SNAP_TXN_TIMEOUT_MS)
+        assert_int_equal(crc, OKV_ECONFLICT);
+    else if (crc != OKV_OK && crc != OKV_ECONFLICT)
+        fail_msg("a check of %s: %s", f->b, okv_strerror(crc));
+    /* Nothing moved (only the dead driver could decide COMMIT); past the
+     * deadline B's sweeper, on y if it leads, resolves from the P record
+     * the snapshot carried and releases the lock. */
+    expect_balances(f, INIT, INIT, "snapshot installed");
+    assert_int_equal(status_of(f, id), OKV_ECONFLICT);
+    transfer_commits(f, 5, "after the abort");
+    expect_balances(f, INIT - 5, INIT + 5, "after a new transfer");
+}
+
+/* ---- n. read-only validation racing RESOLVE --------------------------------- */
+
+static int64_t tx_counter(okv_tx *tx, const char *key)
+{
+    okv_value *v = NULL;
+    int rc = okv_tx_get(tx, TABLE, key, strlen(key), &v, 10000);
+    if (rc != OKV_OK)
+        fail_msg("okv_tx_get %s: %s", key, okv_strerror(rc));
+    int64_t n = 0;
+    int drc = okv_counter_decode(okv_value_data(v), okv_value_len(v), &n);
+    okv_value_free(v);
+    if (drc != OKV_OK)
+        fail_msg("%s is not a counter", key);
+    return n;
+}
+
+/* A read-only transaction's answer: committed, it saw exactly (a, b);
+ * else a conflict. */
+static void expect_ro(okv_tx *tx, int64_t va, int64_t vb, int64_t a, int64_t b,
+                      const char *when)
+{
+    okv_txn_outcome o;
+    int rc = okv_tx_commit(tx, &o, 10000);
+    okv_tx_free(tx);
+    printf("  %s: read %lld + %lld: %s\n", when, (long long)va, (long long)vb,
+           okv_strerror(rc));
+    if (rc == OKV_OK && (va != a || vb != b || va + vb != 2 * INIT))
+        fail_msg("%s: a read-only transaction committed %lld + %lld; the balances are "
+                 "%lld + %lld", when, (long long)va, (long long)vb, (long long)a, (long long)b);
+    if (rc != OKV_OK && rc != OKV_ECONFLICT)
+        fail_msg("%s: a read-only transaction: %s", when, okv_strerror(rc));
+}
+
+static void test_tpc_crash__read_only_check_races_resolve(void **state)
+{
+    fx *f = *state;
+    int x = arm_on(f, "tpc.driver.delay_resolve=on");
+    int64_t a = INIT, b = INIT;
+    for (int i = 0; i < 4; i++) {
+        /* One key read before the transfer, the other after it, while B's
+         * RESOLVE is held back: the pair is torn, so the check must fail. */
+        const char *first = i % 2 ? f->b : f->a, *second = i % 2 ? f->a : f->b;
+        okv_tx *tx;
+        assert_int_equal(okv_tx_begin(f->cl, &tx), OKV_OK);
+        int64_t v1 = tx_counter(tx, first);
+        uint64_t id;
+        int rc = slow_transfer(f, x, &id);
+        int moved = outcome(f, rc, id, "the transfer");
+        a -= moved * AMT;
+        b += moved * AMT;
+        int64_t v2 = tx_counter(tx, second);
+        expect_ro(tx, i % 2 ? v2 : v1, i % 2 ? v1 : v2, a, b, "read across the transfer");
+        /* Both reads after it (B's RESOLVE may still be held). */
+        assert_int_equal(okv_tx_begin(f->cl, &tx), OKV_OK);
+        v1 = tx_counter(tx, second);
+        v2 = tx_counter(tx, first);
+        expect_ro(tx, i % 2 ? v1 : v2, i % 2 ? v2 : v1, a, b, "read after the transfer");
+    }
+    expect_balances(f, a, b, "after the loop");
+    okv_cluster_set_env(f->c, x, NULL);
+}
+
+/* ---- o. a late call after its settled status was forgotten ------------------ */
+
+static void test_tpc_crash__a_late_call_cannot_commit_a_forgotten_abort(void **state)
+{
+    fx *f = *state;
+    put_counter(f, f->a, INIT);
+    put_counter(f, f->b, INIT);
+    /* The driver: a node that does not lead A's partition, so that the
+     * status queries (to that leader) do not wait behind the held call. */
+    int x = (int)leader_of(f, f->pa) % NODES + 1;
+    const char *env = "ORDERKV_FAILPOINTS=tpc.retain.short=on;tpc.driver.before_start=sleep(6000)";
+    assert_int_equal(okv_cluster_node_stop(f->c, x, 0), 0);
+    okv_cluster_set_env(f->c, x, env);
+    assert_int_equal(okv_cluster_node_start(f->c, x), 0);
+    wait_serving(f, x);
+    uint64_t la = leader_of(f, f->pa);
+    if (la == (uint64_t)x)
+        lead(f, x % NODES + 1, f->pa);
+    printf("  node %d runs with %s; node %llu leads accounts/%u\n", x, env,
+           (unsigned long long)leader_of(f, f->pa), f->pa);
+    /* The call waits 6 s before its driver starts (a call held up on its
+     * way); the client gives up first and settles the outcome. */
+    okv_options o = OKV_OPTIONS_INIT;
+    o.listed_nodes_only = 1;
+    o.client_id = f->cid;
+    okv_client *one;
+    assert_int_equal(okv_connect(&one, f->c->addr[x], &o), OKV_OK);
+    okv_txn_req *t = transfer_req(f, AMT);
+    okv_txn_outcome out;
+    int64_t t0 = now_ms();
+    int rc = okv_txn_commit(one, t, &out, 1500);
+    okv_txn_req_free(t);
+    okv_close(one);
+    int st = status_of(f, out.txn_id);
+    printf("  transfer via node %d: %s; its status %lld ms after the call: %s\n", x,
+           okv_strerror(rc), (long long)(now_ms() - t0), okv_strerror(st));
+    if (st != OKV_OK && st != OKV_ECONFLICT)
+        fail_msg("no outcome for the transfer: %s", okv_strerror(st));
+    if (rc == OKV_OK || rc == OKV_ECONFLICT)
+        assert_int_equal(st, rc);
+    /* The settled record is forgotten (2 s) while the call still waits;
+     * then its driver runs with a fresh deadline. The status was final:
+     * whatever the late driver does, the balances agree with it. */
+    int seen_forgotten = 0;
+    while (now_ms() < t0 + 6000 + 1500 + 2500) {
+        int again = status_of(f, out.txn_id);
+        if (again != st && again != OKV_ENOTFOUND)
+            fail_msg("the status changed from %s to %s", okv_strerror(st),
+                     okv_strerror(again));
+        seen_forgotten |= again == OKV_ENOTFOUND;
+        sleep_ms(500);
+    }
+    printf("  the settled record was %sseen forgotten while the call waited\n",
+           seen_forgotten ? "" : "not ");
+    int moved = st == OKV_OK;
+    expect_balances(f, INIT - moved * AMT, INIT + moved * AMT, "after the late call");
+    transfer_commits(f, 5, "afterwards");
+    expect_balances(f, INIT - moved * AMT - 5, INIT + moved * AMT + 5, "after a new transfer");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -743,6 +1192,16 @@ int main(void)
         T(test_tpc_crash__resolve_at_some_participants_finishes),
         T(test_tpc_crash__deadline_abort_beats_a_late_vote),
         T(test_tpc_crash__a_commit_outlives_its_deadline),
+        cmocka_unit_test_setup_teardown(test_tpc_crash__status_after_the_records_are_forgotten,
+                                        setup_retain, teardown),
+        T(test_tpc_crash__participant_leader_dies_applying_prepare),
+        T(test_tpc_crash__deposed_leader_decision_proposed),
+        T(test_tpc_crash__deposed_leader_decision_committed),
+        cmocka_unit_test_setup_teardown(test_tpc_crash__snapshot_carries_a_prepared_share,
+                                        setup_snap, teardown),
+        T(test_tpc_crash__read_only_check_races_resolve),
+        cmocka_unit_test_setup_teardown(test_tpc_crash__a_late_call_cannot_commit_a_forgotten_abort,
+                                        setup_retain, teardown),
     };
     signal(SIGPIPE, SIG_IGN);
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -2624,6 +2624,39 @@ static void test_tpc__settle_is_final_unless_forgotten(void **state)
     grp_free(g);
 }
 
+/* A settling CHECK's tombstone, forgotten past its retention, still turns
+ * down its coordinator's vote: a call held up on its way starts its driver
+ * (and its deadline) late, so only the client's horizon stops it (found by
+ * cluster.tpc_crash, case o). */
+static void test_tpc__a_late_vote_after_a_forgotten_settle_is_refused(void **state)
+{
+    (void)state;
+    grp *g = coordinator();
+    txn t = co_share();
+    tpc_id id = { 79, 200 };
+    tpc_msg st = msg(TPC_CHECK, TPC_CHECK_SETTLE, id, G0, G0, 1000);
+    tpc_result r = apply(g, &st);
+    assert_result(&r, OKV_ECONFLICT, TPC_ABORTED);
+    r = forget(g, 'C', id, 1000 + TPC_RETAIN_MS);
+    assert_int_equal(r.state, TPC_NONE);
+    r = forget(g, 'P', id, 1000 + TPC_RETAIN_MS);
+    assert_null(rec_find(g, 'C', &id));
+    assert_null(rec_find(g, 'P', &id));
+    /* The vote, within the deadline its late driver set. */
+    uint64_t now = 2000 + TPC_RETAIN_MS;
+    tpc_msg m = prepare(id, G0, G0, &t, now, now + 10000);
+    m.flag = 1;
+    r = apply(g, &m);
+    assert_int_equal(r.state, TPC_ABORTED);
+    assert_null(rec_find(g, 'C', &id));
+    assert_null(data_get(g, "a"));
+    /* A newer id of the same client still prepares. */
+    m.id.req = 201;
+    r = apply(g, &m);
+    assert_int_equal(r.state, TPC_COMMITTED);
+    grp_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2659,6 +2692,8 @@ int main(void)
         cmocka_unit_test_teardown(test_tpc__randomized_two_groups_stay_atomic, free_kept),
         cmocka_unit_test_teardown(test_tpc__vote_last_commits_in_one_entry, free_kept),
         cmocka_unit_test_teardown(test_tpc__settle_is_final_unless_forgotten, free_kept),
+        cmocka_unit_test_teardown(test_tpc__a_late_vote_after_a_forgotten_settle_is_refused,
+                                  free_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
