@@ -37,10 +37,12 @@
  *     deadline and the sweepers' grace. The sweeper aborted it first, so
  *     the late vote is turned down: the client hears "aborted" (CONFLICT),
  *     nothing moved, the status says aborted. Deadline ABORT, then COMMIT.
- *  i. delay_resolve (no crash): committed and answered, RESOLVE held past
- *     the deadline: B's sweeper asks the coordinator (CHECK with abort),
- *     which answers COMMITTED; the commit stands everywhere. COMMIT, then
- *     the deadline's ABORT.
+ *  i. delay_resolve (no crash): committed and answered, the driver's
+ *     RESOLVE held past the deadline. The coordinator's sweeper, finding C
+ *     COMMITTED and unfinished, resends RESOLVE (usually first, about a
+ *     second on), or B's sweeper asks the coordinator (CHECK with abort),
+ *     which answers COMMITTED; either way the commit stands everywhere.
+ *     COMMIT, then the deadline's ABORT attempt.
  *  g. after_first_resolve, a transfer from A to B and C (three partitions):
  *     the client was answered OK and one participant's RESOLVE applied when
  *     X dies, the other's perhaps not. Reads of B and C right away see the
