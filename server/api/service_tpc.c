@@ -72,25 +72,16 @@ static void propose_step(rpc_call *call, node *n, const catalog_table *t, uint32
         service_reply_not_leader(call, n, reps[0]);
         return;
     }
-    command c;
-    memset(&c, 0, sizeof c);
-    c.op = CMD_TPC;
-    c.table_id = t->id;
-    c.partition = partition;
-    c.value = msg;
-    c.value_len = len;
-    size_t clen = command_encoded_size(&c);
-    uint8_t *cmd = malloc(clen);
+    size_t clen;
+    uint8_t *cmd = command_tpc_new(CMD_TPC, t->id, partition, msg, len, &clen);
     step_call *sc = calloc(1, sizeof *sc);
+    free(msg);
     if (!cmd || !sc) {
         free(cmd);
         free(sc);
-        free(msg);
         service_reply_error(call, OKV_ENOMEM, "out of memory");
         return;
     }
-    command_encode(&c, cmd);
-    free(msg);
     sc->n = n;
     sc->call = call;
     sc->status = status;

@@ -121,19 +121,13 @@ static void send_batch(tpc_driver *d, tpc_finq *q)
     pthread_mutex_unlock(&d->fin_mu);
 
     node *n = d->n;
-    command c;
-    memset(&c, 0, sizeof c);
-    c.op = CMD_TPC_MANY;
-    c.table_id = q->g.table_id;
-    c.partition = q->g.partition;
-    c.value = msgs;
-    c.value_len = mlen;
-    size_t clen = command_encoded_size(&c);
+    size_t clen;
     uint8_t *cmd = NULL;
     batch *b = NULL;
     if (raftstore_leader(n->rs, q->gid) == n->node_id && mlen <= COMMAND_TXN_MAX &&
-        (cmd = malloc(clen)) && (b = malloc(sizeof *b))) {
-        command_encode(&c, cmd);
+        (cmd = command_tpc_new(CMD_TPC_MANY, q->g.table_id, q->g.partition, msgs, mlen,
+                               &clen)) &&
+        (b = malloc(sizeof *b))) {
         b->d = d;
         b->q = q;
         free(msgs);

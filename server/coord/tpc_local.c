@@ -127,21 +127,13 @@ int tpc_send_local(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_fn 
         return 0;   /* the remote way reports the shortage */
     }
     tpc_msg_encode(&copy, enc);
-    command c;
-    memset(&c, 0, sizeof c);
-    c.op = CMD_TPC;
-    c.table_id = m->self.table_id;
-    c.partition = m->self.partition;
-    c.value = enc;
-    c.value_len = ml;
-    size_t clen = command_encoded_size(&c);
-    uint8_t *cmd = malloc(clen);
+    size_t clen;
+    uint8_t *cmd = command_tpc_new(CMD_TPC, m->self.table_id, m->self.partition, enc, ml, &clen);
     if (!cmd) {
         free(l);
         free(enc);
         return 0;
     }
-    command_encode(&c, cmd);
     l->d = d;
     l->timeout_ms = timeout_ms;
     l->deadline_ms = node_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);

@@ -1,5 +1,6 @@
 #include "command.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "keycodec.h"
@@ -100,4 +101,21 @@ int command_result_decode(const uint8_t *buf, size_t len, command_result *out)
         out->reason = buf[18];
     }
     return 0;
+}
+
+uint8_t *command_tpc_new(uint8_t op, uint32_t table_id, uint32_t partition,
+                         const uint8_t *msgs, size_t msgs_len, size_t *len)
+{
+    command c;
+    memset(&c, 0, sizeof c);
+    c.op = op;
+    c.table_id = table_id;
+    c.partition = partition;
+    c.value = msgs;
+    c.value_len = msgs_len;
+    *len = command_encoded_size(&c);
+    uint8_t *out = malloc(*len);
+    if (out)
+        command_encode(&c, out);
+    return out;
 }

@@ -85,6 +85,12 @@ size_t command_encoded_size(const command *c);
 /* Encodes c into out (command_encoded_size bytes). */
 void command_encode(const command *c, uint8_t *out);
 
+/* A two-phase commit entry for (table_id, partition): op CMD_TPC with one
+ * encoded message (tpc.h) or CMD_TPC_MANY with a batch of them, encoded
+ * into a malloc'd buffer of *len bytes; NULL when out of memory. */
+uint8_t *command_tpc_new(uint8_t op, uint32_t table_id, uint32_t partition,
+                         const uint8_t *msgs, size_t msgs_len, size_t *len);
+
 /* Decodes len bytes; key and value point into buf. OKV_ECORRUPT with a
  * message on any malformed input. */
 int command_decode(const uint8_t *buf, size_t len, command *out, okv_error *err);
