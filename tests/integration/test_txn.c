@@ -290,8 +290,11 @@ static void test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads(void **
     assert_int_equal(okv_tx_delete(t, "accounts", K("x/b")), OKV_OK);
     assert_int_equal(okv_tx_get(t, "accounts", K("x/b"), &v, 5000), OKV_ENOTFOUND);
     assert_int_equal(okv_tx_put(t, "accounts", K("x/c"), "c", 1), OKV_OK);
-    okv_txn_outcome o;
+    okv_txn_outcome o, so;
     assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_OK);
+    /* What okv_tx_status says after an unknown outcome: here, committed. */
+    assert_true(o.txn_id != 0);
+    assert_int_equal(okv_tx_status(t, o.txn_id, &so, 5000), OKV_OK);
     okv_tx_free(t);
     uint64_t va;
     assert_int_equal(counter(f, "x/a", &va), 15);
@@ -306,6 +309,9 @@ static void test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads(void **
     assert_int_equal(okv_tx_put(t, "accounts", K("x/c"), "changed", 7), OKV_OK);
     assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
     assert_non_null(strstr(okv_errmsg(f->c), "changed after this transaction read it"));
+    /* The status of a stale read is the same conflict, never "committed". */
+    assert_int_equal(okv_tx_status(t, o.txn_id, &so, 5000), OKV_ECONFLICT);
+    assert_non_null(strstr(okv_errmsg(f->c), "changed after this transaction read it"));
     okv_tx_free(t);
     assert_int_equal(okv_get(f->c, "accounts", K("x/c"), &v, 5000), OKV_OK);
     assert_int_equal(okv_value_len(v), 1);
@@ -316,6 +322,7 @@ static void test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads(void **
     assert_int_equal(okv_tx_get(t, "accounts", K("x/new"), &v, 5000), OKV_ENOTFOUND);
     assert_int_equal(tx_counter(t, "x/a", &rc), 100);
     assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_OK);   /* a check */
+    assert_int_equal(okv_tx_status(t, o.txn_id, &so, 5000), OKV_EINVAL);   /* wrote nothing */
     okv_tx_free(t);
     assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
     assert_int_equal(okv_tx_get(t, "accounts", K("x/new"), &v, 5000), OKV_ENOTFOUND);
