@@ -152,6 +152,18 @@ void client_route_free(okv_client *c);
 /* The partition of key in table as the servers compute it; -1 while the
  * table list is not loaded or the table is unknown. */
 long client_route_partition(okv_client *c, const char *table, const void *key, size_t key_len);
+/* How many partitions table has (the table list is loaded if it was not);
+ * -1 if the table is unknown or the list could not be loaded. */
+long client_route_partitions(okv_client *c, const char *table, int timeout_ms);
+
+/* A range condition (okv_tx_scan): partition `partition` of table holds
+ * `count` keys in [lo, hi) (either bound may be empty: open) whose digest
+ * (range_digest.h) is `digest`. */
+int client_txn_req_range(okv_txn_req *t, const char *table, uint32_t partition, const void *lo,
+                         size_t lo_len, const void *hi, size_t hi_len, uint64_t count,
+                         uint64_t digest);
+/* 1 if t holds a range condition. */
+int client_txn_req_has_range(const okv_txn_req *t);
 
 /* One unary call with failover across addresses. On OKV_OK, *resp_out is the
  * unpacked response (free with protobuf_c_message_free_unpacked). is_write

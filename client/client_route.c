@@ -137,6 +137,19 @@ long client_route_partition(okv_client *c, const char *table, const void *key, s
     return p;
 }
 
+long client_route_partitions(okv_client *c, const char *table, int timeout_ms)
+{
+    client_route_key rk = { table, "", 0, 0 };
+    (void)client_route_pick(c, &rk, timeout_ms);   /* loads the table list once */
+    long n = -1;
+    pthread_mutex_lock(&c->route_mu);
+    route_table *t = find_table(c, table);
+    if (t)
+        n = (long)t->partitions;
+    pthread_mutex_unlock(&c->route_mu);
+    return n;
+}
+
 void client_route_free(okv_client *c)
 {
     for (size_t i = 0; i < c->nroutes; i++)

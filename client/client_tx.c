@@ -21,47 +21,15 @@
 #include "client_async.h"
 #include "client_result.h"
 
-typedef struct tx_key {
-    char *table;
-    uint8_t *key;
-    size_t key_len;
-} tx_key;
+#include "client_tx.h"
 
-typedef struct tx_read {
-    tx_key k;
-    int exists;
-    uint64_t version;
-    uint8_t *value;
-    size_t value_len;
-} tx_read;
-
-enum tx_wkind { TXW_PUT, TXW_DELETE, TXW_ADD };
-
-typedef struct tx_write {
-    tx_key k;
-    enum tx_wkind kind;
-    uint8_t *value;          /* TXW_PUT */
-    size_t value_len;
-    int64_t delta;           /* TXW_ADD */
-    int has_floor;
-    int64_t floor;
-} tx_write;
-
-struct okv_tx {
-    okv_client *c;
-    tx_read *reads;
-    size_t n_reads, cap_reads;
-    tx_write *writes;
-    size_t n_writes, cap_writes;
-};
-
-static int key_eq(const tx_key *k, const char *table, const void *key, size_t key_len)
+int client_tx_key_eq(const tx_key *k, const char *table, const void *key, size_t key_len)
 {
     return k->key_len == key_len && strcmp(k->table, table) == 0 &&
            memcmp(k->key, key, key_len) == 0;
 }
 
-static int key_set(tx_key *k, const char *table, const void *key, size_t key_len)
+int client_tx_key_set(tx_key *k, const char *table, const void *key, size_t key_len)
 {
     k->table = strdup(table);
     k->key = malloc(key_len);
@@ -75,7 +43,7 @@ static int key_set(tx_key *k, const char *table, const void *key, size_t key_len
     return OKV_OK;
 }
 
-static void key_free(tx_key *k)
+void client_tx_key_free(tx_key *k)
 {
     free(k->table);
     free(k->key);
@@ -97,30 +65,33 @@ void okv_tx_free(okv_tx *t)
     if (!t)
         return;
     for (size_t i = 0; i < t->n_reads; i++) {
-        key_free(&t->reads[i].k);
+        client_tx_key_free(&t->reads[i].k);
         free(t->reads[i].value);
     }
     for (size_t i = 0; i < t->n_writes; i++) {
-        key_free(&t->writes[i].k);
+        client_tx_key_free(&t->writes[i].k);
         free(t->writes[i].value);
     }
+    for (size_t i = 0; i < t->n_ranges; i++)
+        client_tx_range_free(&t->ranges[i]);
     free(t->reads);
     free(t->writes);
+    free(t->ranges);
     free(t);
 }
 
 static tx_read *find_read(okv_tx *t, const char *table, const void *key, size_t key_len)
 {
     for (size_t i = 0; i < t->n_reads; i++)
-        if (key_eq(&t->reads[i].k, table, key, key_len))
+        if (client_tx_key_eq(&t->reads[i].k, table, key, key_len))
             return &t->reads[i];
     return NULL;
 }
 
-static tx_write *find_write(okv_tx *t, const char *table, const void *key, size_t key_len)
+tx_write *client_tx_find_write(okv_tx *t, const char *table, const void *key, size_t key_len)
 {
     for (size_t i = 0; i < t->n_writes; i++)
-        if (key_eq(&t->writes[i].k, table, key, key_len))
+        if (client_tx_key_eq(&t->writes[i].k, table, key, key_len))
             return &t->writes[i];
     return NULL;
 }
@@ -151,7 +122,7 @@ static int read_through(okv_tx *t, const char *table, const void *key, size_t ke
     }
     tx_read *r = &t->reads[t->n_reads];
     memset(r, 0, sizeof *r);
-    if (key_set(&r->k, table, key, key_len) != OKV_OK) {
+    if (client_tx_key_set(&r->k, table, key, key_len) != OKV_OK) {
         okv_value_free(v);
         return client_fail(t->c, OKV_ENOMEM, "out of memory");
     }
@@ -161,7 +132,7 @@ static int read_through(okv_tx *t, const char *table, const void *key, size_t ke
         r->value_len = okv_value_len(v);
         r->value = malloc(r->value_len ? r->value_len : 1);
         if (!r->value) {
-            key_free(&r->k);
+            client_tx_key_free(&r->k);
             okv_value_free(v);
             return client_fail(t->c, OKV_ENOMEM, "out of memory");
         }
@@ -183,7 +154,7 @@ int okv_tx_get(okv_tx *t, const char *table, const void *key, size_t key_len, ok
     if (rc)
         return rc;
     /* Its own writes first; a buffered write has no version yet (0). */
-    const tx_write *w = find_write(t, table, key, key_len);
+    const tx_write *w = client_tx_find_write(t, table, key, key_len);
     if (w && w->kind == TXW_DELETE)
         return client_fail(t->c, OKV_ENOTFOUND, "deleted in this transaction");
     if (w && w->kind == TXW_PUT) {
@@ -219,7 +190,7 @@ static int slot(okv_tx *t, const char *table, const void *key, size_t key_len, t
     int rc = client_check_table_key(t->c, table, key, key_len);
     if (rc)
         return rc;
-    if ((*out = find_write(t, table, key, key_len)))
+    if ((*out = client_tx_find_write(t, table, key, key_len)))
         return OKV_OK;
     if (t->n_writes == OKV_TXN_MAX_ITEMS)
         return client_fail(t->c, OKV_EINVAL, "a transaction writes at most %u keys",
@@ -234,7 +205,7 @@ static int slot(okv_tx *t, const char *table, const void *key, size_t key_len, t
     }
     tx_write *w = &t->writes[t->n_writes];
     memset(w, 0, sizeof *w);
-    if (key_set(&w->k, table, key, key_len) != OKV_OK)
+    if (client_tx_key_set(&w->k, table, key, key_len) != OKV_OK)
         return client_fail(t->c, OKV_ENOMEM, "out of memory");
     t->n_writes++;
     *out = w;
@@ -416,6 +387,24 @@ static int commit_read_only(okv_tx *t, int timeout_ms, int *rc)
         if (brc != OKV_OK)
             goto ordinary;
     }
+    for (size_t i = 0; i < t->n_ranges; i++) {
+        const tx_range *r = &t->ranges[i];
+        size_t g = 0;
+        while (g < ng && !(part[g] == (long)r->partition && strcmp(table[g], r->table) == 0))
+            g++;
+        if (g == ng) {
+            if (ng == MAX_GROUPS)
+                goto ordinary;
+            part[ng] = (long)r->partition;
+            table[ng] = r->table;
+            if (okv_txn_req_new(&req[ng]) != OKV_OK)
+                goto ordinary;
+            ng++;
+        }
+        if (client_txn_req_range(req[g], r->table, r->partition, r->lo, r->lo_len, r->hi,
+                                 r->hi_len, r->count, r->digest) != OKV_OK)
+            goto ordinary;
+    }
     if (ng < 2)
         goto ordinary;
     /* A check that met only a lock (a transfer being committed) is worth a
@@ -486,6 +475,8 @@ static int build_req(okv_tx *t, okv_txn_req **out)
         rc = r->exists ? okv_txn_req_version_is(q, r->k.table, r->k.key, r->k.key_len, r->version)
                        : okv_txn_req_absent(q, r->k.table, r->k.key, r->k.key_len);
     }
+    if (rc == OKV_OK)
+        rc = client_tx_add_ranges(t, q);
     for (size_t i = 0; i < t->n_writes && rc == OKV_OK; i++) {
         const tx_write *w = &t->writes[i];
         const tx_key *k = &w->k;
@@ -511,8 +502,16 @@ static int build_req(okv_tx *t, okv_txn_req **out)
  * snapshot went stale: to the caller a conflict, not a failed condition. */
 static int read_changed(okv_tx *t, int rc, const okv_txn_outcome *o)
 {
-    if (rc != OKV_ECONDITION || o->reason != OKV_TXN_CONDITION || o->failed >= t->n_reads)
+    if (rc != OKV_ECONDITION || o->reason != OKV_TXN_CONDITION ||
+        o->failed >= t->n_reads + t->n_ranges)
         return rc;
+    if (o->failed >= t->n_reads) {
+        const tx_range *g = &t->ranges[o->failed - t->n_reads];
+        return client_fail(t->c, OKV_ECONFLICT,
+                           "a key was inserted, deleted or written in a range of table %s "
+                           "that this transaction scanned (partition %u); nothing applied, "
+                           "run it again (okv_tx_run does)", g->table, g->partition);
+    }
     const tx_read *r = &t->reads[o->failed];
     return client_fail(t->c, OKV_ECONFLICT,
                        "table %s key %.*s changed after this transaction read it; nothing "
@@ -521,16 +520,44 @@ static int read_changed(okv_tx *t, int rc, const okv_txn_outcome *o)
                        (const char *)r->k.key);
 }
 
+/* A transaction that scanned and writes commits as one entry of one
+ * partition, where its ranges are checked in the same step as the writes;
+ * across partitions they would need range locks, which two-phase commit
+ * does not take. */
+static int ranges_in_one_partition(okv_tx *t)
+{
+    const char *table = t->ranges[0].table;
+    long p = (long)t->ranges[0].partition;
+    int one = 1;
+    for (size_t i = 1; i < t->n_ranges && one; i++)
+        one = strcmp(t->ranges[i].table, table) == 0 && (long)t->ranges[i].partition == p;
+    for (size_t i = 0; i < t->n_reads && one; i++)
+        one = strcmp(t->reads[i].k.table, table) == 0 &&
+              client_route_partition(t->c, table, t->reads[i].k.key, t->reads[i].k.key_len) == p;
+    for (size_t i = 0; i < t->n_writes && one; i++)
+        one = strcmp(t->writes[i].k.table, table) == 0 &&
+              client_route_partition(t->c, table, t->writes[i].k.key,
+                                     t->writes[i].k.key_len) == p;
+    if (one)
+        return OKV_OK;
+    return client_fail(t->c, OKV_EINVAL, "a transaction that scanned and writes must keep its "
+                       "scans, reads and writes in one partition (scan a prefix with a '/' "
+                       "and use keys with its partition key); nothing was sent. A transaction "
+                       "that only reads may scan anything");
+}
+
 int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)
 {
     if (out)
         memset(out, 0, sizeof *out);
     if (!t)
         return OKV_EINVAL;
-    if (t->n_reads == 0 && t->n_writes == 0)
+    if (t->n_reads == 0 && t->n_writes == 0 && t->n_ranges == 0)
         return OKV_OK;   /* nothing read, nothing written: nothing to check */
     int rc;
     if (t->n_writes == 0 && commit_read_only(t, timeout_ms, &rc))
+        return rc;
+    if (t->n_ranges && (rc = ranges_in_one_partition(t)))
         return rc;
     okv_txn_req *q;
     if ((rc = build_req(t, &q)))

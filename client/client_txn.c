@@ -22,6 +22,9 @@ typedef struct txn_item {
     int64_t num;           /* a condition's number, a write's delta */
     int has_floor;
     int64_t floor;
+    long partition;        /* RANGE: the partition named; -1: the key's */
+    uint8_t *end;          /* RANGE: the end of [key, end) */
+    size_t end_len;
 } txn_item;
 
 struct okv_txn_req {
@@ -46,6 +49,7 @@ void okv_txn_req_free(okv_txn_req *t)
         free(t->items[i].table);
         free(t->items[i].key);
         free(t->items[i].value);
+        free(t->items[i].end);
     }
     free(t->items);
     free(t);
@@ -71,6 +75,7 @@ static txn_item *add(okv_txn_req *t, int is_write, const char *table, const void
     }
     txn_item *it = &t->items[t->n];
     memset(it, 0, sizeof *it);
+    it->partition = -1;
     it->table = strdup(table);
     it->key = malloc(key_len);
     it->value = malloc(value_len ? value_len : 1);
@@ -186,6 +191,53 @@ int okv_txn_req_add_floor(okv_txn_req *t, const char *table, const void *key, si
                  floor);
 }
 
+int client_txn_req_range(okv_txn_req *t, const char *table, uint32_t partition, const void *lo,
+                         size_t lo_len, const void *hi, size_t hi_len, uint64_t count,
+                         uint64_t digest)
+{
+    /* add() wants a key: give it the end's room and put the bounds after. */
+    if (lo_len > OKV_MAX_KEY_LEN + 1 || hi_len > OKV_MAX_KEY_LEN + 1 || (lo_len && !lo) ||
+        (hi_len && !hi) || count > INT64_MAX)
+        return OKV_EINVAL;
+    int rc;
+    txn_item *it = add(t, 0, table, "r", 1, NULL, 0, &rc);
+    if (!it)
+        return rc;
+    uint8_t *k = malloc(lo_len ? lo_len : 1), *e = malloc(hi_len ? hi_len : 1);
+    if (!k || !e) {
+        free(k);
+        free(e);
+        t->n--;
+        t->n_conds--;
+        free(it->table);
+        free(it->key);
+        free(it->value);
+        return OKV_ENOMEM;
+    }
+    if (lo_len)
+        memcpy(k, lo, lo_len);
+    if (hi_len)
+        memcpy(e, hi, hi_len);
+    free(it->key);
+    it->key = k;
+    it->key_len = lo_len;
+    it->end = e;
+    it->end_len = hi_len;
+    it->kind = ORDERKV__V1__TXN_CONDITION__KIND__RANGE;
+    it->partition = (long)partition;
+    it->num = (int64_t)count;
+    it->version = digest;
+    return OKV_OK;
+}
+
+int client_txn_req_has_range(const okv_txn_req *t)
+{
+    for (size_t i = 0; t && i < t->n; i++)
+        if (t->items[i].partition >= 0)
+            return 1;
+    return 0;
+}
+
 /* The op for t: packed TxnRequest, routed by its first write's key. */
 /* The first write's item (or the first condition's): the partition that
  * decides the transaction, where the client routes it. */
@@ -210,7 +262,7 @@ static client_op *txn_op(okv_client *c, const okv_txn_req *t, int timeout_ms, in
     Orderkv__V1__TxnCondition **cp = calloc(t->n_conds ? t->n_conds : 1, sizeof *cp);
     Orderkv__V1__TxnWrite *ws = calloc(t->n_writes ? t->n_writes : 1, sizeof *ws);
     Orderkv__V1__TxnWrite **wp = calloc(t->n_writes ? t->n_writes : 1, sizeof *wp);
-    client_route_key rk = { first->table, first->key, first->key_len, -1 };
+    client_route_key rk = { first->table, first->key, first->key_len, first->partition };
     client_op *op = cs && cp && ws && wp
                         ? client_op_new(c, M_TXN, &orderkv__v1__txn_response__descriptor, 1,
                                         timeout_ms, &rk)
@@ -245,6 +297,13 @@ static client_op *txn_op(okv_client *c, const okv_txn_req *t, int timeout_ms, in
                 d->version = it->version;
                 d->cmp = it->cmp;
                 d->num = it->num;
+                if (it->partition >= 0) {
+                    d->num = 0;
+                    d->partition = (uint32_t)it->partition;
+                    d->end.data = it->end;
+                    d->end.len = it->end_len;
+                    d->count = (uint64_t)it->num;
+                }
                 cp[nc++] = d;
             }
         }
@@ -321,10 +380,13 @@ int okv_txn_status(okv_client *c, const okv_txn_req *t, uint64_t txn_id, okv_txn
      * partition: the exactly-once record answers; nothing to settle.) */
     (void)client_route_pick(c, &rk, timeout_ms > 0 ? timeout_ms : c->opts.default_timeout_ms);
     long p0 = client_route_partition(c, first->table, first->key, first->key_len);
-    for (size_t i = 0; i < t->n && !req.settle; i++)
-        req.settle = p0 < 0 || strcmp(t->items[i].table, first->table) != 0 ||
-                     client_route_partition(c, t->items[i].table, t->items[i].key,
-                                            t->items[i].key_len) != p0;
+    for (size_t i = 0; i < t->n && !req.settle; i++) {
+        const txn_item *it = &t->items[i];
+        long p = it->partition >= 0
+                     ? it->partition
+                     : client_route_partition(c, it->table, it->key, it->key_len);
+        req.settle = p0 < 0 || strcmp(it->table, first->table) != 0 || p != p0;
+    }
     client_op *op = client_op_new(c, M_TXN_STATUS, &orderkv__v1__txn_status_response__descriptor,
                                   0, timeout_ms, &rk);
     if (!op || client_op_pack(op, &req.base)) {

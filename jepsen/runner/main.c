@@ -352,6 +352,8 @@ static void usage(FILE *f)
             "  --bank-layout L          bank: spread (default; accounts acct-0.. in several\n"
             "                           partitions, transfers and reads across partitions)\n"
             "                           or one-partition (bank/0.. in one partition)\n"
+            "  --bank-read R            bank, spread: get (default; okv_tx_get of every\n"
+            "                           account) or scan (one okv_tx_scan of them all)\n"
             "  --append-keys N          list-append: key slots, 2..%d, slot s in partition s\n"
             "                           mod the partition count (default 8)\n"
             "  --appends-per-key N      list-append: appends to a key before its slot takes a\n"
@@ -379,7 +381,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     cfg->appends_per_key = 64;
     cfg->seed = history_clock_ns() ^ (uint64_t)time(NULL);
     enum { O_ADDRS = 256, O_WL, O_TIME, O_CONC, O_OUT, O_NEM, O_INT, O_HOSTS, O_ENV, O_SEED,
-           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_LAYOUT, O_AKEYS, O_APK, O_HELP };
+           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_LAYOUT, O_BREAD, O_AKEYS, O_APK, O_HELP };
     static const struct option opts[] = {
         { "addrs", required_argument, NULL, O_ADDRS },
         { "workload", required_argument, NULL, O_WL },
@@ -399,12 +401,13 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         { "pin-nodes", no_argument, NULL, O_PIN },
         { "accounts", required_argument, NULL, O_ACCOUNTS },
         { "bank-layout", required_argument, NULL, O_LAYOUT },
+        { "bank-read", required_argument, NULL, O_BREAD },
         { "append-keys", required_argument, NULL, O_AKEYS },
         { "appends-per-key", required_argument, NULL, O_APK },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
-    const char *layout = "spread";
+    const char *layout = "spread", *bank_read = "get";
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -426,6 +429,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         case O_PIN: cfg->pin_nodes = 1; break;
         case O_ACCOUNTS: cfg->accounts = atoi(optarg); break;
         case O_LAYOUT: layout = optarg; break;
+        case O_BREAD: bank_read = optarg; break;
         case O_AKEYS: cfg->append_keys = atoi(optarg); break;
         case O_APK: cfg->appends_per_key = atoi(optarg); break;
         case O_HELP: usage(stdout); exit(0);
@@ -459,11 +463,14 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         bad = "--appends-per-key must be 1.." LA_MAX_APPENDS_PER_KEY_STR;
     else if (strcmp(layout, "spread") != 0 && strcmp(layout, "one-partition") != 0)
         bad = "--bank-layout must be spread or one-partition";
+    else if (strcmp(bank_read, "get") != 0 && strcmp(bank_read, "scan") != 0)
+        bad = "--bank-read must be get or scan";
     if (bad) {
         fprintf(stderr, "okv-jepsen: %s\n", bad);
         return -1;
     }
     cfg->bank_one_partition = strcmp(layout, "one-partition") == 0;
+    cfg->bank_read_scan = strcmp(bank_read, "scan") == 0;
     cfg->nodes = 1;
     for (const char *p = cfg->addrs; *p; p++)
         cfg->nodes += *p == ',';

@@ -46,9 +46,12 @@
  *     read is ok; OKV_ECONFLICT (something changed, or a lock was met),
  *     OKV_ECONDITION or any other error make it a failed read. An account
  *     the gets found absent is left out (the commit checked it absent).
+ *   spread, --bank-read scan: one okv_tx_scan of prefix "acct-" and a
+ *     read-only commit (its per-partition range checks: no torn page);
  *   one-partition: one scan of prefix "bank/", one page from one replica's
- *     state, served linearizably; a key that is not one of the N accounts
- *     is recorded with the key as a string.
+ *     state, served linearizably.
+ *   A scanned key that is not one of the N accounts is recorded with the
+ *   key as a string.
  * Balances are listed by account (spread) or key order (one-partition); a
  * value that is not an 8-byte counter is recorded as a string (the checker
  * flags it). Reads happen during the run (one op in three) and in the
@@ -94,12 +97,12 @@ static size_t account_key(const jclient *cl, char *buf, size_t size, int64_t a)
     return layout_key(buf, size, spread_of(cl), a);
 }
 
-/* The account number of key, or -1 if key is not "bank/<a>" with a in
+/* The account number of key, or -1 if key is not "<prefix><a>" with a in
  * [0, n) written without leading zeros (so no two keys name one account). */
-static int64_t account_of_key(const char *key, size_t len, int n)
+static int64_t account_of_key(const char *prefix, const char *key, size_t len, int n)
 {
-    size_t plen = sizeof BANK_PREFIX - 1;
-    if (len <= plen || len > plen + 9 || memcmp(key, BANK_PREFIX, plen) != 0)
+    size_t plen = strlen(prefix);
+    if (len <= plen || len > plen + 9 || memcmp(key, prefix, plen) != 0)
         return -1;
     if (key[plen] == '0' && len != plen + 1)
         return -1;
@@ -130,20 +133,36 @@ static jv *balance_value(const void *val, size_t vlen)
                                                          : odd_string("not a counter", val, vlen);
 }
 
-/* One-partition layout: one scan of every account. OKV_OK and *out =
- * [[account, balance], ...], else the code (err says why). */
+/* One scan of every account. OKV_OK and *out = [[account, balance], ...],
+ * else the code (err says why).
+ *   one-partition layout: one okv_scan of prefix "bank/", one page from one
+ *     replica's state, served linearizably;
+ *   spread layout with --bank-read scan: one okv_tx_scan of prefix "acct-"
+ *     (every partition, each read at its own moment) and a read-only
+ *     commit, whose per-partition range checks prove the page was one state
+ *     (planted txn.range.ignore skips them: torn reads, wrong-total). */
 static int scan_accounts(jclient *cl, jv **out, char *err, size_t errsize)
 {
-    int n = accounts_of(cl);
+    int n = accounts_of(cl), spread = spread_of(cl);
+    const char *prefix = spread ? BANK_SPREAD_PREFIX : BANK_PREFIX;
     okv_scan_opts o = OKV_SCAN_OPTS_INIT;
-    o.prefix = BANK_PREFIX;
-    o.prefix_len = sizeof BANK_PREFIX - 1;
+    o.prefix = prefix;
+    o.prefix_len = strlen(prefix);
     /* One page: pages are separate reads, and the read must be one state. */
     o.limit = (uint32_t)n + BANK_SCAN_SLACK;
     o.timeout_ms = runner_config(cl->r)->op_timeout_ms;
     okv_scan_result *r = NULL;
-    int rc = okv_scan(cl->c, BANK_TABLE, &o, &r);
+    okv_tx *t = NULL;
+    int rc = spread ? okv_tx_begin(cl->c, &t) : OKV_OK;
+    if (rc == OKV_OK)
+        rc = spread ? okv_tx_scan(t, BANK_TABLE, &o, &r) : okv_scan(cl->c, BANK_TABLE, &o, &r);
+    if (rc == OKV_OK && spread) {
+        okv_txn_outcome oc;
+        rc = okv_tx_commit(t, &oc, o.timeout_ms);
+    }
+    okv_tx_free(t);
     if (rc != OKV_OK) {
+        okv_scan_result_free(r);
         client_error(cl, rc, err, errsize);
         return rc;
     }
@@ -152,7 +171,7 @@ static int scan_accounts(jclient *cl, jv **out, char *err, size_t errsize)
         size_t klen, vlen;
         const char *key = okv_scan_result_key(r, i, &klen);
         const void *val = okv_scan_result_value(r, i, &vlen);
-        int64_t a = account_of_key(key, klen, n);
+        int64_t a = account_of_key(prefix, key, klen, n);
         jv *account = a >= 0 ? jv_int(a) : odd_string("not an account", key, klen);
         jv_push(list, jv_pair(account, balance_value(val, vlen)));
     }
@@ -216,8 +235,9 @@ static int tx_read_accounts(jclient *cl, jv **out, char *err, size_t errsize)
 /* Every account's balance as one snapshot, as the layout reads it. */
 static int read_accounts(jclient *cl, jv **out, char *err, size_t errsize)
 {
-    return spread_of(cl) ? tx_read_accounts(cl, out, err, errsize)
-                         : scan_accounts(cl, out, err, errsize);
+    return spread_of(cl) && !runner_config(cl->r)->bank_read_scan
+               ? tx_read_accounts(cl, out, err, errsize)
+               : scan_accounts(cl, out, err, errsize);
 }
 
 static void do_read(jclient *cl)

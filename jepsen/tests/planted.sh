@@ -34,6 +34,12 @@
 #                             key a committed transfer holds but has not yet
 #                             resolved there, so a read mixes the old value of
 #                             one account with the new of another (wrong-total)
+#   txn.range.ignore          bank x none, spread layout, --bank-read scan: the
+#                             read's okv_tx_scan covers every partition, each
+#                             read at its own moment, and its per-partition
+#                             range checks at commit always pass, so a
+#                             transfer between two partitions read apart
+#                             shows half done (wrong-total)
 #   tpc.locks.skip_shared     list-append x none: PREPARE takes no shared lock on
 #                             the keys a transaction only read, so two
 #                             transactions that each read the key the other
@@ -123,6 +129,7 @@ CASES=(
   "txn.partial|invalid|bank|none|txn.partial=on|^wrong-total: |--bank-layout one-partition"
   "tpc.resolve.drop_commit|invalid|bank|none|tpc.resolve.drop_commit=on|^wrong-total: |--bank-layout spread"
   "txn.check.ignore_locks|invalid|bank|none|txn.check.ignore_locks=on|^wrong-total: |--bank-layout spread"
+  "txn.range.ignore|invalid|bank|none|txn.range.ignore=on|^wrong-total: |--bank-layout spread --bank-read scan"
   "tpc.locks.skip_shared|invalid|list-append|none|tpc.locks.skip_shared=on|^G[-2][a-z]*: "
   "tpc.locks.shared_admits_writer|invalid|list-append|none|tpc.locks.shared_admits_writer=on|^G[-2][a-z]*: "
   "tpc.driver.answer_early|invalid|list-append|none|tpc.driver.answer_early=on|^lost-append: "

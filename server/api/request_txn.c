@@ -1,5 +1,6 @@
 #include "request_txn.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,35 @@ static int resolve(const catalog *cat, const char *what, size_t idx, const char 
     out->partition = keycodec_partition_of(key->data, key->len, t->partitions);
     out->key = key->data;
     out->key_len = key->len;
+    return OKV_OK;
+}
+
+/* A RANGE condition names its partition; either bound may be empty. */
+static int resolve_range(const catalog *cat, size_t idx, const Orderkv__V1__TxnCondition *c,
+                         txn_cond *d, okv_error *err)
+{
+    ProtobufCBinaryData probe = { 1, (uint8_t *)"r" };
+    int rc = resolve(cat, "condition", idx, c->table, &probe, &d->k, err);
+    if (rc)
+        return rc;
+    const catalog_table *t = catalog_find(cat, c->table, strlen(c->table));
+    if (c->partition >= t->partitions)
+        return okv_error_set(err, OKV_EINVAL, "condition %zu: table '%s' has %u partitions, "
+                             "not partition %u", idx, c->table, t->partitions, c->partition);
+    if (c->key.len > TXN_RANGE_BOUND_MAX || c->end.len > TXN_RANGE_BOUND_MAX)
+        return okv_error_set(err, OKV_EINVAL, "condition %zu: a range bound is over the limit "
+                             "of %u bytes", idx, TXN_RANGE_BOUND_MAX);
+    if (c->count > INT64_MAX)
+        return okv_error_set(err, OKV_EINVAL, "condition %zu: a range of %llu keys", idx,
+                             (unsigned long long)c->count);
+    d->kind = TXN_COND_RANGE;
+    d->k.partition = c->partition;
+    d->k.key = c->key.data;
+    d->k.key_len = c->key.len;
+    d->value = c->end.data;
+    d->value_len = c->end.len;
+    d->num = (int64_t)c->count;
+    d->version = c->version;
     return OKV_OK;
 }
 
@@ -82,9 +112,17 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     if (!r->t.conds || !r->t.writes)
         return okv_error_set(err, OKV_ENOMEM, "out of memory decoding a transaction");
     int rc;
+    int ranges = 0;
     for (size_t i = 0; i < m->n_conditions; i++) {
         const Orderkv__V1__TxnCondition *c = m->conditions[i];
         txn_cond *d = &r->t.conds[i];
+        if (c->kind == ORDERKV__V1__TXN_CONDITION__KIND__RANGE) {
+            if ((rc = resolve_range(cat, i, c, d, err)))
+                return rc;
+            ranges++;
+            r->t.n_conds++;
+            continue;
+        }
         if ((rc = resolve(cat, "condition", i, c->table, &c->key, &d->k, err)))
             return rc;
         d->kind = (uint8_t)(c->kind > 255 ? 0 : c->kind);
@@ -122,6 +160,10 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     }
     r->client_id = m->client_id;
     r->request_id = m->request_id;
+    if (r->multi && ranges)
+        return okv_error_set(err, OKV_EINVAL, "a transaction with a range condition (a scan) "
+                             "must lie in one partition: its writes and conditions in the "
+                             "scanned partition, or only conditions (a check)");
     if (r->multi) {
         /* Two-phase commit (tpc.h) splits it by partition; no command here. */
         if (txn_encoded_size(&r->t) > COMMAND_TXN_MAX)

@@ -7,6 +7,7 @@
 
 #include "hash.h"
 #include "keycodec.h"
+#include "range_digest.h"
 #include "tpc.h"
 #include "txn.h"
 
@@ -595,6 +596,178 @@ static int txn_stage_write(void *ctx, const txn_key *k, const uint8_t *val, size
     return rc;
 }
 
+/* ---- range conditions (txn.h TXN_COND_RANGE) ------------------------------ */
+
+static int key_cmp(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t m = al < bl ? al : bl;
+    int c = m ? memcmp(a, b, m) : 0;
+    if (c)
+        return c;
+    return al < bl ? -1 : al > bl;
+}
+
+typedef struct ov_hit {
+    const uint8_t *key;          /* the storage key (no column family byte) */
+    size_t key_len;
+    const uint8_t *val;          /* NULL: staged delete */
+    size_t val_len;
+} ov_hit;
+
+static int hit_cmp(const void *x, const void *y)
+{
+    const ov_hit *a = x, *b = y;
+    return key_cmp(a->key, a->key_len, b->key, b->key_len);
+}
+
+typedef int (*walk_fn)(void *arg, const uint8_t *key, size_t key_len, const uint8_t *val,
+                       size_t val_len);
+
+/* Calls fn, in key order, for every record of cf in [lo, hi) as this batch
+ * sees it: RocksDB with what the batch staged laid over it (a staged put
+ * wins, a staged delete hides). fn returning non-zero stops the walk. The
+ * staged records are found by going through the whole overlay: range
+ * conditions are rare, and the overlay holds one batch. */
+static int walk(fsm *f, enum engine_cf cf, const uint8_t *lo, size_t lo_len, const uint8_t *hi,
+                size_t hi_len, walk_fn fn, void *arg, okv_error *err)
+{
+    ov_hit *hits = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < f->cap; i++) {
+        const ov_slot *sl = &f->slots[i];
+        if (!sl->key || sl->key[0] != (uint8_t)cf)
+            continue;
+        const uint8_t *k = sl->key + 1;
+        size_t kl = sl->key_len - 1;
+        if (key_cmp(k, kl, lo, lo_len) < 0 || key_cmp(k, kl, hi, hi_len) >= 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            ov_hit *nh = realloc(hits, cap * sizeof *nh);
+            if (!nh) {
+                free(hits);
+                return okv_error_set(err, OKV_ENOMEM, "out of memory walking a range");
+            }
+            hits = nh;
+        }
+        hits[n++] = (ov_hit){ k, kl, sl->val, sl->val_len };
+    }
+    if (n > 1)
+        qsort(hits, n, sizeof *hits, hit_cmp);
+    engine_iter *it;
+    int rc = engine_iter_new(&it, f->e, cf, lo, lo_len, hi, hi_len, err);
+    size_t h = 0;
+    for (int stop = 0; rc == OKV_OK && !stop;) {
+        int on_disk = engine_iter_valid(it);
+        if (!on_disk && h == n)
+            break;
+        size_t ekl = 0, evl = 0;
+        const uint8_t *ek = on_disk ? (const uint8_t *)engine_iter_key(it, &ekl) : NULL;
+        int c = !on_disk ? 1 : h == n ? -1 : key_cmp(ek, ekl, hits[h].key, hits[h].key_len);
+        if (c < 0) {
+            const uint8_t *ev = (const uint8_t *)engine_iter_value(it, &evl);
+            stop = fn(arg, ek, ekl, ev, evl);
+            engine_iter_next(it);
+            continue;
+        }
+        if (hits[h].val)
+            stop = fn(arg, hits[h].key, hits[h].key_len, hits[h].val, hits[h].val_len);
+        if (c == 0)
+            engine_iter_next(it);
+        h++;
+    }
+    if (rc == OKV_OK && engine_iter_status(it, err) != OKV_OK)
+        rc = err && err->code ? err->code : OKV_EIO;
+    engine_iter_free(it);
+    free(hits);
+    return rc;
+}
+
+typedef struct range_sum {
+    uint64_t count, digest;
+    int bad;
+} range_sum;
+
+static int sum_key(void *arg, const uint8_t *key, size_t key_len, const uint8_t *val,
+                   size_t val_len)
+{
+    range_sum *r = arg;
+    uint64_t version;
+    const uint8_t *v;
+    size_t vl;
+    if (keycodec_value_decode(val, val_len, &version, &v, &vl) != 0) {
+        r->bad = 1;
+        return 1;
+    }
+    r->count++;
+    r->digest = okv_range_digest_add(r->digest, key + KEYCODEC_DATA_PREFIX_LEN,
+                                     key_len - KEYCODEC_DATA_PREFIX_LEN, version);
+    return 0;
+}
+
+static int exclusive_lock(void *arg, const uint8_t *key, size_t key_len, const uint8_t *val,
+                          size_t val_len)
+{
+    (void)key;
+    (void)key_len;
+    uint8_t mode;
+    tpc_id h;
+    /* A record it cannot read counts as a lock: retried, never ignored. */
+    if (tpc_lock_decode(val, val_len, &mode, &h) != 0 || mode == TPC_LOCK_EXCLUSIVE) {
+        *(int *)arg = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* [lo, hi) of the group's keys under prefix (plen bytes), as storage keys:
+ * an empty start is the prefix itself, an empty end the prefix's
+ * successor. */
+static void range_bounds(const uint8_t *prefix, size_t plen, const txn_cond *c, uint8_t *lo,
+                         size_t *lo_len, uint8_t *hi, size_t *hi_len)
+{
+    memcpy(lo, prefix, plen);
+    if (c->k.key_len)
+        memcpy(lo + plen, c->k.key, c->k.key_len);
+    *lo_len = plen + c->k.key_len;
+    if (c->value_len) {
+        memcpy(hi, prefix, plen);
+        memcpy(hi + plen, c->value, c->value_len);
+        *hi_len = plen + c->value_len;
+    } else {
+        *hi_len = keycodec_prefix_successor(prefix, plen, hi);
+    }
+}
+
+static int txn_range(void *ctx, const txn_cond *c, uint64_t *count, uint64_t *digest,
+                     int *locked, okv_error *err)
+{
+    txn_ctx *t = ctx;
+    uint8_t p[TPC_LOCK_PREFIX_LEN], lo[TPC_LOCK_PREFIX_LEN + TXN_RANGE_BOUND_MAX];
+    uint8_t hi[TPC_LOCK_PREFIX_LEN + TXN_RANGE_BOUND_MAX];
+    size_t lo_len, hi_len;
+    /* Exclusive locks first: a prepared write in the range may be committed
+     * at its coordinator already, so the range as stored is not current. */
+    *locked = 0;
+    lock_key(p, t->group, NULL, 0);
+    range_bounds(p, TPC_LOCK_PREFIX_LEN, c, lo, &lo_len, hi, &hi_len);
+    int rc = walk(t->f, ENGINE_CF_META, lo, lo_len, hi, hi_len, exclusive_lock, locked, err);
+    if (rc)
+        return rc;
+    keycodec_data_prefix(p, c->k.table_id, c->k.partition);
+    range_bounds(p, KEYCODEC_DATA_PREFIX_LEN, c, lo, &lo_len, hi, &hi_len);
+    range_sum r = { 0, OKV_RANGE_DIGEST_INIT, 0 };
+    rc = walk(t->f, ENGINE_CF_DATA, lo, lo_len, hi, hi_len, sum_key, &r, err);
+    if (rc)
+        return rc;
+    if (r.bad)
+        return okv_error_set(err, OKV_ECORRUPT, "a stored value in a scanned range has a bad "
+                             "header");
+    *count = r.count;
+    *digest = r.digest;
+    return OKV_OK;
+}
+
 /* A transaction whose keys all lie in the command's partition: evaluated
  * here, on every replica, against the state this entry sees. The leader
  * validated it before proposing; a replica that cannot decode it, or finds
@@ -629,7 +802,7 @@ static int apply_txn(fsm *f, uint64_t index, const command *c, command_result *o
         return OKV_OK;
     }
     txn_ctx ctx = { f, fsm_group_id(c->table_id, c->partition) };
-    txn_store store = { &ctx, txn_stage_read, txn_locked, txn_stage_write };
+    txn_store store = { &ctx, txn_stage_read, txn_locked, txn_stage_write, txn_range };
     txn_outcome o;
     rc = txn_eval(&t, index, &store, &o, err);
     if (rc == OKV_OK && o.code != OKV_OK && o.failed > t.n_conds &&
@@ -732,7 +905,7 @@ static int apply_tpc(fsm *f, uint64_t index, const command *c, command_result *o
     if (m.kind == TPC_DECIDE || (m.kind == TPC_PREPARE && m.flag && coord))
         (void)OKV_FAILPOINT("tpc.apply.before_decision");
     txn_ctx ctx = { f, fsm_group_id(c->table_id, c->partition) };
-    txn_store data = { &ctx, txn_stage_read, NULL, txn_stage_write };
+    txn_store data = { &ctx, txn_stage_read, NULL, txn_stage_write, NULL };
     tpc_store st = { &ctx, tpc_rec_get, tpc_rec_put, tpc_lock_get_cb, tpc_lock_put_cb, &data };
     tpc_result r;
     if ((rc = tpc_apply(&m, index, &st, &r, err)))

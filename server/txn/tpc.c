@@ -590,6 +590,14 @@ static int vote_last(const tpc_msg *m, uint64_t index, const tpc_store *s, txn *
 
 static int horizon_get(const tpc_store *s, uint64_t client, uint64_t *out, okv_error *err);
 
+static int has_range(const txn *t)
+{
+    for (size_t i = 0; i < t->n_conds; i++)
+        if (t->conds[i].kind == TXN_COND_RANGE)
+            return 1;
+    return 0;
+}
+
 static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
                          okv_error *err)
 {
@@ -637,7 +645,9 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
         return rc;
     }
     okv_error verr;
-    if (txn_validate(&t, &verr) != OKV_OK) {
+    if (txn_validate(&t, &verr) != OKV_OK || has_range(&t)) {
+        /* A range condition would need a range lock held until RESOLVE,
+         * which 2PC does not take: such a share is refused. */
         txn_clear(&t);
         return refuse_prepare(m, s, (tpc_fail){ OKV_EINVAL, 0, 0 }, out, err);
     }

@@ -11,15 +11,19 @@
  *   5   n_conds conditions, then n_writes writes, then nothing.
  *
  * Condition:
- *   0   u8   kind (enum txn_cond_kind, 1..5)
+ *   0   u8   kind (enum txn_cond_kind, 1..6)
  *   1   u8   cmp  (enum txn_cmp, 1..5) for TXN_COND_INT; 0 for every other kind
  *   2   u32  table id
  *   6   u32  partition
- *   10  u16  key length K (1..OKV_MAX_KEY_LEN), then K key bytes
+ *   10  u16  key length K (1..OKV_MAX_KEY_LEN; RANGE: 0..TXN_RANGE_BOUND_MAX), then K
+ *            key bytes
  *   then, by kind:
  *         VERSION_EQ      u64 version
  *         VALUE_EQ        u32 value length V (0..OKV_MAX_VALUE_LEN), then V bytes
  *         INT             i64 number
+ *         RANGE           u32 end length E (0..TXN_RANGE_BOUND_MAX), then E bytes (the
+ *                         key is the start; an empty end: to the partition's last
+ *                         key), u64 key count, u64 digest
  *         EXISTS, ABSENT  nothing
  *
  * Write:
@@ -59,6 +63,7 @@
 #include <string.h>
 
 #include "catalog.h"
+#include "failpoint.h"
 #include "keycodec.h"
 
 #define HEADER_LEN 5u
@@ -110,7 +115,7 @@ int txn_counter_decode(const uint8_t *val, size_t len, int64_t *out)
 
 static int cond_kind_valid(unsigned kind)
 {
-    return kind >= TXN_COND_EXISTS && kind <= TXN_COND_INT;
+    return kind >= TXN_COND_EXISTS && kind <= TXN_COND_RANGE;
 }
 
 static int cmp_valid(unsigned cmp)
@@ -131,6 +136,7 @@ static const char *cond_kind_name(unsigned kind)
     case TXN_COND_VERSION_EQ: return "version";
     case TXN_COND_VALUE_EQ: return "value";
     case TXN_COND_INT: return "counter";
+    case TXN_COND_RANGE: return "range";
     default: return "unknown";
     }
 }
@@ -208,6 +214,7 @@ static size_t cond_size(const txn_cond *c)
     case TXN_COND_VERSION_EQ: return n + 8;
     case TXN_COND_VALUE_EQ: return n + 4 + c->value_len;
     case TXN_COND_INT: return n + 8;
+    case TXN_COND_RANGE: return n + 4 + c->value_len + 16;
     default: return n;
     }
 }
@@ -268,6 +275,11 @@ static uint8_t *encode_cond(uint8_t *p, const txn_cond *c)
     case TXN_COND_INT:
         keycodec_put_u64be(p, (uint64_t)c->num);
         return p + 8;
+    case TXN_COND_RANGE:
+        p = put_bytes32(p, c->value, c->value_len);
+        keycodec_put_u64be(p, (uint64_t)c->num);
+        keycodec_put_u64be(p + 8, c->version);
+        return p + 16;
     default:
         return p;
     }
@@ -346,13 +358,15 @@ static int take(reader *r, size_t n, const char *what, const uint8_t **out)
 }
 
 /* Table, partition and key, from the item's fixed bytes h. */
-static int decode_key(reader *r, const uint8_t *h, txn_key *k)
+/* A range condition's start may be empty (from the first key). */
+static int decode_key(reader *r, const uint8_t *h, txn_key *k, int may_be_empty)
 {
     k->table_id = keycodec_get_u32be(h + 2);
     k->partition = keycodec_get_u32be(h + 6);
     size_t klen = get_u16(h + 10);
-    if (klen == 0 || klen > OKV_MAX_KEY_LEN)
-        return corrupt(r, "key length %zu is outside 1..%u", klen, OKV_MAX_KEY_LEN);
+    size_t max = may_be_empty ? TXN_RANGE_BOUND_MAX : OKV_MAX_KEY_LEN;
+    if ((klen == 0 && !may_be_empty) || klen > max)
+        return corrupt(r, "key length %zu is outside %d..%zu", klen, may_be_empty ? 0 : 1, max);
     k->key_len = klen;
     return take(r, klen, "key", &k->key);
 }
@@ -392,7 +406,7 @@ static int decode_cond(reader *r, txn_cond *c)
     if (c->kind == TXN_COND_INT ? !cmp_valid(c->cmp) : c->cmp != 0)
         return corrupt(r, "comparison %u is invalid for its kind (%s)", c->cmp,
                        cond_kind_name(c->kind));
-    if ((rc = decode_key(r, h, &c->k)) != OKV_OK)
+    if ((rc = decode_key(r, h, &c->k, c->kind == TXN_COND_RANGE)) != OKV_OK)
         return rc;
     switch (c->kind) {
     case TXN_COND_VERSION_EQ:
@@ -403,6 +417,17 @@ static int decode_cond(reader *r, txn_cond *c)
         return decode_value(r, &c->value, &c->value_len);
     case TXN_COND_INT:
         return decode_i64(r, "number", &c->num);
+    case TXN_COND_RANGE:
+        if ((rc = decode_value(r, &c->value, &c->value_len)) != OKV_OK)
+            return rc;
+        if (c->value_len > TXN_RANGE_BOUND_MAX)
+            return corrupt(r, "range end of %zu bytes is over the limit of %u", c->value_len,
+                           TXN_RANGE_BOUND_MAX);
+        if ((rc = decode_i64(r, "key count", &c->num)) != OKV_OK)
+            return rc;
+        if ((rc = take(r, 8, "digest", &p)) == OKV_OK)
+            c->version = keycodec_get_u64be(p);
+        return rc;
     default:
         return OKV_OK;
     }
@@ -423,7 +448,7 @@ static int decode_write(reader *r, txn_write *w)
     if (w->has_floor && w->kind != TXN_ADD)
         return corrupt(r, "a %s has no floor, but its floor flag is set",
                        write_kind_name(w->kind));
-    if ((rc = decode_key(r, h, &w->k)) != OKV_OK)
+    if ((rc = decode_key(r, h, &w->k, 0)) != OKV_OK)
         return rc;
     switch (w->kind) {
     case TXN_PUT:
@@ -507,6 +532,29 @@ static int check_key(const txn_key *k, const char *item, okv_error *err)
     return OKV_OK;
 }
 
+/* [start, end) of a range condition: either bound may be empty (open);
+ * when both are given, start < end. */
+static int check_range(const txn_cond *c, const char *item, okv_error *err)
+{
+    if (c->k.key_len > TXN_RANGE_BOUND_MAX || c->value_len > TXN_RANGE_BOUND_MAX)
+        return okv_error_set(err, OKV_EINVAL, "%s: a range bound of %zu bytes is over the limit "
+                             "of %u", item,
+                             c->k.key_len > c->value_len ? c->k.key_len : c->value_len,
+                             TXN_RANGE_BOUND_MAX);
+    if ((c->k.key_len && !c->k.key) || (c->value_len && !c->value))
+        return okv_error_set(err, OKV_EINVAL, "%s: a range bound is NULL", item);
+    if (c->k.key_len && c->value_len) {
+        size_t m = c->k.key_len < c->value_len ? c->k.key_len : c->value_len;
+        int cmp = memcmp(c->k.key, c->value, m);
+        if (cmp > 0 || (cmp == 0 && c->k.key_len >= c->value_len))
+            return okv_error_set(err, OKV_EINVAL, "%s: the range's start is not below its end",
+                                 item);
+    }
+    if (c->num < 0)
+        return okv_error_set(err, OKV_EINVAL, "%s: a range of %" PRId64 " keys", item, c->num);
+    return OKV_OK;
+}
+
 static int check_value(const uint8_t *v, size_t len, const char *item, okv_error *err)
 {
     if (len > OKV_MAX_VALUE_LEN)
@@ -531,6 +579,8 @@ static int check_cond(const txn_cond *c, size_t i, okv_error *err)
                              "%s: only a counter condition takes a comparison (this one is "
                              "'%s')",
                              item, cond_kind_name(c->kind));
+    if (c->kind == TXN_COND_RANGE)
+        return check_range(c, item, err);
     int rc = check_key(&c->k, item, err);
     if (rc == OKV_OK && c->kind == TXN_COND_VALUE_EQ)
         rc = check_value(c->value, c->value_len, item, err);
@@ -650,11 +700,57 @@ static void fail(txn_outcome *out, int code, uint8_t reason, size_t failed)
     out->failed = (uint32_t)failed;
 }
 
+/* What the store said of each range condition, walked once before the
+ * lock rule so that the rule and the condition see the same walk. */
+typedef struct range_seen {
+    uint64_t count, digest;
+    int locked;
+} range_seen;
+
+static int walk_ranges(const txn *t, const txn_store *s, range_seen **out, okv_error *err)
+{
+    *out = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_conds; i++)
+        n += t->conds[i].kind == TXN_COND_RANGE;
+    if (!n)
+        return OKV_OK;
+    if (!s->range)
+        return okv_error_set(err, OKV_EINVAL, "a range condition (a scan) is only evaluated in "
+                             "a transaction within one partition, or one that only reads");
+    range_seen *r = calloc(t->n_conds, sizeof *r);
+    if (!r)
+        return okv_error_set(err, OKV_ENOMEM, "no memory for %zu range conditions", n);
+    for (size_t i = 0; i < t->n_conds; i++) {
+        if (t->conds[i].kind != TXN_COND_RANGE)
+            continue;
+        okv_error_clear(err);
+        int rc = s->range(s->ctx, &t->conds[i], &r[i].count, &r[i].digest, &r[i].locked, err);
+        if (rc != OKV_OK) {
+            free(r);
+            if (err && err->code != rc)
+                okv_error_set(err, rc, "transaction: walking the range of condition %zu "
+                              "failed: %s", i, okv_strerror(rc));
+            return rc;
+        }
+    }
+    *out = r;
+    return OKV_OK;
+}
+
 /* Rule: a key another transaction holds a lock on fails the transaction
- * before any condition is read. Conditions' keys first, then writes'. */
-static int find_locked(const txn *t, const txn_store *s, txn_outcome *out)
+ * before any condition is read. Conditions' keys first, then writes'. A
+ * range condition meets an exclusive lock anywhere in its range. */
+static int find_locked(const txn *t, const txn_store *s, const range_seen *rs, txn_outcome *out)
 {
     for (size_t i = 0; i < t->n_conds; i++) {
+        if (t->conds[i].kind == TXN_COND_RANGE) {
+            if (rs[i].locked) {
+                fail(out, OKV_ECONFLICT, TXN_FAIL_LOCKED, i);
+                return 1;
+            }
+            continue;
+        }
         if (s->locked(s->ctx, &t->conds[i].k, 0)) {
             fail(out, OKV_ECONFLICT, TXN_FAIL_LOCKED, i);
             return 1;
@@ -709,13 +805,24 @@ static int cond_holds(const txn_cond *c, const current *cur)
 
 /* Rule: conditions in order, against the state before the transaction; the
  * first that does not hold fails it. */
-static int eval_conds(const txn *t, const txn_store *s, txn_outcome *out, okv_error *err)
+static int eval_conds(const txn *t, const txn_store *s, const range_seen *rs, txn_outcome *out,
+                      okv_error *err)
 {
     for (size_t i = 0; i < t->n_conds; i++) {
         const txn_cond *c = &t->conds[i];
         if (!cond_kind_valid(c->kind))
             return okv_error_set(err, OKV_EINVAL, "transaction condition %zu: unknown kind %u",
                                  i, c->kind);
+        if (c->kind == TXN_COND_RANGE) {
+            /* Planted bug (jepsen bank, scan reads): a range always holds. */
+            if (OKV_FAILPOINT("txn.range.ignore"))
+                continue;
+            if (rs[i].count != (uint64_t)c->num || rs[i].digest != c->version) {
+                fail(out, OKV_ECONDITION, TXN_FAIL_CONDITION, i);
+                return OKV_OK;
+            }
+            continue;
+        }
         current cur;
         int rc = read_current(s, &c->k, &cur, err);
         if (rc != OKV_OK)
@@ -807,9 +914,18 @@ int txn_eval(const txn *t, uint64_t index, const txn_store *s, txn_outcome *out,
              okv_error *err)
 {
     memset(out, 0, sizeof *out);
-    if (s->locked && find_locked(t, s, out))
+    range_seen *rs = NULL;
+    int rc = walk_ranges(t, s, &rs, err);
+    if (rc != OKV_OK) {
+        out->code = rc;
+        return rc;
+    }
+    if (s->locked && find_locked(t, s, rs, out)) {
+        free(rs);
         return OKV_OK;
-    int rc = eval_conds(t, s, out, err);
+    }
+    rc = eval_conds(t, s, rs, out, err);
+    free(rs);
     if (rc == OKV_OK && out->code == OKV_OK && t->n_writes) {
         uint8_t (*ctr)[TXN_COUNTER_LEN] = malloc(t->n_writes * sizeof *ctr);
         if (!ctr) {
@@ -850,6 +966,11 @@ static void describe_cond(const txn_cond *c, size_t i, char *out, size_t cap)
     case TXN_COND_INT:
         snprintf(out, cap, "condition %zu (counter %s %" PRId64 ")", i, cmp_text(c->cmp), c->num);
         break;
+    case TXN_COND_RANGE:
+        quote(c->value, c->value_len, VALUE_SHOW, value, sizeof value);
+        snprintf(out, cap, "condition %zu (range up to '%s' unchanged, %" PRId64 " keys)", i,
+                 value, c->num);
+        break;
     default:
         snprintf(out, cap, "condition %zu (%s)", i, cond_kind_name(c->kind));
         break;
@@ -876,7 +997,7 @@ void txn_outcome_describe(const txn *t, const txn_outcome *o, char *buf, size_t 
         return;
     }
     /* The item that failed, and its key, when t has it. */
-    char item[64 + QUOTED_CAP(VALUE_SHOW)], key[16 + QUOTED_CAP(KEY_SHOW)];
+    char item[80 + QUOTED_CAP(VALUE_SHOW)], key[32 + QUOTED_CAP(KEY_SHOW)];
     const txn_key *k = NULL;
     size_t i = o->failed;
     if (t && i < t->n_conds) {
@@ -888,10 +1009,14 @@ void txn_outcome_describe(const txn *t, const txn_outcome *o, char *buf, size_t 
     } else {
         snprintf(item, sizeof item, "item %zu", i);
     }
+    int range = t && i < t->n_conds && t->conds[i].kind == TXN_COND_RANGE;
     if (k) {
         char q[QUOTED_CAP(KEY_SHOW)];
         quote(k->key, k->key_len, KEY_SHOW, q, sizeof q);
-        snprintf(key, sizeof key, "key '%s'", q);
+        if (range)
+            snprintf(key, sizeof key, "a key of the range from '%s'", q);
+        else
+            snprintf(key, sizeof key, "key '%s'", q);
     } else {
         snprintf(key, sizeof key, "a key");
     }

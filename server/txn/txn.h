@@ -19,7 +19,8 @@
  *   - a key is written at most once per transaction (txn_validate), so
  *     every write gets the entry's index as its version;
  *   - a key another transaction holds a lock on fails it with OKV_ECONFLICT
- *     (retryable), before any condition is read.
+ *     (retryable), before any condition is read; so does a range condition
+ *     with an exclusive lock in its range.
  *
  * Counters: a counter value is exactly 8 bytes, a signed 64-bit integer in
  * big-endian two's complement (txn_counter_encode). An add to an absent key
@@ -38,13 +39,20 @@
 #define TXN_MAX_CONDS 256u
 #define TXN_MAX_WRITES 256u
 #define TXN_COUNTER_LEN 8u
+/* A range condition's bounds may be one byte longer than a key: a scan page
+ * that ended at key k covers up to k + "\0", the smallest key after it. */
+#define TXN_RANGE_BOUND_MAX (OKV_MAX_KEY_LEN + 1u)
 
 enum txn_cond_kind {
     TXN_COND_EXISTS = 1,
     TXN_COND_ABSENT = 2,
     TXN_COND_VERSION_EQ = 3,   /* version == `version` (0 never matches: use ABSENT) */
     TXN_COND_VALUE_EQ = 4,     /* the key exists and its value == `value` */
-    TXN_COND_INT = 5           /* the key is a counter and counter `cmp` `num` */
+    TXN_COND_INT = 5,          /* the key is a counter and counter `cmp` `num` */
+    TXN_COND_RANGE = 6         /* the keys of partition k.partition in [k.key, value) are
+                                * `num` keys whose digest (range_digest.h) is `version`:
+                                * what a scan saw is still there, nothing more. k.key may
+                                * be empty (from the first key), value empty (to the last) */
 };
 
 enum txn_cmp { TXN_LT = 1, TXN_LE = 2, TXN_EQ = 3, TXN_GE = 4, TXN_GT = 5 };
@@ -74,9 +82,9 @@ typedef struct txn_cond {
     uint8_t kind;              /* enum txn_cond_kind */
     uint8_t cmp;               /* enum txn_cmp, TXN_COND_INT only */
     txn_key k;
-    uint64_t version;          /* TXN_COND_VERSION_EQ */
-    int64_t num;               /* TXN_COND_INT */
-    const uint8_t *value;      /* TXN_COND_VALUE_EQ, borrowed */
+    uint64_t version;          /* TXN_COND_VERSION_EQ; TXN_COND_RANGE: the digest */
+    int64_t num;               /* TXN_COND_INT; TXN_COND_RANGE: the key count */
+    const uint8_t *value;      /* TXN_COND_VALUE_EQ; TXN_COND_RANGE: the end; borrowed */
     size_t value_len;
 } txn_cond;
 
@@ -121,6 +129,13 @@ typedef struct txn_store {
     /* Stages a put (val != NULL) or a delete of k at `version`. */
     int (*write)(void *ctx, const txn_key *k, const uint8_t *val, size_t val_len,
                  uint64_t version, okv_error *err);
+    /* The keys of c's range (TXN_COND_RANGE) now: how many, their digest,
+     * and whether a transaction holds an exclusive lock on one (a prepared
+     * write that would change the range; only asked when `locked` is set).
+     * NULL: a RANGE condition is an error (OKV_EINVAL): only one-partition
+     * entries evaluate them. */
+    int (*range)(void *ctx, const txn_cond *c, uint64_t *count, uint64_t *digest,
+                 int *locked, okv_error *err);
 } txn_store;
 
 /* Bytes txn_encode writes for t. */

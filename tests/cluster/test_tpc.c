@@ -353,6 +353,90 @@ static void test_tpc__transfer_across_partitions_commits_atomically(void **state
     expect_balances(f, want);
 }
 
+/* ---- a2. interactive: okv_tx_status, and okv_tx_scan across partitions ---- */
+
+/* okv_tx_status until it answers for good (bounded): OKV_OK or a refusal. */
+static int tx_status_settled(fx *f, okv_tx *t, uint64_t id)
+{
+    (void)f;
+    okv_txn_outcome so;
+    for (int i = 0;; i++) {
+        int rc = okv_tx_status(t, id, &so, 10000);
+        if (rc != OKV_EUNKNOWN && rc != OKV_EUNAVAILABLE && rc != OKV_ETIMEDOUT &&
+            rc != OKV_ENOTLEADER)
+            return rc;
+        if (i == 60)
+            fail_msg("okv_tx_status still %s after 60 tries", okv_strerror(rc));
+        okv_cluster_sleep_ms(500);
+    }
+}
+
+static void test_tpc__interactive_status_and_scans(void **state)
+{
+    fx *f = *state;
+    snprintf(f->key[0], sizeof f->key[0], "ia1");
+    for (unsigned i = 7;; i++) {
+        snprintf(f->key[1], sizeof f->key[1], "ib%u", i);
+        if (part_of(f, f->key[1]) != part_of(f, f->key[0]))
+            break;
+    }
+    f->nacc = 2;
+    put_counter(f, f->key[0], INIT);
+    put_counter(f, f->key[1], INIT);
+
+    /* A transfer across partitions; its status, asked as after an unknown
+     * outcome, is committed; a stale one's is a conflict. */
+    okv_tx *t;
+    okv_txn_outcome o;
+    assert_int_equal(okv_tx_begin(f->cl, &t), OKV_OK);
+    okv_value *v = NULL;
+    assert_int_equal(okv_tx_get(t, TABLE, f->key[0], strlen(f->key[0]), &v, 10000), OKV_OK);
+    okv_value_free(v);
+    assert_int_equal(okv_tx_add(t, TABLE, f->key[0], strlen(f->key[0]), -7), OKV_OK);
+    assert_int_equal(okv_tx_add(t, TABLE, f->key[1], strlen(f->key[1]), 7), OKV_OK);
+    int rc = okv_tx_commit(t, &o, 20000);
+    int st = tx_status_settled(f, t, o.txn_id);
+    if (rc != OKV_EUNKNOWN)
+        assert_int_equal(st, rc);
+    okv_tx_free(t);
+    int moved = st == OKV_OK;
+    int64_t want[2] = { INIT - 7 * moved, INIT + 7 * moved };
+    expect_balances(f, want);
+    assert_int_equal(okv_tx_begin(f->cl, &t), OKV_OK);
+    assert_int_equal(okv_tx_get(t, TABLE, f->key[0], strlen(f->key[0]), &v, 10000), OKV_OK);
+    okv_value_free(v);
+    put_counter(f, f->key[0], INIT);   /* what it read changes */
+    assert_int_equal(okv_tx_add(t, TABLE, f->key[1], strlen(f->key[1]), 1), OKV_OK);
+    rc = okv_tx_commit(t, &o, 20000);
+    if (rc != OKV_EUNKNOWN)
+        assert_int_equal(rc, OKV_ECONFLICT);
+    assert_int_equal(tx_status_settled(f, t, o.txn_id), OKV_ECONFLICT);
+    okv_tx_free(t);
+
+    /* A read-only scan over both partitions checks each one at commit:
+     * unchanged, it commits; an insert in the range, in whichever
+     * partition, is a conflict. */
+    okv_scan_opts sc = OKV_SCAN_OPTS_INIT;
+    sc.start = "i";
+    sc.start_len = 1;
+    sc.end = "j";
+    sc.end_len = 1;
+    sc.timeout_ms = 10000;
+    okv_scan_result *r = NULL;
+    assert_int_equal(okv_tx_begin(f->cl, &t), OKV_OK);
+    assert_int_equal(okv_tx_scan(t, TABLE, &sc, &r), OKV_OK);
+    assert_int_equal(okv_scan_result_count(r), 2);
+    okv_scan_result_free(r);
+    assert_int_equal(okv_tx_commit(t, &o, 20000), OKV_OK);
+    okv_tx_free(t);
+    assert_int_equal(okv_tx_begin(f->cl, &t), OKV_OK);
+    assert_int_equal(okv_tx_scan(t, TABLE, &sc, &r), OKV_OK);
+    okv_scan_result_free(r);
+    put_counter(f, "ic-new", 1);
+    assert_int_equal(okv_tx_commit(t, &o, 20000), OKV_ECONFLICT);
+    okv_tx_free(t);
+}
+
 /* ---- b. a refusal at the partition that is not the coordinator -------------- */
 
 static void test_tpc__condition_failing_at_a_participant_aborts_everything(void **state)
@@ -973,6 +1057,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_tpc__transfer_across_partitions_commits_atomically),
+        T(test_tpc__interactive_status_and_scans),
         T(test_tpc__condition_failing_at_a_participant_aborts_everything),
         T(test_tpc__concurrent_transfers_conserve_the_sum),
         cmocka_unit_test_setup_teardown(test_tpc__kill9_coordinator_leader_mid_stream,

@@ -292,9 +292,7 @@ static void test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads(void **
     assert_int_equal(okv_tx_put(t, "accounts", K("x/c"), "c", 1), OKV_OK);
     okv_txn_outcome o, so;
     assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_OK);
-    /* What okv_tx_status says after an unknown outcome: here, committed. */
-    assert_true(o.txn_id != 0);
-    assert_int_equal(okv_tx_status(t, o.txn_id, &so, 5000), OKV_OK);
+    assert_true(o.txn_id != 0);   /* okv_tx_status: tests/cluster/test_tpc.c */
     okv_tx_free(t);
     uint64_t va;
     assert_int_equal(counter(f, "x/a", &va), 15);
@@ -308,9 +306,6 @@ static void test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads(void **
     assert_int_equal(tx_counter(t, "x/a", &rc), 15);       /* repeatable */
     assert_int_equal(okv_tx_put(t, "accounts", K("x/c"), "changed", 7), OKV_OK);
     assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
-    assert_non_null(strstr(okv_errmsg(f->c), "changed after this transaction read it"));
-    /* The status of a stale read is the same conflict, never "committed". */
-    assert_int_equal(okv_tx_status(t, o.txn_id, &so, 5000), OKV_ECONFLICT);
     assert_non_null(strstr(okv_errmsg(f->c), "changed after this transaction read it"));
     okv_tx_free(t);
     assert_int_equal(okv_get(f->c, "accounts", K("x/c"), &v, 5000), OKV_OK);
@@ -329,6 +324,178 @@ static void test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads(void **
     put_counter(f, "x/new", 1);
     assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
     okv_tx_free(t);
+}
+
+/* ---- scans in a transaction (okv_tx_scan) ------------------------------- */
+
+static void put_str(fx *f, const char *key, const char *val)
+{
+    assert_int_equal(okv_put(f->c, "accounts", K(key), val, strlen(val), NULL, 5000), OKV_OK);
+}
+
+/* The page's keys joined with ',' (values too when with_values). */
+static void page_text(const okv_scan_result *r, int with_values, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = 0;
+    for (size_t i = 0; i < okv_scan_result_count(r); i++) {
+        size_t kl, vl;
+        const char *k = okv_scan_result_key(r, i, &kl);
+        const char *v = okv_scan_result_value(r, i, &vl);
+        n += (size_t)snprintf(out + n, cap - n, "%s%.*s", i ? "," : "", (int)kl, k);
+        if (with_values)
+            n += (size_t)snprintf(out + n, cap - n, "=%.*s", (int)vl, v);
+    }
+}
+
+static okv_scan_result *tx_scan_prefix(okv_tx *t, const char *prefix, uint32_t limit,
+                                       const void *resume, size_t resume_len, int want)
+{
+    okv_scan_opts o = OKV_SCAN_OPTS_INIT;
+    o.prefix = prefix;
+    o.prefix_len = strlen(prefix);
+    o.limit = limit;
+    o.resume = resume;
+    o.resume_len = resume_len;
+    o.timeout_ms = 5000;
+    okv_scan_result *r = NULL;
+    assert_int_equal(okv_tx_scan(t, "accounts", &o, &r), want);
+    return r;
+}
+
+static void test_txn__tx_scan_sees_its_writes_and_commits_in_one_partition(void **state)
+{
+    fx *f = *state;
+    put_str(f, "sc1/a", "1");
+    put_str(f, "sc1/b", "2");
+    put_counter(f, "sc1/n", 5);
+    okv_tx *t;
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    char text[512];
+    okv_scan_result *r = tx_scan_prefix(t, "sc1/", 0, NULL, 0, OKV_OK);
+    page_text(r, 0, text, sizeof text);
+    assert_string_equal(text, "sc1/a,sc1/b,sc1/n");
+    assert_true(okv_scan_result_version(r, 0) > 0);
+    okv_scan_result_free(r);
+    /* Its own writes show: a new key, a delete, an add. */
+    assert_int_equal(okv_tx_put(t, "accounts", K("sc1/c"), "3", 1), OKV_OK);
+    assert_int_equal(okv_tx_delete(t, "accounts", K("sc1/a")), OKV_OK);
+    assert_int_equal(okv_tx_add(t, "accounts", K("sc1/n"), 2), OKV_OK);
+    r = tx_scan_prefix(t, "sc1/", 0, NULL, 0, OKV_OK);
+    page_text(r, 0, text, sizeof text);
+    assert_string_equal(text, "sc1/b,sc1/c,sc1/n");
+    assert_int_equal(okv_scan_result_version(r, 1), 0);   /* not committed yet */
+    size_t vl;
+    const void *nv = okv_scan_result_value(r, 2, &vl);
+    int64_t n = 0;
+    assert_int_equal(okv_counter_decode(nv, vl, &n), OKV_OK);
+    assert_int_equal(n, 7);
+    okv_scan_result_free(r);
+    okv_txn_outcome o;
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_OK);
+    okv_tx_free(t);
+    assert_int_equal(counter(f, "sc1/n", NULL), 7);
+}
+
+static void test_txn__tx_scan_catches_phantoms(void **state)
+{
+    fx *f = *state;
+    put_str(f, "sc2/a", "1");
+    okv_tx *t;
+    okv_txn_outcome o;
+
+    /* Read-write in the scanned partition: an insert there is a conflict. */
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    okv_scan_result_free(tx_scan_prefix(t, "sc2/", 0, NULL, 0, OKV_OK));
+    put_str(f, "sc2/b", "phantom");
+    assert_int_equal(okv_tx_put(t, "accounts", K("sc2/count"), "1", 1), OKV_OK);
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
+    assert_non_null(strstr(okv_errmsg(f->c), "inserted, deleted or written in a range"));
+    okv_tx_free(t);
+    okv_value *v = NULL;
+    assert_int_equal(okv_get(f->c, "accounts", K("sc2/count"), &v, 5000), OKV_ENOTFOUND);
+
+    /* A delete and an overwrite are changes too. */
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    okv_scan_result_free(tx_scan_prefix(t, "sc2/", 0, NULL, 0, OKV_OK));
+    assert_int_equal(okv_delete(f->c, "accounts", K("sc2/b"), NULL, 5000), OKV_OK);
+    assert_int_equal(okv_tx_put(t, "accounts", K("sc2/count"), "1", 1), OKV_OK);
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
+    okv_tx_free(t);
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    okv_scan_result_free(tx_scan_prefix(t, "sc2/", 0, NULL, 0, OKV_OK));
+    put_str(f, "sc2/a", "2");
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);   /* read-only too */
+    okv_tx_free(t);
+
+    /* Paged with a limit: an insert between two pages' keys falls in the
+     * second page's range. */
+    put_str(f, "sc2/c", "3");
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    okv_scan_result *p1 = tx_scan_prefix(t, "sc2/", 1, NULL, 0, OKV_OK);
+    assert_int_equal(okv_scan_result_count(p1), 1);
+    size_t tl;
+    const void *tok = okv_scan_result_resume(p1, &tl);
+    assert_non_null(tok);
+    okv_scan_result *p2 = tx_scan_prefix(t, "sc2/", 1, tok, tl, OKV_OK);
+    char text[256];
+    page_text(p2, 0, text, sizeof text);
+    assert_string_equal(text, "sc2/c");
+    okv_scan_result_free(p1);
+    okv_scan_result_free(p2);
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_OK);   /* nothing changed */
+    okv_tx_free(t);
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    p1 = tx_scan_prefix(t, "sc2/", 1, NULL, 0, OKV_OK);
+    tok = okv_scan_result_resume(p1, &tl);
+    p2 = tx_scan_prefix(t, "sc2/", 1, tok, tl, OKV_OK);
+    okv_scan_result_free(p1);
+    okv_scan_result_free(p2);
+    put_str(f, "sc2/bb", "between");   /* after sc2/a, before sc2/c */
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
+    okv_tx_free(t);
+}
+
+static void test_txn__tx_scan_of_the_table_is_a_read_only_check(void **state)
+{
+    fx *f = *state;
+    put_str(f, "tab/x", "1");
+    put_str(f, "zz-other", "1");
+    okv_tx *t;
+    okv_txn_outcome o;
+    okv_scan_opts so = OKV_SCAN_OPTS_INIT;
+    so.start = "tab/";
+    so.start_len = 4;
+    so.end = "tab0";
+    so.end_len = 4;
+    /* A range without a '/' prefix spans every partition: read-only, it
+     * commits as one check per partition. */
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    okv_scan_result *r = NULL;
+    assert_int_equal(okv_tx_scan(t, "accounts", &so, &r), OKV_OK);
+    assert_int_equal(okv_scan_result_count(r), 1);
+    okv_scan_result_free(r);
+    put_str(f, "zz-other", "2");   /* outside the range: no matter */
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_OK);
+    okv_tx_free(t);
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    assert_int_equal(okv_tx_scan(t, "accounts", &so, &r), OKV_OK);
+    okv_scan_result_free(r);
+    put_str(f, "tab/y", "new");    /* in the range, in some partition */
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_ECONFLICT);
+    okv_tx_free(t);
+
+    /* Writing after such a scan would need range locks across partitions:
+     * refused before anything is sent. */
+    assert_int_equal(okv_tx_begin(f->c, &t), OKV_OK);
+    assert_int_equal(okv_tx_scan(t, "accounts", &so, &r), OKV_OK);
+    okv_scan_result_free(r);
+    assert_int_equal(okv_tx_put(t, "accounts", K("tab/z"), "1", 1), OKV_OK);
+    assert_int_equal(okv_tx_commit(t, &o, 5000), OKV_EINVAL);
+    assert_non_null(strstr(okv_errmsg(f->c), "one partition"));
+    okv_tx_free(t);
+    okv_value *v = NULL;
+    assert_int_equal(okv_get(f->c, "accounts", K("tab/z"), &v, 5000), OKV_ENOTFOUND);
 }
 
 /* Read-modify-write of one counter (get, then put: no server-side add),
@@ -396,6 +563,9 @@ int main(void)
         T(test_txn__several_partitions_and_bad_arguments_are_refused),
         T(test_txn__tx_reads_its_writes_and_conflicts_on_changed_reads),
         T(test_txn__tx_run_loses_no_increment),
+        T(test_txn__tx_scan_sees_its_writes_and_commits_in_one_partition),
+        T(test_txn__tx_scan_catches_phantoms),
+        T(test_txn__tx_scan_of_the_table_is_a_read_only_check),
         cmocka_unit_test(test_txn__counter_codec_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

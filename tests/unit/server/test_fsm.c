@@ -9,6 +9,7 @@
 #include "fsm.h"
 #include "keycodec.h"
 #include "okv_test.h"
+#include "range_digest.h"
 #include "tpc.h"
 #include "txn.h"
 
@@ -574,6 +575,78 @@ static void commit_alone(fsm *f, uint64_t index, uint64_t req, const char *key)
     free(share);
 }
 
+/* A participant (the coordinator is the next partition) prepares req:
+ * key written (an exclusive lock), or only checked (shared). */
+static void prepare_here(fsm *f, uint64_t index, uint64_t req, const char *key, int write)
+{
+    txn_write w = { TXN_PUT, 0, tkey(key), (const uint8_t *)"v", 1, 0, 0 };
+    txn_cond c = { TXN_COND_ABSENT, 0, tkey(key), 0, 0, NULL, 0 };
+    txn t = write ? (txn){ 0, NULL, 1, &w } : (txn){ 1, &c, 0, NULL };
+    size_t n = txn_encoded_size(&t);
+    uint8_t *share = malloc(n);
+    txn_encode(&t, share);
+    tpc_msg m = tpc_step(TPC_PREPARE, 0, req, 1000);
+    m.deadline_ms = 60000;
+    m.coord = (tpc_group){ T, P + 1 };
+    m.share = share;
+    m.share_len = n;
+    command_result r = apply_step(f, index, &m);
+    assert_int_equal(r.code, OKV_OK);
+    assert_int_equal(r.tpc_state, TPC_PREPARED);
+    free(share);
+}
+
+static txn_cond range_of(const char *lo, const char *hi, int64_t count, uint64_t digest)
+{
+    txn_cond c = { TXN_COND_RANGE, 0, tkey(lo), digest, count, (const uint8_t *)hi, strlen(hi) };
+    return c;
+}
+
+/* A range condition walks RocksDB with the batch's staged records laid over
+ * it (new keys, overwrites, deletes), and meets exclusive locks staged or
+ * stored in its range. */
+static void test_fsm__a_range_condition_sees_the_batch_and_the_disk(void **state)
+{
+    fx *x = *state;
+    apply(x->f, 10, (cmd_spec){ CMD_PUT, "r/1", "a", 0, 0, 0, 0, 0 });
+    apply(x->f, 11, (cmd_spec){ CMD_PUT, "r/2", "b", 0, 0, 0, 0, 0 });
+    apply(x->f, 12, (cmd_spec){ CMD_PUT, "s/1", "out", 0, 0, 0, 0, 0 });
+    flush(x->f);
+    apply(x->f, 13, (cmd_spec){ CMD_PUT, "r/3", "c", 0, 0, 0, 0, 0 });
+    apply(x->f, 14, (cmd_spec){ CMD_DELETE, "r/1", NULL, 0, 0, 0, 0, 0 });
+    apply(x->f, 15, (cmd_spec){ CMD_PUT, "r/2", "b2", 0, 0, 0, 0, 0 });
+    uint64_t now = okv_range_digest_add(okv_range_digest_add(OKV_RANGE_DIGEST_INIT, "r/2", 3, 15),
+                                        "r/3", 3, 13);
+    uint64_t before = okv_range_digest_add(okv_range_digest_add(OKV_RANGE_DIGEST_INIT, "r/1", 3,
+                                                                10),
+                                           "r/2", 3, 11);
+    txn_cond holds = range_of("r/", "r0", 2, now), stale = range_of("r/", "r0", 2, before);
+    txn_cond open_end = range_of("r/2", "", 3, 0);   /* r/2, r/3, s/1: a wrong digest */
+    txn t_holds = { 1, &holds, 0, NULL }, t_stale = { 1, &stale, 0, NULL };
+    txn t_open = { 1, &open_end, 0, NULL };
+    assert_int_equal(apply_txn(x->f, 16, &t_holds, 0, 0).code, OKV_OK);
+    assert_int_equal(apply_txn(x->f, 17, &t_stale, 0, 0).code, OKV_ECONDITION);
+    assert_int_equal(apply_txn(x->f, 18, &t_open, 0, 0).code, OKV_ECONDITION);
+    flush(x->f);   /* the same from disk alone */
+    assert_int_equal(apply_txn(x->f, 19, &t_holds, 0, 0).code, OKV_OK);
+    assert_int_equal(apply_txn(x->f, 20, &t_stale, 0, 0).code, OKV_ECONDITION);
+
+    /* A reader's shared lock in the range is no obstacle; a prepared write
+     * (exclusive) is, staged or stored. */
+    prepare_here(x->f, 21, 1, "r/6", 0);
+    assert_int_equal(apply_txn(x->f, 22, &t_holds, 0, 0).code, OKV_OK);
+    prepare_here(x->f, 23, 2, "r/5", 1);
+    command_result r = apply_txn(x->f, 24, &t_holds, 0, 0);
+    assert_int_equal(r.code, OKV_ECONFLICT);
+    assert_int_equal(r.reason, TXN_FAIL_LOCKED);
+    flush(x->f);
+    assert_int_equal(apply_txn(x->f, 25, &t_holds, 0, 0).code, OKV_ECONFLICT);
+    txn_cond other = range_of("s/", "s0", 1, okv_range_digest_add(OKV_RANGE_DIGEST_INIT, "s/1",
+                                                                 3, 12));
+    txn t_other = { 1, &other, 0, NULL };
+    assert_int_equal(apply_txn(x->f, 26, &t_other, 0, 0).code, OKV_OK);
+}
+
 /* u32 count, then (u32 length, message) for each of ms. */
 static uint8_t *many(const tpc_msg *ms, uint32_t n, size_t *len)
 {
@@ -665,6 +738,7 @@ int main(void)
         TT(test_fsm__synced_flush_writes_the_batch),
         TT(test_fsm__a_command_of_another_group_is_corruption),
         TT(test_fsm__a_transfer_applies_all_its_writes_at_one_version),
+        TT(test_fsm__a_range_condition_sees_the_batch_and_the_disk),
         TT(test_fsm__a_batch_of_finish_steps_applies_every_one),
         TT(test_fsm__a_malformed_batch_of_2pc_steps_is_corruption),
         TT(test_fsm__a_failed_transaction_writes_nothing_and_replays_its_answer),

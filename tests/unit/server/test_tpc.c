@@ -299,7 +299,7 @@ static grp *grp_new(tpc_group id)
     assert_non_null(g);
     g->g = id;
     g->index = 100;
-    g->ds = (txn_store){ g, data_read, NULL, data_write };
+    g->ds = (txn_store){ g, data_read, NULL, data_write, NULL };
     g->ts = (tpc_store){ g, rec_get, rec_put, lock_get, lock_put, &g->ds };
     return g;
 }

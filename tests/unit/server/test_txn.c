@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "okv_test.h"
+#include "range_digest.h"
 #include "txn.h"
 
 #define ORDERS 1u
@@ -148,9 +149,61 @@ static int mem_write(void *ctx, const txn_key *k, const uint8_t *val, size_t val
     return OKV_OK;
 }
 
+static int key_order(const void *x, const void *y)
+{
+    const entry *a = *(const entry *const *)x, *b = *(const entry *const *)y;
+    size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+    int c = memcmp(a->key, b->key, n);
+    return c ? c : (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+static int in_range(const txn_cond *c, const uint8_t *k, size_t kl)
+{
+    entry probe, lo, hi;
+    const entry *pp = &probe, *plo = &lo, *phi = &hi;
+    memset(&probe, 0, sizeof probe);
+    memset(&lo, 0, sizeof lo);
+    memset(&hi, 0, sizeof hi);
+    memcpy(probe.key, k, kl);
+    probe.key_len = kl;
+    memcpy(lo.key, c->k.key, c->k.key_len);
+    lo.key_len = c->k.key_len;
+    memcpy(hi.key, c->value, c->value_len);
+    hi.key_len = c->value_len;
+    return key_order(&pp, &plo) >= 0 && (c->value_len == 0 || key_order(&pp, &phi) < 0);
+}
+
+/* The range's keys in key order, as the state machine walks them. */
+static int mem_range(void *ctx, const txn_cond *c, uint64_t *count, uint64_t *digest,
+                     int *locked, okv_error *err)
+{
+    (void)err;
+    mem *m = ctx;
+    m->reads++;
+    if (m->read_rc)
+        return m->read_rc;
+    const entry *in[16];
+    size_t n = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        const entry *e = &m->e[i];
+        if (e->table == c->k.table_id && e->partition == c->k.partition &&
+            in_range(c, e->key, e->key_len))
+            in[n++] = e;
+    }
+    qsort(in, n, sizeof in[0], key_order);
+    *count = n;
+    *digest = OKV_RANGE_DIGEST_INIT;
+    for (size_t i = 0; i < n; i++)
+        *digest = okv_range_digest_add(*digest, in[i]->key, in[i]->key_len, in[i]->version);
+    *locked = 0;
+    for (size_t i = 0; i < m->n_locked; i++)
+        *locked |= in_range(c, (const uint8_t *)m->locked[i], strlen(m->locked[i]));
+    return OKV_OK;
+}
+
 static txn_store store_of(mem *m)
 {
-    txn_store s = { m, mem_read, mem_locked, mem_write };
+    txn_store s = { m, mem_read, mem_locked, mem_write, mem_range };
     return s;
 }
 
@@ -410,7 +463,7 @@ static void test_txn__malformed_fields_are_refused(void **state)
         { 1, 0x01, "257 conditions" },     /* n_conds = 257 */
         { 3, 0x01, "257 writes" },
         { 5, 0, "condition 0: unknown kind 0" },
-        { 5, 6, "condition 0: unknown kind 6" },
+        { 5, 7, "condition 0: unknown kind 7" },
         { 6, 3, "condition 0: comparison 3" },   /* a cmp on an EXISTS */
         { 16, 0, "condition 0: key length 0" },
         { 15, 0x04, "condition 0: key length 1025" },
@@ -607,8 +660,8 @@ static void test_txn__validate_refuses_bad_items(void **state)
     expect_invalid(&t, "write 0: key length 1025");
     RESET(); c[0].kind = 0;
     expect_invalid(&t, "condition 0: unknown kind 0");
-    RESET(); c[0].kind = 6;
-    expect_invalid(&t, "condition 0: unknown kind 6");
+    RESET(); c[0].kind = 7;
+    expect_invalid(&t, "condition 0: unknown kind 7");
     RESET(); w[0].kind = 4;
     expect_invalid(&t, "write 0: unknown kind 4");
     RESET(); c[1].cmp = 0;
@@ -1114,6 +1167,160 @@ static void test_txn__eval_write_error_propagates(void **state)
 
 /* ---- describing outcomes --------------------------------------------------- */
 
+/* ---- range conditions (what a scan saw) ----------------------------------- */
+
+static txn_cond range_cond(uint32_t table, const char *lo, const char *hi, int64_t count,
+                           uint64_t digest)
+{
+    txn_cond c = cond(TXN_COND_RANGE, table, lo);
+    c.value = (const uint8_t *)hi;
+    c.value_len = strlen(hi);
+    c.num = count;
+    c.version = digest;
+    return c;
+}
+
+/* The digest of the keys (each at its version) as a scan computes it. */
+static uint64_t digest_of(const char *const *keys, const uint64_t *versions, size_t n)
+{
+    uint64_t h = OKV_RANGE_DIGEST_INIT;
+    for (size_t i = 0; i < n; i++)
+        h = okv_range_digest_add(h, keys[i], strlen(keys[i]), versions[i]);
+    return h;
+}
+
+static void test_txn__range_codec_and_validation(void **state)
+{
+    (void)state;
+    /* Open bounds both ways; the bytes round trip. */
+    txn_cond c[] = { range_cond(ORDERS, "", "", 0, OKV_RANGE_DIGEST_INIT),
+                     range_cond(ORDERS, "c1/", "c1/\xff", 3, 0x0102030405060708ULL),
+                     range_cond(ORDERS, "a", "", INT64_MAX, 0) };
+    txn_write w[] = { put(ORDERS, "c1/x", "v") };
+    txn t = TXN_OF(c, w);
+    okv_error err;
+    assert_int_equal(txn_validate(&t, &err), OKV_OK);
+    size_t len;
+    uint8_t *buf = encode(&t, &len);
+    txn d;
+    assert_int_equal(txn_decode(buf, len, &d, &err), OKV_OK);
+    assert_int_equal(d.n_conds, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(d.conds[i].kind, TXN_COND_RANGE);
+        assert_int_equal(d.conds[i].k.key_len, c[i].k.key_len);
+        assert_int_equal(d.conds[i].value_len, c[i].value_len);
+        assert_int_equal(d.conds[i].num, c[i].num);
+        assert_true(d.conds[i].version == c[i].version);
+    }
+    assert_memory_equal(d.conds[1].value, "c1/\xff", 4);
+    uint8_t *again = malloc(len);
+    assert_non_null(again);
+    txn_encode(&d, again);
+    assert_memory_equal(again, buf, len);
+    free(again);
+    txn_clear(&d);
+    for (size_t n = 0; n < len; n++)   /* every truncation */
+        assert_int_equal(decode_n(buf, n, &err), OKV_ECORRUPT);
+    free(buf);
+
+    /* start >= end, a negative count, an over-long bound: refused. */
+    txn_cond bad[] = { range_cond(ORDERS, "b", "a", 0, 0), range_cond(ORDERS, "b", "b", 0, 0),
+                       range_cond(ORDERS, "a", "b", -1, 0) };
+    for (size_t i = 0; i < 3; i++) {
+        txn one = { 1, &bad[i], 1, w };
+        okv_error_clear(&err);
+        assert_int_equal(txn_validate(&one, &err), OKV_EINVAL);
+        has(err.msg, "condition 0");
+    }
+    static uint8_t longkey[TXN_RANGE_BOUND_MAX + 1];
+    txn_cond lng = range_cond(ORDERS, "a", "", 0, 0);
+    lng.value = longkey;
+    lng.value_len = sizeof longkey;
+    txn one = { 1, &lng, 1, w };
+    assert_int_equal(txn_validate(&one, &err), OKV_EINVAL);
+    has(err.msg, "over the limit");
+}
+
+static void test_txn__range_holds_until_the_range_changes(void **state)
+{
+    (void)state;
+    mem m;
+    memset(&m, 0, sizeof m);
+    mem_put(&m, ORDERS, "c1/o/1", "a", 10);
+    mem_put(&m, ORDERS, "c1/o/2", "b", 11);
+    mem_put(&m, ORDERS, "c2/o/1", "c", 12);   /* outside [c1/, c1/\xff) */
+    const char *keys[] = { "c1/o/1", "c1/o/2" };
+    uint64_t vers[] = { 10, 11 };
+    uint64_t dg = digest_of(keys, vers, 2);
+    txn_store s = store_of(&m);
+    txn_outcome o;
+    okv_error err;
+    txn_cond c[] = { range_cond(ORDERS, "c1/", "c1/\xff", 2, dg) };
+    txn_write w[] = { put(ORDERS, "c1/o/3", "new") };
+    txn t = TXN_OF(c, w);
+
+    /* Unchanged (outside writes do not count): holds, the write applies. */
+    mem_put(&m, ORDERS, "c2/o/2", "d", 13);
+    assert_int_equal(txn_eval(&t, 20, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_OK);
+    assert_int_equal(m.writes, 1);
+
+    /* Now c1/o/3 is there: a phantom for the same condition. */
+    assert_int_equal(txn_eval(&t, 21, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_ECONDITION);
+    assert_int_equal(o.failed, 0);
+    assert_int_equal(o.reason, TXN_FAIL_CONDITION);
+
+    /* A new version of a key in range, or a delete: changed too. */
+    const char *k3[] = { "c1/o/1", "c1/o/2", "c1/o/3" };
+    uint64_t v3[] = { 10, 11, 20 };
+    c[0].num = 3;
+    c[0].version = digest_of(k3, v3, 3);
+    txn check = { 1, c, 0, NULL };
+    assert_int_equal(txn_eval(&check, 22, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_OK);
+    mem_put(&m, ORDERS, "c1/o/2", "b2", 23);
+    assert_int_equal(txn_eval(&check, 24, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_ECONDITION);
+    v3[1] = 23;
+    c[0].version = digest_of(k3, v3, 3);
+    assert_int_equal(txn_eval(&check, 25, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_OK);
+    txn_key gone = K(ORDERS, "c1/o/1");
+    assert_int_equal(mem_write(&m, &gone, NULL, 0, 26, &err), OKV_OK);
+    assert_int_equal(txn_eval(&check, 27, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_ECONDITION);
+
+    /* An empty range is (0, INIT); the open range counts the partition. */
+    txn_cond none[] = { range_cond(ORDERS, "c9/", "c9/\xff", 0, OKV_RANGE_DIGEST_INIT) };
+    txn tn = { 1, none, 0, NULL };
+    assert_int_equal(txn_eval(&tn, 28, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_OK);
+    txn_cond all[] = { range_cond(ORDERS, "", "", 4, 0) };
+    txn ta = { 1, all, 0, NULL };
+    assert_int_equal(txn_eval(&ta, 29, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_ECONDITION);   /* 4 keys, another digest */
+
+    /* An exclusive lock in the range: a conflict before any condition. */
+    m.locked[m.n_locked++] = "c1/o/9";
+    size_t writes = m.writes;
+    assert_int_equal(txn_eval(&t, 30, &s, &o, &err), OKV_OK);
+    assert_int_equal(o.code, OKV_ECONFLICT);
+    assert_int_equal(o.reason, TXN_FAIL_LOCKED);
+    assert_int_equal(m.writes, writes);
+
+    /* A store that cannot walk ranges (2PC's) refuses the condition. */
+    s.range = NULL;
+    okv_error_clear(&err);
+    assert_int_equal(txn_eval(&check, 31, &s, &o, &err), OKV_EINVAL);
+    has(err.msg, "range condition");
+
+    char msg[256];
+    txn_outcome f = { OKV_ECONDITION, TXN_FAIL_CONDITION, 0, 0 };
+    txn_outcome_describe(&t, &f, msg, sizeof msg);
+    has(msg, "range up to 'c1/\\xff' unchanged, 3 keys");
+}
+
 static void test_txn__describe_each_reason(void **state)
 {
     (void)state;
@@ -1228,6 +1435,8 @@ int main(void)
         cmocka_unit_test(test_txn__eval_add_to_a_non_counter),
         cmocka_unit_test(test_txn__eval_delete),
         cmocka_unit_test(test_txn__eval_lock_conflict_wins_and_writes_nothing),
+        cmocka_unit_test(test_txn__range_codec_and_validation),
+        cmocka_unit_test(test_txn__range_holds_until_the_range_changes),
         cmocka_unit_test(test_txn__eval_read_error_propagates),
         cmocka_unit_test(test_txn__eval_write_error_propagates),
         cmocka_unit_test(test_txn__describe_each_reason),
