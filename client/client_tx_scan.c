@@ -296,13 +296,16 @@ int okv_tx_scan(okv_tx *t, const char *table, const okv_scan_opts *opts, okv_sca
     int rc = okv_scan(t->c, table, &o, &res);
     if (rc != OKV_OK)
         return rc;
+    /* The table list first: page_bounds asks which partition a prefix
+     * with a '/' names. */
+    long nparts = client_route_partitions(t->c, table, o.timeout_ms);
     bounds b;
-    rc = page_bounds(t, table, &o, res, &b);
-    long nparts = rc == OKV_OK ? client_route_partitions(t->c, table, o.timeout_ms) : 0;
-    if (rc == OKV_OK && nparts <= 0)
+    if (nparts <= 0)
         rc = client_fail(t->c, OKV_EUNAVAILABLE, "okv_tx_scan: the partitions of table %s are "
                          "not known yet (the cluster's table list did not load); retry",
                          table);
+    else
+        rc = page_bounds(t, table, &o, res, &b);
     for (long p = 0; rc == OKV_OK && p < nparts; p++)
         if (b.partition < 0 || b.partition == p)
             rc = record(t, table, (uint32_t)p, &b, res);

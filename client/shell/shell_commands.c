@@ -324,7 +324,10 @@ static int scan_fetch(shell_ctx *ctx, const char *table, okv_scan_opts opts, uin
         uint64_t want = limit - p->rows;
         opts.limit = (uint32_t)(want < page ? want : page);
         okv_scan_result *r = NULL;
-        int rc = okv_scan(ctx->client, table, &opts, &r);
+        /* In a transaction: through it (its writes show; commit checks
+         * that nothing in the scanned range changed). */
+        int rc = ctx->tx ? okv_tx_scan(ctx->tx, table, &opts, &r)
+                         : okv_scan(ctx->client, table, &opts, &r);
         if (rc != OKV_OK)
             return rc;
         if (scan_pages_push(p, r) != 0) {
@@ -417,10 +420,6 @@ static void scan_print_human(shell_ctx *ctx, const scan_pages *p)
 
 static int cmd_scan(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a)
 {
-    if (ctx->tx)
-        return shell_cmd_fail_usage(ctx, def, "scan does not go through a transaction (a scan "
-                                              "inside one is not built yet): commit or abort "
-                                              "first");
     const char *table = a->pos[0]->bytes;
     const shell_arg *prefix = a->npos > 1 ? a->pos[1] : NULL;
     const shell_arg *from = a->flag[0], *to = a->flag[1];

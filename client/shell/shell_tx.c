@@ -3,8 +3,8 @@
  * put / del / add go through the transaction (okv_tx_*: reads record what
  * they saw, writes are buffered), then commit or abort.
  *
- * While a transaction is open, `get` reads through it (its own buffered
- * writes first), `put`, `del` and `add` buffer, and nothing is written
+ * While a transaction is open, `get` and `scan` read through it (its own
+ * buffered writes first), `put`, `del` and `add` buffer, and nothing is written
  * until `commit`, which applies everything only if nothing the transaction
  * read has changed (else "conflict": run it again). `add` outside a
  * transaction commits one add on its own.

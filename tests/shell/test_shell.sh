@@ -357,6 +357,9 @@ check "begin/add/commit in one partition commits" out_has "committed (version"
 check "  ...and reads its buffered add, then the applied one" bash -c '[ "$(grep -cx 40 <<<"$1")" = 2 ]' _ "$out"
 run -e 'begin; get accounts t1/carol --int yes; add accounts t1/carol -50 --floor 0; commit'
 check "a floor in an interactive transaction fails the commit" err_has "below its floor"
+run -e 'begin; put accounts t1/dave d; scan accounts t1/; commit'
+check "scan in a transaction shows its buffered put" out_has "t1/dave"
+check "  ...and commits in one partition" out_has "committed (version"
 run -e 'txn accounts add t1/bob'
 check "txn with a missing argument is a usage error" err_has "needs 2 arguments"
 run -e 'txn accounts frobnicate t1/bob'
