@@ -429,6 +429,24 @@ def step_txn(s, st):
                  what="an empty Txn")
     chk = txn(s, [C(kind=C.VALUE_EQUALS, table="orders", key=o, value=b"paid")], [])
     check(chk.committed and chk.version > p2.version, "a check (conditions only) commits")
+    # A RANGE condition from another language: what a scan of cust9/ saw
+    # (count and digest as proto/orderkv.proto defines them) still holds,
+    # and a write commits with it; then an insert in the range is caught.
+    put(s, "orders", b"cust9/o2", b"x")
+    seen, _ = scan_all(s, "orders", 100, prefix=b"cust9/")
+    nparts = {t.name: t.partitions for t in
+              s.admin.Status(pb.StatusRequest(), timeout=RPC_TIMEOUT).tables}["orders"]
+    part = partition_of(b"cust9/", nparts)
+    rng = C(kind=C.RANGE, table="orders", partition=part, key=b"cust9/", end=b"cust90",
+            count=len(seen), version=range_digest(seen))
+    r3 = txn(s, [rng], [W(kind=W.PUT, table="orders", key=b"cust9/n", value=b"%d" % len(seen))])
+    check(r3.committed, "a write guarded by a RANGE condition commits")
+    expect_error(s.kv.Txn, pb.TxnRequest(conditions=[rng], writes=[
+        W(kind=W.PUT, table="orders", key=b"cust9/n", value=b"stale")]),
+        SC.FAILED_PRECONDITION, ["range"], what="a RANGE condition after an insert")
+    expect_error(s.kv.Txn, pb.TxnRequest(conditions=[rng], writes=[
+        W(kind=W.PUT, table="payments", key=b"cust9/n", value=b"1")]),
+        SC.INVALID_ARGUMENT, ["one partition"], what="a RANGE condition across partitions")
     expect_error(s.kv.Txn, pb.TxnRequest(writes=[W(kind=W.PUT, table="nope", key=b"k")]),
                  SC.NOT_FOUND, ["unknown table"], what="Txn on an unknown table")
     st["txn"] = 1
@@ -772,6 +790,17 @@ NOT_LEADER_RE = re.compile(r"node \d+ at (\S+) does")
 ACCT_A, ACCT_B, ORDER_K, ORDER_NEVER = b"alice/acct", b"bob/acct", b"cust7/o-1", b"cust8/o-2"
 # server/txn/tpc.c, message format 1 (the bytes a TxnPartRequest carries).
 TPC_FORMAT, TPC_PREPARE, TPC_CHECK, TPC_FORGET = 1, 1, 4, 6
+
+
+def range_digest(kvs):
+    """A range condition's digest (proto/orderkv.proto, TxnCondition RANGE):
+    FNV-1a 64 over each key's length (u16 big-endian), bytes and version
+    (u64 big-endian), in key order."""
+    h = 0xcbf29ce484222325
+    for kv in sorted(kvs, key=lambda kv: kv.key):
+        for c in struct.pack(">H", len(kv.key)) + kv.key + struct.pack(">Q", kv.version):
+            h = ((h ^ c) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
 
 
 def partition_of(key, partitions):
