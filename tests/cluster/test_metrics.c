@@ -357,7 +357,8 @@ static void scrape_counts_puts_and_survives_garbage(void **state)
     /* Garbage, an oversized head, a bad method: 400/405, and the node
      * still serves /metrics and its clients. */
     const char *addr = fx->metrics[1];
-    char *resp = http_raw(addr, "\x16\x03\x01\x02\x00 not http\r\n\r\n", 20);
+    static const char garbage[] = "\x16\x03\x01\x02\x00 not http\r\n\r\n";
+    char *resp = http_raw(addr, garbage, sizeof garbage - 1);
     assert_non_null(resp);
     assert_int_equal(strncmp(resp, "HTTP/1.1 400 ", 13), 0);
     free(resp);
@@ -370,7 +371,8 @@ static void scrape_counts_puts_and_survives_garbage(void **state)
     assert_non_null(resp);
     assert_int_equal(strncmp(resp, "HTTP/1.1 400 ", 13), 0);
     free(resp);
-    resp = http_raw(addr, "DELETE /metrics HTTP/1.1\r\n\r\n", 28);
+    static const char delete[] = "DELETE /metrics HTTP/1.1\r\n\r\n";
+    resp = http_raw(addr, delete, sizeof delete - 1);
     assert_non_null(resp);
     assert_int_equal(strncmp(resp, "HTTP/1.1 405 ", 13), 0);
     free(resp);
