@@ -103,7 +103,10 @@ static char *http_raw(const char *hostport, const char *req, size_t len)
 static char *http_get(const char *hostport, const char *path)
 {
     char req[1024];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, hostport);
+    /* Connection: close, or Prometheus's API keeps the connection open
+     * and every read would wait for http_raw's timeout. */
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                     path, hostport);
     char *resp = http_raw(hostport, req, (size_t)n);
     if (!resp)
         return NULL;
