@@ -8,7 +8,8 @@
  *     is `# HELP`, `# TYPE` or a sample `name{labels} value`, and every
  *     sample's family has HELP and TYPE before it;
  *   - after PUTS puts through liborderkv, the put counter summed over the
- *     cluster grew by at least PUTS, and so did the Raft proposals;
+ *     cluster grew by at least PUTS, and so did the Raft proposals; a
+ *     committed, a refused and a two-phase transaction are counted;
  *   - garbage and an oversized request get 400 and the node goes on
  *     serving both /metrics and its clients.
  * test_cluster_metrics --prometheus: a real Prometheus (PROMETHEUS, else
@@ -329,6 +330,47 @@ static void do_puts(fixture *fx, int n)
     okv_close(cl);
 }
 
+/* A series summed over the three nodes. */
+static double cluster_sum(fixture *fx, const char *series)
+{
+    double sum = 0;
+    for (int id = 1; id <= 3; id++) {
+        char *text = http_get(fx->metrics[id], "/metrics");
+        assert_non_null(text);
+        sum += sample_value(text, series);
+        free(text);
+    }
+    return sum;
+}
+
+/* One transaction in one partition that commits, one that a condition
+ * stops, one across tables (two-phase commit) that commits. */
+static void do_txns(fixture *fx)
+{
+    okv_client *cl = NULL;
+    assert_int_equal(okv_connect(&cl, fx->c->all, NULL), OKV_OK);
+    okv_txn_req *t = NULL;
+    okv_txn_outcome o;
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    okv_txn_req_put(t, "orders", "t1/a", 4, "x", 1);
+    okv_txn_req_put(t, "orders", "t1/b", 4, "y", 1);
+    assert_int_equal(okv_txn_commit(cl, t, &o, CALL_MS), OKV_OK);
+    okv_txn_req_free(t);
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    okv_txn_req_absent(t, "orders", "t1/a", 4);
+    okv_txn_req_put(t, "orders", "t1/c", 4, "z", 1);
+    assert_int_equal(okv_txn_commit(cl, t, &o, CALL_MS), OKV_ECONDITION);
+    okv_txn_req_free(t);
+    assert_int_equal(okv_txn_req_new(&t), OKV_OK);
+    okv_txn_req_put(t, "orders", "t2/a", 4, "x", 1);
+    okv_txn_req_put(t, "payments", "t2/b", 4, "y", 1);
+    int rc = okv_txn_commit(cl, t, &o, CALL_MS);
+    if (rc != OKV_OK)
+        fail_msg("two-phase txn: %s: %s", okv_strerror(rc), okv_errmsg(cl));
+    okv_txn_req_free(t);
+    okv_close(cl);
+}
+
 static void scrape_counts_puts_and_survives_garbage(void **state)
 {
     fixture *fx = *state;
@@ -356,6 +398,12 @@ static void scrape_counts_puts_and_survives_garbage(void **state)
     }
     assert_true(proposals >= PUTS);
     assert_true(led >= 1);
+
+    /* Transactions: by path and outcome. */
+    do_txns(fx);
+    assert_true(cluster_sum(fx, "orderkv_txn_commits_total{path=\"one_partition\"}") >= 1);
+    assert_true(cluster_sum(fx, "orderkv_txn_aborts_total{path=\"one_partition\"}") >= 1);
+    assert_true(cluster_sum(fx, "orderkv_txn_commits_total{path=\"two_phase\"}") >= 1);
 
     /* Garbage, an oversized head, a bad method: 400/405, and the node
      * still serves /metrics and its clients. */
