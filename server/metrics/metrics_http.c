@@ -257,8 +257,15 @@ static void on_writable(conn *c)
 static void accept_one(metrics_http *h)
 {
     int fd = accept(h->listen_fd, NULL, NULL);
-    if (fd < 0)
+    if (fd < 0) {
+        /* Out of descriptors: the socket stays readable, so back off
+         * rather than spin; the node's own descriptors matter more. */
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            struct timespec ts = { 0, 100 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+        }
         return;
+    }
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
         close(fd);
