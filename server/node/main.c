@@ -284,14 +284,22 @@ static int run(const config *cfg, const sigset_t *sigs)
         OKV_ERROR("cannot start: %s", err.msg);
         return 1;
     }
-    /* Metrics only with --metrics-listen: without it nothing is counted. */
+    /* Metrics only with --metrics-listen: without it nothing is counted.
+     * Bound here too, so a port in use leaves no data dir behind; what a
+     * scrape reads of the node is added once it all exists (below). */
     if (cfg->metrics_listen[0]) {
-        if (!(n.metrics = node_metrics_new())) {
-            OKV_ERROR("cannot start: %s", "out of memory");
+        if (!(n.metrics = node_metrics_new()))
+            rc = okv_error_set(&err, OKV_ENOMEM, "out of memory");
+        else
+            rc = metrics_http_new(&g_metrics_http, node_metrics_registry(n.metrics),
+                                  cfg->metrics_listen, &err);
+        if (rc) {
+            OKV_ERROR("cannot start: %s", err.msg);
             stop_all(&n, NULL);
             return 1;
         }
         rpc_server_set_metrics(n.rpc, node_metrics_registry(n.metrics));
+        OKV_INFO("serving metrics at http://%s/metrics", metrics_http_address(g_metrics_http));
     }
     int ignored = 0;
     rc = kvstore_open(&n.kv, cfg->data_dir, cfg->partitions, &ignored, &err);
@@ -330,20 +338,12 @@ static int run(const config *cfg, const sigset_t *sigs)
         stop_all(&n, tp);
         return 1;
     }
-    if (cfg->metrics_listen[0]) {
-        /* After everything its scrapes read exists, before the port file
-         * tells a waiting test the node is up. */
-        if (node_metrics_add_node(n.metrics, &n) != 0)
-            rc = okv_error_set(&err, OKV_ENOMEM, "out of memory");
-        else
-            rc = metrics_http_new(&g_metrics_http, node_metrics_registry(n.metrics),
-                                  cfg->metrics_listen, &err);
-        if (rc) {
-            OKV_ERROR("cannot start: %s", err.msg);
-            stop_all(&n, tp);
-            return 1;
-        }
-        OKV_INFO("serving metrics at http://%s/metrics", metrics_http_address(g_metrics_http));
+    /* After everything those series read exists, before the port file
+     * tells a waiting test the node is up. */
+    if (n.metrics && node_metrics_add_node(n.metrics, &n) != 0) {
+        OKV_ERROR("cannot start: %s", "out of memory");
+        stop_all(&n, tp);
+        return 1;
     }
     snprintf(n.listen_address, sizeof n.listen_address, "%s", rpc_server_address(n.rpc));
     if (cfg->port_file[0] && write_port_file(cfg->port_file, n.listen_address) != 0) {

@@ -5,10 +5,11 @@
  * modules that already count (raftstore, committer, RocksDB, /proc).
  *
  * Life: node_metrics_new before the rpc server takes methods (it records
- * per-method series); node_metrics_add_node once the store (and, in
- * cluster mode, the raft store) exist; the HTTP endpoint (metrics_http.h)
- * starts last and stops first, so no scrape reads a module being torn
- * down; node_metrics_free after everything else.
+ * per-method series); the HTTP endpoint (metrics_http.h) may serve from
+ * then on; node_metrics_add_node once the store (and, in cluster mode,
+ * the raft store) exist, which is when scrapes start reading them; the
+ * endpoint stops first at shutdown, so no scrape reads a module being
+ * torn down; node_metrics_free after everything else.
  */
 #ifndef OKV_SERVER_NODE_METRICS_H
 #define OKV_SERVER_NODE_METRICS_H
