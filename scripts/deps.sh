@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages orderkv needs, if any are missing.
 #   scripts/deps.sh build   what building and running needs
 #   scripts/deps.sh test    + what the test suite needs (Python gRPC client;
-#                           namespaces, nftables, libfaketime and gnuplot for jepsen/)
+#                           namespaces, nftables, libfaketime and gnuplot for jepsen/;
+#                           prometheus for cluster.metrics_prometheus)
 #   scripts/deps.sh ci      + clang/libFuzzer, valgrind, gcovr
 # Everything comes from Debian's archive; nothing is downloaded from elsewhere.
 # Not root: prints the exact apt-get line to run and exits 1.
@@ -14,9 +15,9 @@ pkgs=(gcc make cmake pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-compile
 case "$level" in
   build) ;;
   test) pkgs+=(python3 python3-grpcio python3-grpc-tools python3-protobuf
-               iproute2 nftables faketime gnuplot-nox) ;;
+               iproute2 nftables faketime gnuplot-nox prometheus) ;;
   ci) pkgs+=(python3 python3-grpcio python3-grpc-tools python3-protobuf
-             iproute2 nftables faketime gnuplot-nox
+             iproute2 nftables faketime gnuplot-nox prometheus
              clang libclang-rt-14-dev valgrind gcovr procps) ;;
   *) echo "usage: scripts/deps.sh build|test|ci" >&2; exit 2 ;;
 esac
@@ -38,5 +39,13 @@ fi
 echo "installing: ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# Packages with a daemon (prometheus) must not start it: the tests run
+# their own Prometheus on a free port. policy-rc.d answering 101 tells
+# the maintainer scripts not to start services; ours is removed after.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

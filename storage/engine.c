@@ -564,6 +564,14 @@ static rocksdb_writeoptions_t *wopts(const engine *e, int sync)
     return sync ? e->wopts_sync : e->wopts_nosync;
 }
 
+int engine_property_uint(engine *e, enum engine_cf cf, const char *name, uint64_t *out)
+{
+    if ((unsigned)cf >= ENGINE_CF_COUNT)
+        return OKV_EINVAL;
+    return rocksdb_property_int_cf(e->db, e->cf[cf + 1], name, out) == 0 ? OKV_OK
+                                                                          : OKV_ENOTFOUND;
+}
+
 int engine_get(engine *e, enum engine_cf cf, const void *key, size_t key_len,
                char **val_out, size_t *len_out, okv_error *err)
 {

@@ -61,6 +61,12 @@ int engine_open(engine **out, const char *dir, const engine_options *opts, okv_e
  * RocksDB cleanly. Accepts NULL. No batch write or iterator may be live. */
 void engine_close(engine *e);
 
+/* An integer property of column family cf, read for metrics (e.g.
+ * "rocksdb.estimate-num-keys", "rocksdb.cur-size-all-mem-tables"); any
+ * thread. OKV_ENOTFOUND if the engine has no such property (the in-memory
+ * engine has none). */
+int engine_property_uint(engine *e, enum engine_cf cf, const char *name, uint64_t *out);
+
 /* Point read. On success *val_out is malloc'd (caller frees with free()),
  * *len_out its length. OKV_ENOTFOUND if absent. */
 int engine_get(engine *e, enum engine_cf cf, const void *key, size_t key_len,

@@ -330,6 +330,15 @@ const char *engine_dir(const engine *e)
     return e->d->dir;
 }
 
+int engine_property_uint(engine *e, enum engine_cf cf, const char *name, uint64_t *out)
+{
+    (void)e;
+    (void)cf;
+    (void)name;
+    *out = 0;
+    return OKV_ENOTFOUND;
+}
+
 int engine_get(engine *e, enum engine_cf cf, const void *key, size_t key_len, char **val_out,
                size_t *len_out, okv_error *err)
 {

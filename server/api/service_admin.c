@@ -48,7 +48,7 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     struct raftstore_snap_stats ss = { 0, 0, 0, 0 };
     if (n->rs)
         raftstore_snap_stats_get(n->rs, &ss);
-    struct raftstore_io_stats io = { 0, 0, 0, 0 };
+    struct raftstore_io_stats io = { 0, 0, 0, 0, 0 };
     if (n->rs)
         raftstore_io_stats_get(n->rs, &io);
     /* A cluster node's "writes" and "syncs" are its raft log's: entries

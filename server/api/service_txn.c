@@ -16,6 +16,7 @@
 #include "fsm.h"
 #include "log.h"
 #include "node.h"
+#include "node_metrics.h"
 #include "orderkv.pb-c.h"
 #include "request_txn.h"
 #include "tpc_driver.h"
@@ -30,6 +31,8 @@ typedef struct txn_call {
 
 static void reply_outcome(txn_call *tc, const command_result *r)
 {
+    node_metrics_txn(tc->n->metrics, tc->req.multi ? NODE_TXN_TWO_PHASE : NODE_TXN_ONE_PARTITION,
+                     r->code, r->reason);
     Orderkv__V1__TxnResponse resp = ORDERKV__V1__TXN_RESPONSE__INIT;
     Orderkv__V1__Error e = ORDERKV__V1__ERROR__INIT;
     char msg[OKV_ERRMSG_MAX];
@@ -149,6 +152,7 @@ static void tpc_answered(void *arg, const tpc_answer *a)
         command_result r = { a->code, 0, 0, a->failed, a->reason, 0 };
         reply_outcome(tc, &r);
     } else if (a->code == OKV_ECONFLICT) {
+        node_metrics_txn(tc->n->metrics, NODE_TXN_TWO_PHASE, a->code, 0);
         service_reply_error(tc->call, a->code, "the transaction was aborted (it met another "
                                                "transaction or ran past its deadline); nothing "
                                                "applied, retry");

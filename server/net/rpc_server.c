@@ -112,8 +112,77 @@ static void request_slot(rpc_server *s, rpc_method *m)
     }
 }
 
+/* ---- metrics ------------------------------------------------------------- */
+
+static const char *const code_names[RPC_METRIC_CODES] = {
+    "OK", "NOT_FOUND", "INVALID_ARGUMENT", "UNAVAILABLE", "TIMEOUT", "NOT_LEADER",
+    "CONFLICT", "UNKNOWN", "INTERNAL", "NO_MEMORY", "CORRUPT", "IO", "UNIMPLEMENTED",
+    "FORMAT", "PROTOCOL", "CONDITION_FAILED", "ILLEGAL", "INSUFFICIENT_FUNDS", "SOLD_OUT",
+    "IDEMPOTENCY", "IN_PROGRESS", "OTHER",
+};
+
+/* Latency buckets in seconds: 100 us to 10 s (a put waits for a
+ * replicated sync, a transaction for two rounds). */
+static const double latency_bounds[] = { 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                         0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                         1,      2.5,     5,      10 };
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* "/orderkv.v1.KV/Get" -> "KV/Get". */
+static void method_metrics_init(rpc_method *m, const char *path)
+{
+    const char *p = path[0] == '/' ? path + 1 : path;
+    if (strncmp(p, "orderkv.v1.", 11) == 0)
+        p += 11;
+    snprintf(m->label, sizeof m->label, "%s", p);
+    for (size_t i = 0; i < RPC_METRIC_CODES; i++)
+        atomic_init(&m->by_code[i], NULL);
+    atomic_init(&m->latency, NULL);
+}
+
+void rpc_server_set_metrics(rpc_server *s, struct metrics_registry *reg)
+{
+    s->metrics = reg;
+    method_metrics_init(&s->unknown, "unknown");
+}
+
+/* Counts an answer: once per call, on whichever thread answers. */
+static void record_reply(rpc_call *c, int code)
+{
+    rpc_server *s = c->srv;
+    if (!s->metrics || !c->start_ns)
+        return;
+    rpc_method *m = c->method ? c->method : &s->unknown;
+    size_t i = code <= 0 && -code < RPC_METRIC_CODES - 1 ? (size_t)-code : RPC_METRIC_CODES - 1;
+    metrics_counter *ctr = atomic_load_explicit(&m->by_code[i], memory_order_acquire);
+    if (!ctr) {
+        metrics_label l[2] = { { "method", m->label }, { "code", code_names[i] } };
+        ctr = metrics_counter_get(s->metrics, "orderkv_rpc_requests_total",
+                                  "Calls answered, by method and result code.", l, 2);
+        atomic_store_explicit(&m->by_code[i], ctr, memory_order_release);
+    }
+    metrics_counter_inc(ctr);
+    metrics_histogram *h = atomic_load_explicit(&m->latency, memory_order_acquire);
+    if (!h) {
+        metrics_label l = { "method", m->label };
+        h = metrics_histogram_get(s->metrics, "orderkv_rpc_duration_seconds",
+                                  "Time from a call's arrival to its answer, by method.",
+                                  latency_bounds, sizeof latency_bounds / sizeof latency_bounds[0],
+                                  &l, 1);
+        atomic_store_explicit(&m->latency, h, memory_order_release);
+    }
+    metrics_histogram_observe(h, (double)(mono_ns() - c->start_ns) / 1e9);
+}
+
 void rpc_call_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp, size_t resp_len)
 {
+    record_reply(c, code);
     if (c->batch) {
         rpc_batch_reply(c, code, msg, resp, resp_len);
         return;
@@ -160,8 +229,7 @@ static void on_arrival(rpc_server *s, rpc_call *c)
         fn(arg, s, call);
         return;
     }
-    atomic_fetch_add(&s->active_calls, 1);
-    c->active = 1;
+    rpc_server_count_active(s, c);
     if (!c->method) {
         char *path = grpc_slice_to_c_string(c->details.method);
         char msg[256];
@@ -288,6 +356,7 @@ int rpc_server_add_method(rpc_server *s, const char *path, rpc_handler fn, void 
     snprintf(m->path, sizeof m->path, "%s", path);
     m->fn = fn;
     m->arg = arg;
+    method_metrics_init(m, path);
     m->handle = grpc_server_register_method(s->server, m->path, NULL,
                                             GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
     if (!m->handle)
@@ -318,6 +387,7 @@ void rpc_server_count_active(rpc_server *s, rpc_call *c)
 {
     atomic_fetch_add(&s->active_calls, 1);
     c->active = 1;
+    c->start_ns = s->metrics ? mono_ns() : 0;
 }
 
 rpc_method *rpc_server_find_method(rpc_server *s, const char *path)

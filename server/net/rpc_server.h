@@ -36,6 +36,15 @@ int rpc_server_new(rpc_server **out, const char *address, okv_error *err);
 /* The address actually bound, e.g. "127.0.0.1:34567" (borrowed). */
 const char *rpc_server_address(const rpc_server *s);
 
+/* Records, for every unary call (batched items included), a counter by
+ * method and result code and a latency histogram by method in reg
+ * (borrowed; it must outlive the server): orderkv_rpc_requests_total and
+ * orderkv_rpc_duration_seconds (docs/operations.md "Metrics"). Call it
+ * before any method is added. The hot path is two relaxed atomic adds and
+ * a compare-and-swap loop on the histogram's sum. */
+struct metrics_registry;
+void rpc_server_set_metrics(rpc_server *s, struct metrics_registry *reg);
+
 /* Registers a method by full path ("/orderkv.v1.KV/Get"). Before start only. */
 int rpc_server_add_method(rpc_server *s, const char *path, rpc_handler fn, void *arg,
                           okv_error *err);

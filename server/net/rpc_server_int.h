@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "metrics.h"
 #include "rpc_server.h"
 #include "rpc_stream.h"
 
@@ -17,6 +18,8 @@
 /* Calls requested ahead per method: how many calls of one method can arrive
  * at once before gRPC queues them internally. */
 #define SLOTS_PER_METHOD 64
+/* Result codes counted apart: OKV_OK down to OKV_EINPROGRESS, then "other". */
+#define RPC_METRIC_CODES 22
 
 typedef struct rpc_method {
     char path[128];
@@ -24,6 +27,13 @@ typedef struct rpc_method {
     rpc_handler fn;        /* unary methods */
     rpc_stream_handler stream_fn;   /* streaming methods (fn == NULL) */
     void *arg;
+    /* Metrics (rpc_server_set_metrics), created at the method's first
+     * answer and then only loaded, so a method never called shows
+     * nothing: the latency histogram and a counter per result code
+     * (index -code; the last slot is any other code). */
+    char label[64];
+    _Atomic(metrics_histogram *) latency;
+    _Atomic(metrics_counter *) by_code[RPC_METRIC_CODES];
 } rpc_method;
 
 enum call_state { CALL_REQUESTED, CALL_REPLYING };
@@ -46,6 +56,7 @@ struct rpc_call {
      * not as a gRPC call of its own (call is NULL then). */
     struct rpc_batch_stream *batch;
     uint64_t item_id;
+    uint64_t start_ns;             /* arrival (CLOCK_MONOTONIC), for the latency */
 };
 
 struct rpc_server {
@@ -65,6 +76,8 @@ struct rpc_server {
     pthread_cond_t cv;
     int shutdown_done;             /* guarded by mu */
     int drained;                   /* rpc_server_drain ran */
+    metrics_registry *metrics;     /* NULL: none recorded */
+    rpc_method unknown;            /* metrics of calls to methods nobody serves */
 };
 
 /* A call slot (or, with batch set by the caller, a stream item); counted

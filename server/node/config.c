@@ -73,6 +73,9 @@ const char *config_usage(void)
            "                        (default 86400000 = 24 h; 0 = forever): a resend\n"
            "                        within it gets the first answer\n"
            "  --idem-gc-every-ms N  how often expired keys are dropped (default 600000)\n"
+           "  --metrics-listen HOST:PORT  serve Prometheus metrics at\n"
+           "                        http://HOST:PORT/metrics (default: off; port 0\n"
+           "                        picks a free port, logged at start)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
            "                        dashes) from FILE; later flags override it\n"
            "  -h, --help            show this help\n"
@@ -112,6 +115,12 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
         if (!strchr(value, ':'))
             return okv_error_set(err, OKV_EINVAL, "--listen: '%s' is not HOST:PORT", value);
         return set_string(c->listen, sizeof c->listen, key, value, err);
+    }
+    if (strcmp(key, "metrics-listen") == 0) {
+        if (!strchr(value, ':'))
+            return okv_error_set(err, OKV_EINVAL, "--metrics-listen: '%s' is not HOST:PORT",
+                                 value);
+        return set_string(c->metrics_listen, sizeof c->metrics_listen, key, value, err);
     }
     if (strcmp(key, "initial-cluster") == 0)
         return set_string(c->initial_cluster, sizeof c->initial_cluster, key, value, err);

@@ -37,6 +37,7 @@ typedef struct config {
     int64_t idem_retention_ms;   /* orders: idempotency records kept at least this; 0 = ever */
     int idem_gc_every_ms;        /* orders: how often expired records are looked for */
     char initial_cluster[4096];   /* "" = single-node mode */
+    char metrics_listen[128];     /* "" = no /metrics endpoint */
     int show_help;
     int show_version;
 } config;

@@ -19,7 +19,9 @@
 #include "fsm.h"
 #include "log.h"
 #include "meta.h"
+#include "metrics_http.h"
 #include "node.h"
+#include "node_metrics.h"
 #include "orders_gc.h"
 #include "snap_recv.h"
 #include "snap_send.h"
@@ -140,6 +142,7 @@ static uint64_t preferred_leader(void *ctx, uint64_t group)
 }
 
 static transport *g_transport;
+static metrics_http *g_metrics_http;   /* --metrics-listen */
 
 static int peer_alive(void *ctx, uint64_t node_id)
 {
@@ -239,6 +242,8 @@ static int write_port_file(const char *path, const char *address)
  * hosts its streams) and RocksDB. */
 static void stop_all(node *n, transport *tp)
 {
+    metrics_http_free(g_metrics_http);   /* first: its scrapes read every module */
+    g_metrics_http = NULL;
     rpc_server_drain(n->rpc, 0);
     orders_gc_free(n->orders_gc);   /* uses the driver's client */
     n->orders_gc = NULL;
@@ -258,6 +263,9 @@ static void stop_all(node *n, transport *tp)
     snap_recv_free(g_snap_recv);   /* after the server released its streams */
     g_snap_recv = NULL;
     kvstore_close(n->kv);
+    n->kv = NULL;
+    node_metrics_free(n->metrics);   /* last: the server's methods pointed into it */
+    n->metrics = NULL;
 }
 
 static int run(const config *cfg, const sigset_t *sigs)
@@ -275,6 +283,23 @@ static int run(const config *cfg, const sigset_t *sigs)
     if (rc) {
         OKV_ERROR("cannot start: %s", err.msg);
         return 1;
+    }
+    /* Metrics only with --metrics-listen: without it nothing is counted.
+     * Bound here too, so a port in use leaves no data dir behind; what a
+     * scrape reads of the node is added once it all exists (below). */
+    if (cfg->metrics_listen[0]) {
+        if (!(n.metrics = node_metrics_new()))
+            rc = okv_error_set(&err, OKV_ENOMEM, "out of memory");
+        else
+            rc = metrics_http_new(&g_metrics_http, node_metrics_registry(n.metrics),
+                                  cfg->metrics_listen, &err);
+        if (rc) {
+            OKV_ERROR("cannot start: %s", err.msg);
+            stop_all(&n, NULL);
+            return 1;
+        }
+        rpc_server_set_metrics(n.rpc, node_metrics_registry(n.metrics));
+        OKV_INFO("serving metrics at http://%s/metrics", metrics_http_address(g_metrics_http));
     }
     int ignored = 0;
     rc = kvstore_open(&n.kv, cfg->data_dir, cfg->partitions, &ignored, &err);
@@ -310,6 +335,13 @@ static int run(const config *cfg, const sigset_t *sigs)
         (clustered && (rc = orders_gc_new(&n.orders_gc, &n, cfg->idem_retention_ms,
                                           cfg->idem_gc_every_ms, &err)))) {
         OKV_ERROR("cannot start: %s", err.msg);
+        stop_all(&n, tp);
+        return 1;
+    }
+    /* After everything those series read exists, before the port file
+     * tells a waiting test the node is up. */
+    if (n.metrics && node_metrics_add_node(n.metrics, &n) != 0) {
+        OKV_ERROR("cannot start: %s", "out of memory");
         stop_all(&n, tp);
         return 1;
     }

@@ -31,6 +31,7 @@ typedef struct node {
     struct meta *meta;              /* the meta group's watcher (meta.h) */
     struct tpc_driver *tpc;         /* two-phase commit (tpc_driver.h) */
     struct orders_gc *orders_gc;    /* idempotency records' retention (orders_gc.h) */
+    struct node_metrics *metrics;   /* what /metrics shows (node_metrics.h); may be NULL */
     _Atomic int must_exit;          /* set (then SIGTERM) when the node may not run on */
     _Atomic uint64_t next_client_seq;
 } node;

@@ -388,8 +388,13 @@ static void publish_status(raftstore *rs)
         rs->nstatus = rs->status ? rs->ngroups : 0;
     }
     for (size_t i = 0; i < rs->nstatus; i++) {
+        /* A group's leader as seen at two ticks in a row: a new known one
+         * is a change (one within a tick goes uncounted). */
+        uint64_t before = rs->status[i].group == rs->groups[i]->id ? rs->status[i].st.leader : 0;
         rs->status[i].group = rs->groups[i]->id;
         raft_status(rs->groups[i]->node, &rs->status[i].st);
+        if (rs->status[i].st.leader != RAFT_NONE && rs->status[i].st.leader != before)
+            atomic_fetch_add_explicit(&rs->io_leader_changes, 1, memory_order_relaxed);
     }
     pthread_mutex_unlock(&rs->status_mu);
 }
@@ -809,4 +814,5 @@ void raftstore_io_stats_get(raftstore *rs, struct raftstore_io_stats *out)
     out->entries_synced = atomic_load(&rs->io_entries_synced);
     out->entries_applied = atomic_load(&rs->io_entries_applied);
     out->proposals = atomic_load(&rs->io_proposals);
+    out->leader_changes = atomic_load(&rs->io_leader_changes);
 }

@@ -267,6 +267,8 @@ struct raftstore_io_stats {
     uint64_t entries_synced;   /* log entries those writes made durable */
     uint64_t entries_applied;  /* entries applied to the state machine */
     uint64_t proposals;        /* commands proposed here (as leader) */
+    uint64_t leader_changes;   /* a group's known leader differed from the last
+                                * tick's (first leader seen included) */
 };
 void raftstore_io_stats_get(raftstore *rs, struct raftstore_io_stats *out);
 

@@ -146,6 +146,7 @@ struct raftstore {
     uint64_t transport_snaps;  /* RAFT_MSG_SNAPSHOTs dropped off the transport */
     _Atomic uint64_t snap_recorded, snap_offered, snap_installed, snap_recovered;
     _Atomic uint64_t io_syncs, io_entries_synced, io_entries_applied, io_proposals;
+    _Atomic uint64_t io_leader_changes;   /* publish_status */
     int must_sync;                 /* this iteration's batch holds what Raft needs durable */
 
     pthread_mutex_t status_mu;

@@ -6,7 +6,8 @@
 #    outside valgrind), and the shell (linked with liborderkv) doing every
 #    call against a live node;
 #  - the server's start-up and shutdown path: orderkvd under valgrind serves
-#    a few requests, then SIGTERM; it must exit 0.
+#    a few requests and (--metrics-listen) a few scrapes, a bad request and
+#    an idle connection on its metrics port, then SIGTERM; it must exit 0.
 # "Definitely lost" must be 0. gRPC's background threads leave "possibly
 # lost" blocks from grpc_init (GRPC-CORE-NOTES), which are not counted.
 set -euo pipefail
@@ -37,8 +38,10 @@ echo "valgrind: the orders API through the client (cluster.orders, against a 3-n
 timeout 900 "${vg[@]}" "$build/tests/cluster/test_cluster_orders" >"$tmp/orders.log" 2>&1 ||
   { cat "$tmp/orders.log"; echo "valgrind: orders client test failed"; exit 1; }
 echo "valgrind: orderkvd start, serve, SIGTERM"
+mport="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 "${vg[@]}" --log-file="$tmp/server.vg" "$build/server/orderkvd" --data-dir "$tmp/data" \
-  --listen 127.0.0.1:0 --port-file "$tmp/port" --log-level warn 2>"$tmp/server.log" &
+  --listen 127.0.0.1:0 --port-file "$tmp/port" --log-level warn \
+  --metrics-listen "127.0.0.1:$mport" 2>"$tmp/server.log" &
 pid=$!
 for _ in $(seq 1 600); do [ -s "$tmp/port" ] && break; sleep 0.1; done
 [ -s "$tmp/port" ] || { cat "$tmp/server.log"; echo "orderkvd did not start under valgrind"; exit 1; }
@@ -64,12 +67,27 @@ if grep -q "definitely lost" "$tmp/shell.log" || grep -q "ERROR SUMMARY: [1-9]" 
 fi
 grep -q "hello" "$tmp/shell.out" || { cat "$tmp/shell.out" "$tmp/shell.log"; echo "shell did not work"; exit 1; }
 
+echo "valgrind: /metrics scrapes, a bad request, an idle connection"
+scrape() {   # $1: the request; prints the answer
+  exec 3<>"/dev/tcp/127.0.0.1/$mport"
+  printf '%b' "$1" >&3
+  timeout 30 cat <&3
+  exec 3<&-
+}
+scrape 'GET /metrics HTTP/1.1\r\n\r\n' >"$tmp/metrics.out"
+grep -q '^orderkv_rpc_requests_total{method="KV/Put",code="OK"} [1-9]' "$tmp/metrics.out" ||
+  { head -50 "$tmp/metrics.out"; echo "valgrind: /metrics did not count the shell's puts"; exit 1; }
+scrape 'garbage\r\n\r\n' | head -1 | grep -q '^HTTP/1.1 400' ||
+  { echo "valgrind: garbage on /metrics's port was not answered 400"; exit 1; }
+exec 4<>"/dev/tcp/127.0.0.1/$mport"   # left open across the SIGTERM
+
 kill -TERM "$pid"
 set +e
 wait "$pid"
 rc=$?
 set -e
 pid=""
+exec 4<&-
 if [ "$rc" -ne 0 ]; then
   cat "$tmp/server.vg" "$tmp/server.log"
   echo "valgrind: orderkvd exited $rc (99 = valgrind found errors)"

@@ -22,6 +22,25 @@ static void test_config__defaults(void **state)
     assert_int_equal(c.log_keep, 5000);
 }
 
+/* --metrics-listen: off by default, set by flag or file, HOST:PORT only. */
+static void test_config__metrics_listen(void **state)
+{
+    (void)state;
+    config c;
+    config_defaults(&c);
+    assert_string_equal(c.metrics_listen, "");
+    okv_error err;
+    char *argv[] = { "orderkvd", "--metrics-listen", "127.0.0.1:9400", NULL };
+    assert_int_equal(config_parse_args(&c, 3, argv, &err), OKV_OK);
+    assert_string_equal(c.metrics_listen, "127.0.0.1:9400");
+    assert_int_equal(config_parse_text(&c, "metrics-listen = [::1]:0\n", "f", &err), OKV_OK);
+    assert_string_equal(c.metrics_listen, "[::1]:0");
+    char *bad[] = { "orderkvd", "--metrics-listen", "9400", NULL };
+    assert_int_equal(config_parse_args(&c, 3, bad, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "--metrics-listen"));
+    assert_non_null(strstr(config_usage(), "--metrics-listen"));
+}
+
 /* Compaction settings: 0 switches snapshots off; nonsense is refused. */
 static void test_config__compaction_flags(void **state)
 {
@@ -158,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_config__flags),
         cmocka_unit_test(test_config__read_mode),
         cmocka_unit_test(test_config__compaction_flags),
+        cmocka_unit_test(test_config__metrics_listen),
         cmocka_unit_test(test_config__bad_flags),
         cmocka_unit_test(test_config__file_then_flags),
         cmocka_unit_test(test_config__file_errors_name_the_line),
