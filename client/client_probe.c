@@ -6,16 +6,20 @@
  * (the reason goes to gRPC's own stderr log, not to the caller), and a
  * plaintext channel to a TLS node cycles between CONNECTING and IDLE (the
  * node closes each connection) until the deadline. So after a failed
- * attempt we ask the node ourselves, on a socket of our own: we send the
- * HTTP/2 client preface and an empty SETTINGS frame, as a plaintext gRPC
- * client does, and look at the first bytes back (measured on this machine):
- *   - a plaintext orderkvd answers at once with its SETTINGS frame (frame
- *     type 4 in byte 3 of the 9-byte frame header);
- *   - a TLS orderkvd closes the connection at once (the bytes are not a TLS
- *     ClientHello); a TLS alert (record type 21) is treated the same;
- *   - nothing listening: the connect is refused.
- * The probe is bounded (PROBE_MS for connect and for the answer) and runs
- * only after an attempt failed, never on a healthy path.
+ * attempt we ask the node ourselves, on a socket of our own, in the
+ * protocol the client does NOT speak, and only a positive answer counts:
+ *   - a TLS client sends the HTTP/2 client preface and an empty SETTINGS
+ *     frame, as a plaintext gRPC client does: a plaintext orderkvd answers
+ *     at once with its own SETTINGS frame (frame type 4 in byte 3 of the
+ *     9-byte frame header) -> the node serves plaintext;
+ *   - a plaintext client sends a TLS ClientHello (made by OpenSSL): a TLS
+ *     orderkvd answers with a TLS record, a handshake (22) or an alert
+ *     (21), version byte 3 -> the node serves TLS.
+ * Anything else (refused, closed, silent: a node starting or stopping) is
+ * "nothing learned", and the caller retries as before: a node that is
+ * merely shutting down must not be reported as a TLS mismatch. The probe
+ * is bounded (PROBE_MS for connect and for the answer), runs only after an
+ * attempt failed, and its result is reused for PROBE_CACHE_MS.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -26,13 +30,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
 
 #include "client_int.h"
 
 #define PROBE_MS 500
 #define PROBE_CACHE_MS 1000
 
-enum probe_result { PROBE_DOWN, PROBE_PLAINTEXT, PROBE_NOT_PLAINTEXT, PROBE_UNKNOWN };
+enum probe_result { PROBE_NOTHING, PROBE_PLAINTEXT, PROBE_TLS, PROBE_NOT_PLAINTEXT };
 
 static int wait_fd(int fd, short events, int ms)
 {
@@ -44,13 +50,14 @@ static int wait_fd(int fd, short events, int ms)
     return r;
 }
 
-static enum probe_result probe(const char *addr)
+/* A connected socket to addr, or -1 (refused, unreachable, too slow). */
+static int dial(const char *addr)
 {
     char host[CLIENT_ADDR_MAX];
     snprintf(host, sizeof host, "%s", addr);
     char *colon = strrchr(host, ':');
     if (!colon)
-        return PROBE_UNKNOWN;
+        return -1;
     *colon = '\0';
     const char *port = colon + 1;
     char *h = host;
@@ -62,54 +69,87 @@ static enum probe_result probe(const char *addr)
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
     if (getaddrinfo(h, port, &hints, &ai) != 0 || !ai)
-        return PROBE_UNKNOWN;
-    enum probe_result res = PROBE_UNKNOWN;
+        return -1;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        goto out;
-    int fl = fcntl(fd, F_GETFL);
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        if (errno != EINPROGRESS) {
-            res = errno == ECONNREFUSED ? PROBE_DOWN : PROBE_UNKNOWN;
-            goto out;
-        }
-        int soerr = 0;
-        socklen_t len = sizeof soerr;
-        if (wait_fd(fd, POLLOUT, PROBE_MS) <= 0 ||
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
-            res = soerr == ECONNREFUSED ? PROBE_DOWN : PROBE_UNKNOWN;
-            goto out;
+    if (fd >= 0) {
+        int fl = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+            int soerr = 0;
+            socklen_t len = sizeof soerr;
+            if (errno != EINPROGRESS || wait_fd(fd, POLLOUT, PROBE_MS) <= 0 ||
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0 || soerr != 0) {
+                close(fd);
+                fd = -1;
+            }
         }
     }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+/* Sends hello, then reads up to cap bytes (fewer if the node closes or
+ * stays silent for PROBE_MS); returns how many, or -1 if not sent. */
+static ssize_t exchange(int fd, const void *hello, size_t len, unsigned char *buf, size_t cap)
+{
+    if (send(fd, hello, len, MSG_NOSIGNAL) != (ssize_t)len)
+        return -1;
+    size_t got = 0;
+    while (got < cap && wait_fd(fd, POLLIN, PROBE_MS) > 0) {
+        ssize_t n = recv(fd, buf + got, cap - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+/* Does the node answer an HTTP/2 preface with a SETTINGS frame? */
+static enum probe_result probe_plaintext(const char *addr)
+{
+    int fd = dial(addr);
+    if (fd < 0)
+        return PROBE_NOTHING;
     static const char hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
                                 "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
-    if (send(fd, hello, sizeof hello - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof hello - 1)) {
-        res = PROBE_NOT_PLAINTEXT;   /* closed on us already */
+    unsigned char buf[9];
+    ssize_t n = exchange(fd, hello, sizeof hello - 1, buf, sizeof buf);
+    close(fd);
+    if (n == (ssize_t)sizeof buf && buf[3] == 4)
+        return PROBE_PLAINTEXT;
+    return n >= 0 ? PROBE_NOT_PLAINTEXT : PROBE_NOTHING;
+}
+
+/* Does the node answer a TLS ClientHello with a TLS record? */
+static enum probe_result probe_tls(const char *addr)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+    BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+    enum probe_result res = PROBE_NOTHING;
+    if (!ssl || !rb || !wb) {
+        BIO_free(rb);
+        BIO_free(wb);
         goto out;
     }
-    unsigned char buf[9];
-    size_t got = 0;
-    while (got < sizeof buf) {
-        if (wait_fd(fd, POLLIN, PROBE_MS) <= 0)
-            break;   /* silent: a stopped node, or something else */
-        ssize_t n = recv(fd, buf + got, sizeof buf - got, 0);
-        if (n <= 0) {   /* closed or reset before an HTTP/2 frame */
-            res = got == 0 || buf[0] == 21 ? PROBE_NOT_PLAINTEXT : PROBE_UNKNOWN;
-            goto out;
-        }
-        got += (size_t)n;
-        if (buf[0] == 21) {   /* a TLS alert record */
-            res = PROBE_NOT_PLAINTEXT;
-            goto out;
-        }
-    }
-    if (got == sizeof buf)
-        res = buf[3] == 4 ? PROBE_PLAINTEXT : PROBE_NOT_PLAINTEXT;
+    SSL_set_bio(ssl, rb, wb);   /* ssl owns them now */
+    SSL_set_connect_state(ssl);
+    (void)SSL_do_handshake(ssl);   /* wants to read: the ClientHello is in wb */
+    char *hello = NULL;
+    long len = BIO_get_mem_data(wb, &hello);
+    if (len <= 0)
+        goto out;
+    int fd = dial(addr);
+    if (fd < 0)
+        goto out;
+    unsigned char buf[2];
+    ssize_t n = exchange(fd, hello, (size_t)len, buf, sizeof buf);
+    close(fd);
+    if (n == 2 && (buf[0] == 22 || buf[0] == 21) && buf[1] == 3)
+        res = PROBE_TLS;
 out:
-    if (fd >= 0)
-        close(fd);
-    freeaddrinfo(ai);
+    SSL_free(ssl);
+    SSL_CTX_free(ctx);
     return res;
 }
 
@@ -125,15 +165,15 @@ int client_tls_diagnose(const okv_client *c, size_t idx, char *why, size_t cap)
     if (cached > 0 && now - atomic_load(&mc->probe_ms[idx]) < PROBE_CACHE_MS) {
         r = (enum probe_result)(cached - 1);
     } else {
-        r = probe(addr);
+        r = tls_pem_on(&c->tls) ? probe_plaintext(addr) : probe_tls(addr);
         atomic_store(&mc->probe_ms[idx], now);
         atomic_store(&mc->probe_res[idx], (int)r + 1);
     }
     int tls = tls_pem_on(&c->tls);
-    if (!tls && r == PROBE_NOT_PLAINTEXT) {
+    if (!tls && r == PROBE_TLS) {
         snprintf(why, cap,
-                 "could not connect to %s: the node closed the connection without speaking "
-                 "plaintext gRPC; the node may require TLS: set tls_ca (the shell's --tls-ca) "
+                 "could not connect to %s: the node requires TLS (it answered a TLS "
+                 "handshake): set tls_ca (the shell's --tls-ca) "
                  "to the cluster's CA certificate, and tls_cert/tls_key if it requires client "
                  "certificates",
                  addr);
