@@ -191,7 +191,11 @@ static void op_finish(client_op *op)
                          op->timeout_ms);
     } else if (!op->reached && op->tls_mismatch) {
         /* rc and err are set */
-    } else if (!op->reached && op->tls_why[0]) {
+    } else if (!op->reached &&
+               (op->tls_why[0] ||
+                (tls_pem_on(&c->tls) &&
+                 client_tls_diagnose(c, op->idx, op->tls_why, sizeof op->tls_why)))) {
+        /* As client_unary: a TLS client whose attempts only timed out. */
         op->rc = op_fail(op, op->timed_out ? OKV_ETIMEDOUT : OKV_EUNAVAILABLE,
                          "no node of %s reachable within %d ms; %s", c->addr_list,
                          op->timeout_ms, op->tls_why);

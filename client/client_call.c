@@ -428,7 +428,10 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
                          ms);
     } else if (!reached && mismatch) {
         /* rc and the message are set */
-    } else if (!reached && tls_why[0]) {
+    } else if (!reached && (tls_why[0] || (tls_pem_on(&c->tls) &&
+                                          client_tls_diagnose(c, idx, tls_why, sizeof tls_why)))) {
+        /* A TLS client whose handshakes only ever timed out still learns
+         * whether the node is up and refusing them. */
         rc = client_fail(c, timed_out ? OKV_ETIMEDOUT : OKV_EUNAVAILABLE,
                          "no node of %s reachable within %d ms; %s", c->addr_list, ms, tls_why);
     } else if (!reached) {

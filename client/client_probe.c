@@ -90,15 +90,19 @@ static int dial(const char *addr)
 
 /* Sends hello, then reads up to cap bytes (fewer if the node closes or
  * stays silent for PROBE_MS); returns how many, or -1 if not sent. */
-static ssize_t exchange(int fd, const void *hello, size_t len, unsigned char *buf, size_t cap)
+static ssize_t exchange(int fd, const void *hello, size_t len, unsigned char *buf, size_t cap,
+                        int *closed)
 {
+    *closed = 0;
     if (send(fd, hello, len, MSG_NOSIGNAL) != (ssize_t)len)
         return -1;
     size_t got = 0;
     while (got < cap && wait_fd(fd, POLLIN, PROBE_MS) > 0) {
         ssize_t n = recv(fd, buf + got, cap - got, 0);
-        if (n <= 0)
+        if (n <= 0) {
+            *closed = 1;
             break;
+        }
         got += (size_t)n;
     }
     return (ssize_t)got;
@@ -113,11 +117,14 @@ static enum probe_result probe_plaintext(const char *addr)
     static const char hello[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
                                 "\x00\x00\x00\x04\x00\x00\x00\x00\x00";
     unsigned char buf[9];
-    ssize_t n = exchange(fd, hello, sizeof hello - 1, buf, sizeof buf);
+    int closed;
+    ssize_t n = exchange(fd, hello, sizeof hello - 1, buf, sizeof buf, &closed);
     close(fd);
     if (n == (ssize_t)sizeof buf && buf[3] == 4)
         return PROBE_PLAINTEXT;
-    return n >= 0 ? PROBE_NOT_PLAINTEXT : PROBE_NOTHING;
+    /* Closed on our preface (what a TLS node does): up, but not plaintext.
+     * Silence (a stopped node) says nothing. */
+    return n >= 0 && closed ? PROBE_NOT_PLAINTEXT : PROBE_NOTHING;
 }
 
 /* Does the node answer a TLS ClientHello with a TLS record? */
@@ -143,7 +150,8 @@ static enum probe_result probe_tls(const char *addr)
     if (fd < 0)
         goto out;
     unsigned char buf[2];
-    ssize_t n = exchange(fd, hello, (size_t)len, buf, sizeof buf);
+    int closed;
+    ssize_t n = exchange(fd, hello, (size_t)len, buf, sizeof buf, &closed);
     close(fd);
     if (n == 2 && (buf[0] == 22 || buf[0] == 21) && buf[1] == 3)
         res = PROBE_TLS;
