@@ -92,16 +92,16 @@ int okv_cluster_node_start(okv_cluster *c, int id)
     snprintf(tick, sizeof tick, "%d", c->tick_ms);
     snprintf(node_id, sizeof node_id, "%d", id);
     c->stopped[id] = 0;
-    char fb[6][1024];
-    const char *f[6];
-    for (int i = 0; i < 6; i++)
+    char fb[10][1024];
+    const char *f[10];
+    for (int i = 0; i < 10; i++)
         f[i] = flag_for(c->flag[i], id, fb[i], sizeof fb[i]);
     /* okv_test_server_start passes --listen 127.0.0.1:0 first; the later
      * --listen wins (orderkvd: the last of a repeated flag wins). */
     int rc = okv_test_server_start(&c->node[id], c->orderkvd, c->data[id], "--listen", c->addr[id],
                                    "--node-id", node_id, "--initial-cluster", c->spec,
                                    "--raft-tick-ms", tick, f[0], f[1], f[2], f[3], f[4], f[5],
-                                   (char *)NULL);
+                                   f[6], f[7], f[8], f[9], (char *)NULL);
     if (rc != 0)
         fprintf(stderr, "node %d did not start; log: %s\n", id, c->node[id].log_path);
     return rc;
@@ -143,7 +143,7 @@ int okv_cluster_start_opts(okv_cluster **out, const char *orderkvd, int n, int t
     snprintf(c->flags, sizeof c->flags, "%s", flags ? flags : "");
     int nf = 0;
     char *save = NULL;
-    for (char *w = strtok_r(c->flags, " ", &save); w && nf < 6; w = strtok_r(NULL, " ", &save))
+    for (char *w = strtok_r(c->flags, " ", &save); w && nf < 10; w = strtok_r(NULL, " ", &save))
         c->flag[nf++] = w;
     c->flag[nf] = NULL;
     c->orderkvd = orderkvd;

@@ -34,7 +34,7 @@ typedef struct okv_cluster {
     char all[512];                               /* every address, for okv_connect */
     okv_client *admin;                           /* for okv_status_get_at */
     char flags[1024];                            /* extra flags, split into flag[] */
-    const char *flag[7];                         /* NULL-terminated */
+    const char *flag[11];                        /* NULL-terminated */
     okv_options client_opts;                     /* admin and connect_one clients */
 } okv_cluster;
 
@@ -53,7 +53,7 @@ int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_m
 
 /* As okv_cluster_start, every node with one extra NAME=VALUE in its
  * environment (e.g. "ORDERKV_FAILPOINTS=..."; NULL = none) and extra
- * orderkvd flags (space-separated, at most 6 words; NULL = none), kept for
+ * orderkvd flags (space-separated, at most 10 words; NULL = none), kept for
  * restarts. */
 int okv_cluster_start_ex(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
                          const char *env, const char *flags);

@@ -20,7 +20,9 @@
  *   with a client of CA b) never reports itself leader of anything and its
  *   log never grows (a replica appends only what a leader sends it, or a
  *   no-op when it wins an election: both need its peers). Nothing here
- *   depends on timing beyond bounded waits.
+ *   depends on timing beyond bounded waits;
+ * - a follower stopped while the others compact their logs catches up by
+ *   a snapshot, streamed over mutual TLS (snap_send's own channels).
  *
  * Nothing asserts how fast beyond "before the deadline" for mismatches.
  * OKV_KEEP_CLUSTER_DIR=1 keeps data dirs and logs. */
@@ -107,18 +109,25 @@ static okv_options tls_opts(const char *ca, const char *crt, const char *key)
 }
 
 /* Starts 3 nodes whose files are dir/ca@ID@.crt or dir/ca.crt, and
- * dir/node@ID@.{crt,key}; waits for leaders if want_leaders. */
-static void start(fixture *f, const char *dir, int per_node_ca, const okv_options *client)
+ * dir/node@ID@.{crt,key}, with extra flags (NULL: none); waits for leaders. */
+static void start_ex(fixture *f, const char *dir, int per_node_ca, const okv_options *client,
+                     const char *extra)
 {
     char flags[1024];
     snprintf(flags, sizeof flags, "--tls-ca %s/ca%s.crt --tls-cert %s/node@ID@.crt "
-             "--tls-key %s/node@ID@.key", dir, per_node_ca ? "@ID@" : "", dir, dir);
+             "--tls-key %s/node@ID@.key %s", dir, per_node_ca ? "@ID@" : "", dir, dir,
+             extra ? extra : "");
     int rc = okv_cluster_start_opts(&f->c, orderkvd_path, 3, TICK_MS, NULL, flags, client);
     if (rc == 0)
         rc = okv_cluster_wait_leaders(f->c, 20000);
     if (rc != 0)
         okv_cluster_dump_logs(f->c, 30);
     assert_int_equal(rc, 0);
+}
+
+static void start(fixture *f, const char *dir, int per_node_ca, const okv_options *client)
+{
+    start_ex(f, dir, per_node_ca, client, NULL);
 }
 
 /* A put then a get of key = value through a fresh client with opts. */
@@ -301,12 +310,44 @@ static void node_of_another_ca_cannot_join(void **state)
     expect_refused("client of the rogue CA", two, &rogue, 2000, 4000);
 }
 
+/* A follower that fell behind a compacted log catches up by a snapshot,
+ * streamed over mutual TLS (snap_send's own channels). */
+static void snapshot_over_tls(void **state)
+{
+    fixture *f = *state;
+    okv_options good = tls_opts(f->ca_a, f->cl_a_crt, f->cl_a_key);
+    start_ex(f, f->a, 0, &good, "--raft-snapshot-entries 20 --raft-log-keep 5");
+    okv_cluster *c = f->c;
+    okv_cluster_node_stop(c, 3, 1);
+    char two[256], key[32];
+    snprintf(two, sizeof two, "%s,%s", c->addr[1], c->addr[2]);
+    okv_client *cl = NULL;
+    assert_int_equal(okv_connect(&cl, two, &good), OKV_OK);
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "snap/%d", i);
+        int rc = okv_put(cl, TABLE, key, strlen(key), "v", 1, NULL, CALL_MS);
+        if (rc != OKV_OK)
+            fprintf(stderr, "put %s: %s: %s\n", key, okv_strerror(rc), okv_errmsg(cl));
+        assert_int_equal(rc, OKV_OK);
+    }
+    okv_close(cl);
+    assert_int_equal(okv_cluster_node_start(c, 3), 0);
+    int rc = okv_cluster_wait_caught_up(c, 3, 30000);
+    if (rc != 0)
+        okv_cluster_dump_logs(c, 30);
+    assert_int_equal(rc, 0);
+    char cmd[4600];
+    snprintf(cmd, sizeof cmd, "grep -q 'installed a snapshot' '%s'", c->node[3].log_path);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(mutual_tls_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(tls_client_plaintext_node, setup, teardown),
         cmocka_unit_test_setup_teardown(node_of_another_ca_cannot_join, setup, teardown),
+        cmocka_unit_test_setup_teardown(snapshot_over_tls, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
