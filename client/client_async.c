@@ -201,11 +201,12 @@ static void op_finish(client_op *op)
                          op->timeout_ms, op->tls_why);
     } else if (!op->reached) {
         if (op->timed_out)
-            op->rc = op_fail(op, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
-                             c->addr_list, op->timeout_ms);
+            op->rc = op_fail(op, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms%s",
+                             c->addr_list, op->timeout_ms, client_tls_hint(c));
         else
             op->rc = op_fail(op, OKV_EUNAVAILABLE,
-                             "cannot connect to %s (is orderkvd running there?)", c->addr_list);
+                             "cannot connect to %s (is orderkvd running there?%s)", c->addr_list,
+                             client_tls_hint(c));
     }
     if (op->rc == OKV_OK)
         op->err[0] = '\0';
@@ -288,8 +289,8 @@ static void op_unreachable(client_op *op, int timed_out)
             op_finish(op);   /* keep the last server's answer */
             return;
         }
-        op->rc = op_fail(op, OKV_EUNAVAILABLE, "cannot connect to %s (is orderkvd running there?)",
-                         c->addr_list);
+        op->rc = op_fail(op, OKV_EUNAVAILABLE, "cannot connect to %s (is orderkvd running there?%s)",
+                         c->addr_list, client_tls_hint(c));
         if (now >= op->deadline_ms) {
             op_finish(op);
             return;

@@ -365,8 +365,8 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
                 if (reached)
                     break;   /* keep the last server's answer */
                 rc = client_fail(c, OKV_EUNAVAILABLE,
-                                 "cannot connect to %s (is orderkvd running there?)",
-                                 c->addr_list);
+                                 "cannot connect to %s (is orderkvd running there?%s)",
+                                 c->addr_list, client_tls_hint(c));
                 if (passed(deadline))
                     break;
                 backoff(attempt_no, deadline);
@@ -436,11 +436,12 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
                          "no node of %s reachable within %d ms; %s", c->addr_list, ms, tls_why);
     } else if (!reached) {
         if (timed_out)
-            rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
-                             c->addr_list, ms);
+            rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms%s",
+                             c->addr_list, ms, client_tls_hint(c));
         else
             rc = client_fail(c, OKV_EUNAVAILABLE,
-                             "cannot connect to %s (is orderkvd running there?)", c->addr_list);
+                             "cannot connect to %s (is orderkvd running there?%s)", c->addr_list,
+                             client_tls_hint(c));
     }
     /* Every op started on cq was plucked, so it is idle and reusable. */
     client_cq_put(c, cq);

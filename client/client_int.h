@@ -207,6 +207,11 @@ int client_settles_request(int rc);
  * live node failed: why says what to check; 0: nothing learned. */
 int client_tls_diagnose(const okv_client *c, size_t idx, char *why, size_t cap);
 
+/* For a connect failure whose cause nobody learned: names TLS as a
+ * possible cause (", or does it serve TLS? ..." for a plaintext client,
+ * the reverse for a TLS client). Static text. */
+const char *client_tls_hint(const okv_client *c);
+
 /* Method path of m (e.g. "/orderkv.v1.KV/Get"). */
 const char *client_method_path(enum client_method m);
 

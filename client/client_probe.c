@@ -204,3 +204,11 @@ int client_tls_diagnose(const okv_client *c, size_t idx, char *why, size_t cap)
     }
     return 0;
 }
+
+const char *client_tls_hint(const okv_client *c)
+{
+    return tls_pem_on(&c->tls)
+               ? " Does it serve TLS with a certificate tls_ca signed? A plaintext node needs "
+                 "no tls_ca"
+               : " Or does it require TLS? Then set tls_ca (the shell's --tls-ca)";
+}
