@@ -151,7 +151,7 @@ static int parse_addresses(okv_client *c, const char *list)
 /* Opens node i's channels and registers the methods on them. */
 static void open_channels(okv_client *c, size_t i)
 {
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = tls_channel_creds(&c->tls);
     /* Reconnect quickly after a node restarts: gRPC's default backoff grows
      * to two minutes, far longer than any call's deadline. (gRPC uses the
      * "min reconnect backoff" as the minimum time a connection attempt may
@@ -214,23 +214,37 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
         return OKV_EINVAL;
     *out = NULL;
     okv_options defaults = OKV_OPTIONS_INIT;
-    if (opts && opts->version != OKV_OPTIONS_VERSION && opts->version != 1)
+    if (opts && (opts->version < 1 || opts->version > OKV_OPTIONS_VERSION))
         return client_fail(NULL, OKV_EINVAL, "okv_options.version is %u; this library is %d",
                            opts->version, OKV_OPTIONS_VERSION);
     okv_client *c = calloc(1, sizeof *c);
     if (!c)
         return OKV_ENOMEM;
     c->opts = defaults;
-    if (opts && opts->version == 1)   /* the fields version 1 had */
+    /* An older caller's struct ends where its version's fields end. */
+    if (opts && opts->version == 1)
         memcpy(&c->opts, opts, offsetof(okv_options, listed_nodes_only));
+    else if (opts && opts->version == 2)
+        memcpy(&c->opts, opts, offsetof(okv_options, tls_ca));
     else if (opts)
         c->opts = *opts;
     c->opts.version = OKV_OPTIONS_VERSION;
+    static const char *const tls_names[3] = { "tls_ca", "tls_cert", "tls_key" };
+    okv_error terr;
+    okv_error_clear(&terr);
+    int trc = tls_pem_load(&c->tls, c->opts.tls_ca, c->opts.tls_cert, c->opts.tls_key,
+                           tls_names, &terr);
+    c->opts.tls_ca = c->opts.tls_cert = c->opts.tls_key = NULL;   /* the caller's */
+    if (trc) {
+        free(c);
+        return client_fail(NULL, trc, "%s", terr.msg);
+    }
     if (c->opts.default_timeout_ms <= 0)
         c->opts.default_timeout_ms = defaults.default_timeout_ms;
     if (c->opts.client_id == 0)
         c->opts.client_id = random_id();
     if (!addresses) {
+        tls_pem_free(&c->tls);
         free(c);
         return client_fail(NULL, OKV_EINVAL, "no address given");
     }
@@ -240,6 +254,7 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
         char msg[512];
         snprintf(msg, sizeof msg, "%s", okv_errmsg(c));
         client_fail(NULL, rc, "%s", msg);
+        tls_pem_free(&c->tls);
         free(c);
         return rc;
     }
@@ -290,6 +305,7 @@ static void close_rest(okv_client *c)
     for (size_t i = 0; i < c->naddrs; i++)
         for (int k = 0; k < CLIENT_CONNS_PER_NODE; k++)
             grpc_channel_destroy(c->channels[i][k]);
+    tls_pem_free(&c->tls);
     free(c);
     grpc_shutdown();
 }

@@ -80,6 +80,9 @@ int okv_status_get_at(okv_client *c, const char *address, okv_status **out, int 
     okv_client *one;
     okv_options o = c->opts;
     o.listed_nodes_only = 1;   /* that node's own view, nobody else's */
+    o.tls_ca = c->tls.ca;      /* the same TLS settings, as PEM text */
+    o.tls_cert = c->tls.cert;
+    o.tls_key = c->tls.key;
     int rc = okv_connect(&one, address, &o);
     if (rc)
         return client_fail(c, rc, "bad address '%s'", address);

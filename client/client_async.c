@@ -189,13 +189,24 @@ static void op_finish(client_op *op)
                          "request id, so it applied at most once); it may or may not have "
                          "applied",
                          op->timeout_ms);
+    } else if (!op->reached && op->tls_mismatch) {
+        /* rc and err are set */
+    } else if (!op->reached &&
+               (op->tls_why[0] ||
+                (tls_pem_on(&c->tls) &&
+                 client_tls_diagnose(c, op->idx, op->tls_why, sizeof op->tls_why)))) {
+        /* As client_unary: a TLS client whose attempts only timed out. */
+        op->rc = op_fail(op, op->timed_out ? OKV_ETIMEDOUT : OKV_EUNAVAILABLE,
+                         "no node of %s reachable within %d ms; %s", c->addr_list,
+                         op->timeout_ms, op->tls_why);
     } else if (!op->reached) {
         if (op->timed_out)
-            op->rc = op_fail(op, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
-                             c->addr_list, op->timeout_ms);
+            op->rc = op_fail(op, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms%s",
+                             c->addr_list, op->timeout_ms, client_tls_hint(c));
         else
             op->rc = op_fail(op, OKV_EUNAVAILABLE,
-                             "cannot connect to %s (is orderkvd running there?)", c->addr_list);
+                             "cannot connect to %s (is orderkvd running there?%s)", c->addr_list,
+                             client_tls_hint(c));
     }
     if (op->rc == OKV_OK)
         op->err[0] = '\0';
@@ -256,6 +267,20 @@ static void op_attempt(client_op *op)
 static void op_unreachable(client_op *op, int timed_out)
 {
     okv_client *c = op->c;
+    if (!timed_out && !op->tls_probed && !op->reached) {
+        /* The connection failed (not merely slow): plaintext against TLS
+         * cannot succeed by retrying, so say so now (client_probe.c). */
+        op->tls_probed = 1;
+        int d = client_tls_diagnose(c, op->idx, op->tls_why, sizeof op->tls_why);
+        if (d == 1) {
+            op->tls_mismatch = 1;
+            op->rc = op_fail(op, OKV_EUNAVAILABLE, "%s", op->tls_why);
+            op_finish(op);
+            return;
+        }
+        if (d == 0)
+            op->tls_why[0] = '\0';
+    }
     int64_t now = client_now_ms();
     op->timed_out |= timed_out && now >= op->deadline_ms;
     op->idx = (op->idx + 1) % client_naddrs(c);
@@ -264,8 +289,8 @@ static void op_unreachable(client_op *op, int timed_out)
             op_finish(op);   /* keep the last server's answer */
             return;
         }
-        op->rc = op_fail(op, OKV_EUNAVAILABLE, "cannot connect to %s (is orderkvd running there?)",
-                         c->addr_list);
+        op->rc = op_fail(op, OKV_EUNAVAILABLE, "cannot connect to %s (is orderkvd running there?%s)",
+                         c->addr_list, client_tls_hint(c));
         if (now >= op->deadline_ms) {
             op_finish(op);
             return;

@@ -51,6 +51,9 @@ struct client_op {
     int attempt_no;
     int reached, timed_out, unreachable_in_a_row, ambiguous;
     int rc;
+    int tls_probed;                  /* client_tls_diagnose ran for this op */
+    int tls_mismatch;                /* plaintext vs TLS: err says so, final */
+    char tls_why[384];               /* a failed TLS handshake, for the final message */
 
     /* in a stream */
     struct client_stream *stream;

@@ -47,6 +47,10 @@ static int wait_ready(grpc_channel *ch, grpc_completion_queue *cq, gpr_timespec 
             return 1;
         if (st == GRPC_CHANNEL_SHUTDOWN)
             return 0;
+        /* Our attempt connected and was closed before it became READY
+         * (a plaintext channel to a TLS node): a failure too. */
+        if (st == GRPC_CHANNEL_IDLE && attempted)
+            return 0;
         gpr_timespec until = deadline;
         if (st == GRPC_CHANNEL_TRANSIENT_FAILURE) {
             /* Our own attempt failed: give up on this node for this call. */
@@ -331,6 +335,8 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
     size_t idx = routed >= 0 ? (size_t)routed : atomic_load(&c->current) % client_naddrs(c);
     int rc = OKV_EUNAVAILABLE;
     int reached = 0, timed_out = 0, unreachable_in_a_row = 0, ambiguous = 0;
+    int mismatch = 0;
+    char tls_why[512] = "";
     for (int attempt_no = 0;; attempt_no++) {
         if (attempt_no > 0 && passed(deadline))
             break;
@@ -339,6 +345,18 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
          * the budget when others could answer instead. */
         int ready = wait_ready(c->channels[idx][conn], cq,
                                client_naddrs(c) > 1 ? attempt_deadline(deadline) : deadline);
+        if (ready == 0 && !tls_why[0]) {
+            /* Plaintext against TLS (either way) cannot succeed by
+             * retrying: say so now rather than at the deadline. */
+            int d = client_tls_diagnose(c, idx, tls_why, sizeof tls_why);
+            if (d == 1) {
+                mismatch = 1;
+                rc = client_fail(c, OKV_EUNAVAILABLE, "%s", tls_why);
+                break;
+            }
+            if (d == 0)
+                tls_why[0] = '\0';
+        }
         if (ready <= 0) {
             /* Nothing was sent: trying another node is safe. */
             timed_out |= ready < 0 && passed(deadline);
@@ -347,8 +365,8 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
                 if (reached)
                     break;   /* keep the last server's answer */
                 rc = client_fail(c, OKV_EUNAVAILABLE,
-                                 "cannot connect to %s (is orderkvd running there?)",
-                                 c->addr_list);
+                                 "cannot connect to %s (is orderkvd running there?%s)",
+                                 c->addr_list, client_tls_hint(c));
                 if (passed(deadline))
                     break;
                 backoff(attempt_no, deadline);
@@ -408,13 +426,22 @@ int client_unary(okv_client *c, enum client_method m, const ProtobufCMessage *re
                          "request id, so it applied at most once); it may or may not have "
                          "applied",
                          ms);
+    } else if (!reached && mismatch) {
+        /* rc and the message are set */
+    } else if (!reached && (tls_why[0] || (tls_pem_on(&c->tls) &&
+                                          client_tls_diagnose(c, idx, tls_why, sizeof tls_why)))) {
+        /* A TLS client whose handshakes only ever timed out still learns
+         * whether the node is up and refusing them. */
+        rc = client_fail(c, timed_out ? OKV_ETIMEDOUT : OKV_EUNAVAILABLE,
+                         "no node of %s reachable within %d ms; %s", c->addr_list, ms, tls_why);
     } else if (!reached) {
         if (timed_out)
-            rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms",
-                             c->addr_list, ms);
+            rc = client_fail(c, OKV_ETIMEDOUT, "no node of %s became reachable within %d ms%s",
+                             c->addr_list, ms, client_tls_hint(c));
         else
             rc = client_fail(c, OKV_EUNAVAILABLE,
-                             "cannot connect to %s (is orderkvd running there?)", c->addr_list);
+                             "cannot connect to %s (is orderkvd running there?%s)", c->addr_list,
+                             client_tls_hint(c));
     }
     /* Every op started on cq was plucked, so it is idle and reusable. */
     client_cq_put(c, cq);

@@ -11,6 +11,7 @@
 
 #include "client_reqid.h"
 #include "orderkv.h"
+#include "tls_creds.h"
 
 #define CLIENT_MAX_ADDRS 16
 #define CLIENT_ADDR_MAX 256
@@ -68,7 +69,8 @@ enum client_method {
 #define M_ORDERS_FIRST M_ORDER_CREATE
 
 struct okv_client {
-    okv_options opts;
+    okv_options opts;            /* its tls_* pointers are NULL: see tls */
+    tls_pem tls;                 /* read at okv_connect; every channel uses it */
     /* Nodes: those given to okv_connect, then any the cluster names (its
      * Status node list, NOT_LEADER hints). Entries are appended, under
      * addr_mu, and published by the release store of naddrs; an entry
@@ -113,6 +115,11 @@ struct okv_client {
     atomic_int no_batch[CLIENT_MAX_ADDRS]; /* the node serves no KV.Batch: unary calls */
     atomic_uint next_stream;
     int closing;                           /* no new streams */
+    /* client_tls_diagnose's last probe per node: result + 1 and when
+     * (monotonic ms); reused for a second, so many calls failing at once
+     * probe a node once. */
+    atomic_int probe_res[CLIENT_MAX_ADDRS];
+    _Atomic int64_t probe_ms[CLIENT_MAX_ADDRS];
 };
 
 /* A pluck completion queue for one call; give it back with client_cq_put. */
@@ -204,6 +211,18 @@ int client_backoff_ms(int attempt_no);
 /* After an attempt of a write may have applied, only an answer that settles
  * the request itself is final (client_call.c). */
 int client_settles_request(int rc);
+
+/* After a failed connection attempt to addrs[idx]: asks the node directly
+ * whether it speaks plaintext gRPC (client_probe.c, bounded to about 1 s).
+ * 1: plaintext and TLS do not match between this client and the node: why
+ * says so (trying again cannot help); 2: this TLS client's handshake with a
+ * live node failed: why says what to check; 0: nothing learned. */
+int client_tls_diagnose(const okv_client *c, size_t idx, char *why, size_t cap);
+
+/* For a connect failure whose cause nobody learned: names TLS as a
+ * possible cause (", or does it serve TLS? ..." for a plaintext client,
+ * the reverse for a TLS client). Static text. */
+const char *client_tls_hint(const okv_client *c);
 
 /* Method path of m (e.g. "/orderkv.v1.KV/Get"). */
 const char *client_method_path(enum client_method m);

@@ -107,16 +107,30 @@ typedef struct okv_options {
      * particular node; writes to partitions led elsewhere then fail with
      * OKV_ENOTLEADER). */
     int listed_nodes_only;
+    /* Since version 3: TLS (docs/operations.md "TLS"). Each is a file name
+     * or the PEM text itself (text starting with "-----BEGIN"); read and
+     * checked by okv_connect, which copies them. tls_ca NULL: plaintext.
+     * tls_ca set: every connection is TLS and the node's certificate must
+     * be signed by it and name the address dialled (an IP SAN for an IP).
+     * tls_cert + tls_key: the client's own certificate, for nodes started
+     * with --tls-client-auth require (the default with TLS); give both or
+     * neither. A client never falls back to plaintext, nor a plaintext
+     * client to TLS: a mismatch with the node fails the call with a
+     * message naming TLS. */
+    const char *tls_ca;
+    const char *tls_cert;
+    const char *tls_key;
 } okv_options;
 
-#define OKV_OPTIONS_VERSION 2
-#define OKV_OPTIONS_INIT { OKV_OPTIONS_VERSION, 5000, 0, 0 }
+#define OKV_OPTIONS_VERSION 3
+#define OKV_OPTIONS_INIT { OKV_OPTIONS_VERSION, 5000, 0, 0, NULL, NULL, NULL }
 
 /*
  * Opens a client on a comma-separated list of "host:port" addresses of cluster
  * nodes, e.g. "127.0.0.1:7400,127.0.0.1:7401". No network I/O happens here:
  * the first call finds a reachable node. opts may be NULL for defaults.
- * Errors: OKV_EINVAL (empty or malformed list), OKV_ENOMEM; since there is
+ * Errors: OKV_EINVAL (empty or malformed list; a TLS file unreadable, not
+ * PEM, or a key that does not match its certificate), OKV_ENOMEM; since there is
  * no handle then, okv_errmsg(NULL) gives the detail.
  */
 OKV_API int okv_connect(okv_client **out, const char *addresses, const okv_options *opts);

@@ -29,6 +29,9 @@ typedef struct shell_ctx {
     int quit;             /* set by quit/exit: stop reading commands */
     shell_tables tables;
     okv_tx *tx;           /* an open transaction (begin), or NULL */
+    /* --tls-ca, --tls-cert, --tls-key (NULL: not given), for every client
+     * the shell opens. */
+    const char *tls_ca, *tls_cert, *tls_key;
 } shell_ctx;
 
 #endif

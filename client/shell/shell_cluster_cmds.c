@@ -566,6 +566,9 @@ static int transfer_call(shell_ctx *ctx, const shell_cmd_def *def, const shell_g
     okv_options opts = OKV_OPTIONS_INIT;
     if (ctx->timeout_ms > 0)
         opts.default_timeout_ms = ctx->timeout_ms;
+    opts.tls_ca = ctx->tls_ca;
+    opts.tls_cert = ctx->tls_cert;
+    opts.tls_key = ctx->tls_key;
     int rc = okv_connect(&all, list, &opts);
     free(list);
     if (rc != OKV_OK)

@@ -48,6 +48,12 @@ static void print_usage(FILE *f)
           "                      may be repeated\n"
           "      --json          print each result as one JSON object on one line\n"
           "      --timeout MS    deadline of each call in milliseconds (default 5000)\n"
+          "      --tls-ca FILE   connect with TLS, trusting nodes whose certificate\n"
+          "                      this CA signed (default: $ORDERKV_TLS_CA; none:\n"
+          "                      plaintext)\n"
+          "      --tls-cert FILE this client's certificate, for nodes that require\n"
+          "                      one (default: $ORDERKV_TLS_CERT)\n"
+          "      --tls-key FILE  its private key (default: $ORDERKV_TLS_KEY)\n"
           "  -h, --help          show this help and exit\n"
           "      --version       show the version and exit\n"
           "\n"
@@ -155,6 +161,7 @@ typedef struct cli {
     int timeout_ms;           /* 0: the library's default */
     const char **scripts;     /* -e texts, in order */
     size_t nscripts;
+    const char *tls_ca, *tls_cert, *tls_key;   /* NULL: not given */
 } cli;
 
 /*
@@ -163,7 +170,7 @@ typedef struct cli {
  */
 static int parse_cli(int argc, char **argv, cli *c)
 {
-    enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_VERSION };
+    enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_VERSION, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY };
     static const struct option longopts[] = {
         { "addr", required_argument, NULL, 'a' },
         { "execute", required_argument, NULL, 'e' },
@@ -171,6 +178,9 @@ static int parse_cli(int argc, char **argv, cli *c)
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
+        { "tls-ca", required_argument, NULL, OPT_TLS_CA },
+        { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+        { "tls-key", required_argument, NULL, OPT_TLS_KEY },
         { NULL, 0, NULL, 0 },
     };
     int opt;
@@ -185,6 +195,9 @@ static int parse_cli(int argc, char **argv, cli *c)
                 return usage_error("--timeout needs a positive number of milliseconds, got",
                                    optarg);
             break;
+        case OPT_TLS_CA: c->tls_ca = optarg; break;
+        case OPT_TLS_CERT: c->tls_cert = optarg; break;
+        case OPT_TLS_KEY: c->tls_key = optarg; break;
         case 'h': print_usage(stdout); return 0;
         case OPT_VERSION: printf("orderkv %s\n", OKV_VERSION_STRING); return 0;
         case ':': return usage_error("missing value for", argv[optind - 1]);
@@ -215,7 +228,8 @@ static int run(shell_ctx *ctx, const cli *c)
 
 int main(int argc, char **argv)
 {
-    cli c = { getenv("ORDERKV_ADDR"), 0, 0, NULL, 0 };
+    cli c = { getenv("ORDERKV_ADDR"), 0, 0, NULL, 0, getenv("ORDERKV_TLS_CA"),
+              getenv("ORDERKV_TLS_CERT"), getenv("ORDERKV_TLS_KEY") };
     /* argc bounds the number of -e options. */
     c.scripts = calloc((size_t)argc, sizeof *c.scripts);
     if (!c.scripts) {
@@ -233,8 +247,16 @@ int main(int argc, char **argv)
         okv_options opts = OKV_OPTIONS_INIT;
         if (c.timeout_ms > 0)
             opts.default_timeout_ms = c.timeout_ms;
+        ctx.tls_ca = opts.tls_ca = c.tls_ca;
+        ctx.tls_cert = opts.tls_cert = c.tls_cert;
+        ctx.tls_key = opts.tls_key = c.tls_key;
         int crc = okv_connect(&ctx.client, c.addr, &opts);
-        if (crc != OKV_OK) {
+        if (crc != OKV_OK && strncmp(okv_errmsg(NULL), "tls_", 4) == 0) {
+            /* tls_ca / tls_cert / tls_key: --tls-ca / --tls-cert / --tls-key */
+            fprintf(stderr, "orderkv: bad TLS file (--tls-ca, --tls-cert, --tls-key): %s\n",
+                    okv_errmsg(NULL));
+            rc = EXIT_USAGE;
+        } else if (crc != OKV_OK) {
             fprintf(stderr, "orderkv: bad --addr/ORDERKV_ADDR \"%s\": %s: %s\n", c.addr,
                     okv_strerror(crc), okv_errmsg(NULL));
             rc = EXIT_USAGE;

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tls_creds.h"
 #include "fsm.h"
 #include "keycodec.h"
 #include "log.h"
@@ -476,6 +477,11 @@ int tpc_driver_new(tpc_driver **out, node *n, int timeout_ms, okv_error *err)
     memset(&o, 0, sizeof o);
     o.version = OKV_OPTIONS_VERSION;
     o.default_timeout_ms = d->timeout_ms;
+    if (n->tls) {   /* the node's own identity: peers require one (mutual TLS) */
+        o.tls_ca = n->tls->ca;
+        o.tls_cert = n->tls->cert;
+        o.tls_key = n->tls->key;
+    }
     int rc = okv_connect(&d->client, addrs, &o);
     if (rc != OKV_OK) {
         free(d);

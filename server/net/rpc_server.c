@@ -18,6 +18,7 @@
 #include "rpc_server_int.h"
 #include "rpc_stream.h"
 #include "thread_name.h"
+#include "tls_creds.h"
 
 int rpc_status_for_code(int code)
 {
@@ -293,6 +294,12 @@ static void *cq_thread(void *arg)
 
 int rpc_server_new(rpc_server **out, const char *address, okv_error *err)
 {
+    return rpc_server_new_tls(out, address, NULL, 0, err);
+}
+
+int rpc_server_new_tls(rpc_server **out, const char *address, const tls_pem *tls,
+                       int require_client, okv_error *err)
+{
     *out = NULL;
     rpc_server *s = calloc(1, sizeof *s);
     if (!s)
@@ -329,7 +336,7 @@ int rpc_server_new(rpc_server **out, const char *address, okv_error *err)
     s->cq = grpc_completion_queue_create_for_next(NULL);
     grpc_server_register_completion_queue(s->server, s->cq, NULL);
 
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *creds = tls_server_creds(tls, require_client);
     int port = grpc_server_add_http2_port(s->server, address, creds);
     grpc_server_credentials_release(creds);
     if (port == 0) {

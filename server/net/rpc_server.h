@@ -33,6 +33,14 @@ typedef void (*rpc_handler)(rpc_call *call, const uint8_t *req, size_t len, void
  * one). Nothing is served before rpc_server_start. */
 int rpc_server_new(rpc_server **out, const char *address, okv_error *err);
 
+struct tls_pem;
+/* As rpc_server_new, serving TLS when tls holds a CA, certificate and key
+ * (client/tls_creds.h; borrowed, only during the call), plaintext when tls
+ * is NULL. require_client: only clients showing a certificate the CA
+ * signed are served (mutual TLS). */
+int rpc_server_new_tls(rpc_server **out, const char *address, const struct tls_pem *tls,
+                       int require_client, okv_error *err);
+
 /* The address actually bound, e.g. "127.0.0.1:34567" (borrowed). */
 const char *rpc_server_address(const rpc_server *s);
 

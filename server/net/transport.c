@@ -62,6 +62,7 @@
 
 #include "failpoint.h"
 #include "raft_codec.h"
+#include "tls_creds.h"
 
 static int64_t now_ms(void)
 {
@@ -587,7 +588,7 @@ static grpc_channel *channel_new(transport *t, const char *addr)
         args[i].value.integer = vals[i];
     }
     grpc_channel_args cargs = { NARGS, args };
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = tls_channel_creds(t->opt.tls);
     grpc_channel *ch = grpc_channel_create(addr, creds, &cargs);
     grpc_channel_credentials_release(creds);
     return ch;

@@ -69,6 +69,8 @@ typedef void (*transport_log_fn)(void *ctx, int level, const char *msg);
 
 #define TRANSPORT_OPTIONS_VERSION 1
 
+struct tls_pem;
+
 struct transport_options {
     int version;                 /* TRANSPORT_OPTIONS_VERSION */
     uint64_t cluster_id;         /* frames of another cluster are refused */
@@ -87,11 +89,15 @@ struct transport_options {
     void *log_ctx;
     int log_level;               /* messages above this level are skipped;
                                     default TRANSPORT_LOG_INFO */
+    /* TLS for the channels to peers (client/tls_creds.h): the CA that
+     * signs them and this node's certificate and key, shown to them. NULL:
+     * plaintext. Borrowed: must outlive the transport. */
+    const struct tls_pem *tls;
 };
 
 #define TRANSPORT_OPTIONS_INIT                                                          \
     { TRANSPORT_OPTIONS_VERSION, 0, 0, 4u * 1024u * 1024u, 64u * 1024u * 1024u, 65536, \
-      64u * 1024u * 1024u, 50, 2000, NULL, NULL, NULL, NULL, TRANSPORT_LOG_INFO }
+      64u * 1024u * 1024u, 50, 2000, NULL, NULL, NULL, NULL, TRANSPORT_LOG_INFO, NULL }
 
 /* Creates a transport and registers TRANSPORT_METHOD on srv (which must not
  * be started yet). *out is owned by the caller (transport_free). Errors:

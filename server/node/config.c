@@ -26,6 +26,7 @@ void config_defaults(config *c)
     c->txn_timeout_ms = 10000;
     c->idem_retention_ms = 24LL * 60 * 60 * 1000;
     c->idem_gc_every_ms = 10 * 60 * 1000;
+    c->tls_client_auth = -1;
 }
 
 const char *config_usage(void)
@@ -76,6 +77,19 @@ const char *config_usage(void)
            "  --metrics-listen HOST:PORT  serve Prometheus metrics at\n"
            "                        http://HOST:PORT/metrics (default: off; port 0\n"
            "                        picks a free port, logged at start)\n"
+           "  --tls-ca FILE         TLS: the CA certificate that signs every node's\n"
+           "                        and client's certificate (PEM). With --tls-cert\n"
+           "                        and --tls-key (all three or none) the node\n"
+           "                        serves TLS only and dials its peers with TLS,\n"
+           "                        showing its own certificate (mutual TLS).\n"
+           "                        Without them: plaintext. See make-certs.sh\n"
+           "  --tls-cert FILE       this node's certificate (PEM; IP SANs for the\n"
+           "                        addresses it is dialled at)\n"
+           "  --tls-key FILE        its private key (PEM)\n"
+           "  --tls-client-auth MODE  require (default with TLS): clients and peers\n"
+           "                        must show a certificate the CA signed; none:\n"
+           "                        clients need only the CA (peers still show\n"
+           "                        theirs, but it is not checked)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
            "                        dashes) from FILE; later flags override it\n"
            "  -h, --help            show this help\n"
@@ -124,6 +138,22 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
     }
     if (strcmp(key, "initial-cluster") == 0)
         return set_string(c->initial_cluster, sizeof c->initial_cluster, key, value, err);
+    if (strcmp(key, "tls-ca") == 0)
+        return set_string(c->tls_ca, sizeof c->tls_ca, key, value, err);
+    if (strcmp(key, "tls-cert") == 0)
+        return set_string(c->tls_cert, sizeof c->tls_cert, key, value, err);
+    if (strcmp(key, "tls-key") == 0)
+        return set_string(c->tls_key, sizeof c->tls_key, key, value, err);
+    if (strcmp(key, "tls-client-auth") == 0) {
+        if (strcmp(value, "require") == 0)
+            c->tls_client_auth = 1;
+        else if (strcmp(value, "none") == 0)
+            c->tls_client_auth = 0;
+        else
+            return okv_error_set(err, OKV_EINVAL,
+                                 "--tls-client-auth must be 'require' or 'none', not '%s'", value);
+        return OKV_OK;
+    }
     if (strcmp(key, "port-file") == 0)
         return set_string(c->port_file, sizeof c->port_file, key, value, err);
     if (strcmp(key, "log-level") == 0) {
@@ -307,5 +337,28 @@ int config_parse_args(config *c, int argc, char **argv, okv_error *err)
         if (rc)
             return rc;
     }
+    return OKV_OK;
+}
+
+int config_check(const config *c, okv_error *err)
+{
+    const char *given[3] = { c->tls_ca, c->tls_cert, c->tls_key };
+    static const char *const names[3] = { "--tls-ca", "--tls-cert", "--tls-key" };
+    int n = 0;
+    for (int i = 0; i < 3; i++)
+        n += given[i][0] != '\0';
+    if (n != 0 && n != 3) {
+        char missing[64] = "";
+        for (int i = 0; i < 3; i++)
+            if (!given[i][0])
+                snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
+                         missing[0] ? " and " : "", names[i]);
+        return okv_error_set(err, OKV_EINVAL,
+                             "TLS needs --tls-ca, --tls-cert and --tls-key together: %s missing",
+                             missing);
+    }
+    if (n == 0 && c->tls_client_auth >= 0)
+        return okv_error_set(err, OKV_EINVAL,
+                             "--tls-client-auth given without --tls-ca, --tls-cert, --tls-key");
     return OKV_OK;
 }

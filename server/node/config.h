@@ -38,6 +38,12 @@ typedef struct config {
     int idem_gc_every_ms;        /* orders: how often expired records are looked for */
     char initial_cluster[4096];   /* "" = single-node mode */
     char metrics_listen[128];     /* "" = no /metrics endpoint */
+    /* TLS (docs/operations.md "TLS"): all three files or none ("" = off). */
+    char tls_ca[4096];        /* CA that signs every node and client certificate */
+    char tls_cert[4096];      /* this node's certificate: served, and shown to peers */
+    char tls_key[4096];       /* its private key */
+    int tls_client_auth;      /* -1: not given (require when TLS is on); 0: none;
+                                 1: require a client certificate the CA signed */
     int show_help;
     int show_version;
 } config;
@@ -56,5 +62,9 @@ int config_parse_text(config *c, const char *text, const char *origin, okv_error
 int config_set(config *c, const char *key, const char *value, okv_error *err);
 
 const char *config_usage(void);
+
+/* Checks what single settings cannot: the TLS files come all three or
+ * none, and --tls-client-auth only with them. */
+int config_check(const config *c, okv_error *err);
 
 #endif

@@ -25,6 +25,7 @@
 #include "orders_gc.h"
 #include "snap_recv.h"
 #include "snap_send.h"
+#include "tls_creds.h"
 #include "tpc_driver.h"
 #include "transport.h"
 
@@ -109,6 +110,7 @@ static int start_snapshots(node *n, okv_error *err)
     so.peer_address = peer_address;
     so.peer_ctx = n;
     so.log = log_bridge;
+    so.tls = n->tls;
     int rc = snap_send_new(&g_snap_send, &so, err);
     if (rc)
         return rc;
@@ -179,6 +181,7 @@ static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *
     to.on_message_arg = n;
     to.log = log_bridge;
     to.log_level = okv_log_level;
+    to.tls = n->tls;
     int rc = transport_new(tp, n->rpc, &to, err);
     if (rc)
         return rc;
@@ -268,7 +271,7 @@ static void stop_all(node *n, transport *tp)
     n->metrics = NULL;
 }
 
-static int run(const config *cfg, const sigset_t *sigs)
+static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
 {
     node n;
     memset(&n, 0, sizeof n);
@@ -278,8 +281,9 @@ static int run(const config *cfg, const sigset_t *sigs)
 
     okv_error err;
     okv_error_clear(&err);
+    n.tls = tls;
     /* Bind first: a port in use must not leave a fresh data dir behind. */
-    int rc = rpc_server_new(&n.rpc, cfg->listen, &err);
+    int rc = rpc_server_new_tls(&n.rpc, cfg->listen, tls, cfg->tls_client_auth != 0, &err);
     if (rc) {
         OKV_ERROR("cannot start: %s", err.msg);
         return 1;
@@ -377,13 +381,38 @@ static int run(const config *cfg, const sigset_t *sigs)
     return failed ? 1 : 0;
 }
 
+/* The TLS files are read and checked before anything else, so that a
+ * wrong one is an error at start naming it, not a failed handshake later
+ * (tls_creds.h). */
+static int run(const config *cfg, const sigset_t *sigs)
+{
+    static const char *const names[3] = { "--tls-ca", "--tls-cert", "--tls-key" };
+    tls_pem tls;
+    okv_error err;
+    okv_error_clear(&err);
+    if (tls_pem_load(&tls, cfg->tls_ca, cfg->tls_cert, cfg->tls_key, names, &err)) {
+        OKV_ERROR("cannot start: %s", err.msg);
+        return 1;
+    }
+    if (tls_pem_on(&tls))
+        OKV_INFO("serving TLS only: certificate %s, CA %s, client certificates %s; peers are "
+                 "dialled with TLS showing this certificate",
+                 cfg->tls_cert, cfg->tls_ca,
+                 cfg->tls_client_auth != 0 ? "required (mutual TLS)" : "not requested");
+    else
+        OKV_INFO("serving plaintext (no TLS: --tls-ca, --tls-cert, --tls-key not given)");
+    int rc = run_with(cfg, sigs, tls_pem_on(&tls) ? &tls : NULL);
+    tls_pem_free(&tls);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     config cfg;
     config_defaults(&cfg);
     okv_error err;
     okv_error_clear(&err);
-    if (config_parse_args(&cfg, argc, argv, &err)) {
+    if (config_parse_args(&cfg, argc, argv, &err) || config_check(&cfg, &err)) {
         fprintf(stderr, "orderkvd: %s\n", err.msg);
         return 2;
     }

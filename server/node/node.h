@@ -34,6 +34,9 @@ typedef struct node {
     struct node_metrics *metrics;   /* what /metrics shows (node_metrics.h); may be NULL */
     _Atomic int must_exit;          /* set (then SIGTERM) when the node may not run on */
     _Atomic uint64_t next_client_seq;
+    /* TLS material (client/tls_creds.h), NULL when plaintext: the server,
+     * the transport, snapshots and the internal client all use it. */
+    const struct tls_pem *tls;
 } node;
 
 /* Registers orderkv.v1.KV served through the multi-Raft store. */

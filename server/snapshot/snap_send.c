@@ -45,6 +45,7 @@
 #include "failpoint.h"
 #include "fsm_snapshot.h"
 #include "snap_format.h"
+#include "tls_creds.h"
 
 #define MAX_WORKERS 16
 
@@ -173,7 +174,7 @@ static int send_msg(xfer *x, const uint8_t *b, size_t len)
     return rc || !x->ok[T_SEND] ? -1 : 0;
 }
 
-static grpc_channel *channel_new(const char *addr)
+static grpc_channel *channel_new(const snap_send *s, const char *addr)
 {
     grpc_arg args[3];
     args[0].type = GRPC_ARG_INTEGER;
@@ -186,7 +187,7 @@ static grpc_channel *channel_new(const char *addr)
     args[2].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[2].value.integer = 64 * 1024;   /* the follower sends nothing but a status */
     grpc_channel_args cargs = { 3, args };
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = tls_channel_creds(s->o.tls);
     grpc_channel *ch = grpc_channel_create(addr, creds, &cargs);
     grpc_channel_credentials_release(creds);
     return ch;
@@ -341,7 +342,7 @@ static int run(snap_send *s, job *j, struct counts *c, char *why, size_t cap)
     grpc_metadata_array_init(&x.trail_md);
     x.details = grpc_empty_slice();
     x.cq = grpc_completion_queue_create_for_next(NULL);
-    x.ch = channel_new(addr);
+    x.ch = channel_new(s, addr);
     grpc_slice method = grpc_slice_from_static_string(SNAP_METHOD);
     x.call = grpc_channel_create_call(x.ch, NULL, GRPC_PROPAGATE_DEFAULTS, x.cq, method, NULL,
                                       gpr_inf_future(GPR_CLOCK_REALTIME), NULL);

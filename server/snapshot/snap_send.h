@@ -40,6 +40,8 @@
 
 typedef struct snap_send snap_send;
 
+struct tls_pem;
+
 struct snap_send_options {
     uint64_t cluster_id;
     uint64_t node_id;             /* this node (the leader) */
@@ -54,6 +56,9 @@ struct snap_send_options {
     int max_queued;               /* 0: 64 */
     int io_timeout_ms;            /* one send, or the final answer, taking longer
                                      ends the transfer; 0: 30000 */
+    const struct tls_pem *tls;    /* TLS to the followers (client/tls_creds.h), as
+                                     the transport's; NULL: plaintext. Borrowed:
+                                     must outlive the sender */
 };
 
 int snap_send_new(snap_send **out, const struct snap_send_options *o, okv_error *err);

@@ -67,18 +67,41 @@ static int pick_ports(int n, int *ports)
     return got == n ? 0 : -1;
 }
 
+/* flag with every "@ID@" replaced by id, into buf. */
+static const char *flag_for(const char *flag, int id, char *buf, size_t cap)
+{
+    if (!flag)
+        return NULL;
+    size_t used = 0;
+    buf[0] = '\0';
+    for (const char *p = flag; *p && used + 1 < cap;) {
+        if (strncmp(p, "@ID@", 4) == 0) {
+            used += (size_t)snprintf(buf + used, cap - used, "%d", id);
+            p += 4;
+        } else {
+            buf[used++] = *p++;
+            buf[used] = '\0';
+        }
+    }
+    return buf;
+}
+
 int okv_cluster_node_start(okv_cluster *c, int id)
 {
     char tick[16], node_id[16];
     snprintf(tick, sizeof tick, "%d", c->tick_ms);
     snprintf(node_id, sizeof node_id, "%d", id);
     c->stopped[id] = 0;
+    char fb[10][1024];
+    const char *f[10];
+    for (int i = 0; i < 10; i++)
+        f[i] = flag_for(c->flag[i], id, fb[i], sizeof fb[i]);
     /* okv_test_server_start passes --listen 127.0.0.1:0 first; the later
      * --listen wins (orderkvd: the last of a repeated flag wins). */
     int rc = okv_test_server_start(&c->node[id], c->orderkvd, c->data[id], "--listen", c->addr[id],
                                    "--node-id", node_id, "--initial-cluster", c->spec,
-                                   "--raft-tick-ms", tick, c->flag[0], c->flag[1], c->flag[2],
-                                   c->flag[3], c->flag[4], c->flag[5], (char *)NULL);
+                                   "--raft-tick-ms", tick, f[0], f[1], f[2], f[3], f[4], f[5],
+                                   f[6], f[7], f[8], f[9], (char *)NULL);
     if (rc != 0)
         fprintf(stderr, "node %d did not start; log: %s\n", id, c->node[id].log_path);
     return rc;
@@ -103,16 +126,24 @@ int okv_cluster_start_env(okv_cluster **out, const char *orderkvd, int n, int ti
 int okv_cluster_start_ex(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
                          const char *env, const char *flags)
 {
+    return okv_cluster_start_opts(out, orderkvd, n, tick_ms, env, flags, NULL);
+}
+
+int okv_cluster_start_opts(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
+                           const char *env, const char *flags, const okv_options *client)
+{
     okv_cluster *c = calloc(1, sizeof *c);
     *out = c;
     if (!c || n < 1 || n > OKV_CLUSTER_MAX_NODES)
         return -1;
+    okv_options defaults = OKV_OPTIONS_INIT;
+    c->client_opts = client ? *client : defaults;
     c->n = n;
     c->tick_ms = tick_ms;
     snprintf(c->flags, sizeof c->flags, "%s", flags ? flags : "");
     int nf = 0;
     char *save = NULL;
-    for (char *w = strtok_r(c->flags, " ", &save); w && nf < 6; w = strtok_r(NULL, " ", &save))
+    for (char *w = strtok_r(c->flags, " ", &save); w && nf < 10; w = strtok_r(NULL, " ", &save))
         c->flag[nf++] = w;
     c->flag[nf] = NULL;
     c->orderkvd = orderkvd;
@@ -129,7 +160,7 @@ int okv_cluster_start_ex(okv_cluster **out, const char *orderkvd, int n, int tic
         al += (size_t)snprintf(c->all + al, sizeof c->all - al, "%s%s", id > 1 ? "," : "",
                                c->addr[id]);
     }
-    if (okv_connect(&c->admin, c->all, NULL) != OKV_OK)
+    if (okv_connect(&c->admin, c->all, &c->client_opts) != OKV_OK)
         return -1;
     for (int id = 1; id <= n; id++) {
         okv_cluster_set_env(c, id, env);
@@ -345,7 +376,7 @@ int okv_cluster_wait_caught_up(okv_cluster *c, int id, int timeout_ms)
 
 int okv_cluster_connect_one(okv_cluster *c, int id, okv_client **out)
 {
-    okv_options o = OKV_OPTIONS_INIT;
+    okv_options o = c->client_opts;
     o.listed_nodes_only = 1;
     return okv_connect(out, c->addr[id], &o);
 }

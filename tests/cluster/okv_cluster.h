@@ -33,8 +33,9 @@ typedef struct okv_cluster {
     char spec[512];                              /* --initial-cluster */
     char all[512];                               /* every address, for okv_connect */
     okv_client *admin;                           /* for okv_status_get_at */
-    char flags[256];                             /* extra flags, split into flag[] */
-    const char *flag[7];                         /* NULL-terminated */
+    char flags[1024];                            /* extra flags, split into flag[] */
+    const char *flag[11];                        /* NULL-terminated */
+    okv_options client_opts;                     /* admin and connect_one clients */
 } okv_cluster;
 
 /* One replica as one node reported it. */
@@ -52,12 +53,20 @@ int okv_cluster_start(okv_cluster **out, const char *orderkvd, int n, int tick_m
 
 /* As okv_cluster_start, every node with one extra NAME=VALUE in its
  * environment (e.g. "ORDERKV_FAILPOINTS=..."; NULL = none) and extra
- * orderkvd flags (space-separated, at most 6 words; NULL = none), kept for
+ * orderkvd flags (space-separated, at most 10 words; NULL = none), kept for
  * restarts. */
 int okv_cluster_start_ex(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
                          const char *env, const char *flags);
 int okv_cluster_start_env(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
                           const char *env);
+
+/* As okv_cluster_start_ex, with the options of the cluster's own clients
+ * (the admin client, okv_cluster_connect_one; copied, so pointers in it
+ * must outlive the cluster; NULL: defaults). In flags, "@ID@" stands for
+ * the node id, so each node gets its own files, e.g.
+ * "--tls-cert DIR/node@ID@.crt". */
+int okv_cluster_start_opts(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
+                           const char *env, const char *flags, const okv_options *client);
 
 /* Sets (NULL: clears) node id's extra NAME=VALUE for its next start. */
 void okv_cluster_set_env(okv_cluster *c, int id, const char *env);

@@ -45,6 +45,23 @@ static void test_client__connect_rejects_bad_address_lists(void **state)
     v1.listed_nodes_only = 12345;
     assert_int_equal(okv_connect(&c, DEAD_ADDR, &v1), OKV_OK);
     okv_close(c);
+    /* Version 2 (no TLS fields): they are never read. */
+    okv_options v2 = OKV_OPTIONS_INIT;
+    v2.version = 2;
+    v2.tls_ca = "/no/such/ca.crt";
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &v2), OKV_OK);
+    okv_close(c);
+    /* Version 3: TLS files are read and checked by okv_connect. */
+    okv_options v3 = OKV_OPTIONS_INIT;
+    v3.tls_ca = "/no/such/ca.crt";
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &v3), OKV_EINVAL);
+    assert_non_null(strstr(okv_errmsg(NULL), "tls_ca: cannot read /no/such/ca.crt"));
+    v3.tls_ca = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &v3), OKV_EINVAL);
+    assert_non_null(strstr(okv_errmsg(NULL), "no PEM certificate"));
+    v3.tls_cert = "client.crt";   /* without tls_key */
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &v3), OKV_EINVAL);
+    assert_non_null(strstr(okv_errmsg(NULL), "tls_key"));
 }
 
 static void test_client__free_functions_accept_null(void **state)

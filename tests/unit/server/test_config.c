@@ -91,6 +91,34 @@ static void test_config__flags(void **state)
     assert_int_equal(c.partitions, 16);
 }
 
+/* TLS: the three files come together (also from a config file);
+ * --tls-client-auth takes require or none, and only with them. */
+static void test_config__tls(void **state)
+{
+    (void)state;
+    config c;
+    config_defaults(&c);
+    okv_error err;
+    assert_int_equal(c.tls_client_auth, -1);
+    assert_int_equal(config_check(&c, &err), OKV_OK);   /* plaintext */
+    char *some[] = { "orderkvd", "--tls-ca", "ca.crt", "--tls-cert", "n1.crt", NULL };
+    assert_int_equal(config_parse_args(&c, 5, some, &err), OKV_OK);
+    assert_int_equal(config_check(&c, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "--tls-key missing"));
+    assert_int_equal(config_parse_text(&c, "tls-key = n1.key\ntls-client-auth = none\n", "f",
+                                       &err), OKV_OK);
+    assert_string_equal(c.tls_key, "n1.key");
+    assert_int_equal(c.tls_client_auth, 0);
+    assert_int_equal(config_check(&c, &err), OKV_OK);
+    char *bad[] = { "orderkvd", "--tls-client-auth", "optional", NULL };
+    assert_int_equal(config_parse_args(&c, 3, bad, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "--tls-client-auth"));
+    config_defaults(&c);
+    char *alone[] = { "orderkvd", "--tls-client-auth", "require", NULL };
+    assert_int_equal(config_parse_args(&c, 3, alone, &err), OKV_OK);
+    assert_int_equal(config_check(&c, &err), OKV_EINVAL);
+}
+
 static void test_config__bad_flags(void **state)
 {
     (void)state;
@@ -179,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_config__compaction_flags),
         cmocka_unit_test(test_config__metrics_listen),
         cmocka_unit_test(test_config__bad_flags),
+        cmocka_unit_test(test_config__tls),
         cmocka_unit_test(test_config__file_then_flags),
         cmocka_unit_test(test_config__file_errors_name_the_line),
         cmocka_unit_test(test_catalog__roundtrip_and_corruption),
