@@ -5,9 +5,10 @@
  *   - GET / on every node is 200 text/html, the same page, and names no
  *     external URL (no "http:", "https:", "src=", "url(" ...);
  *   - GET /status.json on every node parses (python3's json module when
- *     python3 is installed, plus checks here): three nodes, all up, every
- *     partition with a leader, the leader changes the elections made; after
- *     some puts, the samples count requests within a few seconds.
+ *     python3 is installed, plus checks here): three nodes, the leader
+ *     changes the elections made, and within 15 s all three nodes up and
+ *     every partition with a leader; after some puts, the samples count
+ *     requests within a few seconds.
  * test_status_page --chromium: a headless Chromium (CHROMIUM, else
  *   `chromium` on PATH; exit 77 = skipped if there is none) renders the
  *   page node 1 serves (--dump-dom after the page's script ran): it shows
@@ -214,10 +215,13 @@ static void check_page(const char *page, int id)
     assert_non_null(strstr(page, "/status.json"));
 }
 
-/* python3's verdict on json (node id `id`, all three nodes up expected):
- * the requests its samples count, or -1 when python3 is not installed.
- * Fails the test on a parse error or a wrong structure. */
-static long python_check(fixture *fx, const char *json, int id)
+/* python3's verdict on json (node id `id`): with strict, all three nodes
+ * up and every partition with a leader are expected too (a node learns a
+ * leader from its first message, so right after the cluster has leaders
+ * one node may not know them all yet: the caller polls). The requests its
+ * samples count; -1 when python3 is not installed; -2 if python3 rejects
+ * it (its complaint on stderr). */
+static long python_check(fixture *fx, const char *json, int id, int strict)
 {
     if (system("command -v python3 >/dev/null 2>&1") != 0)
         return -1;
@@ -234,25 +238,29 @@ static long python_check(fixture *fx, const char *json, int id)
              "assert d[\"node\"][\"id\"] == %d, d[\"node\"]\n"
              "assert d[\"node\"][\"mode\"] == \"cluster\"\n"
              "assert sorted(n[\"id\"] for n in d[\"nodes\"]) == [1, 2, 3], d[\"nodes\"]\n"
-             "assert all(n[\"up\"] for n in d[\"nodes\"]), d[\"nodes\"]\n"
              "tables = set(p[\"table\"] for p in d[\"partitions\"])\n"
              "assert \"meta\" in tables and \"orders\" in tables, tables\n"
-             "assert all(p[\"leader\"] in (1, 2, 3) for p in d[\"partitions\"]), d[\"partitions\"]\n"
+             "if %d:\n"
+             "    assert all(n[\"up\"] for n in d[\"nodes\"]), d[\"nodes\"]\n"
+             "    for p in d[\"partitions\"]:\n"
+             "        assert p[\"leader\"] in (1, 2, 3), (\"no leader known\", p)\n"
              "for p in d[\"partitions\"]:\n"
              "    assert (len(p[\"replicas\"]) == 2) == (p[\"role\"] == \"leader\"), p\n"
              "    assert p[\"applied\"] <= p[\"commit\"] <= p[\"last_index\"], p\n"
              "assert len(d[\"leader_changes\"]) >= 1\n"
              "print(sum(s[\"requests\"] for s in d[\"samples\"]))\n"
              "' %s",
-             id, path);
+             id, strict, path);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     char out[64] = "";
     if (!fgets(out, sizeof out, p))
         out[0] = '\0';
     int st = pclose(p);
-    if (st != 0)
-        fail_msg("node %d: python3 rejects /status.json (saved as %s): %s", id, path, json);
+    if (st != 0) {
+        fprintf(stderr, "node %d: python3 rejects /status.json (saved as %s)\n", id, path);
+        return -2;
+    }
     return strtol(out, NULL, 10);
 }
 
@@ -277,18 +285,25 @@ static void page_and_json_on_every_node(void **state)
     }
     free(first);
 
-    /* Every node hears from the two others (heartbeats every tick). */
+    /* Every node soon shows the two others up and a leader for every
+     * partition (each learns them from the leaders' messages). */
     for (int id = 1; id <= 3; id++) {
         char type[128];
         char *json = NULL;
+        long req = -1;
         int64_t deadline = okv_cluster_now_ms() + 15000;
         for (;;) {
             json = http_get_ok(fx->metrics[id], "/status.json", type, sizeof type);
             int ups = 0;
             for (const char *at = json; (at = strstr(at, "\"up\":true")); at++)
                 ups++;
-            if (ups == 3 || okv_cluster_now_ms() > deadline)
+            req = python_check(fx, json, id, 1);
+            int leaders_ok = req != -2 && (req >= 0 || !strstr(json, "\"leader\":null"));
+            if (ups == 3 && leaders_ok)
                 break;
+            if (okv_cluster_now_ms() > deadline)
+                fail_msg("node %d: /status.json never showed 3 nodes up and every leader: %s",
+                         id, json);
             free(json);
             okv_cluster_sleep_ms(200);
         }
@@ -298,7 +313,6 @@ static void page_and_json_on_every_node(void **state)
         assert_non_null(strstr(json, "\"partitions\":["));
         assert_non_null(strstr(json, "\"leader_changes\":["));
         assert_non_null(strstr(json, "\"samples\":["));
-        long req = python_check(fx, json, id);
         fprintf(stderr, "node %d: /status.json %zu bytes, %s\n", id, strlen(json),
                 req < 0 ? "python3 not installed: checked here only" : "python3 parsed it");
         free(json);
@@ -312,7 +326,9 @@ static void page_and_json_on_every_node(void **state)
         total = 0;
         for (int id = 1; id <= 3; id++) {
             char *json = http_get_ok(fx->metrics[id], "/status.json", NULL, 0);
-            long r = python_check(fx, json, id);
+            long r = python_check(fx, json, id, 0);
+            if (r == -2)
+                fail_msg("node %d: python3 rejects /status.json: %s", id, json);
             if (r < 0) {   /* no python3: count here */
                 r = 0;
                 for (const char *at = json; (at = strstr(at, "\"requests\":")); at++)
