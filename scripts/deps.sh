@@ -4,7 +4,8 @@
 #   scripts/deps.sh test    + what the test suite needs (Python gRPC client;
 #                           namespaces, nftables, libfaketime and gnuplot for jepsen/;
 #                           prometheus for cluster.metrics_prometheus;
-#                           openssl for scripts/make-certs.sh, used by cluster.tls)
+#                           openssl for scripts/make-certs.sh, used by cluster.tls;
+#                           chromium for cluster.status_page_chromium)
 #   scripts/deps.sh ci      + clang/libFuzzer, valgrind, gcovr
 # Everything comes from Debian's archive; nothing is downloaded from elsewhere.
 # Not root: prints the exact apt-get line to run and exits 1.
@@ -16,9 +17,9 @@ pkgs=(gcc make cmake pkg-config libgrpc-dev libprotobuf-c-dev protobuf-c-compile
 case "$level" in
   build) ;;
   test) pkgs+=(python3 python3-grpcio python3-grpc-tools python3-protobuf
-               iproute2 nftables faketime gnuplot-nox prometheus openssl) ;;
+               iproute2 nftables faketime gnuplot-nox prometheus openssl chromium) ;;
   ci) pkgs+=(python3 python3-grpcio python3-grpc-tools python3-protobuf
-             iproute2 nftables faketime gnuplot-nox prometheus openssl
+             iproute2 nftables faketime gnuplot-nox prometheus openssl chromium
              clang libclang-rt-14-dev valgrind gcovr procps) ;;
   *) echo "usage: scripts/deps.sh build|test|ci" >&2; exit 2 ;;
 esac

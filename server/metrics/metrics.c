@@ -484,3 +484,25 @@ size_t metrics_render(metrics_registry *r, char *buf, size_t cap)
         buf[w.len < cap - 1 ? w.len : cap - 1] = '\0';
     return w.len;
 }
+
+int metrics_histogram_family_sum(metrics_registry *r, const char *name, double *bounds,
+                                 uint64_t *buckets)
+{
+    if (!r)
+        return -1;
+    int n = -1;
+    pthread_mutex_lock(&r->mu);
+    for (const metrics_family *f = r->head; f; f = f->next) {
+        if (f->type != METRICS_HISTOGRAM || strcmp(f->name, name) != 0)
+            continue;
+        n = (int)f->n_bounds;
+        memcpy(bounds, f->bounds, f->n_bounds * sizeof *bounds);
+        memset(buckets, 0, (f->n_bounds + 1) * sizeof *buckets);
+        for (const struct metrics_series *s = f->head; s; s = s->next)
+            for (size_t i = 0; i <= f->n_bounds; i++)
+                buckets[i] += metrics_histogram_bucket(s, i);
+        break;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}

@@ -89,6 +89,15 @@ uint64_t metrics_histogram_bucket(const metrics_histogram *h, size_t i);
 uint64_t metrics_histogram_count(const metrics_histogram *h);
 double metrics_histogram_sum(const metrics_histogram *h);
 
+/* The buckets of every series of histogram family `name` added up (not
+ * cumulative; buckets[n_bounds] is +Inf) and the family's bounds: room
+ * for METRICS_MAX_BUCKETS bounds and METRICS_MAX_BUCKETS + 1 counts.
+ * Returns n_bounds, or -1 if there is no such histogram family (yet).
+ * Takes the registry mutex, like metrics_render (status.h samples the
+ * request latencies with it every few seconds). */
+int metrics_histogram_family_sum(metrics_registry *r, const char *name, double *bounds,
+                                 uint64_t *buckets);
+
 /* Writes the exposition text of every family, in the order families were
  * first registered, series in their order of creation: `# HELP`, `# TYPE`,
  * then one `name{labels} value` line per sample; histograms as

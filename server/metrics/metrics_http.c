@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "status_page.h"
 #include "thread_name.h"
 
 enum conn_state { CONN_FREE, CONN_READ, CONN_WRITE, CONN_DRAIN };
@@ -40,6 +41,9 @@ typedef struct conn {
 
 struct metrics_http {
     metrics_registry *reg;
+    pthread_mutex_t mu;     /* guards status_fn, status_ctx */
+    metrics_http_status_fn status_fn;
+    void *status_ctx;
     int listen_fd;
     int wake[2];            /* a byte on wake[1] stops the thread */
     pthread_t thread;
@@ -66,17 +70,21 @@ static void conn_close(conn *c)
 
 /* ---- answers ------------------------------------------------------------------ */
 
-/* Sets c's answer: a status line, the headers and body (copied or taken). */
-static void answer(conn *c, int status, const char *reason, const char *extra_headers,
-                   char *body, size_t body_len, int take_body, int head_only)
+#define TEXT_TYPE "text/plain; charset=utf-8"
+
+/* Sets c's answer: a status line, the headers and body (copied or taken);
+ * type NULL: the metrics text's for 200, plain text otherwise. */
+static void answer_typed(conn *c, int status, const char *reason, const char *type,
+                         const char *extra_headers, char *body, size_t body_len, int take_body,
+                         int head_only)
 {
     char hdr[512];
+    if (!type)
+        type = status == 200 ? METRICS_CONTENT_TYPE : TEXT_TYPE;
     int n = snprintf(hdr, sizeof hdr,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
                      "Connection: close\r\n\r\n",
-                     status, reason,
-                     status == 200 ? METRICS_CONTENT_TYPE : "text/plain; charset=utf-8",
-                     body_len, extra_headers ? extra_headers : "");
+                     status, reason, type, body_len, extra_headers ? extra_headers : "");
     size_t send_body = head_only ? 0 : body_len;
     c->out = malloc((size_t)n + send_body);
     if (c->out) {
@@ -91,6 +99,12 @@ static void answer(conn *c, int status, const char *reason, const char *extra_he
         free(body);
     c->out_off = 0;
     c->state = CONN_WRITE;
+}
+
+static void answer(conn *c, int status, const char *reason, const char *extra_headers,
+                   char *body, size_t body_len, int take_body, int head_only)
+{
+    answer_typed(c, status, reason, NULL, extra_headers, body, body_len, take_body, head_only);
 }
 
 static void answer_text(conn *c, int status, const char *reason, const char *extra,
@@ -165,15 +179,41 @@ static void handle_request(metrics_http *h, conn *c, size_t head)
     int head_only = strcmp(line, "HEAD") == 0;
     if (strcmp(line, "GET") != 0 && !head_only) {
         answer_text(c, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n",
-                    "method not allowed: only GET /metrics is served\n");
+                    "method not allowed: only GET is served\n");
         return;
     }
     char *target = sp1 + 1;
     char *q = strchr(target, '?');
     if (q)
         *q = '\0';
+    if (strcmp(target, "/") == 0 || strcmp(target, "/status") == 0) {
+        size_t len = 0;
+        const char *page = status_page_html(&len);
+        if (!page)
+            answer_text(c, 500, "Internal Server Error", NULL, "out of memory\n");
+        else
+            answer_typed(c, 200, "OK", "text/html; charset=utf-8",
+                         "Cache-Control: no-store\r\n", (char *)page, len, 0, head_only);
+        return;
+    }
+    if (strcmp(target, "/status.json") == 0) {
+        pthread_mutex_lock(&h->mu);
+        metrics_http_status_fn fn = h->status_fn;
+        void *ctx = h->status_ctx;
+        pthread_mutex_unlock(&h->mu);
+        size_t len = 0;
+        char *json = fn ? fn(ctx, &len) : NULL;
+        if (!json)
+            answer_text(c, 503, "Service Unavailable", NULL,
+                        fn ? "out of memory\n" : "the node is starting\n");
+        else
+            answer_typed(c, 200, "OK", "application/json", "Cache-Control: no-store\r\n",
+                         json, len, 1, head_only);
+        return;
+    }
     if (strcmp(target, "/metrics") != 0) {
-        answer_text(c, 404, "Not Found", NULL, "not found: try /metrics\n");
+        answer_text(c, 404, "Not Found", NULL,
+                    "not found: try /metrics, / (the status page) or /status.json\n");
         return;
     }
     size_t len = 0;
@@ -408,16 +448,19 @@ int metrics_http_new(metrics_http **out, metrics_registry *reg, const char *addr
     if (!h)
         return okv_error_set(err, OKV_ENOMEM, "out of memory");
     h->reg = reg;
+    pthread_mutex_init(&h->mu, NULL);
     h->listen_fd = -1;
     h->wake[0] = h->wake[1] = -1;
     int rc = bind_address(h, address, err);
     if (rc) {
+        pthread_mutex_destroy(&h->mu);
         free(h);
         return rc;
     }
     if (pipe(h->wake) != 0) {
         rc = okv_error_set(err, OKV_EUNAVAILABLE, "metrics: pipe: %s", strerror(errno));
         close(h->listen_fd);
+        pthread_mutex_destroy(&h->mu);
         free(h);
         return rc;
     }
@@ -425,6 +468,7 @@ int metrics_http_new(metrics_http **out, metrics_registry *reg, const char *addr
         close(h->wake[0]);
         close(h->wake[1]);
         close(h->listen_fd);
+        pthread_mutex_destroy(&h->mu);
         free(h);
         return okv_error_set(err, OKV_EUNAVAILABLE, "metrics: cannot start its thread");
     }
@@ -433,6 +477,16 @@ int metrics_http_new(metrics_http **out, metrics_registry *reg, const char *addr
 }
 
 const char *metrics_http_address(const metrics_http *h) { return h->address; }
+
+void metrics_http_set_status(metrics_http *h, metrics_http_status_fn fn, void *ctx)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->status_fn = fn;
+    h->status_ctx = ctx;
+    pthread_mutex_unlock(&h->mu);
+}
 
 void metrics_http_free(metrics_http *h)
 {
@@ -447,5 +501,6 @@ void metrics_http_free(metrics_http *h)
     close(h->listen_fd);
     close(h->wake[0]);
     close(h->wake[1]);
+    pthread_mutex_destroy(&h->mu);
     free(h);
 }

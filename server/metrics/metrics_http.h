@@ -5,6 +5,10 @@
  * One poll loop, up to METRICS_HTTP_MAX_CONNS connections at once, one
  * request per connection (every answer says `Connection: close`):
  *   GET (or HEAD) /metrics      200, text/plain; version=0.0.4
+ *   GET / or /status            200, the status page (status_page.h)
+ *   GET /status.json            200, application/json from the function
+ *                               given to metrics_http_set_status; 503
+ *                               before one is given
  *   another path                404
  *   another method              405 (Allow: GET, HEAD)
  *   a request line or headers over METRICS_HTTP_MAX_REQUEST bytes, bytes
@@ -36,6 +40,14 @@ int metrics_http_new(metrics_http **out, metrics_registry *reg, const char *addr
 
 /* The address bound, e.g. "127.0.0.1:9400" (borrowed, as long as h). */
 const char *metrics_http_address(const metrics_http *h);
+
+/* GET /status.json's body: malloc'd (the server frees it), its length in
+ * *len; NULL answers 503. Called on the server's thread. */
+typedef char *(*metrics_http_status_fn)(void *ctx, size_t *len);
+
+/* Sets (fn NULL: clears) what answers /status.json; ctx is borrowed and
+ * must outlive the server, or a later call that clears it. Any thread. */
+void metrics_http_set_status(metrics_http *h, metrics_http_status_fn fn, void *ctx);
 
 /* Stops the thread, closes every connection and the socket, frees.
  * Accepts NULL. */

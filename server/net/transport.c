@@ -919,6 +919,8 @@ static void add_stats(struct transport_stats *a, const struct transport_stats *b
     a->chunk_drops += b->chunk_drops;
     a->queued_bytes += b->queued_bytes;
     a->queued_msgs += b->queued_msgs;
+    if (b->last_recv_ms > a->last_recv_ms)
+        a->last_recv_ms = b->last_recv_ms;
 }
 
 static void peer_stats(struct peer *p, struct transport_stats *st)

@@ -156,6 +156,8 @@ struct transport_stats {
     uint64_t decode_errors;    /* records whose raft message did not decode */
     uint64_t chunk_drops;      /* chunked messages abandoned (cap, order) */
     size_t queued_bytes, queued_msgs;
+    uint64_t last_recv_ms;     /* CLOCK_MONOTONIC ms of the last frame received
+                                  from it (0: none yet; totals: the latest) */
     char last_error[160];      /* last stream failure ("" if none) */
 };
 

@@ -286,7 +286,10 @@ static void on_frame(struct sstream *ss, const uint8_t *b, size_t len)
             on_heartbeats(t, p, group, rec, rlen, &msgs, &hbs);
         off += TRANSPORT_REC_HDR + rlen;
     }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     pthread_mutex_lock(&p->mu);
+    p->st.last_recv_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     p->st.frames_recv++;
     p->st.bytes_recv += len;
     p->st.msgs_recv += msgs;

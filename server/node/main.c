@@ -20,6 +20,7 @@
 #include "log.h"
 #include "meta.h"
 #include "metrics_http.h"
+#include "node_status.h"
 #include "node.h"
 #include "node_metrics.h"
 #include "orders_gc.h"
@@ -145,6 +146,7 @@ static uint64_t preferred_leader(void *ctx, uint64_t group)
 
 static transport *g_transport;
 static metrics_http *g_metrics_http;   /* --metrics-listen */
+static node_status *g_status;          /* its /status.json */
 
 static int peer_alive(void *ctx, uint64_t node_id)
 {
@@ -247,6 +249,8 @@ static void stop_all(node *n, transport *tp)
 {
     metrics_http_free(g_metrics_http);   /* first: its scrapes read every module */
     g_metrics_http = NULL;
+    node_status_free(g_status);          /* its sampler reads the registry */
+    g_status = NULL;
     rpc_server_drain(n->rpc, 0);
     orders_gc_free(n->orders_gc);   /* uses the driver's client */
     n->orders_gc = NULL;
@@ -304,6 +308,7 @@ static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
         }
         rpc_server_set_metrics(n.rpc, node_metrics_registry(n.metrics));
         OKV_INFO("serving metrics at http://%s/metrics", metrics_http_address(g_metrics_http));
+        OKV_INFO("status page at http://%s/", metrics_http_address(g_metrics_http));
     }
     int ignored = 0;
     rc = kvstore_open(&n.kv, cfg->data_dir, cfg->partitions, &ignored, &err);
@@ -350,6 +355,15 @@ static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
         return 1;
     }
     snprintf(n.listen_address, sizeof n.listen_address, "%s", rpc_server_address(n.rpc));
+    /* The status page's data: the whole node exists now. */
+    if (n.metrics) {
+        if ((rc = node_status_new(&g_status, &n, tp, node_metrics_registry(n.metrics), &err))) {
+            OKV_ERROR("cannot start: %s", err.msg);
+            stop_all(&n, tp);
+            return 1;
+        }
+        metrics_http_set_status(g_metrics_http, node_status_json, g_status);
+    }
     if (cfg->port_file[0] && write_port_file(cfg->port_file, n.listen_address) != 0) {
         /* Whoever asked for the file waits for it: failing loudly beats
          * serving on a port nobody can learn. */

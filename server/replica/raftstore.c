@@ -392,9 +392,21 @@ static void publish_status(raftstore *rs)
          * is a change (one within a tick goes uncounted). */
         uint64_t before = rs->status[i].group == rs->groups[i]->id ? rs->status[i].st.leader : 0;
         rs->status[i].group = rs->groups[i]->id;
-        raft_status(rs->groups[i]->node, &rs->status[i].st);
-        if (rs->status[i].st.leader != RAFT_NONE && rs->status[i].st.leader != before)
+        raftstore_group_info *gi = &rs->status[i];
+        raft_status(rs->groups[i]->node, &gi->st);
+        memset(gi->match, 0, sizeof gi->match);
+        if (gi->st.role == RAFT_LEADER)
+            for (uint32_t v = 0; v < gi->st.conf.n_voters && v < RAFT_MAX_NODES; v++)
+                raft_peer_match(rs->groups[i]->node, gi->st.conf.voters[v], &gi->match[v]);
+        if (gi->st.leader != RAFT_NONE && gi->st.leader != before) {
             atomic_fetch_add_explicit(&rs->io_leader_changes, 1, memory_order_relaxed);
+            rs->lhist[rs->lhist_next] = (struct raftstore_leader_change){
+                rs_now_ms(rs), gi->group, gi->st.leader, gi->st.term
+            };
+            rs->lhist_next = (rs->lhist_next + 1) % RAFTSTORE_LEADER_HISTORY;
+            if (rs->lhist_n < RAFTSTORE_LEADER_HISTORY)
+                rs->lhist_n++;
+        }
     }
     pthread_mutex_unlock(&rs->status_mu);
 }
@@ -798,6 +810,17 @@ uint64_t raftstore_leader(raftstore *rs, uint64_t group)
             leader = rs->status[i].st.leader;
     pthread_mutex_unlock(&rs->status_mu);
     return leader;
+}
+
+size_t raftstore_leader_history(raftstore *rs, struct raftstore_leader_change *out, size_t cap)
+{
+    pthread_mutex_lock(&rs->status_mu);
+    size_t n = rs->lhist_n < cap ? rs->lhist_n : cap;
+    for (size_t k = 0; k < n; k++)
+        out[k] = rs->lhist[(rs->lhist_next + RAFTSTORE_LEADER_HISTORY - 1 - k) %
+                           RAFTSTORE_LEADER_HISTORY];
+    pthread_mutex_unlock(&rs->status_mu);
+    return n;
 }
 
 void raftstore_snap_stats_get(raftstore *rs, struct raftstore_snap_stats *out)

@@ -243,11 +243,30 @@ int raftstore_transfer_leader(raftstore *rs, uint64_t group, uint64_t to);
 typedef struct raftstore_group_info {
     uint64_t group;
     struct raft_status st;
+    /* On a leader: each voter's match index (st.conf.voters order, this
+     * node's own included), so replica lag = st.last_index - match;
+     * all 0 on other roles. */
+    uint64_t match[RAFT_MAX_NODES];
 } raftstore_group_info;
 
 /* Copies the status of up to cap groups as of the last tick (or start);
  * returns how many groups the store has. */
 size_t raftstore_groups(raftstore *rs, raftstore_group_info *out, size_t cap);
+
+/* A group's known leader changed (as seen at two ticks in a row, like
+ * raftstore_io_stats.leader_changes): when (the store's clock,
+ * raftstore_config.now_ms), which group, the new leader and its term. */
+struct raftstore_leader_change {
+    uint64_t at_ms;
+    uint64_t group;
+    uint64_t leader;
+    uint64_t term;
+};
+#define RAFTSTORE_LEADER_HISTORY 64
+
+/* The last (up to RAFTSTORE_LEADER_HISTORY) leader changes, newest first,
+ * into out (room for cap); returns how many were copied. Any thread. */
+size_t raftstore_leader_history(raftstore *rs, struct raftstore_leader_change *out, size_t cap);
 
 /* The leader the group last saw (0 if unknown or no such group). */
 uint64_t raftstore_leader(raftstore *rs, uint64_t group);

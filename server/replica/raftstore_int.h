@@ -152,6 +152,9 @@ struct raftstore {
     pthread_mutex_t status_mu;
     raftstore_group_info *status;   /* guarded by status_mu */
     size_t nstatus;
+    /* raftstore_leader_history: a ring, guarded by status_mu */
+    struct raftstore_leader_change lhist[RAFTSTORE_LEADER_HISTORY];
+    size_t lhist_next, lhist_n;
 };
 
 /* raftstore.c */

@@ -231,6 +231,42 @@ static int stored(node *n, const char *key, char *val, uint64_t *version)
     return OKV_OK;
 }
 
+/* What the status page shows (node_status.c): the new leader l of group g
+ * has the change in its leader history (newest first), and its published
+ * status carries each voter's match, its own being its last index. */
+static void check_status_page_data(uint64_t g, uint64_t l)
+{
+    struct raftstore_leader_change h[RAFTSTORE_LEADER_HISTORY];
+    size_t k = raftstore_leader_history(nodes[l].rs, h, RAFTSTORE_LEADER_HISTORY);
+    assert_true(k >= 1);
+    int seen = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (i)
+            assert_true(h[i - 1].at_ms >= h[i].at_ms);
+        if (h[i].group == g && h[i].leader == l && h[i].term > 0)
+            seen = 1;
+    }
+    assert_true(seen);
+    assert_int_equal(raftstore_leader_history(nodes[l].rs, h, 1), 1);
+
+    size_t n = raftstore_groups(nodes[l].rs, NULL, 0);
+    raftstore_group_info *gi = calloc(n, sizeof *gi);
+    assert_int_equal(raftstore_groups(nodes[l].rs, gi, n), n);
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (gi[i].group != g || gi[i].st.role != RAFT_LEADER)
+            continue;
+        found = 1;
+        for (uint32_t v = 0; v < gi[i].st.conf.n_voters; v++) {
+            assert_true(gi[i].match[v] <= gi[i].st.last_index);
+            if (gi[i].st.conf.voters[v] == l)
+                assert_int_equal(gi[i].match[v], gi[i].st.last_index);
+        }
+    }
+    free(gi);
+    assert_true(found);
+}
+
 static void test_raftstore__replicates_fails_over_and_catches_up(void **state)
 {
     (void)state;
@@ -275,6 +311,7 @@ static void test_raftstore__replicates_fails_over_and_catches_up(void **state)
         versions[i] = put(key, val);
     }
     assert_true(agreed_leader(g0) != l0);
+    check_status_page_data(g0, agreed_leader(g0));
 
     /* It restarts from its data dir and catches up. */
     start_node(&nodes[l0], 0);

@@ -247,7 +247,9 @@ static void test_metrics__http_endpoint(void **state)
     free(resp);
     EXPECT("GET /metrics?x=1 HTTP/1.0\n\n", "HTTP/1.1 200 ");
     EXPECT("HEAD /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 200 ");
-    EXPECT("GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 404 ");
+    EXPECT("GET /nope HTTP/1.1\r\n\r\n", "HTTP/1.1 404 ");
+    EXPECT("GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 200 ");           /* the status page */
+    EXPECT("GET /status.json HTTP/1.1\r\n\r\n", "HTTP/1.1 503 "); /* no source set */
     EXPECT("POST /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 405 ");
     EXPECT("garbage\r\n\r\n", "HTTP/1.1 400 ");
     EXPECT("GET /metrics HTTP/2.0\r\n\r\n", "HTTP/1.1 400 ");
