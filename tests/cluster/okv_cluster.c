@@ -1,12 +1,16 @@
 #include "okv_cluster.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,20 +49,55 @@ static int bind_port(int port, int *bound)
     return fd;
 }
 
+/* Claims port for this test process: an exclusive lock on a file named
+ * after it, held until the process exits (the descriptor is never closed).
+ * Test processes started at the same moment (ctest -j runs several, two of
+ * them often the same binary) would otherwise pick the same free port: a
+ * port is free between the pick and the node's bind, and another process
+ * may pick it then. 1 if claimed, 0 if another process holds it. A lock
+ * dir that cannot be used claims nothing and refuses nothing. */
+static int claim_port(int port)
+{
+    char dir[64], path[96];
+    snprintf(dir, sizeof dir, "/tmp/okvtest-ports-%u", (unsigned)getuid());
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return 1;
+    snprintf(path, sizeof path, "%s/%d", dir, port);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return 0;
+    }
+    return 1;   /* fd stays open: the claim lasts as long as this process */
+}
+
 /* Picks n distinct free ports. Peers need fixed addresses, so port 0 cannot
  * be handed to orderkvd. Ports are tried below the kernel's ephemeral range
  * (32768+ on Linux) first: a port from that range could be taken as the
  * source port of some outgoing connection before a killed node binds it
- * again. Each socket stays open until all are picked, so they differ. */
+ * again. Each socket stays open until all are picked, so they differ; each
+ * port is claimed (claim_port) so that no concurrent test process picks it
+ * too. The seed mixes pid and a nanosecond clock by multiplication: a plain
+ * pid ^ ms gave two processes started a millisecond apart with pids one
+ * apart the same seed a quarter of the time. */
 static int pick_ports(int n, int *ports)
 {
     int fds[OKV_CLUSTER_MAX_NODES];
     int got = 0;
-    unsigned seed = (unsigned)getpid() ^ (unsigned)okv_cluster_now_ms();
-    for (int tries = 0; got < n && tries < 200; tries++) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned seed = (unsigned)getpid() * 2654435761u ^ (unsigned)ts.tv_nsec * 40503u ^
+                    (unsigned)ts.tv_sec;
+    for (int tries = 0; got < n && tries < 400; tries++) {
         int want = 20000 + (int)(rand_r(&seed) % 12000u);
-        if ((fds[got] = bind_port(want, &ports[got])) >= 0)
+        if ((fds[got] = bind_port(want, &ports[got])) < 0)
+            continue;
+        if (claim_port(ports[got]))
             got++;
+        else
+            close(fds[got]);
     }
     while (got < n && (fds[got] = bind_port(0, &ports[got])) >= 0)
         got++;
