@@ -419,3 +419,43 @@ int okv_cluster_connect_one(okv_cluster *c, int id, okv_client **out)
     o.listed_nodes_only = 1;
     return okv_connect(out, c->addr[id], &o);
 }
+
+/* The address node id logged ("serving metrics at http://ADDR/metrics"). */
+static int metrics_address(okv_cluster *c, int id, char *out, size_t cap)
+{
+    FILE *f = fopen(c->node[id].log_path, "r");
+    if (!f)
+        return -1;
+    char line[1024];
+    int rc = -1;
+    const char *tag = "serving metrics at http://";
+    while (fgets(line, sizeof line, f)) {
+        const char *at = strstr(line, tag);
+        if (!at)
+            continue;
+        at += strlen(tag);
+        const char *slash = strchr(at, '/');
+        if (slash && (size_t)(slash - at) < cap) {
+            memcpy(out, at, (size_t)(slash - at));
+            out[slash - at] = '\0';
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int okv_cluster_start_with_metrics(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
+                                   char metrics[][128])
+{
+    int rc = okv_cluster_start_ex(out, orderkvd, n, tick_ms, NULL,
+                                  "--metrics-listen 127.0.0.1:0");
+    if (rc == 0)
+        rc = okv_cluster_wait_leaders(*out, 15000);
+    for (int id = 1; rc == 0 && id <= n; id++)
+        if ((rc = metrics_address(*out, id, metrics[id], 128)))
+            fprintf(stderr, "node %d logged no metrics address\n", id);
+    if (rc && *out)
+        okv_cluster_dump_logs(*out, 30);
+    return rc;
+}

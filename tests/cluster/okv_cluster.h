@@ -118,4 +118,11 @@ int okv_cluster_connect_one(okv_cluster *c, int id, okv_client **out);
 int64_t okv_cluster_now_ms(void);
 void okv_cluster_sleep_ms(int ms);
 
+/* Starts a cluster of n nodes, each with --metrics-listen 127.0.0.1:0, waits
+ * (up to 15 s) until every partition has a leader, and reads each node's
+ * metrics address from its log ("serving metrics at http://ADDR/metrics")
+ * into metrics[id]. 0, or -1 with the nodes' logs printed. */
+int okv_cluster_start_with_metrics(okv_cluster **out, const char *orderkvd, int n, int tick_ms,
+                                   char metrics[][128]);
+
 #endif

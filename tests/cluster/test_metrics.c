@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "okv_cluster.h"
+#include "okv_http.h"
 #include "okv_test.h"
 #include "orderkv.h"
 
@@ -48,78 +49,6 @@ static const char *orderkvd_path = ORDERKVD_PATH;
 
 static int with_prometheus;
 static pid_t prom_pid;
-
-/* ---- HTTP over a plain socket ------------------------------------------------- */
-
-static int connect_addr(const char *hostport)
-{
-    const char *colon = strrchr(hostport, ':');
-    if (!colon)
-        return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)atoi(colon + 1));
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Sends req and reads until the server closes (each wait bounded by 10 s).
- * The whole answer, malloc'd, or NULL if the connection failed. */
-static char *http_raw(const char *hostport, const char *req, size_t len)
-{
-    int fd = connect_addr(hostport);
-    if (fd < 0)
-        return NULL;
-    for (size_t off = 0; off < len;) {
-        ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    size_t cap = 4 << 20, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (n + 1 >= cap || poll(&p, 1, 10000) <= 0)
-            break;
-        ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    buf[n] = '\0';
-    close(fd);
-    return buf;
-}
-
-/* GET path: the body of a 200 answer (malloc'd), or NULL. */
-static char *http_get(const char *hostport, const char *path)
-{
-    char req[1024];
-    /* Connection: close, or Prometheus's API keeps the connection open
-     * and every read would wait for http_raw's timeout. */
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                     path, hostport);
-    char *resp = http_raw(hostport, req, (size_t)n);
-    if (!resp)
-        return NULL;
-    char *body = strstr(resp, "\r\n\r\n");
-    if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0 || !body) {
-        free(resp);
-        return NULL;
-    }
-    char *out = strdup(body + 4);
-    free(resp);
-    return out;
-}
 
 /* ---- the exposition format ------------------------------------------------------- */
 
@@ -231,44 +160,11 @@ typedef struct fixture {
     char metrics[OKV_CLUSTER_MAX_NODES + 1][128];   /* host:port by node id */
 } fixture;
 
-/* The address node id logged ("serving metrics at http://ADDR/metrics"). */
-static int metrics_address(okv_cluster *c, int id, char *out, size_t cap)
-{
-    FILE *f = fopen(c->node[id].log_path, "r");
-    if (!f)
-        return -1;
-    char line[1024];
-    int rc = -1;
-    while (fgets(line, sizeof line, f)) {
-        const char *at = strstr(line, "serving metrics at http://");
-        if (!at)
-            continue;
-        at += strlen("serving metrics at http://");
-        const char *slash = strchr(at, '/');
-        if (slash && (size_t)(slash - at) < cap) {
-            memcpy(out, at, (size_t)(slash - at));
-            out[slash - at] = '\0';
-            rc = 0;
-        }
-    }
-    fclose(f);
-    return rc;
-}
-
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     *state = fx;
-    int rc = okv_cluster_start_ex(&fx->c, orderkvd_path, 3, TICK_MS, NULL,
-                                  "--metrics-listen 127.0.0.1:0");
-    if (rc == 0)
-        rc = okv_cluster_wait_leaders(fx->c, 15000);
-    for (int id = 1; rc == 0 && id <= 3; id++)
-        if ((rc = metrics_address(fx->c, id, fx->metrics[id], sizeof fx->metrics[id])))
-            fprintf(stderr, "node %d logged no metrics address\n", id);
-    if (rc)
-        okv_cluster_dump_logs(fx->c, 30);
-    return rc;
+    return okv_cluster_start_with_metrics(&fx->c, orderkvd_path, 3, TICK_MS, fx->metrics);
 }
 
 static void stop_prometheus(void)
@@ -304,7 +200,7 @@ static double cluster_puts(fixture *fx)
 {
     double sum = 0;
     for (int id = 1; id <= 3; id++) {
-        char *text = http_get(fx->metrics[id], "/metrics");
+        char *text = okv_http_get(fx->metrics[id], "/metrics", NULL, 0);
         if (!text)
             fail_msg("node %d: GET /metrics at %s failed", id, fx->metrics[id]);
         assert_true(check_format(text) > 10);
@@ -335,7 +231,7 @@ static double cluster_sum(fixture *fx, const char *series)
 {
     double sum = 0;
     for (int id = 1; id <= 3; id++) {
-        char *text = http_get(fx->metrics[id], "/metrics");
+        char *text = okv_http_get(fx->metrics[id], "/metrics", NULL, 0);
         assert_non_null(text);
         sum += sample_value(text, series);
         free(text);
@@ -384,7 +280,7 @@ static void scrape_counts_puts_and_survives_garbage(void **state)
     /* Each node: the info gauge with its id, Raft proposals counted. */
     double proposals = 0, led = 0;
     for (int id = 1; id <= 3; id++) {
-        char *text = http_get(fx->metrics[id], "/metrics");
+        char *text = okv_http_get(fx->metrics[id], "/metrics", NULL, 0);
         assert_non_null(text);
         char info[128];
         snprintf(info, sizeof info,
@@ -409,7 +305,7 @@ static void scrape_counts_puts_and_survives_garbage(void **state)
      * still serves /metrics and its clients. */
     const char *addr = fx->metrics[1];
     static const char garbage[] = "\x16\x03\x01\x02\x00 not http\r\n\r\n";
-    char *resp = http_raw(addr, garbage, sizeof garbage - 1);
+    char *resp = okv_http_exchange(addr, garbage, sizeof garbage - 1);
     assert_non_null(resp);
     assert_int_equal(strncmp(resp, "HTTP/1.1 400 ", 13), 0);
     free(resp);
@@ -417,18 +313,18 @@ static void scrape_counts_puts_and_survives_garbage(void **state)
     char *huge = malloc(big);
     memcpy(huge, "GET /metrics HTTP/1.1\r\nX-Big: ", 30);
     memset(huge + 30, 'a', big - 30);
-    resp = http_raw(addr, huge, big);
+    resp = okv_http_exchange(addr, huge, big);
     free(huge);
     assert_non_null(resp);
     assert_int_equal(strncmp(resp, "HTTP/1.1 400 ", 13), 0);
     free(resp);
     static const char delete[] = "DELETE /metrics HTTP/1.1\r\n\r\n";
-    resp = http_raw(addr, delete, sizeof delete - 1);
+    resp = okv_http_exchange(addr, delete, sizeof delete - 1);
     assert_non_null(resp);
     assert_int_equal(strncmp(resp, "HTTP/1.1 405 ", 13), 0);
     free(resp);
     /* A connection that never sends: the node is not held up by it. */
-    int idle = connect_addr(addr);
+    int idle = okv_http_connect(addr);
     assert_true(idle >= 0);
     before = cluster_puts(fx);
     do_puts(fx, 5);
@@ -524,7 +420,7 @@ static double query_value(const char *listen, const char *encoded_query)
 {
     char path[1024];
     snprintf(path, sizeof path, "/api/v1/query?query=%s", encoded_query);
-    char *body = http_get(listen, path);
+    char *body = okv_http_get(listen, path, NULL, 0);
     if (!body)
         return -1;
     double v = -1;
@@ -568,7 +464,7 @@ static void real_prometheus_scrapes_the_cluster(void **state)
     }
     fprintf(stderr, "prometheus: sum(up) = %g, put counter = %g\n", up, puts);
     if (up != 3 || puts < PUTS) {
-        char *targets = http_get(listen, "/api/v1/targets");
+        char *targets = okv_http_get(listen, "/api/v1/targets", NULL, 0);
         fprintf(stderr, "targets: %.2000s\n", targets ? targets : "(no answer)");
         free(targets);
     }

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "okv_cluster.h"
+#include "okv_http.h"
 #include "okv_test.h"
 #include "orderkv.h"
 
@@ -58,123 +59,23 @@ typedef struct fixture {
 
 static char *chromium_bin;
 
-/* ---- HTTP over a plain socket ------------------------------------------------- */
-
-static int connect_addr(const char *hostport)
-{
-    const char *colon = strrchr(hostport, ':');
-    if (!colon)
-        return -1;
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)atoi(colon + 1));
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* GET path: the whole answer (status line, headers, body; malloc'd), or
- * NULL if the connection failed. Each wait is bounded by 10 s. */
-static char *http_get_raw(const char *hostport, const char *path)
-{
-    int fd = connect_addr(hostport);
-    if (fd < 0)
-        return NULL;
-    char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-                     path, hostport);
-    if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
-        close(fd);
-        return NULL;
-    }
-    size_t cap = 4 << 20, got = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (got + 1 >= cap || poll(&p, 1, 10000) <= 0)
-            break;
-        ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    close(fd);
-    return buf;
-}
-
 /* The body of a 200 answer to GET path (malloc'd); fails the test otherwise.
  * The Content-Type header's value into type (if not NULL). */
 static char *http_get_ok(const char *hostport, const char *path, char *type, size_t type_cap)
 {
-    char *resp = http_get_raw(hostport, path);
-    if (!resp)
-        fail_msg("GET %s from %s: no answer", path, hostport);
-    const char *body = strstr(resp, "\r\n\r\n");
-    if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0 || !body)
-        fail_msg("GET %s from %s: %.80s", path, hostport, resp);
-    if (type) {
-        const char *ct = strstr(resp, "\r\nContent-Type: ");
-        type[0] = '\0';
-        if (ct && ct < body) {
-            ct += 16;
-            size_t l = strcspn(ct, "\r");
-            snprintf(type, type_cap, "%.*s", (int)l, ct);
-        }
-    }
-    char *out = strdup(body + 4);
-    free(resp);
-    return out;
+    char *body = okv_http_get(hostport, path, type, type_cap);
+    if (!body)
+        fail_msg("GET %s from %s: no 200 answer", path, hostport);
+    return body;
 }
 
 /* ---- the cluster ------------------------------------------------------------------- */
-
-/* The address node id logged ("serving metrics at http://ADDR/metrics"). */
-static int metrics_address(okv_cluster *c, int id, char *out, size_t cap)
-{
-    FILE *f = fopen(c->node[id].log_path, "r");
-    if (!f)
-        return -1;
-    char line[1024];
-    int rc = -1;
-    const char *tag = "serving metrics at http://";
-    while (fgets(line, sizeof line, f)) {
-        const char *at = strstr(line, tag);
-        if (!at)
-            continue;
-        at += strlen(tag);
-        const char *slash = strchr(at, '/');
-        if (slash && (size_t)(slash - at) < cap) {
-            memcpy(out, at, (size_t)(slash - at));
-            out[slash - at] = '\0';
-            rc = 0;
-        }
-    }
-    fclose(f);
-    return rc;
-}
 
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
     *state = fx;
-    int rc = okv_cluster_start_ex(&fx->c, orderkvd_path, 3, TICK_MS, NULL,
-                                  "--metrics-listen 127.0.0.1:0");
-    if (rc == 0)
-        rc = okv_cluster_wait_leaders(fx->c, 15000);
-    for (int id = 1; rc == 0 && id <= 3; id++)
-        if ((rc = metrics_address(fx->c, id, fx->metrics[id], sizeof fx->metrics[id])))
-            fprintf(stderr, "node %d logged no metrics address\n", id);
-    if (rc)
-        okv_cluster_dump_logs(fx->c, 30);
-    return rc;
+    return okv_cluster_start_with_metrics(&fx->c, orderkvd_path, 3, TICK_MS, fx->metrics);
 }
 
 static int teardown(void **state)

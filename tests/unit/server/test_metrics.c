@@ -13,6 +13,7 @@
 
 #include "metrics.h"
 #include "metrics_http.h"
+#include "okv_http.h"
 #include "okv_test.h"
 
 static char *render_all(metrics_registry *r)
@@ -175,15 +176,8 @@ static void test_metrics__process(void **state)
 
 static int connect_to(const char *addr)
 {
-    const char *colon = strrchr(addr, ':');
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)atoi(colon + 1));
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int fd = okv_http_connect(addr);
     assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     return fd;
 }
 
@@ -191,29 +185,9 @@ static int connect_to(const char *addr)
  * (bounded by 10 s). */
 static char *exchange(const char *addr, const char *req, size_t len)
 {
-    int fd = connect_to(addr);
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
-        if (w <= 0)
-            break;   /* the server may answer and stop reading early */
-        off += (size_t)w;
-    }
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 10000) <= 0)
-            break;
-        ssize_t r = recv(fd, buf + n, cap - 1 - n, 0);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-    }
-    buf[n] = '\0';
-    close(fd);
-    return buf;
+    char *resp = okv_http_exchange(addr, req, len);
+    assert_non_null(resp);
+    return resp;
 }
 
 static void expect_status(const char *addr, const char *req, size_t len, const char *status)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "metrics_http.h"
+#include "okv_http.h"
 #include "okv_test.h"
 #include "status_json.h"
 #include "status_page.h"
@@ -171,35 +172,15 @@ static void test_status_json__page_self_contained(void **state)
 
 /* ---- through the endpoint ------------------------------------------------------- */
 
+/* GET path without Connection: close (the server closes anyway): the
+ * whole answer. */
 static char *get(const char *addr, const char *path)
 {
-    const char *colon = strrchr(addr, ':');
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)atoi(colon + 1));
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     char req[256];
     int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
-    assert_int_equal(send(fd, req, (size_t)n, MSG_NOSIGNAL), n);
-    size_t cap = 1 << 20, got = 0;
-    char *buf = malloc(cap);
-    assert_non_null(buf);
-    for (;;) {
-        struct pollfd p = { fd, POLLIN, 0 };
-        if (poll(&p, 1, 10000) <= 0)
-            break;
-        ssize_t r = recv(fd, buf + got, cap - 1 - got, 0);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    close(fd);
-    return buf;
+    char *resp = okv_http_exchange(addr, req, (size_t)n);
+    assert_non_null(resp);
+    return resp;
 }
 
 static int calls;
