@@ -24,13 +24,24 @@
  * - a follower stopped while the others compact their logs catches up by
  *   a snapshot, streamed over mutual TLS (snap_send's own channels).
  *
+ * - on the wire: a tap (a forwarding proxy on the node's port, recording
+ *   every byte both ways) between a client and a TLS node sees none of the
+ *   keys and values put and read; the same tap in front of a plaintext node
+ *   sees them (so the tap would catch plaintext).
+ *
  * Nothing asserts how fast beyond "before the deadline" for mismatches.
  * OKV_KEEP_CLUSTER_DIR=1 keeps data dirs and logs. */
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "okv_cluster.h"
+#include "okv_http.h"
 #include "okv_test.h"
 #include "orderkv.h"
 
@@ -232,6 +243,190 @@ static void tls_client_plaintext_node(void **state)
     expect_refused("TLS client, plaintext node", f->c->all, &good, CALL_MS, CALL_MS / 2);
 }
 
+/* ---- what crosses the wire --------------------------------------------------------- */
+
+#define TAP_PAIRS 8
+
+/* A forwarding proxy on 127.0.0.1:port to target that records every byte
+ * it forwards, both ways: what a capture on the node's port would see. */
+typedef struct tap {
+    int lfd, port;
+    const char *target;
+    pthread_t th;
+    volatile int stop;
+    pthread_mutex_t mu;
+    char *buf;
+    size_t len, cap;
+} tap;
+
+static void tap_record(tap *t, const char *b, size_t n)
+{
+    pthread_mutex_lock(&t->mu);
+    if (t->len + n > t->cap) {
+        size_t ncap = (t->len + n) * 2;
+        char *nb = realloc(t->buf, ncap);
+        assert_non_null(nb);
+        t->buf = nb;
+        t->cap = ncap;
+    }
+    memcpy(t->buf + t->len, b, n);
+    t->len += n;
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* Copies what `from` has to `to`, recorded. 0, or -1 at EOF or an error. */
+static int tap_pump(tap *t, int from, int to)
+{
+    char b[16384];
+    ssize_t r = recv(from, b, sizeof b, 0);
+    if (r <= 0)
+        return -1;
+    tap_record(t, b, (size_t)r);
+    for (ssize_t off = 0; off < r;) {
+        ssize_t w = send(to, b + off, (size_t)(r - off), MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        off += w;
+    }
+    return 0;
+}
+
+static void *tap_main(void *arg)
+{
+    tap *t = arg;
+    int a[TAP_PAIRS], b[TAP_PAIRS], n = 0;
+    while (!t->stop) {
+        struct pollfd pf[1 + 2 * TAP_PAIRS];
+        pf[0] = (struct pollfd){ t->lfd, POLLIN, 0 };
+        for (int i = 0; i < n; i++) {
+            pf[1 + 2 * i] = (struct pollfd){ a[i], POLLIN, 0 };
+            pf[2 + 2 * i] = (struct pollfd){ b[i], POLLIN, 0 };
+        }
+        if (poll(pf, (nfds_t)(1 + 2 * n), 100) <= 0)
+            continue;
+        for (int i = n - 1; i >= 0; i--) {
+            int bad = ((pf[1 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                       tap_pump(t, a[i], b[i]) != 0) ||
+                      ((pf[2 + 2 * i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                       tap_pump(t, b[i], a[i]) != 0);
+            if (bad) {
+                close(a[i]);
+                close(b[i]);
+                a[i] = a[--n];
+                b[i] = b[n];
+            }
+        }
+        if (pf[0].revents & POLLIN) {
+            int c = accept(t->lfd, NULL, NULL);
+            int u = c >= 0 ? okv_http_connect(t->target) : -1;
+            if (c >= 0 && u >= 0 && n < TAP_PAIRS) {
+                a[n] = c;
+                b[n++] = u;
+            } else {
+                if (c >= 0)
+                    close(c);
+                if (u >= 0)
+                    close(u);
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        close(a[i]);
+        close(b[i]);
+    }
+    return NULL;
+}
+
+static void tap_start(tap *t, const char *target)
+{
+    memset(t, 0, sizeof *t);
+    pthread_mutex_init(&t->mu, NULL);
+    t->target = target;
+    t->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(t->lfd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(t->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(t->lfd, 16), 0);
+    assert_int_equal(getsockname(t->lfd, (struct sockaddr *)&sa, &sl), 0);
+    t->port = ntohs(sa.sin_port);
+    assert_int_equal(pthread_create(&t->th, NULL, tap_main, t), 0);
+}
+
+static void tap_stop(tap *t)
+{
+    t->stop = 1;
+    pthread_join(t->th, NULL);
+    close(t->lfd);
+    pthread_mutex_destroy(&t->mu);
+}
+
+static int contains(const char *hay, size_t n, const char *needle)
+{
+    size_t m = strlen(needle);
+    for (size_t i = 0; i + m <= n; i++)
+        if (memcmp(hay + i, needle, m) == 0)
+            return 1;
+    return 0;
+}
+
+/* A put and a get of a recognisable key and value through a tap in front
+ * of the one node of f's cluster; the tap's bytes in *t (the caller frees
+ * t->buf). */
+static void put_get_through_tap(fixture *f, const okv_options *opts, tap *t)
+{
+    tap_start(t, f->c->addr[1]);
+    char addr[64], why[600];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", t->port);
+    okv_options o = *opts;
+    o.listed_nodes_only = 1;   /* every call through the tap, none around it */
+    int rc = put_get(addr, &o, "wire/secret-key-4711", "secret-value-0815", CALL_MS, why,
+                     sizeof why);
+    tap_stop(t);
+    if (rc != OKV_OK)
+        fprintf(stderr, "put/get through the tap: %s: %s\n", okv_strerror(rc), why);
+    assert_int_equal(rc, OKV_OK);
+    fprintf(stderr, "the tap forwarded %zu bytes\n", t->len);
+    assert_true(t->len > 100);
+}
+
+static void wire_carries_no_plaintext(void **state)
+{
+    fixture *f = *state;
+    okv_options good = tls_opts(f->ca_a, f->cl_a_crt, f->cl_a_key);
+    char flags[3 * sizeof f->a + 128];
+    snprintf(flags, sizeof flags, "--tls-ca %s/ca.crt --tls-cert %s/node@ID@.crt "
+             "--tls-key %s/node@ID@.key", f->a, f->a, f->a);
+    int rc = okv_cluster_start_opts(&f->c, orderkvd_path, 1, TICK_MS, NULL, flags, &good);
+    if (rc == 0)
+        rc = okv_cluster_wait_leaders(f->c, 20000);
+    assert_int_equal(rc, 0);
+    tap t;
+    put_get_through_tap(f, &good, &t);
+    int leaked = contains(t.buf, t.len, "secret-key-4711") ||
+                 contains(t.buf, t.len, "secret-value-0815");
+    free(t.buf);
+    assert_false(leaked);
+    okv_cluster_free(f->c);
+    f->c = NULL;
+
+    /* The control: through the same tap, a plaintext node's traffic shows
+     * both, so the check above would have caught plaintext. */
+    rc = okv_cluster_start(&f->c, orderkvd_path, 1, TICK_MS);
+    if (rc == 0)
+        rc = okv_cluster_wait_leaders(f->c, 20000);
+    assert_int_equal(rc, 0);
+    okv_options plain = OKV_OPTIONS_INIT;
+    put_get_through_tap(f, &plain, &t);
+    int seen = contains(t.buf, t.len, "secret-key-4711") &&
+               contains(t.buf, t.len, "secret-value-0815");
+    free(t.buf);
+    assert_true(seen);
+}
+
 /* The rogue node's replicas, through a client of its own CA. */
 static int rogue_replicas(fixture *f, okv_cluster_replica *out)
 {
@@ -346,6 +541,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(mutual_tls_cluster, setup, teardown),
         cmocka_unit_test_setup_teardown(tls_client_plaintext_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(wire_carries_no_plaintext, setup, teardown),
         cmocka_unit_test_setup_teardown(node_of_another_ca_cannot_join, setup, teardown),
         cmocka_unit_test_setup_teardown(snapshot_over_tls, setup, teardown),
     };
