@@ -571,7 +571,10 @@ static void usage(FILE *f)
           "      --etcd-endpoint-policy P  all: round-robin over every endpoint\n"
           "                         (default); first: everything to the first\n"
           "      --etcd-cq-threads N  threads serving etcd_kv's completion queue\n"
-          "                         (default 1, at most 8)\n",
+          "                         (default 1, at most 8)\n"
+          "      --tls-ca FILE      orderkv over TLS: the cluster's CA (PEM)\n"
+          "      --tls-cert FILE    with --tls-key: a client certificate, for nodes\n"
+          "      --tls-key FILE     that require one (--tls-client-auth require)\n",
           f);
 }
 
@@ -622,6 +625,9 @@ static int parse(bench_opts *o, int argc, char **argv)
                 return -1;
             }
         }
+        else if (OPT("--tls-ca", "--tls-ca")) { NEED(); snprintf(o->tls_ca, sizeof o->tls_ca, "%s", v); }
+        else if (OPT("--tls-cert", "--tls-cert")) { NEED(); snprintf(o->tls_cert, sizeof o->tls_cert, "%s", v); }
+        else if (OPT("--tls-key", "--tls-key")) { NEED(); snprintf(o->tls_key, sizeof o->tls_key, "%s", v); }
         else if (OPT("-c", "--clients")) { NEED(); o->clients = atoi(v); }
         else if (OPT("-d", "--duration")) { NEED(); o->duration_s = atof(v); }
         else if (OPT("--warmup", "--warmup")) { NEED(); o->warmup_s = atof(v); }
@@ -738,6 +744,10 @@ static int parse(bench_opts *o, int argc, char **argv)
         fprintf(stderr, "orderkv-bench: --etcd-* options need --target etcd\n");
         return -1;
     }
+    if ((o->tls_ca[0] || o->tls_cert[0] || o->tls_key[0]) && o->target != T_ORDERKV) {
+        fprintf(stderr, "orderkv-bench: --tls-* options are for --target orderkv\n");
+        return -1;
+    }
     if (o->target == T_ETCD && !o->addr_given)
         snprintf(o->addr, sizeof o->addr, "127.0.0.1:2379");
     return 0;
@@ -838,7 +848,11 @@ static int open_target(bench *b, driver_target *t)
                               .cas = etcd_start_cas, .reserve = etcd_start_reserve };
         return rc;
     }
-    rc = okv_connect(&b->c, o->addr, NULL);
+    okv_options oo = OKV_OPTIONS_INIT;
+    oo.tls_ca = o->tls_ca[0] ? o->tls_ca : NULL;
+    oo.tls_cert = o->tls_cert[0] ? o->tls_cert : NULL;
+    oo.tls_key = o->tls_key[0] ? o->tls_key : NULL;
+    rc = okv_connect(&b->c, o->addr, &oo);
     if (rc)
         fprintf(stderr, "orderkv-bench: %s: %s\n", okv_strerror(rc), okv_errmsg(NULL));
     else if (o->workload == DRIVER_TRANSFER)

@@ -22,6 +22,9 @@ typedef struct bench_opts {
     enum target target;
     char addr[1024];
     int addr_given;
+    /* orderkv over TLS (okv_options v3): the CA, and a client certificate
+     * and key for nodes that require one; "" = plaintext */
+    char tls_ca[1024], tls_cert[1024], tls_key[1024];
     char table[65];
     int clients;                 /* requests in flight */
     double duration_s;
