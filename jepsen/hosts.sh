@@ -333,13 +333,27 @@ running_pid() {   # prints node $1's PID if it runs
 
 proc_state() { awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null || true; }
 
+# A process that is exiting has already lost its command line (the kernel
+# frees its memory first) but is not yet a zombie: it still holds its
+# sockets and files, and a caller told it is gone could see it alive.
+exiting() {   # pid
+  local state="" key value cmd=""
+  [ -r "/proc/$1/status" ] || return 1
+  while read -r key value; do
+    [ "$key" = State: ] && state="$value"
+  done 2>/dev/null <"/proc/$1/status"
+  [ -n "$state" ] && [ "${state:0:1}" != Z ] || return 1
+  cmd="$(tr -d '\0' 2>/dev/null <"/proc/$1/cmdline")" || return 1
+  [ -z "$cmd" ]
+}
+
 wait_gone() {   # node, pid, tenths of a second
   local i
   for ((i = 0; i < $3; i++)); do
-    is_ours "$1" "$2" || return 0
+    is_ours "$1" "$2" || exiting "$2" || return 0
     sleep 0.1
   done
-  ! is_ours "$1" "$2"
+  ! is_ours "$1" "$2" && ! exiting "$2"
 }
 
 # Serialises start/stop/kill/pause/resume/clock of one node (fd 9), so two
