@@ -795,8 +795,11 @@ size_t raftstore_groups(raftstore *rs, raftstore_group_info *out, size_t cap)
 {
     pthread_mutex_lock(&rs->status_mu);
     size_t n = rs->nstatus;
-    for (size_t i = 0; i < n && i < cap; i++)
-        out[i] = rs->status[i];
+    if (out) {
+        n = n < cap ? n : cap;
+        for (size_t i = 0; i < n; i++)
+            out[i] = rs->status[i];
+    }
     pthread_mutex_unlock(&rs->status_mu);
     return n;
 }

@@ -249,8 +249,10 @@ typedef struct raftstore_group_info {
     uint64_t match[RAFT_MAX_NODES];
 } raftstore_group_info;
 
-/* Copies the status of up to cap groups as of the last tick (or start);
- * returns how many groups the store has. */
+/* Copies the status of up to cap groups as of the last tick (or start) and
+ * returns how many it copied; with out NULL, how many groups the store has.
+ * Groups are added while a node starts, so a count asked first may be
+ * smaller than the number a later call would copy: it is the cap. */
 size_t raftstore_groups(raftstore *rs, raftstore_group_info *out, size_t cap);
 
 /* A group's known leader changed (as seen at two ticks in a row, like

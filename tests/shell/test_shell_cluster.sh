@@ -69,7 +69,7 @@ dump_logs() {
             [ "$st" -gt 128 ] && state="$state (signal $((st - 128)))"
         fi
         echo "# --- node $i (pid $p) $state; log:"
-        tail -20 "$tmp/node$i.log"
+        grep -A40 "ERROR: AddressSanitizer" "$tmp/node$i.log" || tail -20 "$tmp/node$i.log"
     done
 }
 
