@@ -57,6 +57,8 @@ const char *client_method_path(enum client_method m)
         "/orderkv.v1.KV/Scan", "/orderkv.v1.Admin/Status", "/orderkv.v1.Admin/TransferLeader",
         "/orderkv.v1.KV/Batch", "/orderkv.v1.KV/Txn", "/orderkv.v1.KV/TxnPart",
         "/orderkv.v1.KV/TxnStatus",
+        "/orderkv.v1.Admin/WhoAmI", "/orderkv.v1.Admin/UserAdd", "/orderkv.v1.Admin/UserSet",
+        "/orderkv.v1.Admin/UserDelete", "/orderkv.v1.Admin/UserList",
         "/orderkv.v1.Orders/CreateOrder", "/orderkv.v1.Orders/GetOrder",
         "/orderkv.v1.Orders/ListOrders", "/orderkv.v1.Orders/PayOrder",
         "/orderkv.v1.Orders/CancelOrder", "/orderkv.v1.Orders/ShipOrder",
@@ -226,6 +228,8 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
         memcpy(&c->opts, opts, offsetof(okv_options, listed_nodes_only));
     else if (opts && opts->version == 2)
         memcpy(&c->opts, opts, offsetof(okv_options, tls_ca));
+    else if (opts && opts->version == 3)
+        memcpy(&c->opts, opts, offsetof(okv_options, user));
     else if (opts)
         c->opts = *opts;
     c->opts.version = OKV_OPTIONS_VERSION;
@@ -239,11 +243,19 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
         free(c);
         return client_fail(NULL, trc, "%s", terr.msg);
     }
+    int arc = client_auth_init(c, c->opts.user, c->opts.password);
+    c->opts.user = c->opts.password = NULL;   /* the caller's */
+    if (arc) {
+        tls_pem_free(&c->tls);
+        free(c);
+        return arc;
+    }
     if (c->opts.default_timeout_ms <= 0)
         c->opts.default_timeout_ms = defaults.default_timeout_ms;
     if (c->opts.client_id == 0)
         c->opts.client_id = random_id();
     if (!addresses) {
+        client_auth_free(c);
         tls_pem_free(&c->tls);
         free(c);
         return client_fail(NULL, OKV_EINVAL, "no address given");
@@ -254,6 +266,7 @@ int okv_connect(okv_client **out, const char *addresses, const okv_options *opts
         char msg[512];
         snprintf(msg, sizeof msg, "%s", okv_errmsg(c));
         client_fail(NULL, rc, "%s", msg);
+        client_auth_free(c);
         tls_pem_free(&c->tls);
         free(c);
         return rc;
@@ -305,6 +318,7 @@ static void close_rest(okv_client *c)
     for (size_t i = 0; i < c->naddrs; i++)
         for (int k = 0; k < CLIENT_CONNS_PER_NODE; k++)
             grpc_channel_destroy(c->channels[i][k]);
+    client_auth_free(c);
     tls_pem_free(&c->tls);
     free(c);
     grpc_shutdown();

@@ -83,6 +83,8 @@ int okv_status_get_at(okv_client *c, const char *address, okv_status **out, int 
     o.tls_ca = c->tls.ca;      /* the same TLS settings, as PEM text */
     o.tls_cert = c->tls.cert;
     o.tls_key = c->tls.key;
+    o.user = c->auth_user;     /* and the same identity */
+    o.password = c->auth_password;
     int rc = okv_connect(&one, address, &o);
     if (rc)
         return client_fail(c, rc, "bad address '%s'", address);

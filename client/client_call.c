@@ -100,6 +100,8 @@ static int code_from_proto(int pcode)
     case ORDERKV__V1__ERROR_CODE__SOLD_OUT: return OKV_ESOLDOUT;
     case ORDERKV__V1__ERROR_CODE__IDEMPOTENCY_KEY_REUSED: return OKV_EIDEMPOTENCY;
     case ORDERKV__V1__ERROR_CODE__IN_PROGRESS: return OKV_EINPROGRESS;
+    case ORDERKV__V1__ERROR_CODE__PERMISSION_DENIED: return OKV_EPERMISSION;
+    case ORDERKV__V1__ERROR_CODE__UNAUTHENTICATED: return OKV_EAUTH;
     default: return OKV_EINTERNAL;
     }
 }
@@ -116,6 +118,9 @@ static int code_from_status(grpc_status_code st, int is_write)
     case GRPC_STATUS_FAILED_PRECONDITION: return OKV_ECONFLICT;
     case GRPC_STATUS_UNIMPLEMENTED: return OKV_EUNIMPLEMENTED;
     case GRPC_STATUS_DATA_LOSS: return OKV_ECORRUPT;
+    /* Refused before anything was done, writes included. */
+    case GRPC_STATUS_PERMISSION_DENIED: return OKV_EPERMISSION;
+    case GRPC_STATUS_UNAUTHENTICATED: return OKV_EAUTH;
     case GRPC_STATUS_UNAVAILABLE: return is_write ? OKV_EUNKNOWN : OKV_EUNAVAILABLE;
     case GRPC_STATUS_DEADLINE_EXCEEDED:
     case GRPC_STATUS_CANCELLED: return is_write ? OKV_EUNKNOWN : OKV_ETIMEDOUT;
@@ -159,6 +164,7 @@ static int run_call(okv_client *c, size_t idx, unsigned k, enum client_method m,
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    client_auth_md(c, &ops[0]);
     ops[1].op = GRPC_OP_SEND_MESSAGE;
     ops[1].data.send_message.send_message = send;
     ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;

@@ -61,6 +61,7 @@ typedef struct client_route_key {
  * no request id (client_orders.c). */
 enum client_method {
     M_GET, M_PUT, M_DELETE, M_SCAN, M_STATUS, M_TRANSFER, M_BATCH, M_TXN, M_TXN_PART, M_TXN_STATUS,
+    M_WHOAMI, M_USER_ADD, M_USER_SET, M_USER_DELETE, M_USER_LIST,
     M_ORDER_CREATE, M_ORDER_GET, M_ORDER_LIST, M_ORDER_PAY, M_ORDER_CANCEL, M_ORDER_SHIP,
     M_ORDER_COMPLETE, M_ORDER_REFUND, M_ACCOUNT_CREATE, M_ACCOUNT_GET, M_ACCOUNT_DEPOSIT,
     M_STOCK_SET, M_STOCK_GET, M_STOCK_RESERVE,
@@ -71,6 +72,11 @@ enum client_method {
 struct okv_client {
     okv_options opts;            /* its tls_* pointers are NULL: see tls */
     tls_pem tls;                 /* read at okv_connect; every channel uses it */
+    /* okv_options.user and .password as the metadata every call sends
+     * (client_auth.c); auth_md_count is 0 when no user was given. */
+    grpc_metadata auth_md[2];
+    size_t auth_md_count;
+    char *auth_user, *auth_password;   /* copies, for clients made from this one */
     /* Nodes: those given to okv_connect, then any the cluster names (its
      * Status node list, NOT_LEADER hints). Entries are appended, under
      * addr_mu, and published by the release store of naddrs; an entry
@@ -142,6 +148,12 @@ size_t client_naddrs(okv_client *c);
 long client_node_add(okv_client *c, const char *addr);
 
 /* Records code + message as this thread's last error on c; returns code. */
+/* client_auth.c: takes okv_options.user / .password (validated; copied),
+ * frees them, and points a SEND_INITIAL_METADATA op at them. */
+int client_auth_init(okv_client *c, const char *user, const char *password);
+void client_auth_free(okv_client *c);
+void client_auth_md(const okv_client *c, grpc_op *send_initial_metadata);
+
 int client_fail(const okv_client *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Adds an Orders refusal's reason (OrdersError) to this thread's last

@@ -367,6 +367,7 @@ static client_stream *stream_new(okv_client *c, size_t idx, unsigned slot)
     grpc_op ops[2];
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    client_auth_md(c, &ops[0]);
     ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[1].data.recv_initial_metadata.recv_initial_metadata = &s->md_in;
     s->refs++;

@@ -180,7 +180,8 @@ grpc_server_credentials *tls_server_creds(const tls_pem *p, int require_client)
     grpc_ssl_pem_key_cert_pair pair = { p->key, p->cert };
     return grpc_ssl_server_credentials_create_ex(
         p->ca, &pair, 1,
-        require_client ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                       : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+        require_client == 1   ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+        : require_client == 2 ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+                              : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
         NULL);
 }

@@ -27,6 +27,8 @@ const char *okv_strerror(int code)
     case OKV_ESOLDOUT: return "sold out";
     case OKV_EIDEMPOTENCY: return "idempotency key reused with another request";
     case OKV_EINPROGRESS: return "in progress";
+    case OKV_EPERMISSION: return "permission denied";
+    case OKV_EAUTH: return "not authenticated";
     default: return "unknown error code";
     }
 }

@@ -67,8 +67,12 @@ enum okv_code {
     OKV_EFUNDS = -17,        /* the account's balance is below the amount */
     OKV_ESOLDOUT = -18,      /* too few units of a sku available */
     OKV_EIDEMPOTENCY = -19,  /* the idempotency key was used with another request */
-    OKV_EINPROGRESS = -20    /* a request with the same idempotency key is being
+    OKV_EINPROGRESS = -20,   /* a request with the same idempotency key is being
                                 applied: resend shortly to get its result */
+    OKV_EPERMISSION = -21,   /* the authenticated user may not do this (its role or
+                              * table grants; docs/operations.md "Users and roles") */
+    OKV_EAUTH = -22          /* not authenticated: no credentials, an unknown user or
+                              * a wrong password; nothing was done */
 };
 
 /* Static English name of a code, e.g. "not found". Never NULL. */
@@ -120,10 +124,18 @@ typedef struct okv_options {
     const char *tls_ca;
     const char *tls_cert;
     const char *tls_key;
+    /* Since version 4: who this client is, for nodes started with --auth on
+     * (docs/operations.md "Users and roles"). user NULL: no name is sent,
+     * and the node knows the client by its TLS certificate (its common
+     * name), or not at all. Both strings are copied; every call carries
+     * them, so use TLS when the network between client and node is not
+     * trusted. */
+    const char *user;
+    const char *password;
 } okv_options;
 
-#define OKV_OPTIONS_VERSION 3
-#define OKV_OPTIONS_INIT { OKV_OPTIONS_VERSION, 5000, 0, 0, NULL, NULL, NULL }
+#define OKV_OPTIONS_VERSION 4
+#define OKV_OPTIONS_INIT { OKV_OPTIONS_VERSION, 5000, 0, 0, NULL, NULL, NULL, NULL, NULL }
 
 /*
  * Opens a client on a comma-separated list of "host:port" addresses of cluster
@@ -523,6 +535,46 @@ OKV_API int okv_status_replica(const okv_status *s, size_t i, okv_replica_info *
  * completes shortly after the call returns (watch okv_status). */
 OKV_API int okv_transfer_leader(okv_client *client, const char *table, uint32_t partition,
                                 uint64_t to_node, int timeout_ms);
+
+/* ---- users and roles ------------------------------------------------------
+ * For clusters run with --auth on (docs/operations.md "Users and roles").
+ * The client names itself with okv_options.user / .password or a TLS client
+ * certificate; every call is then checked: OKV_EAUTH when the node does not
+ * know who you are, OKV_EPERMISSION when you may not (okv_errmsg says who
+ * may not do what). Roles: "admin", "writer", "reader", "none"; a grant
+ * gives "reader" or "writer" on one table on top of the role. All calls
+ * below but okv_whoami need role admin. */
+
+/* Who the node takes this client for. user/role: cap bytes each (64 is
+ * plenty); *auth_enabled 0 when the node runs with --auth off (user and
+ * role are then ""). */
+OKV_API int okv_whoami(okv_client *client, char *user, size_t user_cap, char *role,
+                       size_t role_cap, int *auth_enabled, int timeout_ms);
+
+/* Creates a user. password "" or NULL: it can only log in with a client
+ * certificate whose common name is its name. OKV_ECONFLICT if it exists. */
+OKV_API int okv_user_add(okv_client *client, const char *name, const char *password,
+                         const char *role, int timeout_ms);
+OKV_API int okv_user_set_role(okv_client *client, const char *name, const char *role,
+                              int timeout_ms);
+/* password "" or NULL: certificate only from now on. */
+OKV_API int okv_user_set_password(okv_client *client, const char *name, const char *password,
+                                  int timeout_ms);
+/* access "reader" or "writer" on table; "none" removes the grant. */
+OKV_API int okv_user_grant(okv_client *client, const char *name, const char *table,
+                           const char *access, int timeout_ms);
+OKV_API int okv_user_delete(okv_client *client, const char *name, int timeout_ms);
+
+typedef struct okv_user_list okv_user_list;
+/* Every user, in name order. */
+OKV_API int okv_user_list_get(okv_client *client, okv_user_list **out, int timeout_ms);
+OKV_API size_t okv_user_list_count(const okv_user_list *l);
+OKV_API const char *okv_user_list_name(const okv_user_list *l, size_t i);
+OKV_API const char *okv_user_list_role(const okv_user_list *l, size_t i);
+OKV_API int okv_user_list_has_password(const okv_user_list *l, size_t i);
+/* Grants of user i as "table:access,..." ("" for none) into buf (cap). */
+OKV_API void okv_user_list_grants(const okv_user_list *l, size_t i, char *buf, size_t cap);
+OKV_API void okv_user_list_free(okv_user_list *l);
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,13 @@ typedef struct shell_ctx {
     /* --tls-ca, --tls-cert, --tls-key (NULL: not given), for every client
      * the shell opens. */
     const char *tls_ca, *tls_cert, *tls_key;
+    /* --user and its password (NULL: not given), likewise. */
+    const char *user, *password;
 } shell_ctx;
+
+/* The password of --user: the first line of file (NULL: none), else
+ * $ORDERKV_PASSWORD, else typed on the terminal (echo off). 0, or -1 after
+ * saying on stderr what is missing (shell_users.c). */
+int shell_read_password(const char *file, const char *user, char *out, size_t cap);
 
 #endif

@@ -569,6 +569,8 @@ static int transfer_call(shell_ctx *ctx, const shell_cmd_def *def, const shell_g
     opts.tls_ca = ctx->tls_ca;
     opts.tls_cert = ctx->tls_cert;
     opts.tls_key = ctx->tls_key;
+    opts.user = ctx->user;
+    opts.password = ctx->password;
     int rc = okv_connect(&all, list, &opts);
     free(list);
     if (rc != OKV_OK)

@@ -92,4 +92,9 @@ extern const char *const shell_order_subcommands[];
 extern const char *const shell_account_subcommands[];
 extern const char *const shell_stock_subcommands[];
 
+/* shell_users.c: users and roles */
+int shell_cmd_user(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+int shell_cmd_whoami(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+extern const char *const shell_user_subcommands[];
+
 #endif

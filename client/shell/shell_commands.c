@@ -34,6 +34,8 @@ int shell_cmd_report(shell_ctx *ctx, const char *cmd, const char *kind, int has_
             shell_json_str(&j, "code", NULL);
         shell_json_str(&j, "message", msg);
         shell_json_end(&j);
+    } else if (msg && *msg && strncmp(msg, kind, strlen(kind)) == 0) {
+        fprintf(ctx->err, "error: %s\n", msg);   /* it already says what kind */
     } else if (msg && *msg) {
         fprintf(ctx->err, "error: %s: %s\n", kind, msg);
     } else {
@@ -688,6 +690,30 @@ static const shell_cmd_def commands[] = {
       "  stock set tea 100\n"
       "  stock reserve tea 1 --customer c1 --key c1-flash-1",
       { NULL }, 0, SHELL_VARIADIC, 0, shell_cmd_stock, shell_stock_subcommands },
+    { "user", "user add|list|delete|role|grant|revoke|passwd ...",
+      "users and roles (clusters run with --auth on)",
+      "Manages who may do what (docs/operations.md \"Users and roles\"); needs\n"
+      "role admin. Roles: admin (everything), writer (read and write every\n"
+      "table), reader (read every table), none (only its grants). A grant gives\n"
+      "reader or writer on one table on top of the role. New passwords come from\n"
+      "--password-file FILE (its first line) or are typed twice on the terminal,\n"
+      "never from the command line.\n"
+      "  user add NAME ROLE [--password-file F | --no-password]\n"
+      "      --no-password: only a client certificate whose CN is NAME logs in\n"
+      "  user list\n"
+      "  user delete NAME\n"
+      "  user role NAME admin|writer|reader|none\n"
+      "  user grant NAME TABLE reader|writer\n"
+      "  user revoke NAME TABLE\n"
+      "  user passwd NAME [--password-file F | --no-password]\n"
+      "  user add ops reader --password-file ops.pw\n"
+      "  user grant ops payments writer",
+      { NULL }, 0, SHELL_VARIADIC, 0, shell_cmd_user, shell_user_subcommands },
+    { "whoami", "whoami", "the user this shell is logged in as",
+      "Shows the user and role the node takes this shell for (--user, or the\n"
+      "client certificate's common name), or that the cluster runs with\n"
+      "--auth off.",
+      { NULL }, 0, 0, 0, shell_cmd_whoami, NULL },
     { "tables", "tables", "list the tables",
       "Lists every table with its id and number of partitions.",
       { NULL }, 0, 0, 0, cmd_tables, NULL },

@@ -12,6 +12,7 @@
  * execute); it makes the exit status 1. Status 2 means the command line itself
  * was wrong, and nothing was run.
  */
+#define _GNU_SOURCE   /* explicit_bzero */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -54,6 +55,12 @@ static void print_usage(FILE *f)
           "      --tls-cert FILE this client's certificate, for nodes that require\n"
           "                      one (default: $ORDERKV_TLS_CERT)\n"
           "      --tls-key FILE  its private key (default: $ORDERKV_TLS_KEY)\n"
+          "  -u, --user NAME     log in as NAME on clusters run with --auth on\n"
+          "                      (default: $ORDERKV_USER); the password comes from\n"
+          "                      --password-file, else $ORDERKV_PASSWORD, else a\n"
+          "                      prompt on the terminal. Without --user, a client\n"
+          "                      certificate (--tls-cert) names the user\n"
+          "      --password-file FILE  the password: the file's first line\n"
           "  -h, --help          show this help and exit\n"
           "      --version       show the version and exit\n"
           "\n"
@@ -162,6 +169,7 @@ typedef struct cli {
     const char **scripts;     /* -e texts, in order */
     size_t nscripts;
     const char *tls_ca, *tls_cert, *tls_key;   /* NULL: not given */
+    const char *user, *password_file;          /* NULL: not given */
 } cli;
 
 /*
@@ -170,7 +178,8 @@ typedef struct cli {
  */
 static int parse_cli(int argc, char **argv, cli *c)
 {
-    enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_VERSION, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY };
+    enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_VERSION, OPT_TLS_CA, OPT_TLS_CERT, OPT_TLS_KEY,
+           OPT_PASSWORD_FILE };
     static const struct option longopts[] = {
         { "addr", required_argument, NULL, 'a' },
         { "execute", required_argument, NULL, 'e' },
@@ -181,11 +190,13 @@ static int parse_cli(int argc, char **argv, cli *c)
         { "tls-ca", required_argument, NULL, OPT_TLS_CA },
         { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
         { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+        { "user", required_argument, NULL, 'u' },
+        { "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
         { NULL, 0, NULL, 0 },
     };
     int opt;
     opterr = 0;   /* we print our own messages, with the exit status we want */
-    while ((opt = getopt_long(argc, argv, ":a:e:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":a:e:hu:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'a': c->addr = optarg; break;
         case 'e': c->scripts[c->nscripts++] = optarg; break;
@@ -198,6 +209,8 @@ static int parse_cli(int argc, char **argv, cli *c)
         case OPT_TLS_CA: c->tls_ca = optarg; break;
         case OPT_TLS_CERT: c->tls_cert = optarg; break;
         case OPT_TLS_KEY: c->tls_key = optarg; break;
+        case 'u': c->user = optarg; break;
+        case OPT_PASSWORD_FILE: c->password_file = optarg; break;
         case 'h': print_usage(stdout); return 0;
         case OPT_VERSION: printf("orderkv %s\n", OKV_VERSION_STRING); return 0;
         case ':': return usage_error("missing value for", argv[optind - 1]);
@@ -229,7 +242,9 @@ static int run(shell_ctx *ctx, const cli *c)
 int main(int argc, char **argv)
 {
     cli c = { getenv("ORDERKV_ADDR"), 0, 0, NULL, 0, getenv("ORDERKV_TLS_CA"),
-              getenv("ORDERKV_TLS_CERT"), getenv("ORDERKV_TLS_KEY") };
+              getenv("ORDERKV_TLS_CERT"), getenv("ORDERKV_TLS_KEY"), getenv("ORDERKV_USER"),
+              NULL };
+    char password[1100] = "";
     /* argc bounds the number of -e options. */
     c.scripts = calloc((size_t)argc, sizeof *c.scripts);
     if (!c.scripts) {
@@ -244,12 +259,27 @@ int main(int argc, char **argv)
     ctx.out = stdout;
     ctx.err = stderr;
     if (rc < 0) {
+        ctx.tls_ca = c.tls_ca;
+        ctx.tls_cert = c.tls_cert;
+        ctx.tls_key = c.tls_key;
+        if (c.user && *c.user) {
+            if (shell_read_password(c.password_file, c.user, password, sizeof password) != 0)
+                rc = EXIT_USAGE;
+            ctx.user = c.user;
+            ctx.password = password;
+        } else if (c.password_file) {
+            rc = usage_error("--password-file needs --user (or $ORDERKV_USER)", NULL);
+        }
+    }
+    if (rc < 0) {
         okv_options opts = OKV_OPTIONS_INIT;
         if (c.timeout_ms > 0)
             opts.default_timeout_ms = c.timeout_ms;
-        ctx.tls_ca = opts.tls_ca = c.tls_ca;
-        ctx.tls_cert = opts.tls_cert = c.tls_cert;
-        ctx.tls_key = opts.tls_key = c.tls_key;
+        opts.tls_ca = ctx.tls_ca;
+        opts.tls_cert = ctx.tls_cert;
+        opts.tls_key = ctx.tls_key;
+        opts.user = ctx.user;
+        opts.password = ctx.password;
         int crc = okv_connect(&ctx.client, c.addr, &opts);
         if (crc != OKV_OK && strncmp(okv_errmsg(NULL), "tls_", 4) == 0) {
             /* tls_ca / tls_cert / tls_key: --tls-ca / --tls-cert / --tls-key */
@@ -273,6 +303,7 @@ int main(int argc, char **argv)
     okv_close(ctx.client);
     shell_tables_clear(&ctx.tables);
     free(c.scripts);
+    explicit_bzero(password, sizeof password);
     if (fflush(stdout) != 0 && rc == 0)
         rc = EXIT_FAILED;   /* e.g. a full disk: don't claim success */
     return rc;

@@ -28,6 +28,7 @@
 #include "command.h"
 #include "log.h"
 #include "node.h"
+#include "request.h"
 
 #define META_POLL_MS 100
 #define META_PROPOSE_WAIT_MS 1000
@@ -53,6 +54,10 @@ struct meta {
     char timing_text[TIMING_MAX];
     int settled;                 /* nothing left to watch (meta_new or the thread) */
     int untimed;                 /* the record had no timing row when first seen */
+    /* meta_set_first_row: written if absent by the leader; first_done once
+     * it is there (read or written). Only the thread touches first_done. */
+    char *first_row, *first_value;
+    int first_done;
 };
 
 /* A proposal's answer. Shared by the waiting thread and the raft loop's
@@ -169,6 +174,104 @@ static int read_row(meta *m, const char *row, uint8_t **out, size_t *len)
     if (rc)
         OKV_WARN("meta group: cannot read row %s: %s", row, err.msg);
     return rc;
+}
+
+static const catalog_table meta_rows_table = { .name = "meta", .id = CLUSTER_META_TABLE };
+
+int meta_row_get(node *n, const char *row, uint8_t **out, size_t *len, uint64_t *version)
+{
+    okv_error err;
+    okv_error_clear(&err);
+    *out = NULL;
+    *len = 0;
+    *version = 0;
+    int rc = kvstore_get(n->kv, &meta_rows_table, 0, (const uint8_t *)row, strlen(row), out, len,
+                         version, &err);
+    if (rc == OKV_ENOTFOUND)
+        return OKV_OK;
+    if (rc)
+        OKV_WARN("meta group: cannot read row %s: %s", row, err.msg);
+    return rc;
+}
+
+int meta_rows_list(node *n, const char *prefix, size_t max, char ***names, size_t *count)
+{
+    *names = NULL;
+    *count = 0;
+    size_t plen = strlen(prefix);
+    if (plen == 0 || plen > 64 || (uint8_t)prefix[plen - 1] == 0xff)
+        return OKV_EINVAL;
+    char upper[65];
+    memcpy(upper, prefix, plen);
+    upper[plen - 1] = (char)((uint8_t)prefix[plen - 1] + 1);   /* past every key with prefix */
+    request r;
+    memset(&r, 0, sizeof r);
+    r.kind = REQ_SCAN;
+    r.table = &meta_rows_table;
+    r.partition = 0;
+    r.single_partition = 1;
+    r.lower = (const uint8_t *)prefix;
+    r.lower_len = plen;
+    r.upper = (const uint8_t *)upper;
+    r.upper_len = plen;
+    r.has_upper = 1;
+    r.limit = (uint32_t)max;
+    kv_item *items = NULL;
+    size_t got = 0;
+    int more = 0;
+    okv_error err;
+    okv_error_clear(&err);
+    int rc = kvstore_scan(n->kv, &r, &items, &got, &more, &err);
+    if (rc)
+        return rc;
+    char **out = calloc(got ? got : 1, sizeof *out);
+    for (size_t i = 0; out && i < got; i++) {
+        out[i] = malloc(items[i].key_len + 1);
+        if (!out[i]) {
+            for (size_t k = 0; k < i; k++)
+                free(out[k]);
+            free(out);
+            out = NULL;
+            break;
+        }
+        memcpy(out[i], items[i].key, items[i].key_len);
+        out[i][items[i].key_len] = '\0';
+    }
+    kvstore_items_free(items, got);
+    if (!out)
+        return OKV_ENOMEM;
+    *names = out;
+    *count = got;
+    return OKV_OK;
+}
+
+int meta_set_first_row(meta *m, const char *row, const char *value)
+{
+    if (atomic_load(&m->state) == META_NOT_HELD)
+        return OKV_OK;   /* the nodes that hold the group write it */
+    free(m->first_row);
+    free(m->first_value);
+    m->first_row = strdup(row);
+    m->first_value = strdup(value);
+    return m->first_row && m->first_value ? OKV_OK : OKV_ENOMEM;
+}
+
+/* Leader only: writes the first row (meta_set_first_row) if absent. */
+static void write_first_row(meta *m)
+{
+    if (!m->first_row || m->first_done)
+        return;
+    uint8_t *have = NULL;
+    size_t len = 0;
+    if (read_row(m, m->first_row, &have, &len))
+        return;
+    int wrote = 0;
+    if (have || put_if_absent(m, m->first_row, m->first_value, &wrote) == OKV_OK) {
+        m->first_done = 1;
+        if (wrote)
+            OKV_INFO("meta group: wrote row %s (the first admin)", m->first_row);
+    }
+    free(have);
 }
 
 /* What this node believes: its map and tables as text, and its timing as
@@ -375,6 +478,7 @@ static void settle(meta *m)
 static void bootstrap(meta *m)
 {
     const char *values[] = { m->map, m->cat, m->timing_text, "1" };
+    write_first_row(m);   /* before the epoch: a whole record has its admin */
     uint8_t *epoch = NULL;
     size_t elen = 0;
     if (read_row(m, "epoch", &epoch, &elen))
@@ -413,11 +517,24 @@ static void *run(void *arg)
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         pthread_mutex_unlock(&m->mu);
-        settle(m);
-        if (m->settled)
+        if (!m->settled)
+            settle(m);
+        int first_pending = m->first_row && !m->first_done;
+        if (m->settled && !first_pending)
             return NULL;
-        if (raftstore_leader(m->n->rs, META_GROUP) == m->n->node_id)
-            bootstrap(m);
+        if (raftstore_leader(m->n->rs, META_GROUP) == m->n->node_id) {
+            if (m->settled)
+                write_first_row(m);
+            else
+                bootstrap(m);
+        } else if (first_pending) {
+            /* Another node leads: the row may be there already. */
+            uint8_t *have = NULL;
+            size_t len = 0;
+            if (read_row(m, m->first_row, &have, &len) == OKV_OK && have)
+                m->first_done = 1;
+            free(have);
+        }
         struct timespec until;
         deadline_in(&until, META_POLL_MS);
         pthread_mutex_lock(&m->mu);
@@ -482,7 +599,7 @@ int meta_new(meta **out, node *n, const meta_timing *timing, okv_error *err)
 
 int meta_start(meta *m, okv_error *err)
 {
-    if (m->settled)
+    if (m->settled && !m->first_row)
         return OKV_OK;
     if (pthread_create(&m->thread, NULL, run, m) != 0)
         return okv_error_set(err, OKV_ENOMEM, "cannot start the meta group watcher thread");
@@ -503,6 +620,8 @@ void meta_free(meta *m)
     }
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
+    free(m->first_row);
+    free(m->first_value);
     free(m);
 }
 

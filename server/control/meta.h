@@ -100,4 +100,20 @@ int meta_refuses(const meta *m);
 
 const char *meta_state_name(enum meta_state s);
 
+/* Reads row of this node's meta replica: *out malloc'd, NULL when absent;
+ * *version its version (0 when absent). For the rows kept beside the
+ * record (users: server/auth/). */
+int meta_row_get(struct node *n, const char *row, uint8_t **out, size_t *len,
+                 uint64_t *version);
+
+/* The names of up to max rows starting with prefix, in order: *names and
+ * each name malloc'd (NUL-terminated), the caller frees. */
+int meta_rows_list(struct node *n, const char *prefix, size_t max, char ***names,
+                   size_t *count);
+
+/* A row the meta group's leader writes, if absent, along with the record
+ * at bootstrap, or later if the record is older (the first admin user,
+ * --auth-admin). Call between meta_new and meta_start; both are copied. */
+int meta_set_first_row(meta *m, const char *row, const char *value);
+
 #endif

@@ -28,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth_md.h"
+#include "node_auth.h"
 #include "tls_creds.h"
 #include "fsm.h"
 #include "keycodec.h"
@@ -481,6 +483,10 @@ int tpc_driver_new(tpc_driver **out, node *n, int timeout_ms, okv_error *err)
         o.tls_ca = n->tls->ca;
         o.tls_cert = n->tls->cert;
         o.tls_key = n->tls->key;
+    }
+    if (node_auth_secret(n)) {   /* --auth on: the nodes know each other by the secret */
+        o.user = AUTH_NODE_USER;
+        o.password = node_auth_secret(n);
     }
     int rc = okv_connect(&d->client, addrs, &o);
     if (rc != OKV_OK) {

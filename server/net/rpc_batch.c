@@ -46,6 +46,7 @@ typedef struct rpc_batch_stream {
     int sending;                   /* a SEND_MESSAGE is in flight */
     int status_started;
     int malformed;                 /* ended for a BatchRequest that did not decode */
+    rpc_identity id;               /* who opened the stream: each item is checked as theirs */
     uint8_t *out;                  /* encoded BatchReply fields, not yet sent */
     size_t out_len, out_cap;
 } rpc_batch_stream;
@@ -205,12 +206,19 @@ static void dispatch(rpc_batch_stream *bs, const Orderkv__V1__BatchRequest *req)
         c->batch = bs;
         c->item_id = it->id;
         c->state = CALL_REPLYING;
+        c->id = bs->id;
         rpc_server_count_active(s, c);
         pthread_mutex_lock(&bs->mu);
         bs->items++;
         bs->refs++;
         pthread_mutex_unlock(&bs->mu);
-        m->fn(c, it->body.data, it->body.len, m->arg);
+        char why[512];
+        int arc = rpc_server_authorize(s, &bs->id, m->path, it->body.data, it->body.len, why,
+                                       sizeof why);
+        if (arc != OKV_OK)
+            rpc_call_reply(c, arc, why, NULL, 0);
+        else
+            m->fn(c, it->body.data, it->body.len, m->arg);
     }
 }
 
@@ -300,7 +308,8 @@ static void on_done(rpc_tag *tag, int ok)
     bs_unref_locked_and_unlock(bs);
 }
 
-static void batch_stream_start(void *arg, rpc_server *s, grpc_call *call)
+static void batch_stream_start(void *arg, rpc_server *s, grpc_call *call,
+                               const rpc_identity *id)
 {
     (void)arg;
     rpc_batch_stream *bs = calloc(1, sizeof *bs);
@@ -312,6 +321,7 @@ static void batch_stream_start(void *arg, rpc_server *s, grpc_call *call)
     }
     bs->srv = s;
     bs->call = call;
+    bs->id = *id;
     bs->status_details = grpc_empty_slice();
     pthread_mutex_init(&bs->mu, NULL);
     batch_tag *tags[] = { &bs->md_tag, &bs->recv_tag, &bs->close_tag, &bs->send_tag,

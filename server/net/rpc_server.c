@@ -36,6 +36,8 @@ int rpc_status_for_code(int code)
     case OKV_ESOLDOUT: return GRPC_STATUS_FAILED_PRECONDITION;
     case OKV_EIDEMPOTENCY: return GRPC_STATUS_FAILED_PRECONDITION;
     case OKV_EINPROGRESS: return GRPC_STATUS_ABORTED;
+    case OKV_EPERMISSION: return GRPC_STATUS_PERMISSION_DENIED;
+    case OKV_EAUTH: return GRPC_STATUS_UNAUTHENTICATED;
     case OKV_ETIMEDOUT: return GRPC_STATUS_DEADLINE_EXCEEDED;
     case OKV_ECORRUPT: return GRPC_STATUS_DATA_LOSS;
     case OKV_EUNIMPLEMENTED: return GRPC_STATUS_UNIMPLEMENTED;
@@ -119,7 +121,7 @@ static const char *const code_names[RPC_METRIC_CODES] = {
     "OK", "NOT_FOUND", "INVALID_ARGUMENT", "UNAVAILABLE", "TIMEOUT", "NOT_LEADER",
     "CONFLICT", "UNKNOWN", "INTERNAL", "NO_MEMORY", "CORRUPT", "IO", "UNIMPLEMENTED",
     "FORMAT", "PROTOCOL", "CONDITION_FAILED", "ILLEGAL", "INSUFFICIENT_FUNDS", "SOLD_OUT",
-    "IDEMPOTENCY", "IN_PROGRESS", "OTHER",
+    "IDEMPOTENCY", "IN_PROGRESS", "PERMISSION_DENIED", "UNAUTHENTICATED", "OTHER",
 };
 
 /* Latency buckets in seconds: 100 us to 10 s (a put waits for a
@@ -214,10 +216,64 @@ void rpc_call_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp,
     }
 }
 
+/* The authenticator's verdict on a unary call's request (the tables it
+ * names); a call without a message is left to the checks below. */
+static int authorize_payload(rpc_server *s, rpc_call *c, char *msg, size_t cap)
+{
+    if (!c->payload)
+        return OKV_OK;
+    grpc_byte_buffer_reader reader;
+    if (!grpc_byte_buffer_reader_init(&reader, c->payload)) {
+        snprintf(msg, cap, "request message could not be decompressed");
+        return OKV_EPROTO;
+    }
+    grpc_slice all = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
+    int rc = s->auth->authorize(s->auth_arg, &c->id, c->method->path, GRPC_SLICE_START_PTR(all),
+                                GRPC_SLICE_LENGTH(all), msg, cap);
+    grpc_slice_unref(all);
+    return rc;
+}
+
+void rpc_server_set_auth(rpc_server *s, const rpc_auth_ops *ops, void *arg)
+{
+    s->auth = ops;
+    s->auth_arg = arg;
+}
+
+const rpc_identity *rpc_call_identity(const rpc_call *c) { return &c->id; }
+
+const char *rpc_server_method_path(const rpc_server *s, size_t i)
+{
+    return i < s->nmethods ? s->methods[i].path : NULL;
+}
+
+int rpc_server_authorize(rpc_server *s, const rpc_identity *id, const char *path,
+                         const uint8_t *req, size_t len, char *msg, size_t cap)
+{
+    if (!s->auth)
+        return OKV_OK;
+    return s->auth->authorize(s->auth_arg, id, path, req ? req : (const uint8_t *)"", len, msg,
+                              cap);
+}
+
 /* A call arrived on one of our slots. */
 static void on_arrival(rpc_server *s, rpc_call *c)
 {
     request_slot(s, c->method);   /* keep the pool full */
+    if (c->method && s->auth) {
+        char msg[512];
+        s->auth->identify(s->auth_arg, c->call, &c->request_md, &c->id);
+        int rc = s->auth->authorize(s->auth_arg, &c->id, c->method->path, NULL, 0, msg,
+                                    sizeof msg);
+        if (rc == OKV_OK && !c->method->stream_fn)
+            rc = authorize_payload(s, c, msg, sizeof msg);
+        if (rc != OKV_OK) {
+            rpc_server_count_active(s, c);
+            rpc_call_reply(c, rc, msg, NULL, 0);
+            return;
+        }
+    }
     if (c->method && c->method->stream_fn) {
         /* The stream's owner drives the call from here on; it stays
          * counted in live_streams until rpc_server_stream_done. */
@@ -226,8 +282,9 @@ static void on_arrival(rpc_server *s, rpc_call *c)
         atomic_fetch_add(&s->live_streams, 1);
         rpc_stream_handler fn = c->method->stream_fn;
         void *arg = c->method->arg;
+        rpc_identity id = c->id;
         rpc_call_free(c);
-        fn(arg, s, call);
+        fn(arg, s, call, &id);
         return;
     }
     rpc_server_count_active(s, c);

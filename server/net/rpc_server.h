@@ -19,10 +19,41 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <grpc/grpc.h>
+
 #include "errors.h"
 
 typedef struct rpc_server rpc_server;
 typedef struct rpc_call rpc_call;
+
+/* Who a call (or a batched stream, once for all its items) comes from, as
+ * the server's authenticator found it (server/auth/auth.h). */
+enum rpc_id_state {
+    RPC_ID_ANONYMOUS = 0,   /* no credentials */
+    RPC_ID_USER,            /* a user: password checked, or a client certificate */
+    RPC_ID_NODE,            /* another orderkv node (the cluster's secret) */
+    RPC_ID_FAILED           /* credentials that did not check out: see failure */
+};
+typedef struct rpc_identity {
+    enum rpc_id_state state;
+    char user[65];
+    char from[80];          /* the peer, as gRPC names it ("ipv4:127.0.0.1:5412") */
+    /* What the authenticator re-checks on each call of a stream (the
+     * password hash it verified against), opaque to the server. */
+    char proof[256];
+    char failure[160];
+} rpc_identity;
+
+/* Set by the node when it runs with --auth on. identify establishes who a
+ * call is from from its metadata and TLS peer (called once per unary call,
+ * once per stream). authorize decides one call (req/len its request; NULL
+ * for the opening of a stream): OKV_OK, or the code and message (msg, cap
+ * bytes) to answer with. Both run on queue threads and must not block. */
+typedef struct rpc_auth_ops {
+    void (*identify)(void *arg, grpc_call *call, const grpc_metadata_array *md, rpc_identity *id);
+    int (*authorize)(void *arg, const rpc_identity *id, const char *path, const uint8_t *req,
+                     size_t len, char *msg, size_t cap);
+} rpc_auth_ops;
 
 /* Handles one call. req/len: the serialized request, valid only during the
  * handler. The handler (or whoever it hands the call to) must call
@@ -52,6 +83,19 @@ const char *rpc_server_address(const rpc_server *s);
  * a compare-and-swap loop on the histogram's sum. */
 struct metrics_registry;
 void rpc_server_set_metrics(rpc_server *s, struct metrics_registry *reg);
+
+/* Every call, stream and batched item is checked with ops (borrowed;
+ * arg must outlive the server) before its handler runs. Before start only;
+ * without it every call runs. */
+void rpc_server_set_auth(rpc_server *s, const rpc_auth_ops *ops, void *arg);
+
+/* Who the call comes from (for the audit log and WhoAmI); all zero when
+ * the server runs without authentication. */
+const rpc_identity *rpc_call_identity(const rpc_call *c);
+
+/* The path of every method registered, one at a time (i from 0; NULL past
+ * the last): to check each has a permission rule. */
+const char *rpc_server_method_path(const rpc_server *s, size_t i);
 
 /* Registers a method by full path ("/orderkv.v1.KV/Get"). Before start only. */
 int rpc_server_add_method(rpc_server *s, const char *path, rpc_handler fn, void *arg,

@@ -18,8 +18,8 @@
 /* Calls requested ahead per method: how many calls of one method can arrive
  * at once before gRPC queues them internally. */
 #define SLOTS_PER_METHOD 64
-/* Result codes counted apart: OKV_OK down to OKV_EINPROGRESS, then "other". */
-#define RPC_METRIC_CODES 22
+/* Result codes counted apart: OKV_OK down to OKV_EAUTH, then "other". */
+#define RPC_METRIC_CODES 24
 
 typedef struct rpc_method {
     char path[128];
@@ -57,6 +57,7 @@ struct rpc_call {
     struct rpc_batch_stream *batch;
     uint64_t item_id;
     uint64_t start_ns;             /* arrival (CLOCK_MONOTONIC), for the latency */
+    rpc_identity id;               /* who sent it (authentication on) */
 };
 
 struct rpc_server {
@@ -78,6 +79,8 @@ struct rpc_server {
     int drained;                   /* rpc_server_drain ran */
     metrics_registry *metrics;     /* NULL: none recorded */
     rpc_method unknown;            /* metrics of calls to methods nobody serves */
+    const rpc_auth_ops *auth;      /* NULL: every call runs */
+    void *auth_arg;
 };
 
 /* A call slot (or, with batch set by the caller, a stream item); counted

@@ -25,8 +25,11 @@ typedef struct rpc_tag {
     void (*fn)(struct rpc_tag *tag, int ok);
 } rpc_tag;
 
-/* Called on a queue thread when a call of the method arrives. */
-typedef void (*rpc_stream_handler)(void *arg, rpc_server *s, grpc_call *call);
+/* Called on a queue thread when a call of the method arrives (and, with
+ * authentication on, was allowed); id: who opened it (borrowed, only
+ * during the call). */
+typedef void (*rpc_stream_handler)(void *arg, rpc_server *s, grpc_call *call,
+                                   const rpc_identity *id);
 
 /* Registers a streaming method by full path. Before rpc_server_start only. */
 int rpc_server_add_stream_method(rpc_server *s, const char *path, rpc_stream_handler fn,
@@ -37,6 +40,12 @@ grpc_completion_queue *rpc_server_cq(rpc_server *s);
 
 /* 1 once shutdown has begun: owners should not start new work. */
 int rpc_server_is_shutting_down(const rpc_server *s);
+
+/* rpc_server_set_auth's check of one call of path by id: OKV_OK (also
+ * when the server runs without authentication) or the code to answer with
+ * and msg. For the items of a batched stream. */
+int rpc_server_authorize(rpc_server *s, const rpc_identity *id, const char *path,
+                         const uint8_t *req, size_t len, char *msg, size_t cap);
 
 /* The owner of a stream has released its call and every tag. */
 void rpc_server_stream_done(rpc_server *s);

@@ -539,6 +539,7 @@ static void start_stream(struct peer *p)
     /* Pitfall 2: RECV_INITIAL_METADATA in the first batch. */
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    auth_md_out_set(&t->auth_md, &ops[0]);
     ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[1].data.recv_initial_metadata.recv_initial_metadata = &cs->init_md;
     cs->pending++;
@@ -670,6 +671,7 @@ int transport_new(transport **out, rpc_server *srv, const struct transport_optio
         return okv_error_set(err, OKV_ENOMEM, "out of memory");
     grpc_init();
     t->opt = *opt;
+    auth_md_out_init(&t->auth_md, opt->auth_secret);
     t->srv = srv;
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);

@@ -93,11 +93,14 @@ struct transport_options {
      * signs them and this node's certificate and key, shown to them. NULL:
      * plaintext. Borrowed: must outlive the transport. */
     const struct tls_pem *tls;
+    /* --auth on: the cluster's secret, sent with every stream to a peer
+     * (server/net/auth_md_out.h). NULL: none. Borrowed, as tls. */
+    const char *auth_secret;
 };
 
 #define TRANSPORT_OPTIONS_INIT                                                          \
     { TRANSPORT_OPTIONS_VERSION, 0, 0, 4u * 1024u * 1024u, 64u * 1024u * 1024u, 65536, \
-      64u * 1024u * 1024u, 50, 2000, NULL, NULL, NULL, NULL, TRANSPORT_LOG_INFO, NULL }
+      64u * 1024u * 1024u, 50, 2000, NULL, NULL, NULL, NULL, TRANSPORT_LOG_INFO, NULL, NULL }
 
 /* Creates a transport and registers TRANSPORT_METHOD on srv (which must not
  * be started yet). *out is owned by the caller (transport_free). Errors:

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "rpc_stream.h"
+#include "auth_md_out.h"
 #include "transport.h"
 
 /* ---- wire format (docs/transport.md) ---------------------------------- */
@@ -106,6 +107,7 @@ struct peer {
 
 struct transport {
     struct transport_options opt;
+    auth_md_out auth_md;          /* sent when opening a stream to a peer */
     rpc_server *srv;
     grpc_completion_queue *cq;
     pthread_t thread;
@@ -131,6 +133,6 @@ struct peer *transport_find_peer(transport *t, uint64_t id);
 
 /* The incoming-stream handler the transport registers with the node's
  * rpc_server (transport_recv.c). */
-void transport_on_stream(void *arg, rpc_server *srv, grpc_call *call);
+void transport_on_stream(void *arg, rpc_server *srv, grpc_call *call, const rpc_identity *id);
 
 #endif

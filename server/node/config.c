@@ -89,7 +89,18 @@ const char *config_usage(void)
            "  --tls-client-auth MODE  require (default with TLS): clients and peers\n"
            "                        must show a certificate the CA signed; none:\n"
            "                        clients need only the CA (peers still show\n"
-           "                        theirs, but it is not checked)\n"
+           "                        theirs, but it is not checked); optional:\n"
+           "                        a certificate is checked when shown (with\n"
+           "                        --auth on, for users who log in by password)\n"
+           "  --auth on|off         check every call against users and roles kept\n"
+           "                        in the meta group (default off: any client that\n"
+           "                        reaches the port may do anything; logged loudly)\n"
+           "  --auth-secret-file FILE  with --auth on: the secret every node of the\n"
+           "                        cluster shares (16+ bytes), by which nodes\n"
+           "                        know each other's calls\n"
+           "  --auth-admin NAME     the first admin user, created at bootstrap if\n"
+           "                        it does not exist yet\n"
+           "  --auth-admin-password-file FILE  its password (first line)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
            "                        dashes) from FILE; later flags override it\n"
            "  -h, --help            show this help\n"
@@ -149,11 +160,31 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
             c->tls_client_auth = 1;
         else if (strcmp(value, "none") == 0)
             c->tls_client_auth = 0;
+        else if (strcmp(value, "optional") == 0)
+            c->tls_client_auth = 2;
         else
             return okv_error_set(err, OKV_EINVAL,
-                                 "--tls-client-auth must be 'require' or 'none', not '%s'", value);
+                                 "--tls-client-auth must be 'require', 'optional' or 'none', "
+                                 "not '%s'", value);
         return OKV_OK;
     }
+    if (strcmp(key, "auth") == 0) {
+        if (strcmp(value, "on") == 0)
+            c->auth = 1;
+        else if (strcmp(value, "off") == 0)
+            c->auth = 0;
+        else
+            return okv_error_set(err, OKV_EINVAL, "--auth must be 'on' or 'off', not '%s'",
+                                 value);
+        return OKV_OK;
+    }
+    if (strcmp(key, "auth-secret-file") == 0)
+        return set_string(c->auth_secret_file, sizeof c->auth_secret_file, key, value, err);
+    if (strcmp(key, "auth-admin") == 0)
+        return set_string(c->auth_admin, sizeof c->auth_admin, key, value, err);
+    if (strcmp(key, "auth-admin-password-file") == 0)
+        return set_string(c->auth_admin_password_file, sizeof c->auth_admin_password_file, key,
+                          value, err);
     if (strcmp(key, "port-file") == 0)
         return set_string(c->port_file, sizeof c->port_file, key, value, err);
     if (strcmp(key, "log-level") == 0) {
@@ -360,5 +391,15 @@ int config_check(const config *c, okv_error *err)
     if (n == 0 && c->tls_client_auth >= 0)
         return okv_error_set(err, OKV_EINVAL,
                              "--tls-client-auth given without --tls-ca, --tls-cert, --tls-key");
+    if (c->auth && !c->auth_secret_file[0])
+        return okv_error_set(err, OKV_EINVAL,
+                             "--auth on needs --auth-secret-file (the secret the nodes share "
+                             "to know each other's calls)");
+    if (!c->auth && (c->auth_secret_file[0] || c->auth_admin[0]))
+        return okv_error_set(err, OKV_EINVAL,
+                             "--auth-secret-file and --auth-admin need --auth on");
+    if (!c->auth_admin[0] != !c->auth_admin_password_file[0])
+        return okv_error_set(err, OKV_EINVAL,
+                             "--auth-admin and --auth-admin-password-file go together");
     return OKV_OK;
 }

@@ -43,7 +43,14 @@ typedef struct config {
     char tls_cert[4096];      /* this node's certificate: served, and shown to peers */
     char tls_key[4096];       /* its private key */
     int tls_client_auth;      /* -1: not given (require when TLS is on); 0: none;
-                                 1: require a client certificate the CA signed */
+                                 1: require a client certificate the CA signed;
+                                 2: optional (checked when shown; for --auth on,
+                                 where users may log in with a password instead) */
+    /* Users and roles (docs/operations.md "Users and roles"). */
+    int auth;                 /* 1: every call is authenticated and checked */
+    char auth_secret_file[4096];   /* the nodes' shared secret (their own identity) */
+    char auth_admin[65];           /* the first admin, written at bootstrap if absent */
+    char auth_admin_password_file[4096];
     int show_help;
     int show_version;
 } config;

@@ -14,11 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "failpoint.h"
 #include "fsm.h"
 #include "log.h"
 #include "meta.h"
+#include "node_auth.h"
 #include "metrics_http.h"
 #include "node_status.h"
 #include "node.h"
@@ -112,6 +114,7 @@ static int start_snapshots(node *n, okv_error *err)
     so.peer_ctx = n;
     so.log = log_bridge;
     so.tls = n->tls;
+    so.auth_secret = node_auth_secret(n);
     int rc = snap_send_new(&g_snap_send, &so, err);
     if (rc)
         return rc;
@@ -184,6 +187,7 @@ static int start_cluster(node *n, const config *cfg, transport **tp, okv_error *
     to.log = log_bridge;
     to.log_level = okv_log_level;
     to.tls = n->tls;
+    to.auth_secret = node_auth_secret(n);
     int rc = transport_new(tp, n->rpc, &to, err);
     if (rc)
         return rc;
@@ -267,6 +271,8 @@ static void stop_all(node *n, transport *tp)
     committer_free(n->com);
     rpc_server_shutdown_and_free(n->rpc, 0);
     transport_free(tp);
+    auth_free(n->auth);   /* after the server: its checks used it */
+    n->auth = NULL;
     snap_recv_free(g_snap_recv);   /* after the server released its streams */
     g_snap_recv = NULL;
     kvstore_close(n->kv);
@@ -317,6 +323,11 @@ static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
         stop_all(&n, NULL);
         return 1;
     }
+    if ((rc = node_auth_new(&n, cfg, &err))) {
+        OKV_ERROR("cannot start: %s", err.msg);
+        stop_all(&n, NULL);
+        return 1;
+    }
     if (ignored && cfg->partitions_set)
         OKV_WARN("--partitions %u ignored: data dir %s was created with its own partition "
                  "counts, which never change",
@@ -337,6 +348,8 @@ static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
         (clustered && (rc = service_tpc_register(&n, &err))) ||
         (rc = service_admin_register(&n, &err)) ||
         (rc = service_orders_register(&n, &err)) ||
+        (rc = service_users_register(&n, &err)) ||
+        (clustered && (rc = node_auth_finish(&n, cfg, &err))) ||
         (rc = rpc_server_start(n.rpc, cfg->threads, &err)) ||
         (clustered && (rc = raftstore_start(n.rs, campaign, &n, &err))) ||
         (clustered && (rc = meta_start(n.meta, &err))) ||

@@ -37,7 +37,15 @@ typedef struct node {
     /* TLS material (client/tls_creds.h), NULL when plaintext: the server,
      * the transport, snapshots and the internal client all use it. */
     const struct tls_pem *tls;
+    /* Users and roles (--auth on; server/auth/auth.h); NULL when off. */
+    struct auth *auth;
 } node;
+
+/* Records an admin action or a refused call in the audit log. */
+void node_audit(node *n, const rpc_identity *who, const char *what, const char *result);
+
+/* Registers WhoAmI and the user calls of orderkv.v1.Admin (service_users.c). */
+int service_users_register(node *n, okv_error *err);
 
 /* Registers orderkv.v1.KV served through the multi-Raft store. */
 int service_kv_raft_register(node *n, okv_error *err);

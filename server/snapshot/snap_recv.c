@@ -520,8 +520,9 @@ static void on_status(rpc_tag *tag, int ok)
     rs_unref(RS_OF(tag, status_tag));
 }
 
-static void on_stream(void *arg, rpc_server *srv, grpc_call *call)
+static void on_stream(void *arg, rpc_server *srv, grpc_call *call, const rpc_identity *id)
 {
+    (void)id;   /* checked by the server: only nodes open this stream */
     snap_recv *r = arg;
     rstream *s = calloc(1, sizeof *s);
     if (!s || snap_rx_new(&s->rx, r) != OKV_OK) {

@@ -45,6 +45,7 @@
 #include "failpoint.h"
 #include "fsm_snapshot.h"
 #include "snap_format.h"
+#include "auth_md_out.h"
 #include "tls_creds.h"
 
 #define MAX_WORKERS 16
@@ -59,6 +60,7 @@ typedef struct job {
 
 struct snap_send {
     struct snap_send_options o;
+    auth_md_out auth_md;          /* sent when opening a transfer */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job *head, *tail;             /* the queue */
@@ -359,6 +361,7 @@ static int run(snap_send *s, job *j, struct counts *c, char *why, size_t cap)
     int rc = start(&x, T_STATUS, ops, 1);
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    auth_md_out_set(&s->auth_md, &ops[0]);
     ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
     ops[1].data.recv_initial_metadata.recv_initial_metadata = &x.init_md;
     if (!rc)
@@ -462,6 +465,7 @@ int snap_send_new(snap_send **out, const struct snap_send_options *o, okv_error 
     if (!s)
         return okv_error_set(err, OKV_ENOMEM, "out of memory");
     s->o = *o;
+    auth_md_out_init(&s->auth_md, o->auth_secret);
     if (!s->o.chunk_bytes)
         s->o.chunk_bytes = SNAP_CHUNK_BYTES;
     if (s->o.chunk_bytes > SNAP_MAX_MESSAGE / 2)

@@ -59,6 +59,8 @@ struct snap_send_options {
     const struct tls_pem *tls;    /* TLS to the followers (client/tls_creds.h), as
                                      the transport's; NULL: plaintext. Borrowed:
                                      must outlive the sender */
+    const char *auth_secret;      /* --auth on: the cluster's secret, sent with each
+                                     transfer; NULL: none. Borrowed, as tls */
 };
 
 int snap_send_new(snap_send **out, const struct snap_send_options *o, okv_error *err);

@@ -110,7 +110,7 @@ static void test_config__tls(void **state)
     assert_string_equal(c.tls_key, "n1.key");
     assert_int_equal(c.tls_client_auth, 0);
     assert_int_equal(config_check(&c, &err), OKV_OK);
-    char *bad[] = { "orderkvd", "--tls-client-auth", "optional", NULL };
+    char *bad[] = { "orderkvd", "--tls-client-auth", "sometimes", NULL };
     assert_int_equal(config_parse_args(&c, 3, bad, &err), OKV_EINVAL);
     assert_non_null(strstr(err.msg, "--tls-client-auth"));
     config_defaults(&c);
