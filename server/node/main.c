@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "config.h"
 #include "failpoint.h"
 #include "fsm.h"
@@ -271,6 +272,8 @@ static void stop_all(node *n, transport *tp)
     g_snap_recv = NULL;
     kvstore_close(n->kv);
     n->kv = NULL;
+    audit_log_free(n->audit);   /* after the server: no handler appends any more */
+    n->audit = NULL;
     node_metrics_free(n->metrics);   /* last: the server's methods pointed into it */
     n->metrics = NULL;
 }
@@ -314,6 +317,13 @@ static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
     rc = kvstore_open(&n.kv, cfg->data_dir, cfg->partitions, &ignored, &err);
     if (rc) {
         OKV_ERROR("cannot open data dir %s: %s: %s", cfg->data_dir, okv_strerror(rc), err.msg);
+        stop_all(&n, NULL);
+        return 1;
+    }
+    /* In the data dir, which exists now; before any service can record. */
+    if ((rc = audit_log_open(&n.audit, cfg->data_dir, cfg->audit_max_bytes, cfg->audit_keep,
+                             &err))) {
+        OKV_ERROR("cannot start: %s", err.msg);
         stop_all(&n, NULL);
         return 1;
     }
