@@ -56,7 +56,7 @@ const char *client_method_path(enum client_method m)
         "/orderkv.v1.KV/Get", "/orderkv.v1.KV/Put", "/orderkv.v1.KV/Delete",
         "/orderkv.v1.KV/Scan", "/orderkv.v1.Admin/Status", "/orderkv.v1.Admin/TransferLeader",
         "/orderkv.v1.KV/Batch", "/orderkv.v1.KV/Txn", "/orderkv.v1.KV/TxnPart",
-        "/orderkv.v1.KV/TxnStatus",
+        "/orderkv.v1.KV/TxnStatus", "/orderkv.v1.Admin/AuditTail",
         "/orderkv.v1.Orders/CreateOrder", "/orderkv.v1.Orders/GetOrder",
         "/orderkv.v1.Orders/ListOrders", "/orderkv.v1.Orders/PayOrder",
         "/orderkv.v1.Orders/CancelOrder", "/orderkv.v1.Orders/ShipOrder",
