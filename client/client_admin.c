@@ -1,6 +1,7 @@
 /*
- * client_admin.c — node status.
+ * client_admin.c — node status, leader transfer, the audit log.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,20 @@ struct okv_status {
     Orderkv__V1__StatusResponse *resp;
     char address[CLIENT_ADDR_MAX];
 };
+
+/* A client of c's settings that talks to address alone: that node's own
+ * view (its status, its audit log), nobody else's. */
+static int connect_one(const okv_client *c, const char *address, okv_client **one)
+{
+    okv_options o = c->opts;
+    o.listed_nodes_only = 1;
+    o.tls_ca = c->tls.ca;      /* the same TLS settings, as PEM text */
+    o.tls_cert = c->tls.cert;
+    o.tls_key = c->tls.key;
+    o.user = c->auth_user;     /* and the same identity */
+    o.password = c->auth_password;
+    return okv_connect(one, address, &o);
+}
 
 int okv_status_get(okv_client *c, okv_status **out, int timeout_ms)
 {
@@ -78,14 +93,7 @@ int okv_status_get_at(okv_client *c, const char *address, okv_status **out, int 
         return OKV_EINVAL;
     *out = NULL;
     okv_client *one;
-    okv_options o = c->opts;
-    o.listed_nodes_only = 1;   /* that node's own view, nobody else's */
-    o.tls_ca = c->tls.ca;      /* the same TLS settings, as PEM text */
-    o.tls_cert = c->tls.cert;
-    o.tls_key = c->tls.key;
-    o.user = c->auth_user;     /* and the same identity */
-    o.password = c->auth_password;
-    int rc = okv_connect(&one, address, &o);
+    int rc = connect_one(c, address, &one);
     if (rc)
         return client_fail(c, rc, "bad address '%s'", address);
     rc = okv_status_get(one, out, timeout_ms);
@@ -156,4 +164,63 @@ int okv_transfer_leader(okv_client *c, const char *table, uint32_t partition, ui
         return rc;
     protobuf_c_message_free_unpacked(m, NULL);
     return OKV_OK;
+}
+
+/* ---- the audit log ----------------------------------------------------------- */
+
+struct okv_audit_lines {
+    Orderkv__V1__AuditTailResponse *resp;
+    char address[CLIENT_ADDR_MAX];
+};
+
+int okv_audit_tail(okv_client *c, const char *address, uint32_t lines, okv_audit_lines **out,
+                   int timeout_ms)
+{
+    if (!c || !out)
+        return OKV_EINVAL;
+    *out = NULL;
+    char addr[CLIENT_ADDR_MAX];
+    snprintf(addr, sizeof addr, "%s", address ? address : c->addrs[0]);
+    /* Each node keeps its own log: ask that node alone, never another. */
+    okv_client *one;
+    int rc = connect_one(c, addr, &one);
+    if (rc)
+        return client_fail(c, rc, "bad address '%s'", addr);
+    Orderkv__V1__AuditTailRequest req = ORDERKV__V1__AUDIT_TAIL_REQUEST__INIT;
+    req.lines = lines;
+    ProtobufCMessage *m = NULL;
+    rc = client_unary(one, M_AUDIT_TAIL, &req.base, &orderkv__v1__audit_tail_response__descriptor,
+                      0, timeout_ms, &m, NULL, NULL);
+    if (rc) {
+        client_fail(c, rc, "%s", okv_errmsg(one));
+        okv_close(one);
+        return rc;
+    }
+    okv_close(one);
+    okv_audit_lines *l = calloc(1, sizeof *l);
+    if (!l) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        return client_fail(c, OKV_ENOMEM, "out of memory");
+    }
+    l->resp = (Orderkv__V1__AuditTailResponse *)m;
+    memcpy(l->address, addr, sizeof l->address);
+    *out = l;
+    return OKV_OK;
+}
+
+size_t okv_audit_lines_count(const okv_audit_lines *l) { return l ? l->resp->n_lines : 0; }
+
+const char *okv_audit_lines_at(const okv_audit_lines *l, size_t i)
+{
+    return l && i < l->resp->n_lines ? l->resp->lines[i] : NULL;
+}
+
+const char *okv_audit_lines_address(const okv_audit_lines *l) { return l ? l->address : NULL; }
+
+void okv_audit_lines_free(okv_audit_lines *l)
+{
+    if (!l)
+        return;
+    protobuf_c_message_free_unpacked(&l->resp->base, NULL);
+    free(l);
 }

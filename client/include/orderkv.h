@@ -536,6 +536,25 @@ OKV_API int okv_status_replica(const okv_status *s, size_t i, okv_replica_info *
 OKV_API int okv_transfer_leader(okv_client *client, const char *table, uint32_t partition,
                                 uint64_t to_node, int timeout_ms);
 
+/* The audit log of one node (docs/operations.md "Audit log"): its admin
+ * actions and refused requests, one JSON object per line. */
+typedef struct okv_audit_lines okv_audit_lines;
+
+/* The last `lines` lines of the audit log of the node at `address`
+ * (host:port, which need not be in the client's list; NULL: the first
+ * address given to okv_connect), oldest first. lines: 0 = 20; the node
+ * answers at most 1000 (and at most 3 MiB of lines). Every node keeps its
+ * own log: it records what was asked of it. */
+OKV_API int okv_audit_tail(okv_client *client, const char *address, uint32_t lines,
+                           okv_audit_lines **out, int timeout_ms);
+OKV_API size_t okv_audit_lines_count(const okv_audit_lines *l);
+/* Line i (0 = oldest), without its newline; NULL past the end. Borrowed
+ * from l. */
+OKV_API const char *okv_audit_lines_at(const okv_audit_lines *l, size_t i);
+/* The node that answered (host:port). */
+OKV_API const char *okv_audit_lines_address(const okv_audit_lines *l);
+OKV_API void okv_audit_lines_free(okv_audit_lines *l);
+
 /* ---- users and roles ------------------------------------------------------
  * For clusters run with --auth on (docs/operations.md "Users and roles").
  * The client names itself with okv_options.user / .password or a TLS client

@@ -84,6 +84,10 @@ int shell_cmd_cluster(shell_ctx *ctx, const shell_cmd_def *def, const shell_args
 int shell_cmd_partitions(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 int shell_cmd_transfer_leader(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 
+/* shell_audit.c: a node's audit log */
+int shell_cmd_audit(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
+extern const char *const shell_audit_subcommands[];
+
 /* shell_orders.c: the orders service */
 int shell_cmd_order(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);
 int shell_cmd_account(shell_ctx *ctx, const shell_cmd_def *def, const shell_args *a);

@@ -746,6 +746,17 @@ static const shell_cmd_def commands[] = {
       "  transfer-leader orders 0 2\n"
       "  transfer-leader orders/0 2",
       { NULL }, 2, 3, 1, shell_cmd_transfer_leader, NULL },
+    { "audit", "audit tail [N] [--node ADDR]", "show a node's audit log (admin actions, refusals)",
+      "Prints the last N lines (default 20, at most 1000) of one node's audit\n"
+      "log, oldest first: one JSON object per line with time (UTC), who, from\n"
+      "(the client's address), what and result, for every admin action (such\n"
+      "as transfer-leader) and every refused request that node handled. Each\n"
+      "node keeps its own log; --node ADDR picks the node (default: the first\n"
+      "address the shell was given). With --json, \"lines\" holds the lines as\n"
+      "strings. See docs/operations.md \"Audit log\".\n"
+      "  audit tail\n"
+      "  audit tail 100 --node 127.0.0.1:7401",
+      { "--node", NULL }, 1, 2, 0, shell_cmd_audit, shell_audit_subcommands },
     { "help", "help [COMMAND]", "list the commands, or explain one",
       "Without an argument, lists every command and the argument syntax;\n"
       "with one, shows that command's usage and help.",

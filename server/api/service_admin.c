@@ -1,5 +1,6 @@
 /*
- * service_admin.c — orderkv.v1.Admin: Status.
+ * service_admin.c — orderkv.v1.Admin: Status, TransferLeader (recorded in the
+ * audit log); AuditTail is in service_audit.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,13 @@ static void handle_status(rpc_call *call, const uint8_t *buf, size_t len, void *
     free(rptrs);
 }
 
+/* Answers a transfer with an error and records it (service_audit.c). */
+static void transfer_refused(node *n, rpc_call *call, const char *what, int code, const char *msg)
+{
+    service_audit_action(n, call, what, code, msg);
+    service_reply_error(call, code, msg);
+}
+
 static void handle_transfer(rpc_call *call, const uint8_t *buf, size_t len, void *arg)
 {
     node *n = arg;
@@ -153,31 +161,39 @@ static void handle_transfer(rpc_call *call, const uint8_t *buf, size_t len, void
     okv_error_clear(&err);
     int rc = request_decode(&r, REQ_TRANSFER, kvstore_catalog(n->kv), buf, len, &err);
     if (rc) {
-        service_reply_error(call, rc, err.msg);
+        transfer_refused(n, call, "transfer-leader", rc, err.msg);
         return;
     }
     uint64_t group = fsm_group_id(r.table->id, r.partition);
     uint64_t to = r.to_node;
     uint32_t table_id = r.table->id, part = r.partition;
+    char what[160];
+    snprintf(what, sizeof what, "transfer-leader table=%s partition=%u to=%llu", r.table->name,
+             part, (unsigned long long)to);
     request_release(&r);
     if (!n->rs) {
-        service_reply_error(call, OKV_EINVAL, "this node runs alone (no --initial-cluster)");
+        transfer_refused(n, call, what, OKV_EINVAL, "this node runs alone (no --initial-cluster)");
         return;
     }
     if (!cluster_holds(&n->map, to, table_id, part)) {
-        service_reply_error(call, OKV_EINVAL, "that node holds no replica of the partition");
+        transfer_refused(n, call, what, OKV_EINVAL, "that node holds no replica of the partition");
         return;
     }
     uint64_t leader = raftstore_leader(n->rs, group);
     if (leader != n->node_id) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "node %llu does not lead the partition (leader: node %llu)",
+                 (unsigned long long)n->node_id, (unsigned long long)leader);
+        service_audit_action(n, call, what, OKV_ENOTLEADER, msg);
         service_reply_not_leader(call, n, leader);
         return;
     }
     rc = raftstore_transfer_leader(n->rs, group, to);
     if (rc) {
-        service_reply_error(call, rc, "could not queue the transfer");
+        transfer_refused(n, call, what, rc, "could not queue the transfer");
         return;
     }
+    service_audit_action(n, call, what, OKV_OK, NULL);
     Orderkv__V1__TransferLeaderResponse resp = ORDERKV__V1__TRANSFER_LEADER_RESPONSE__INIT;
     uint8_t outb[64];
     size_t plen = protobuf_c_message_get_packed_size(&resp.base);
@@ -188,7 +204,8 @@ static void handle_transfer(rpc_call *call, const uint8_t *buf, size_t len, void
 int service_admin_register(node *n, okv_error *err)
 {
     int rc = rpc_server_add_method(n->rpc, request_method_path(REQ_STATUS), handle_status, n, err);
-    return rc ? rc
-              : rpc_server_add_method(n->rpc, request_method_path(REQ_TRANSFER), handle_transfer,
-                                      n, err);
+    if (!rc)
+        rc = rpc_server_add_method(n->rpc, request_method_path(REQ_TRANSFER), handle_transfer, n,
+                                   err);
+    return rc ? rc : service_audit_register(n, err);
 }

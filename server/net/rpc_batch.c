@@ -39,6 +39,7 @@ typedef struct rpc_batch_stream {
     int cancelled;                 /* RECV_CLOSE_ON_SERVER's out-param */
     grpc_slice status_details;
     grpc_metadata mark;            /* sent as initial metadata; lives with the stream */
+    char *peer;                    /* grpc_call_get_peer, asked at the start (gpr_free) */
     pthread_mutex_t mu;
     int refs;                      /* gRPC batches in flight + items unanswered */
     int items;                     /* items unanswered */
@@ -59,6 +60,7 @@ static void bs_unref_locked_and_unlock(rpc_batch_stream *bs)
         return;
     rpc_server *s = bs->srv;
     grpc_call_unref(bs->call);
+    gpr_free(bs->peer);
     grpc_slice_unref(bs->status_details);
     free(bs->out);
     pthread_mutex_destroy(&bs->mu);
@@ -322,6 +324,8 @@ static void batch_stream_start(void *arg, rpc_server *s, grpc_call *call,
     bs->srv = s;
     bs->call = call;
     bs->id = *id;
+    /* Asked once, here: items on several threads read it at once. */
+    bs->peer = grpc_call_get_peer(call);
     bs->status_details = grpc_empty_slice();
     pthread_mutex_init(&bs->mu, NULL);
     batch_tag *tags[] = { &bs->md_tag, &bs->recv_tag, &bs->close_tag, &bs->send_tag,
@@ -355,6 +359,11 @@ static void batch_stream_start(void *arg, rpc_server *s, grpc_call *call,
     bs_post_recv(bs);
     pthread_mutex_lock(&bs->mu);
     bs_unref_locked_and_unlock(bs);
+}
+
+const char *rpc_batch_peer(rpc_batch_stream *bs)
+{
+    return bs->peer ? bs->peer : "";
 }
 
 int rpc_server_add_batch_method(rpc_server *s, const char *path, okv_error *err)

@@ -82,12 +82,22 @@ void rpc_call_free(rpc_call *c)
     grpc_slice_unref(c->status_details);
     if (c->call)
         grpc_call_unref(c->call);
+    gpr_free(c->peer);
     free(c);
     if (atomic_fetch_sub(&s->live_calls, 1) == 1) {
         pthread_mutex_lock(&s->mu);
         pthread_cond_broadcast(&s->cv);
         pthread_mutex_unlock(&s->mu);
     }
+}
+
+const char *rpc_call_peer(rpc_call *c)
+{
+    if (c->batch)
+        return rpc_batch_peer(c->batch);
+    if (!c->peer && c->call)
+        c->peer = grpc_call_get_peer(c->call);
+    return c->peer ? c->peer : "";
 }
 
 /* Posts one slot that receives the next call of method m (NULL: any

@@ -118,6 +118,13 @@ int rpc_server_start(rpc_server *s, int threads, okv_error *err);
 void rpc_call_reply(rpc_call *call, int code, const char *msg, const uint8_t *resp,
                     size_t resp_len);
 
+/* The peer address gRPC reports for the call ("ipv4:127.0.0.1:53412",
+ * "ipv6:[::1]:4000", "unix:..."); for an item of a batched stream, the
+ * stream's peer. For the audit log. Owned by the call: valid until
+ * rpc_call_reply. Never NULL: "" if gRPC did not say. Called by whoever
+ * holds the call (one thread at a time, as for rpc_call_reply). */
+const char *rpc_call_peer(rpc_call *call);
+
 /* First half of shutdown: stops accepting calls and waits up to grace_ms for
  * the calls in flight to be answered. Call it while whatever answers them
  * (the committer, the raft loop) still runs; stop those next, so that any

@@ -58,6 +58,7 @@ struct rpc_call {
     uint64_t item_id;
     uint64_t start_ns;             /* arrival (CLOCK_MONOTONIC), for the latency */
     rpc_identity id;               /* who sent it (authentication on) */
+    char *peer;                    /* rpc_call_peer's, asked at its first use (gpr_free) */
 };
 
 struct rpc_server {
@@ -93,6 +94,10 @@ void rpc_server_count_active(rpc_server *s, rpc_call *c);
 
 /* The unary method registered at path, or NULL. */
 rpc_method *rpc_server_find_method(rpc_server *s, const char *path);
+
+/* The peer of a batched stream (rpc_batch.c), "" if unknown; lives as
+ * long as the stream, which outlives its unanswered items. */
+const char *rpc_batch_peer(struct rpc_batch_stream *bs);
 
 /* rpc_call_reply for a stream item (rpc_batch.c); frees the item. */
 void rpc_batch_reply(rpc_call *c, int code, const char *msg, const uint8_t *resp,

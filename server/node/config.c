@@ -27,6 +27,8 @@ void config_defaults(config *c)
     c->idem_retention_ms = 24LL * 60 * 60 * 1000;
     c->idem_gc_every_ms = 10 * 60 * 1000;
     c->tls_client_auth = -1;
+    c->audit_max_bytes = 64ULL << 20;
+    c->audit_keep = 4;
 }
 
 const char *config_usage(void)
@@ -101,6 +103,11 @@ const char *config_usage(void)
            "  --auth-admin NAME     the first admin user, created at bootstrap if\n"
            "                        it does not exist yet\n"
            "  --auth-admin-password-file FILE  its password (first line)\n"
+           "  --audit-max-bytes N   rotate DATA/audit.log (admin actions and refused\n"
+           "                        requests, JSON lines) before it would pass N\n"
+           "                        bytes (default 67108864 = 64 MiB; 4096..2^40)\n"
+           "  --audit-keep N        rotated audit logs kept, audit.log.1 .. .N\n"
+           "                        (default 4; 0..1000; the oldest is dropped)\n"
            "  --config FILE         read `key = value` settings (flag names without\n"
            "                        dashes) from FILE; later flags override it\n"
            "  -h, --help            show this help\n"
@@ -265,6 +272,14 @@ int config_set(config *c, const char *key, const char *value, okv_error *err)
         if ((rc = parse_uint(key, value, 100, 600000, &v, err)))
             return rc;
         c->txn_timeout_ms = (int)v;
+        return OKV_OK;
+    }
+    if (strcmp(key, "audit-max-bytes") == 0)
+        return parse_uint(key, value, 4096, 1ULL << 40, &c->audit_max_bytes, err);
+    if (strcmp(key, "audit-keep") == 0) {
+        if ((rc = parse_uint(key, value, 0, 1000, &v, err)))
+            return rc;
+        c->audit_keep = (int)v;
         return OKV_OK;
     }
     return okv_error_set(err, OKV_EINVAL, "unknown setting '%s' (see orderkvd --help)", key);

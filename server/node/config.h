@@ -36,6 +36,8 @@ typedef struct config {
     int txn_timeout_ms;       /* a transaction across partitions: its deadline */
     int64_t idem_retention_ms;   /* orders: idempotency records kept at least this; 0 = ever */
     int idem_gc_every_ms;        /* orders: how often expired records are looked for */
+    uint64_t audit_max_bytes;     /* DATA/audit.log is rotated past this (audit.h) */
+    int audit_keep;               /* rotated audit logs kept: audit.log.1 .. .N */
     char initial_cluster[4096];   /* "" = single-node mode */
     char metrics_listen[128];     /* "" = no /metrics endpoint */
     /* TLS (docs/operations.md "TLS"): all three files or none ("" = off). */

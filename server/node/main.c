@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "audit.h"
 #include "config.h"
 #include "failpoint.h"
 #include "fsm.h"
@@ -277,6 +278,8 @@ static void stop_all(node *n, transport *tp)
     g_snap_recv = NULL;
     kvstore_close(n->kv);
     n->kv = NULL;
+    audit_log_free(n->audit);   /* after the server: no handler appends any more */
+    n->audit = NULL;
     node_metrics_free(n->metrics);   /* last: the server's methods pointed into it */
     n->metrics = NULL;
 }
@@ -323,7 +326,10 @@ static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
         stop_all(&n, NULL);
         return 1;
     }
-    if ((rc = node_auth_new(&n, cfg, &err))) {
+    if ((rc = node_auth_new(&n, cfg, &err)) ||
+        /* In the data dir, which exists now; before any service can record. */
+        (rc = audit_log_open(&n.audit, cfg->data_dir, cfg->audit_max_bytes, cfg->audit_keep,
+                             &err))) {
         OKV_ERROR("cannot start: %s", err.msg);
         stop_all(&n, NULL);
         return 1;

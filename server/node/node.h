@@ -32,6 +32,7 @@ typedef struct node {
     struct tpc_driver *tpc;         /* two-phase commit (tpc_driver.h) */
     struct orders_gc *orders_gc;    /* idempotency records' retention (orders_gc.h) */
     struct node_metrics *metrics;   /* what /metrics shows (node_metrics.h); may be NULL */
+    struct audit_log *audit;        /* DATA/audit.log (audit.h); NULL: nothing recorded */
     _Atomic int must_exit;          /* set (then SIGTERM) when the node may not run on */
     _Atomic uint64_t next_client_seq;
     /* TLS material (client/tls_creds.h), NULL when plaintext: the server,
@@ -40,6 +41,11 @@ typedef struct node {
     /* Users and roles (--auth on; server/auth/auth.h); NULL when off. */
     struct auth *auth;
 } node;
+
+/* Who the audit log names for id: the user (or AUTH_NODE_USER),
+ * "anonymous" without credentials (or with --auth off), "unauthenticated"
+ * for credentials that did not check out. */
+const char *node_audit_who(const rpc_identity *id);
 
 /* Records an admin action or a refused call in the audit log. */
 void node_audit(node *n, const rpc_identity *who, const char *what, const char *result);
@@ -64,8 +70,17 @@ int service_kv_register(node *n, okv_error *err);
  * (in that order), for either mode. */
 int service_kv_methods_register(node *n, const rpc_handler fns[4], okv_error *err);
 
-/* Registers orderkv.v1.Admin (Status). */
+/* Registers orderkv.v1.Admin (Status, TransferLeader, AuditTail). */
 int service_admin_register(node *n, okv_error *err);
+
+/* service_audit.c: records an admin action handled on call in the node's
+ * audit log: who (for now always "anonymous"), from (the call's peer),
+ * what, and the result: "ok" for code OKV_OK, else "error: <code name>:
+ * <msg>". */
+void service_audit_action(node *n, rpc_call *call, const char *what, int code, const char *msg);
+
+/* service_audit.c: registers Admin.AuditTail. */
+int service_audit_register(node *n, okv_error *err);
 
 /* Answers a call with an error: the gRPC status plus a response body whose
  * field 1 is the Error message. Every orderkv response message has `Error

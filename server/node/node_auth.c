@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "auth.h"
 #include "auth_password.h"
 #include "log.h"
@@ -95,9 +96,21 @@ int node_auth_finish(node *n, const config *cfg, okv_error *err)
 
 const char *node_auth_secret(const node *n) { return n->auth ? auth_node_secret(n->auth) : NULL; }
 
+const char *node_audit_who(const rpc_identity *id)
+{
+    switch (id ? id->state : RPC_ID_ANONYMOUS) {
+    case RPC_ID_USER:
+    case RPC_ID_NODE:
+        return id->user;
+    case RPC_ID_FAILED:
+        return "unauthenticated";   /* the name it claimed is in the result */
+    default:
+        return "anonymous";
+    }
+}
+
 void node_audit(node *n, const rpc_identity *who, const char *what, const char *result)
 {
-    (void)n;
-    OKV_INFO("audit: who=%s from=%s what=%s result=%s",
-             who && who->user[0] ? who->user : "anonymous", who ? who->from : "", what, result);
+    audit_log_append(n->audit, node_audit_who(who), who && who->from[0] ? who->from : NULL, what,
+                     result);
 }

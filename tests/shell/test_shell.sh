@@ -380,7 +380,7 @@ done
 run -e 'help nope'
 check "help of an unknown command exits 1" rc_is 1
 run --json -e help
-check "--json help" json "assert len(objs[0]['commands']) == 22, objs"
+check "--json help" json "assert len(objs[0]['commands']) == 23, objs"
 
 # ---- interactive mode through a pty ------------------------------------------------------------
 # Checks the prompt, Tab completion of a command and a table name, and history.
@@ -424,6 +424,13 @@ send("tty/k1\r")
 expect(b"typed")
 expect(b"(version")
 expect(b"orderkv> ")
+# "aud<Tab>" completes the command, "ta<Tab>" its subcommand; a single
+# node that did no admin action has an empty audit log.
+send("aud\t")
+send("ta\t")
+send("\r")
+expect(b"is empty")
+expect(b"orderkv> ")
 send("get orders tty/none\r")
 expect(b"error: not found")
 send("quit\r")
@@ -437,6 +444,14 @@ check "interactive session through a pty (completion, prompt, quit)" out_has "in
 # libedit stores spaces as \040, hence the loose pattern.
 check "  ...history saved to ~/.orderkv_history" \
     grep -q "put.*orders.*tty/k1.*typed" "$tmp/home/.orderkv_history"
+
+# ---- audit tail (test_shell_cluster.sh reads transfers back) ----
+run -e 'audit tail'
+check "audit tail of a node that did no admin action" out_has "the audit log of $addr is empty"
+run --json -e 'audit tail 5'
+check "--json audit tail" json "
+o, = objs
+assert o['ok'] and o['cmd'] == 'audit' and o['node'] == '$addr' and o['lines'] == [], o"
 
 # ---- the orders commands need a cluster (test_shell_cluster.sh runs them) ----
 run -e 'order show c1 o1'

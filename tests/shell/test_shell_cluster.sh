@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_shell_cluster.sh ORDERKVD ORDERKV — the shell's cluster admin commands
-# (`cluster status`, `partitions`, `transfer-leader`) against a real 3-node
+# (`cluster status`, `partitions`, `transfer-leader`, `audit tail`) against a real 3-node
 # orderkvd cluster on free loopback ports, in human and JSON output.
 #
 # Every step is bounded (`timeout`, bounded polls); every node is killed by
@@ -214,6 +214,44 @@ check "transfer-leader without NODE is a usage error" err_has "usage: transfer-l
 run -e 'transfer-leader orders x 1'
 check "transfer-leader with a bad partition is a usage error" \
     err_has "PARTITION must be a partition number"
+
+# ---- audit tail (docs/operations.md "Audit log") --------------------------------------
+# The transfers above were recorded by the node that led orders/0 when each
+# arrived; look on every node, as the shell would be pointed at one.
+audit_all=""
+for i in 1 2 3; do
+    run --json -e "audit tail 1000 --node 127.0.0.1:${ports[$i]}"
+    check "--json audit tail --node (node $i)" json "
+o, = objs
+assert o['ok'] and o['cmd'] == 'audit' and o['subcommand'] == 'tail', o
+assert o['node'] == '127.0.0.1:${ports[$i]}', o
+for l in o['lines']:
+    r = json.loads(l)
+    assert list(r) == ['time', 'who', 'from', 'what', 'result'], r"
+    audit_all+=${audit_all:+$'\n'}$out
+done
+out=$audit_all
+check "  ...the transfer to node $target is there with result ok, anonymous, from loopback" json "
+recs = [json.loads(l) for o in objs for l in o['lines']]
+ok = [r for r in recs if r['what'] == 'transfer-leader table=orders partition=0 to=$target'
+      and r['result'] == 'ok']
+assert ok, recs
+assert all(r['who'] == 'anonymous' and r['from'].startswith('ipv4:127.0.0.1:') for r in ok), ok"
+check "  ...and the one back to node $leader" json "
+recs = [json.loads(l) for o in objs for l in o['lines']]
+assert any(r['what'] == 'transfer-leader table=orders partition=0 to=$leader'
+           and r['result'] == 'ok' for r in recs), recs"
+run -e 'audit tail 2'
+check "audit tail N (text) prints the first node's lines as JSON" bash -c '
+[ "$1" -eq 0 ] && [ -n "$2" ] || exit 1
+while IFS= read -r l; do "$3" -c "import json, sys; json.loads(sys.argv[1])" "$l" || exit 1; done <<<"$2"' \
+    _ "$rc" "$out" "$PY"
+run -e 'audit tail 1001'
+check "audit tail with too many lines is a usage error" err_has "N must be a number of lines, 1..1000"
+run -e 'audit head'
+check "audit with another subcommand is a usage error" err_has "usage: audit tail [N] [--node ADDR]"
+run -e 'help audit'
+check "help audit explains it" out_has "usage: audit tail [N] [--node ADDR]"
 
 # ---- transactions across partitions and tables ------------------------------------------
 run -e 'add accounts alice 1000'

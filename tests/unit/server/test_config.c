@@ -198,10 +198,37 @@ static void test_catalog__roundtrip_and_corruption(void **state)
     assert_int_equal(catalog_encode(&a, buf, 8), 0);   /* too small: nothing */
 }
 
+/* The audit log's rotation: 64 MiB and 4 files by default; flag or file. */
+static void test_config__audit_flags(void **state)
+{
+    (void)state;
+    config c;
+    config_defaults(&c);
+    assert_true(c.audit_max_bytes == 64ULL << 20);
+    assert_int_equal(c.audit_keep, 4);
+    okv_error err;
+    char *argv[] = { "orderkvd", "--audit-max-bytes", "1048576", "--audit-keep=0", NULL };
+    assert_int_equal(config_parse_args(&c, 4, argv, &err), OKV_OK);
+    assert_true(c.audit_max_bytes == 1048576);
+    assert_int_equal(c.audit_keep, 0);
+    assert_int_equal(config_parse_text(&c, "audit-keep = 9\naudit-max-bytes = 4096\n", "f", &err),
+                     OKV_OK);
+    assert_int_equal(c.audit_keep, 9);
+    assert_true(c.audit_max_bytes == 4096);
+    char *small[] = { "orderkvd", "--audit-max-bytes", "100", NULL };
+    assert_int_equal(config_parse_args(&c, 3, small, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "--audit-max-bytes: '100' is not a number in 4096.."));
+    char *many[] = { "orderkvd", "--audit-keep", "1001", NULL };
+    assert_int_equal(config_parse_args(&c, 3, many, &err), OKV_EINVAL);
+    assert_non_null(strstr(err.msg, "--audit-keep"));
+    assert_non_null(strstr(config_usage(), "--audit-max-bytes"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config__defaults),
+        cmocka_unit_test(test_config__audit_flags),
         cmocka_unit_test(test_config__flags),
         cmocka_unit_test(test_config__read_mode),
         cmocka_unit_test(test_config__compaction_flags),
