@@ -57,6 +57,8 @@ const char *client_method_path(enum client_method m)
         "/orderkv.v1.KV/Scan", "/orderkv.v1.Admin/Status", "/orderkv.v1.Admin/TransferLeader",
         "/orderkv.v1.KV/Batch", "/orderkv.v1.KV/Txn", "/orderkv.v1.KV/TxnPart",
         "/orderkv.v1.KV/TxnStatus",
+        "/orderkv.v1.Admin/BackupFence", "/orderkv.v1.Admin/BackupCut",
+        "/orderkv.v1.Admin/BackupRead",
         "/orderkv.v1.Orders/CreateOrder", "/orderkv.v1.Orders/GetOrder",
         "/orderkv.v1.Orders/ListOrders", "/orderkv.v1.Orders/PayOrder",
         "/orderkv.v1.Orders/CancelOrder", "/orderkv.v1.Orders/ShipOrder",

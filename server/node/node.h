@@ -101,6 +101,11 @@ int service_tpc_register(node *n, okv_error *err);
 int service_backup_register(node *n, okv_error *err);
 void service_backup_free(node *n);
 
+/* node_boot.c: stores the cluster record a first boot in cluster mode
+ * writes (this node's id and the map, placement version current), synced:
+ * also what a restore writes into the data dirs it makes. */
+int node_boot_write_record(engine *e, uint64_t node_id, const cluster_map *map, okv_error *err);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t node_now_ms(void);
 
