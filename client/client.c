@@ -60,6 +60,8 @@ const char *client_method_path(enum client_method m)
         "/orderkv.v1.Admin/WhoAmI", "/orderkv.v1.Admin/UserAdd", "/orderkv.v1.Admin/UserSet",
         "/orderkv.v1.Admin/UserDelete", "/orderkv.v1.Admin/UserList",
         "/orderkv.v1.Admin/AuditTail",
+        "/orderkv.v1.Admin/BackupFence", "/orderkv.v1.Admin/BackupCut",
+        "/orderkv.v1.Admin/BackupRead",
         "/orderkv.v1.Orders/CreateOrder", "/orderkv.v1.Orders/GetOrder",
         "/orderkv.v1.Orders/ListOrders", "/orderkv.v1.Orders/PayOrder",
         "/orderkv.v1.Orders/CancelOrder", "/orderkv.v1.Orders/ShipOrder",

@@ -80,6 +80,8 @@
  *   orders.reserve.no_floor    a stock take has no floor (oversell)
  *   orders.transition.any      the order status check is skipped
  *   orders.refund.no_limit     refunds may exceed what was captured
+ *   tpc.prepare.ignore_fence   PREPAREs pass a backup's fence (a backup's
+ *                              cuts can split a transaction; cluster.backup_fence_planted)
  */
 #ifndef OKV_FAILPOINT_H
 #define OKV_FAILPOINT_H

@@ -598,4 +598,31 @@ OKV_API void okv_user_list_free(okv_user_list *l);
 #ifdef __cplusplus
 }
 #endif
+/* ---- online backup (docs/operations.md "Backup and restore") ---------- */
+
+typedef struct okv_backup_options {
+    int version;               /* OKV_BACKUP_OPTIONS_VERSION */
+    /* How long the fences live if this process dies (they are lifted when
+     * the backup ends); the cuts must be taken within 3/4 of it. While
+     * they stand, transactions across partitions get OKV_ECONFLICT (retry
+     * them); other writes go on. At most 600000. */
+    int fence_ms;
+    int timeout_ms;            /* the whole backup */
+    /* Optional: called after each partition was cut and written. */
+    void (*on_cut)(void *ctx, const char *table, uint32_t partition, uint64_t index,
+                   uint64_t term);
+    void *ctx;
+} okv_backup_options;
+
+#define OKV_BACKUP_OPTIONS_VERSION 1
+#define OKV_BACKUP_OPTIONS_INIT { OKV_BACKUP_OPTIONS_VERSION, 60000, 300000, NULL, NULL }
+
+/* Backs up every partition of the cluster into dir (created, or an empty
+ * dir) while it serves: one file per partition, cut at a Raft index of
+ * its own, and a MANIFEST with their SHA-256, written last. Every write
+ * acknowledged before the call is in the backup, and no transaction across
+ * partitions is in it in part. Restore with `orderkv restore`. opts may be
+ * NULL (defaults). */
+OKV_API int okv_backup(okv_client *client, const char *dir, const okv_backup_options *opts);
+
 #endif /* ORDERKV_H */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "shell_backup.h"
 #include "shell_cmd_int.h"
 #include "shell_output.h"
 #include "shell_tables.h"
@@ -757,6 +758,16 @@ static const shell_cmd_def commands[] = {
       "  audit tail\n"
       "  audit tail 100 --node 127.0.0.1:7401",
       { "--node", NULL }, 1, 2, 0, shell_cmd_audit, shell_audit_subcommands },
+    { "backup", "backup DIR [--fence-ms MS]", "online backup of every partition into DIR",
+      "Cuts every partition at a Raft index of its own while the cluster serves\n"
+      "and writes one file per partition and a MANIFEST (SHA-256 of each) into\n"
+      "DIR (new or empty). Every write acknowledged before the command is in\n"
+      "it; no transaction across partitions is in it in part: while the backup\n"
+      "runs (and at most --fence-ms, default 60000, if the shell dies) such\n"
+      "transactions are refused with CONFLICT (retry them); other writes go on.\n"
+      "Restore with: orderkv restore DIR --node-id N --initial-cluster ... --data-dir D\n"
+      "  backup /backups/2024-05-01",
+      { "--fence-ms", NULL }, 1, 1, 0, shell_cmd_backup, NULL },
     { "help", "help [COMMAND]", "list the commands, or explain one",
       "Without an argument, lists every command and the argument syntax;\n"
       "with one, shows that command's usage and help.",

@@ -24,6 +24,7 @@
 
 #include "orderkv.h"
 #include "shell.h"
+#include "shell_backup.h"
 #include "shell_commands.h"
 #include "shell_complete.h"
 #include "shell_lexer.h"
@@ -241,6 +242,9 @@ static int run(shell_ctx *ctx, const cli *c)
 
 int main(int argc, char **argv)
 {
+    /* Offline: a restore writes a data dir and talks to no node. */
+    if (argc > 1 && strcmp(argv[1], "restore") == 0)
+        return shell_restore_main(argc - 1, argv + 1);
     cli c = { getenv("ORDERKV_ADDR"), 0, 0, NULL, 0, getenv("ORDERKV_TLS_CA"),
               getenv("ORDERKV_TLS_CERT"), getenv("ORDERKV_TLS_KEY"), getenv("ORDERKV_USER"),
               NULL };

@@ -108,6 +108,10 @@ static const auth_rule RULES[] = {
     { A "UserDelete", AUTH_NEED_ADMIN, NULL, { 0 }, 0 },
     { A "UserList", AUTH_NEED_ADMIN, NULL, { 0 }, 0 },
     { A "AuditTail", AUTH_NEED_ADMIN, NULL, { 0 }, 0 },
+    /* A backup reads every table and holds back transactions: admin. */
+    { A "BackupFence", AUTH_NEED_ADMIN, NULL, { 0 }, 0 },
+    { A "BackupCut", AUTH_NEED_ADMIN, NULL, { 0 }, 0 },
+    { A "BackupRead", AUTH_NEED_ADMIN, NULL, { 0 }, 0 },
     { O "CreateOrder", AUTH_NEED_TABLES, create_order_tables, { 0 }, 0 },
     { O "GetOrder", AUTH_NEED_TABLES, NULL, { "orders" }, R },
     { O "ListOrders", AUTH_NEED_TABLES, NULL, { "orders" }, R },

@@ -276,6 +276,7 @@ static void stop_all(node *n, transport *tp)
     n->auth = NULL;
     snap_recv_free(g_snap_recv);   /* after the server released its streams */
     g_snap_recv = NULL;
+    service_backup_free(n);   /* its snapshots pin the engine */
     kvstore_close(n->kv);
     n->kv = NULL;
     audit_log_free(n->audit);   /* after the server: no handler appends any more */
@@ -352,6 +353,7 @@ static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
         (!clustered && (rc = committer_new(&n.com, n.kv, &err))) ||
         (rc = clustered ? service_kv_raft_register(&n, &err) : service_kv_register(&n, &err)) ||
         (clustered && (rc = service_tpc_register(&n, &err))) ||
+        (clustered && (rc = service_backup_register(&n, &err))) ||
         (rc = service_admin_register(&n, &err)) ||
         (rc = service_orders_register(&n, &err)) ||
         (rc = service_users_register(&n, &err)) ||

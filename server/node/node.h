@@ -33,6 +33,7 @@ typedef struct node {
     struct orders_gc *orders_gc;    /* idempotency records' retention (orders_gc.h) */
     struct node_metrics *metrics;   /* what /metrics shows (node_metrics.h); may be NULL */
     struct audit_log *audit;        /* DATA/audit.log (audit.h); NULL: nothing recorded */
+    struct service_backup *backup;  /* backup sessions (service_backup.c) */
     _Atomic int must_exit;          /* set (then SIGTERM) when the node may not run on */
     _Atomic uint64_t next_client_seq;
     /* TLS material (client/tls_creds.h), NULL when plaintext: the server,
@@ -116,6 +117,17 @@ int service_orders_register(node *n, okv_error *err);
 
 /* service_tpc.c: KV.TxnPart and KV.TxnStatus (cluster mode). */
 int service_tpc_register(node *n, okv_error *err);
+
+/* service_backup.c: Admin.BackupFence, BackupCut, BackupRead (cluster
+ * mode); _free releases the sessions' RocksDB snapshots (after the server
+ * stopped, before the engine closes). */
+int service_backup_register(node *n, okv_error *err);
+void service_backup_free(node *n);
+
+/* node_boot.c: stores the cluster record a first boot in cluster mode
+ * writes (this node's id and the map, placement version current), synced:
+ * also what a restore writes into the data dirs it makes. */
+int node_boot_write_record(engine *e, uint64_t node_id, const cluster_map *map, okv_error *err);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t node_now_ms(void);

@@ -41,6 +41,23 @@ static int holds_single_node_state(engine *e, int *found, okv_error *err)
     return OKV_OK;
 }
 
+int node_boot_write_record(engine *e, uint64_t node_id, const cluster_map *map, okv_error *err)
+{
+    char text[5000];
+    int tl = snprintf(text, sizeof text, "%llu|", (unsigned long long)node_id);
+    size_t ml = cluster_encode(map, text + tl, sizeof text - (size_t)tl);
+    /* The placement version goes first: a crash between the two writes
+     * leaves a dir that is still fresh (no cluster record). */
+    char pv[16];
+    int pl = snprintf(pv, sizeof pv, "%u", CLUSTER_PLACEMENT_VERSION);
+    int rc = engine_put(e, ENGINE_CF_META, PLACEMENT_KEY, sizeof PLACEMENT_KEY - 1, pv,
+                        (size_t)pl, 1, err);
+    if (!rc)
+        rc = engine_put(e, ENGINE_CF_META, CLUSTER_KEY, sizeof CLUSTER_KEY - 1, text,
+                        (size_t)tl + ml, 1, err);
+    return rc;
+}
+
 int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err);
 
 int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err)
@@ -71,17 +88,7 @@ int node_boot_cluster(node *n, const char *spec, int *clustered, okv_error *err)
             return okv_error_set(err, OKV_EINVAL,
                                  "--node-id %llu is not in --initial-cluster %s",
                                  (unsigned long long)n->node_id, spec);
-        char text[5000];
-        int tl = snprintf(text, sizeof text, "%llu|", (unsigned long long)n->node_id);
-        size_t ml = cluster_encode(&n->map, text + tl, sizeof text - (size_t)tl);
-        /* The placement version goes first: a crash between the two writes
-         * leaves a dir that is still fresh (no cluster record). */
-        char pv[16];
-        int pl = snprintf(pv, sizeof pv, "%u", CLUSTER_PLACEMENT_VERSION);
-        if ((rc = engine_put(e, ENGINE_CF_META, PLACEMENT_KEY, sizeof PLACEMENT_KEY - 1, pv,
-                             (size_t)pl, 1, err)) ||
-            (rc = engine_put(e, ENGINE_CF_META, CLUSTER_KEY, sizeof CLUSTER_KEY - 1, text,
-                             (size_t)tl + ml, 1, err)))
+        if ((rc = node_boot_write_record(e, n->node_id, &n->map, err)))
             return rc;
         return cluster_set_tables(&n->map, kvstore_catalog(n->kv), CLUSTER_PLACEMENT_VERSION,
                                   err);

@@ -223,6 +223,8 @@ void rs_push(raftstore *rs, item *it)
             it->pcb(it->arg, OKV_EUNAVAILABLE, NULL, 0);
         else if (it->kind == ITEM_READ)
             it->rcb(it->arg, OKV_EUNAVAILABLE, 0);
+        else if (it->kind == ITEM_CUT)
+            it->ccb(it->arg, OKV_EUNAVAILABLE, NULL, 0, 0, 0);
         free(it->cmd);
         free(it);
         return;
@@ -316,6 +318,12 @@ static void handle_item(raftstore *rs, item *it)
             it->pcb(it->arg, OKV_ENOTFOUND, NULL, 0);
         else if (it->kind == ITEM_READ)
             it->rcb(it->arg, OKV_ENOTFOUND, 0);
+        else if (it->kind == ITEM_CUT)
+            it->ccb(it->arg, OKV_ENOTFOUND, NULL, 0, 0, 0);
+        return;
+    }
+    if (it->kind == ITEM_CUT) {
+        rs_cut(rs, g, it);
         return;
     }
     if (it->kind == ITEM_TRANSFER) {
@@ -572,6 +580,8 @@ static void drain_stopped(raftstore *rs, item *list)
             list->pcb(list->arg, OKV_EUNAVAILABLE, NULL, 0);
         else if (list->kind == ITEM_READ)
             list->rcb(list->arg, OKV_EUNAVAILABLE, 0);
+        else if (list->kind == ITEM_CUT)
+            list->ccb(list->arg, OKV_EUNAVAILABLE, NULL, 0, 0, 0);
         free(list->cmd);
         free(list);
         list = next;
@@ -777,6 +787,20 @@ void raftstore_free(raftstore *rs)
     pthread_cond_destroy(&rs->cv);
     pthread_mutex_destroy(&rs->status_mu);
     free(rs);
+}
+
+void raftstore_cut(raftstore *rs, uint64_t group, raftstore_cut_cb cb, void *arg)
+{
+    item *it = calloc(1, sizeof *it);
+    if (!it) {
+        cb(arg, OKV_EUNAVAILABLE, NULL, 0, 0, 0);
+        return;
+    }
+    it->kind = ITEM_CUT;
+    it->group = group;
+    it->ccb = cb;
+    it->arg = arg;
+    rs_push(rs, it);
 }
 
 int raftstore_transfer_leader(raftstore *rs, uint64_t group, uint64_t to)

@@ -238,6 +238,20 @@ void raftstore_read(raftstore *rs, uint64_t group, raftstore_read_cb cb, void *a
  * logged). OKV_ENOMEM if it could not be queued. */
 int raftstore_transfer_leader(raftstore *rs, uint64_t group, uint64_t to);
 
+/* Answer to raftstore_cut: OKV_OK with snap, a RocksDB snapshot of the
+ * node's engine taken where the group's state in it is exactly its applied
+ * state at `index` (term: that entry's term); the callee owns snap
+ * (engine_snapshot_free). Or OKV_ENOTLEADER (leader_hint: who leads, 0 if
+ * unknown), OKV_ENOTFOUND (no such group here), OKV_EUNAVAILABLE (not now:
+ * installing a snapshot, stopping; snap NULL). Called on the loop thread,
+ * between iterations: a short read of snap is fine, a wait is not. */
+typedef void (*raftstore_cut_cb)(void *arg, int code, engine_snapshot *snap, uint64_t index,
+                                 uint64_t term, uint64_t leader_hint);
+
+/* A backup's cut of group, which this node must lead (a follower's applied
+ * index may lag what was acknowledged). cb is called exactly once. */
+void raftstore_cut(raftstore *rs, uint64_t group, raftstore_cut_cb cb, void *arg);
+
 /* ---- introspection -------------------------------------------------------- */
 
 typedef struct raftstore_group_info {

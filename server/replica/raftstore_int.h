@@ -98,7 +98,7 @@ typedef struct grp {
 } grp;
 
 /* ITEM_SNAP: a received snapshot (raftstore_receive_snapshot). */
-enum item_kind { ITEM_MSG, ITEM_PROPOSE, ITEM_READ, ITEM_TRANSFER, ITEM_SNAP };
+enum item_kind { ITEM_MSG, ITEM_PROPOSE, ITEM_READ, ITEM_TRANSFER, ITEM_SNAP, ITEM_CUT };
 
 typedef struct item {
     enum item_kind kind;
@@ -110,6 +110,7 @@ typedef struct item {
     int round;                  /* ITEM_READ: a quorum round even under a lease */
     raftstore_propose_cb pcb;
     raftstore_read_cb rcb;
+    raftstore_cut_cb ccb;       /* ITEM_CUT */
     void *arg;
     struct item *next;
 } item;
@@ -196,5 +197,6 @@ void rs_step_snapshot(raftstore *rs, grp *g, item *it);
 void rs_offer_snapshot(raftstore *rs, const grp *g, const struct raft_message *m);
 void rs_install_snapshot(raftstore *rs, grp *g, const struct raft_snapshot *snap);
 int rs_maybe_snapshot(raftstore *rs, grp *g);
+void rs_cut(raftstore *rs, grp *g, item *it);
 
 #endif

@@ -273,3 +273,30 @@ int rs_maybe_snapshot(raftstore *rs, grp *g)
           (unsigned long long)upto);
     return 1;
 }
+
+/* A backup's cut (raftstore_cut). Items are handled between iterations,
+ * where every applied entry is flushed (as for rs_maybe_snapshot), so a
+ * RocksDB snapshot taken now holds exactly g's state at g->applied. Only
+ * the leader answers: its applied index covers every write it
+ * acknowledged, and the caller checks (through its fence record) that the
+ * cut is past the entry it cares about. */
+void rs_cut(raftstore *rs, grp *g, item *it)
+{
+    struct raft_status st;
+    raft_status(g->node, &st);
+    if (st.role != RAFT_LEADER) {
+        it->ccb(it->arg, OKV_ENOTLEADER, NULL, 0, 0, st.leader);
+        return;
+    }
+    uint64_t term;
+    engine_snapshot *es = NULL;
+    okv_error err;
+    if (g->rd.snapshot || raft_term_at(g->node, g->applied, &term) != RAFT_OK ||
+        engine_snapshot_new(&es, rs->cfg.e, &err) != OKV_OK) {
+        it->ccb(it->arg, OKV_EUNAVAILABLE, NULL, 0, 0, 0);
+        return;
+    }
+    rs_logf(rs, 2, "group %u/%u: backup cut at index %llu (term %llu)", (unsigned)(g->id >> 32),
+            (unsigned)g->id, (unsigned long long)g->applied, (unsigned long long)term);
+    it->ccb(it->arg, OKV_OK, es, g->applied, term, 0);
+}

@@ -114,6 +114,7 @@ static int flag_valid(const tpc_msg *m)
     case TPC_RESOLVE: return m->flag <= 1;
     case TPC_CHECK: return m->flag <= TPC_CHECK_SETTLE;
     case TPC_FORGET: return m->flag == 'C' || m->flag == 'P';
+    case TPC_FENCE: return m->flag <= 1 && m->id.client != 0;
     case TPC_PREPARE:   /* 1: the coordinator votes last (only there) */
         return m->flag == 0 || (m->flag == 1 && group_eq(&m->self, &m->coord));
     default: return m->flag == 0;
@@ -138,7 +139,7 @@ int tpc_msg_decode(const uint8_t *buf, size_t len, tpc_msg *out, okv_error *err)
     out->fail.failed = keycodec_get_u32be(buf + 55);
     out->fail.reason = buf[59];
     uint32_t n = keycodec_get_u32be(buf + 60);
-    if (out->kind < TPC_PREPARE || out->kind > TPC_FORGET || !flag_valid(out))
+    if (out->kind < TPC_PREPARE || out->kind > TPC_FENCE || !flag_valid(out))
         return okv_error_set(err, OKV_ECORRUPT, "2PC message: kind %u flag %u", out->kind,
                              out->flag);
     if (n > TPC_MAX_PARTS || (size_t)n * 8u > len - MSG_FIXED_LEN - 4u)
@@ -638,6 +639,13 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
     }
     if (m->clock_ms > m->deadline_ms)
         return refuse_prepare(m, s, (tpc_fail){ OKV_ECONFLICT, 0, 0 }, out, err);
+    /* A backup's fence: refused for good (the tombstone), so the driver
+     * aborts at once and the client retries once the fence is down. */
+    int fenced = 0;
+    if ((rc = tpc_fence_check(m, s, &fenced, err)))
+        return rc;
+    if (fenced)
+        return refuse_prepare(m, s, (tpc_fail){ OKV_ECONFLICT, 0, 0 }, out, err);
     txn t;
     rc = decode_share(m, m->share, m->share_len, &t, err);
     if (rc) {
@@ -908,6 +916,8 @@ int tpc_apply(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *
         return resolve_here(m, index, s, m->flag, out, err);
     case TPC_FORGET:
         return apply_forget(m, s, out, err);
+    case TPC_FENCE:
+        return tpc_fence_apply(m, s, out, err);
     default:
         return okv_error_set(err, OKV_ECORRUPT, "2PC message of kind %u", m->kind);
     }

@@ -98,8 +98,38 @@ enum tpc_kind {
                         * the deadline); flag TPC_CHECK_SETTLE: a client's status query
                         * that makes the answer final (below) */
     TPC_FINISH = 5,    /* coordinator: every participant resolved */
-    TPC_FORGET = 6     /* drop a settled record past its retention (GC) */
+    TPC_FORGET = 6,    /* drop a settled record past its retention (GC) */
+    TPC_FENCE = 7      /* a backup's fence (below): flag 1 raises it, 0 lifts it */
 };
+
+/* The backup fence (docs/operations.md "Backup and restore"). An online
+ * backup cuts every partition at its own Raft index; a transaction across
+ * partitions that PREPAREd on one partition after that partition's cut and
+ * committed before another's would be split by the backup. So the backup
+ * first raises a fence on every partition: a record 'F' (id {0, 0}) holding
+ * the fence's id (id.client of the FENCE message) and its expiry (the
+ * raising entry's clock + deadline_ms, a lifetime). While a fence stands
+ * (an entry's clock below its expiry), every PREPARE (the coordinator's
+ * vote included) is refused with OKV_ECONFLICT and a tombstone, so its
+ * transaction aborts and the client retries it; one-partition transactions
+ * and plain writes are not touched. Raising a fence while another id's
+ * fence stands is refused (OKV_ECONFLICT: two backups at once); raising the
+ * same id again renews it. Lifting removes the record if it is that id's.
+ * The expiry bounds what a backup tool that died can hold up. */
+#define TPC_FENCE_MAX_MS (10u * 60u * 1000u)
+
+/* 1 if the value of an 'F' record stands at clock now_ms, with its id. */
+int tpc_fence_active(const uint8_t *val, size_t len, uint64_t now_ms, uint64_t *id);
+
+struct tpc_store;
+struct tpc_msg;
+struct tpc_result;
+/* tpc_fence.c, for tpc_apply: a FENCE entry; and whether a fence stands
+ * against m (a PREPARE) in *fenced. */
+int tpc_fence_apply(const struct tpc_msg *m, const struct tpc_store *s, struct tpc_result *out,
+                    okv_error *err);
+int tpc_fence_check(const struct tpc_msg *m, const struct tpc_store *s, int *fenced,
+                    okv_error *err);
 
 /* CHECK with this flag (KV.TxnStatus of a transaction across partitions):
  * no C and an id above the highest forgotten one of its client ('H'
@@ -225,7 +255,8 @@ int tpc_lock_decode(const uint8_t *buf, size_t len, uint8_t *mode, tpc_id *holde
 size_t tpc_lock_holders(size_t len);
 tpc_id tpc_lock_holder(const uint8_t *buf, size_t i);
 
-/* Applies m at log index `index` of group m->self (rules in tpc.c). Returns
+/* Applies m at log index `index` of group m->self (rules in tpc.c;
+ * TPC_FENCE's in tpc_fence.c). Returns
  * OKV_OK with the result in *out, or the store's error (the caller drops
  * its batch), or OKV_ECORRUPT when a record breaks an invariant. */
 int tpc_apply(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,

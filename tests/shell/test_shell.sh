@@ -370,17 +370,17 @@ check "get --int of a non-counter fails" err_has "not a counter"
 
 run -e help
 check "help" rc_is 0
-for c in get txn put del scan tables status cluster partitions transfer-leader help quit exit; do
+for c in get txn put del scan tables status cluster partitions transfer-leader backup help quit exit; do
     check "  ...lists $c" bash -c 'grep -q "^  $1\b" <<<"$0"' "$out" "$c"
 done
-for c in get txn put del scan tables status cluster partitions transfer-leader help quit exit; do
+for c in get txn put del scan tables status cluster partitions transfer-leader backup help quit exit; do
     run -e "help $c"
     check "help $c" out_has "usage: $c"
 done
 run -e 'help nope'
 check "help of an unknown command exits 1" rc_is 1
 run --json -e help
-check "--json help" json "assert len(objs[0]['commands']) == 23, objs"
+check "--json help" json "assert len(objs[0]['commands']) == 24, objs"
 
 # ---- interactive mode through a pty ------------------------------------------------------------
 # Checks the prompt, Tab completion of a command and a table name, and history.

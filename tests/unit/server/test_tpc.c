@@ -180,7 +180,7 @@ static int rec_get(void *ctx, char kind, const tpc_id *id, uint8_t **val, size_t
                    okv_error *err)
 {
     grp *g = ctx;
-    assert_true(kind == 'P' || kind == 'C' || kind == 'H');
+    assert_true(kind == 'P' || kind == 'C' || kind == 'H' || kind == 'F');
     if (g->fail_rec_get)
         return okv_error_set(err, g->fail_rec_get, "record read failed");
     rec *r = rec_find(g, kind, id);
@@ -197,7 +197,7 @@ static int rec_put(void *ctx, char kind, const tpc_id *id, const uint8_t *val, s
                    okv_error *err)
 {
     grp *g = ctx;
-    assert_true(kind == 'P' || kind == 'C' || kind == 'H');
+    assert_true(kind == 'P' || kind == 'C' || kind == 'H' || kind == 'F');
     g->rec_puts++;
     if (g->fail_rec_put)
         return okv_error_set(err, g->fail_rec_put, "record write failed");
@@ -2657,6 +2657,53 @@ static void test_tpc__a_late_vote_after_a_forgotten_settle_is_refused(void **sta
     grp_free(g);
 }
 
+
+/* The backup fence (tpc.h): while it stands every PREPARE is refused for
+ * good, the coordinator's too; a second backup's fence is refused; only
+ * its own backup lifts it; it expires by the entries' clocks. */
+static void test_tpc__fence_refuses_prepares_while_it_stands(void **state)
+{
+    (void)state;
+    grp *g = coordinator();
+    txn t = co_share();
+    tpc_id f1 = { 77, 0 }, f2 = { 78, 0 };
+    tpc_msg up = msg(TPC_FENCE, 1, f1, G0, G0, 1000);
+    up.deadline_ms = 5000;   /* stands until clock 6000 */
+    tpc_result r = apply(g, &up);
+    assert_result(&r, OKV_OK, TPC_COMMITTED);
+    tpc_msg other = msg(TPC_FENCE, 1, f2, G0, G0, 1500);
+    other.deadline_ms = 5000;
+    r = apply(g, &other);
+    assert_result(&r, OKV_ECONFLICT, TPC_NONE);
+    tpc_msg m = prepare(T1, G0, G0, &t, 2000, 9000);
+    r = apply(g, &m);
+    assert_result(&r, OKV_ECONFLICT, TPC_ABORTED);   /* refused, with a tombstone */
+    assert_int_equal(must_prec(g, T1).state, TPC_ABORTED);
+    tpc_msg lift_other = msg(TPC_FENCE, 0, f2, G0, G0, 2500);
+    apply(g, &lift_other);                            /* not its fence: still up */
+    tpc_msg m2 = prepare(T2, G0, G0, &t, 3000, 9000);
+    r = apply(g, &m2);
+    assert_result(&r, OKV_ECONFLICT, TPC_ABORTED);
+    tpc_msg lift = msg(TPC_FENCE, 0, f1, G0, G0, 3500);
+    apply(g, &lift);
+    tpc_id t3 = { T1.client, T2.req + 10 };
+    tpc_msg m3 = prepare(t3, G0, G0, &t, 4000, 9000);
+    r = apply(g, &m3);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    /* A fence that expired refuses nothing and does not block the next. */
+    grp *h = coordinator();
+    tpc_msg up2 = msg(TPC_FENCE, 1, f1, G0, G0, 1000);
+    up2.deadline_ms = 100;
+    apply(h, &up2);
+    r = apply(h, &other);
+    assert_result(&r, OKV_OK, TPC_COMMITTED);
+    tpc_msg lift2 = msg(TPC_FENCE, 0, f2, G0, G0, 1600);
+    apply(h, &lift2);
+    tpc_msg m4 = prepare(T1, G0, G0, &t, 2000, 9000);
+    r = apply(h, &m4);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2673,6 +2720,7 @@ int main(void)
         cmocka_unit_test_teardown(test_tpc__readers_share_a_key, free_kept),
         cmocka_unit_test_teardown(test_tpc__prepare_failed_check_aborts_without_locks, free_kept),
         cmocka_unit_test_teardown(test_tpc__coordinator_prepare_writes_pending, free_kept),
+        cmocka_unit_test_teardown(test_tpc__fence_refuses_prepares_while_it_stands, free_kept),
         cmocka_unit_test_teardown(test_tpc__check_abort_first_refuses_the_coordinators_prepare,
                                   free_kept),
         cmocka_unit_test_teardown(test_tpc__decide_commit_applies_the_coordinators_writes,
