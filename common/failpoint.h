@@ -82,6 +82,8 @@
  *   orders.refund.no_limit     refunds may exceed what was captured
  *   tpc.prepare.ignore_fence   PREPAREs pass a backup's fence (a backup's
  *                              cuts can split a transaction; cluster.backup_fence_planted)
+ *   auth.tables.unchecked      a call's tables are not checked against the user's
+ *                              role and grants (cluster.auth_planted)
  */
 #ifndef OKV_FAILPOINT_H
 #define OKV_FAILPOINT_H

@@ -13,6 +13,7 @@
 #include "auth_md.h"
 #include "auth_password.h"
 #include "auth_rules.h"
+#include "failpoint.h"
 #include "log.h"
 
 #define CACHE_SLOTS 64
@@ -347,6 +348,8 @@ static int authorize_id(auth *a, const rpc_identity *id, const auth_rule *r, con
     }
     if (!req && auth_rule_need(r) == AUTH_NEED_TABLES)
         return OKV_OK;   /* the opening check: the request's tables come next */
+    if (auth_rule_need(r) == AUTH_NEED_TABLES && OKV_FAILPOINT("auth.tables.unchecked"))
+        return OKV_OK;   /* planted: cluster.auth_planted must notice */
     return auth_rule_check(r, &u, req, len, msg, cap);
 }
 

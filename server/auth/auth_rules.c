@@ -190,6 +190,13 @@ int auth_rule_check(const auth_rule *r, const auth_user *u, const uint8_t *req, 
         snprintf(msg, cap, "malformed %s request", short_path(r->path));
         rc = OKV_EPROTO;
     }
+    if (n == 0 && u->role == AUTH_ROLE_NONE && u->ngrants == 0) {
+        /* A request that names no table (an empty transaction) still
+         * needs a user who may use some table. */
+        snprintf(msg, cap, "permission denied: user %s may not call %s (it may use no table)",
+                 u->name, short_path(r->path));
+        rc = OKV_EPERMISSION;
+    }
     for (int i = 0; rc == OKV_OK && i < n; i++) {
         const char *t = need[i].table ? need[i].table : "";
         if (auth_user_access(u, t) < need[i].access) {

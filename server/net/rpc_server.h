@@ -67,8 +67,9 @@ int rpc_server_new(rpc_server **out, const char *address, okv_error *err);
 struct tls_pem;
 /* As rpc_server_new, serving TLS when tls holds a CA, certificate and key
  * (client/tls_creds.h; borrowed, only during the call), plaintext when tls
- * is NULL. require_client: only clients showing a certificate the CA
- * signed are served (mutual TLS). */
+ * is NULL. require_client 1: only clients showing a certificate the CA
+ * signed are served (mutual TLS); 2: a certificate is asked for and
+ * checked when shown, but not required; 0: none is asked for. */
 int rpc_server_new_tls(rpc_server **out, const char *address, const struct tls_pem *tls,
                        int require_client, okv_error *err);
 

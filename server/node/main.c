@@ -297,7 +297,10 @@ static int run_with(const config *cfg, const sigset_t *sigs, const tls_pem *tls)
     okv_error_clear(&err);
     n.tls = tls;
     /* Bind first: a port in use must not leave a fresh data dir behind. */
-    int rc = rpc_server_new_tls(&n.rpc, cfg->listen, tls, cfg->tls_client_auth != 0, &err);
+    /* -1 (not given) means require; 2 asks for a certificate and checks one
+     * that is shown, without requiring it. */
+    int client_auth = cfg->tls_client_auth < 0 ? 1 : cfg->tls_client_auth;
+    int rc = rpc_server_new_tls(&n.rpc, cfg->listen, tls, client_auth, &err);
     if (rc) {
         OKV_ERROR("cannot start: %s", err.msg);
         return 1;
@@ -433,7 +436,9 @@ static int run(const config *cfg, const sigset_t *sigs)
         OKV_INFO("serving TLS only: certificate %s, CA %s, client certificates %s; peers are "
                  "dialled with TLS showing this certificate",
                  cfg->tls_cert, cfg->tls_ca,
-                 cfg->tls_client_auth != 0 ? "required (mutual TLS)" : "not requested");
+                 cfg->tls_client_auth == 0   ? "not requested"
+                 : cfg->tls_client_auth == 2 ? "checked when shown (optional)"
+                                             : "required (mutual TLS)");
     else
         OKV_INFO("serving plaintext (no TLS: --tls-ca, --tls-cert, --tls-key not given)");
     int rc = run_with(cfg, sigs, tls_pem_on(&tls) ? &tls : NULL);
