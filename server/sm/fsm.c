@@ -19,6 +19,10 @@
  *   'T' u64-BE group 'L' user key             -> lock (tpc.h)
  *   'T' u64-BE group 'P' u64-BE client u64-BE req -> participant record (tpc.h)
  *   'T' u64-BE group 'C' u64-BE client u64-BE req -> coordinator record (tpc.h)
+ *   'T' u64-BE group 'R' u64-BE client u64-BE req -> the transaction's range
+ *        locks (tpc.h, tpc_rlock_covers)
+ *   'T' u64-BE group 'N' u64-BE 0 u64-BE 0    -> u64-BE number of 'R' records of
+ *        the group; absent when none (every write reads it: one point read)
  */
 #define WATERMARK_KEY_LEN 17
 #define APPLIED_KEY_LEN 9
@@ -497,16 +501,19 @@ int fsm_lock_first(engine *e, uint32_t table_id, uint32_t partition, const uint8
     return rc;
 }
 
-/* 1 when a lock stops a write (any lock) or a read-only condition (an
- * exclusive one) of a transaction that holds none. A read error counts as
- * locked: the entry then fails retryably instead of ignoring a lock. */
+static int range_locked(fsm *f, uint64_t group, const uint8_t *key, size_t key_len);
+
+/* 1 when a lock stops a write (any lock, or a range lock over the key) or
+ * a read-only condition (an exclusive one) of a transaction that holds
+ * none. A read error counts as locked: the entry then fails retryably
+ * instead of ignoring a lock. */
 static int key_locked(fsm *f, uint64_t group, const uint8_t *key, size_t key_len, int write)
 {
     uint8_t mode;
     tpc_id holder;
     int rc = lock_read(f, group, key, key_len, &mode, &holder, NULL);
     if (rc == OKV_ENOTFOUND)
-        return 0;
+        return write && range_locked(f, group, key, key_len);
     return rc != OKV_OK || write || mode == TPC_LOCK_EXCLUSIVE;
 }
 
@@ -859,6 +866,59 @@ static int tpc_lock_put_cb(void *ctx, const txn_key *k, const uint8_t *val, size
     return stage(t->f, ENGINE_CF_META, key, kl, val, val ? len : 0, err);
 }
 
+/* Every 'R' record of the group (tpc_store.rlock_each), as this batch
+ * sees it: only walked while the group's 'N' record counts some. */
+typedef struct rlock_walk {
+    int (*fn)(void *arg, const tpc_id *holder, const uint8_t *val, size_t len);
+    void *arg;
+} rlock_walk;
+
+static int rlock_walk_one(void *arg, const uint8_t *key, size_t key_len, const uint8_t *val,
+                          size_t val_len)
+{
+    rlock_walk *w = arg;
+    if (key_len != TPC_REC_KEY_LEN)
+        return 0;
+    tpc_id h = { keycodec_get_u64be(key + 10), keycodec_get_u64be(key + 18) };
+    return w->fn(w->arg, &h, val, val_len);
+}
+
+static int tpc_rlock_each_cb(void *ctx,
+                             int (*fn)(void *arg, const tpc_id *holder, const uint8_t *val,
+                                       size_t len),
+                             void *arg, okv_error *err)
+{
+    txn_ctx *t = ctx;
+    uint8_t lo[TPC_LOCK_PREFIX_LEN], hi[TPC_LOCK_PREFIX_LEN];
+    fsm_meta_prefix(lo, 'T', t->group);
+    lo[FSM_META_PREFIX_LEN] = 'R';
+    memcpy(hi, lo, sizeof hi);
+    hi[FSM_META_PREFIX_LEN] = 'R' + 1;
+    rlock_walk w = { fn, arg };
+    return walk(t->f, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi, rlock_walk_one, &w, err);
+}
+
+/* The group's records as tpc.h sees them (data through `data`). */
+static tpc_store group_tpc_store(txn_ctx *ctx, const txn_store *data)
+{
+    return (tpc_store){ ctx, tpc_rec_get, tpc_rec_put, tpc_lock_get_cb, tpc_lock_put_cb, data,
+                        tpc_rlock_each_cb };
+}
+
+/* 1 when a transaction's range lock covers the key (a write there would
+ * change what its scan counted; tpc.h T6), or the check failed (counted
+ * as locked, like key_locked). One point read while the group holds no
+ * range lock. */
+static int range_locked(fsm *f, uint64_t group, const uint8_t *key, size_t key_len)
+{
+    txn_ctx ctx = { f, group };
+    txn_store data = { &ctx, txn_stage_read, NULL, txn_stage_write, txn_range };
+    tpc_store st = group_tpc_store(&ctx, &data);
+    txn_key k = { (uint32_t)(group >> 32), (uint32_t)group, key, key_len };
+    int locked = 0;
+    return tpc_range_locked(&st, &k, NULL, &locked, NULL) != OKV_OK || locked;
+}
+
 /* TxnStatus of a transaction with no coordinator record: one that lay in
  * one partition committed as one entry, whose outcome is its exactly-once
  * record (while the client's watermark keeps it). */
@@ -905,8 +965,8 @@ static int apply_tpc(fsm *f, uint64_t index, const command *c, command_result *o
     if (m.kind == TPC_DECIDE || (m.kind == TPC_PREPARE && m.flag && coord))
         (void)OKV_FAILPOINT("tpc.apply.before_decision");
     txn_ctx ctx = { f, fsm_group_id(c->table_id, c->partition) };
-    txn_store data = { &ctx, txn_stage_read, NULL, txn_stage_write, NULL };
-    tpc_store st = { &ctx, tpc_rec_get, tpc_rec_put, tpc_lock_get_cb, tpc_lock_put_cb, &data };
+    txn_store data = { &ctx, txn_stage_read, NULL, txn_stage_write, txn_range };
+    tpc_store st = group_tpc_store(&ctx, &data);
     tpc_result r;
     if ((rc = tpc_apply(&m, index, &st, &r, err)))
         return rc;

@@ -22,6 +22,9 @@
  *   0 u8 format (1)  1 u8 state  2 u8 finished  3 u64 deadline  11 u64 settled
  *   19 i32 code  23 u32 failed  27 u8 reason  28 u32 nparts, then nparts x 8 bytes
  * Lock: 0 u8 mode  1 u64 holder client  9 u64 holder request.
+ * Range lock ('R', per transaction): 0 u8 format (1)  1 u16 n, then n x
+ *   (u16 S, S bytes of start, u16 E, E bytes of end; E = 0: no end).
+ * Range-lock count ('N', id {0, 0}): 0 u64 number of R records.
  */
 #include "tpc.h"
 
@@ -467,6 +470,188 @@ static int lock_release(const tpc_store *s, const txn_key *k, const tpc_id *id, 
     return n ? s->lock_put(s->ctx, k, buf, 1 + 16 * n, err) : s->lock_put(s->ctx, k, NULL, 0, err);
 }
 
+/* ---- range locks (T6) ------------------------------------------------------ */
+
+static const tpc_id RLOCK_COUNT_ID = { 0, 0 };
+
+static int has_range(const txn *t)
+{
+    for (size_t i = 0; i < t->n_conds; i++)
+        if (t->conds[i].kind == TXN_COND_RANGE)
+            return 1;
+    return 0;
+}
+
+static int key_less(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t m = al < bl ? al : bl;
+    int c = m ? memcmp(a, b, m) : 0;
+    return c < 0 || (c == 0 && al < bl);
+}
+
+int tpc_rlock_covers(const uint8_t *val, size_t len, const uint8_t *key, size_t key_len)
+{
+    if (len < 3 || val[0] != TPC_RLOCK_FORMAT)
+        return -1;
+    size_t n = ((size_t)val[1] << 8) | val[2], off = 3;
+    if (n == 0 || n > TXN_MAX_CONDS)
+        return -1;
+    int covers = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *b[2];
+        size_t bl[2];
+        for (int j = 0; j < 2; j++) {
+            if (len - off < 2)
+                return -1;
+            bl[j] = ((size_t)val[off] << 8) | val[off + 1];
+            off += 2;
+            if (bl[j] > TXN_RANGE_BOUND_MAX || len - off < bl[j])
+                return -1;
+            b[j] = val + off;
+            off += bl[j];
+        }
+        /* start <= key, and key < end unless the range is open-ended */
+        if (!key_less(key, key_len, b[0], bl[0]) &&
+            (bl[1] == 0 || key_less(key, key_len, b[1], bl[1])))
+            covers = 1;
+    }
+    return off == len ? covers : -1;
+}
+
+/* The share's ranges as an 'R' record, malloc'd; NULL when out of memory. */
+static uint8_t *rlock_encode(const txn *t, size_t *len)
+{
+    size_t n = 0, total = 3;
+    for (size_t i = 0; i < t->n_conds; i++) {
+        const txn_cond *c = &t->conds[i];
+        if (c->kind != TXN_COND_RANGE)
+            continue;
+        n++;
+        total += 4 + c->k.key_len + c->value_len;
+    }
+    uint8_t *b = malloc(total), *p = b;
+    if (!b)
+        return NULL;
+    *p++ = TPC_RLOCK_FORMAT;
+    *p++ = (uint8_t)(n >> 8);
+    *p++ = (uint8_t)n;
+    for (size_t i = 0; i < t->n_conds; i++) {
+        const txn_cond *c = &t->conds[i];
+        if (c->kind != TXN_COND_RANGE)
+            continue;
+        const uint8_t *bound[2] = { c->k.key, c->value };
+        size_t bl[2] = { c->k.key_len, c->value_len };
+        for (int j = 0; j < 2; j++) {
+            *p++ = (uint8_t)(bl[j] >> 8);
+            *p++ = (uint8_t)bl[j];
+            if (bl[j])
+                memcpy(p, bound[j], bl[j]);
+            p += bl[j];
+        }
+    }
+    *len = total;
+    return b;
+}
+
+static int rlock_count(const tpc_store *s, uint64_t *n, okv_error *err)
+{
+    uint8_t *b = NULL;
+    size_t len = 0;
+    *n = 0;
+    int rc = s->rec_get(s->ctx, 'N', &RLOCK_COUNT_ID, &b, &len, err);
+    if (rc == OKV_OK && len == 8)
+        *n = keycodec_get_u64be(b);
+    else if (rc == OKV_OK)
+        rc = okv_error_set(err, OKV_ECORRUPT, "range-lock count record is %zu bytes", len);
+    free(b);
+    return rc == OKV_ENOTFOUND ? OKV_OK : rc;
+}
+
+/* N += delta; 0 removes the record, so a group without range locks looks
+ * exactly like one from before they existed. */
+static int rlock_count_add(const tpc_store *s, int delta, okv_error *err)
+{
+    uint64_t n;
+    int rc = rlock_count(s, &n, err);
+    if (rc)
+        return rc;
+    if (delta < 0 && n == 0)
+        return okv_error_set(err, OKV_ECORRUPT, "a range lock released while the group "
+                             "counts none");
+    n = delta < 0 ? n - 1 : n + 1;
+    if (n == 0)
+        return s->rec_put(s->ctx, 'N', &RLOCK_COUNT_ID, NULL, 0, err);
+    uint8_t v[8];
+    keycodec_put_u64be(v, n);
+    return s->rec_put(s->ctx, 'N', &RLOCK_COUNT_ID, v, sizeof v, err);
+}
+
+typedef struct rlock_probe {
+    const txn_key *k;
+    const tpc_id *self;
+    int locked;
+    int bad;
+} rlock_probe;
+
+static int rlock_probe_one(void *arg, const tpc_id *holder, const uint8_t *val, size_t len)
+{
+    rlock_probe *p = arg;
+    if (p->self && id_eq(holder, p->self))
+        return 0;
+    int c = tpc_rlock_covers(val, len, p->k->key, p->k->key_len);
+    if (c < 0)
+        p->bad = 1;
+    else
+        p->locked = c;
+    return c != 0;
+}
+
+int tpc_range_locked(const tpc_store *s, const txn_key *k, const tpc_id *self, int *locked,
+                     okv_error *err)
+{
+    *locked = 0;
+    uint64_t n;
+    int rc = rlock_count(s, &n, err);
+    if (rc || n == 0)
+        return rc;   /* the fast path: no range lock in the group */
+    if (!s->rlock_each)
+        return okv_error_set(err, OKV_ECORRUPT, "the group counts %llu range locks but its "
+                             "store cannot list them", (unsigned long long)n);
+    rlock_probe p = { k, self, 0, 0 };
+    if ((rc = s->rlock_each(s->ctx, rlock_probe_one, &p, err)))
+        return rc;
+    if (p.bad)
+        return okv_error_set(err, OKV_ECORRUPT, "a range-lock record with a bad format");
+    *locked = p.locked;
+    return OKV_OK;
+}
+
+/* id holds the ranges of t (its RANGE conditions) until RESOLVE. */
+static int rlock_take(const tpc_store *s, const tpc_id *id, const txn *t, okv_error *err)
+{
+    size_t len;
+    uint8_t *b = rlock_encode(t, &len);
+    if (!b)
+        return okv_error_set(err, OKV_ENOMEM, "out of memory writing a range lock");
+    int rc = s->rec_put(s->ctx, 'R', id, b, len, err);
+    free(b);
+    return rc ? rc : rlock_count_add(s, +1, err);
+}
+
+/* id's range locks, if it holds any, are released. */
+static int rlock_release(const tpc_store *s, const tpc_id *id, okv_error *err)
+{
+    uint8_t *b = NULL;
+    size_t len = 0;
+    int rc = s->rec_get(s->ctx, 'R', id, &b, &len, err);
+    free(b);
+    if (rc == OKV_ENOTFOUND)
+        return OKV_OK;   /* none taken (tpc.range.no_lock), or released already */
+    if (rc || (rc = s->rec_put(s->ctx, 'R', id, NULL, 0, err)))
+        return rc;
+    return rlock_count_add(s, -1, err);
+}
+
 /* Resolves this group's part of id with the decision (T3): applies the
  * intents on commit, drops them on abort, releases every lock id holds.
  * Idempotent; a P already settled is left as it is. */
@@ -504,8 +689,13 @@ static int resolve_here(const tpc_msg *m, uint64_t index, const tpc_store *s, in
     rc = decode_share(m, p.share, p.share_len, &t, err);
     for (size_t i = 0; rc == OKV_OK && i < t.n_conds + t.n_writes; i++) {
         int w;
-        rc = lock_release(s, share_key(&t, i, &w), &m->id, err);
+        const txn_key *k = share_key(&t, i, &w);
+        if (!w && t.conds[i].kind == TXN_COND_RANGE)
+            continue;   /* a range's start is no key of its own */
+        rc = lock_release(s, k, &m->id, err);
     }
+    if (rc == OKV_OK && has_range(&t))
+        rc = rlock_release(s, &m->id, err);
     /* Planted bug (jepsen bank): a participant other than the coordinator
      * releases its locks on COMMIT but drops the writes. */
     int drop = commit && !group_eq(&m->self, &p.coord) && OKV_FAILPOINT("tpc.resolve.drop_commit");
@@ -591,12 +781,26 @@ static int vote_last(const tpc_msg *m, uint64_t index, const tpc_store *s, txn *
 
 static int horizon_get(const tpc_store *s, uint64_t client, uint64_t *out, okv_error *err);
 
-static int has_range(const txn *t)
+/* For PREPARE's dry run: the point locks were judged already (readers
+ * share a key), so only a RANGE condition's walk can find one, an
+ * exclusive lock in its range (txn_eval then answers CONFLICT/LOCKED). */
+static int no_point_lock(void *ctx, const txn_key *k, int write)
 {
-    for (size_t i = 0; i < t->n_conds; i++)
-        if (t->conds[i].kind == TXN_COND_RANGE)
-            return 1;
+    (void)ctx, (void)k, (void)write;
     return 0;
+}
+
+/* A PREPARE that meets another transaction's lock records nothing and
+ * answers "not now": its sender may try again once the holders are
+ * resolved (a bounded wait for hot keys). Until the decision, any copy may
+ * still prepare; after an abort, RESOLVE's tombstone turns it down; in
+ * between, the coordinator decides (T1), never this refusal. */
+static int not_now(tpc_result *out, size_t failed)
+{
+    out->code = OKV_ECONFLICT;
+    out->state = TPC_NONE;
+    out->fail = (tpc_fail){ OKV_ECONFLICT, (uint32_t)failed, TXN_FAIL_LOCKED };
+    return OKV_OK;
 }
 
 static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *out,
@@ -653,9 +857,10 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
         return rc;
     }
     okv_error verr;
-    if (txn_validate(&t, &verr) != OKV_OK || has_range(&t)) {
-        /* A range condition would need a range lock held until RESOLVE,
-         * which 2PC does not take: such a share is refused. */
+    int ranges = has_range(&t);
+    if (txn_validate(&t, &verr) != OKV_OK || (ranges && (!s->rlock_each || !s->data->range))) {
+        /* A store that keeps no range locks cannot hold a scan's range
+         * until RESOLVE: such a share is refused. */
         txn_clear(&t);
         return refuse_prepare(m, s, (tpc_fail){ OKV_EINVAL, 0, 0 }, out, err);
     }
@@ -663,6 +868,8 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
     for (size_t i = 0; i < nkeys; i++) {
         int w;
         const txn_key *k = share_key(&t, i, &w);
+        if (!w && t.conds[i].kind == TXN_COND_RANGE)
+            continue;   /* its range is judged by the dry run below */
         int excl = w || written_later(&t, k);
         uint8_t *lv, mode;
         size_t ll;
@@ -675,42 +882,58 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
             free(lv);
             if (join)
                 continue;
-            /* Not now: nothing is recorded, so the sender may try again
-             * once the holders are resolved (a bounded wait for hot keys).
-             * Until the decision, any copy may still prepare; after an
-             * abort, RESOLVE's tombstone turns it down; in between, the
-             * coordinator decides (T1), never this refusal. */
             txn_clear(&t);
-            out->code = OKV_ECONFLICT;
-            out->state = TPC_NONE;
-            out->fail = (tpc_fail){ OKV_ECONFLICT, (uint32_t)i, TXN_FAIL_LOCKED };
-            return OKV_OK;
+            return not_now(out, i);
         }
         if (rc != OKV_ENOTFOUND) {
             txn_clear(&t);
             return rc;
         }
+        /* A write into a range another transaction scanned and holds
+         * would change what its RANGE condition counted (T6). This also
+         * covers the coordinator's vote, whose writes apply at once. */
+        int in_range = 0;
+        if (w && (rc = tpc_range_locked(s, k, &m->id, &in_range, err))) {
+            txn_clear(&t);
+            return rc;
+        }
+        if (in_range) {
+            txn_clear(&t);
+            return not_now(out, i);
+        }
     }
     txn_store dry = *s->data;
-    dry.locked = NULL;
+    dry.locked = ranges ? no_point_lock : NULL;
     dry.write = noop_write;
     txn_outcome o;
     rc = txn_eval(&t, index, &dry, &o, err);
+    if (rc == OKV_OK && o.code == OKV_ECONFLICT && o.reason == TXN_FAIL_LOCKED) {
+        /* An exclusive lock in a scanned range: a prepared write there may
+         * be committed already; not now, as for a point lock. */
+        txn_clear(&t);
+        return not_now(out, o.failed);
+    }
     if (rc == OKV_OK && o.code != OKV_OK) {
         txn_clear(&t);
         return refuse_prepare(m, s, (tpc_fail){ o.code, o.failed, o.reason }, out, err);
     }
     if (rc == OKV_OK && m->flag)
-        return vote_last(m, index, s, &t, out, err);
+        return vote_last(m, index, s, &t, out, err);   /* checked and applied in one entry */
     for (size_t i = 0; rc == OKV_OK && i < nkeys; i++) {
         int w;
         const txn_key *k = share_key(&t, i, &w);
+        if (!w && t.conds[i].kind == TXN_COND_RANGE)
+            continue;   /* the range lock below covers it */
         if (!w && written_later(&t, k))
             continue;   /* the write's exclusive lock covers it */
         if (!w && OKV_FAILPOINT("tpc.locks.skip_shared"))
             continue;   /* planted bug: conditions unprotected (write skew) */
         rc = lock_take(s, k, w ? TPC_LOCK_EXCLUSIVE : TPC_LOCK_SHARED, &m->id, err);
     }
+    /* Planted bug (cluster.tpc_range_planted): the ranges are checked but
+     * not held, so an insert before RESOLVE makes a phantom. */
+    if (rc == OKV_OK && ranges && !OKV_FAILPOINT("tpc.range.no_lock"))
+        rc = rlock_take(s, &m->id, &t, err);
     txn_clear(&t);
     if (rc)
         return rc;

@@ -32,6 +32,13 @@
  *             by CHECK without a PREPARE is the tombstone that turns down
  *             the coordinator's own late PREPARE.
  *   H         per client: the highest request id whose C was forgotten.
+ *   R         range locks: the ranges [start, end) of a PREPARED share's
+ *             RANGE conditions (okv_tx_scan), held shared by that one
+ *             transaction (tpc_rlock_* encoding below) until RESOLVE.
+ *   N         per group (id {0, 0}): how many R records the group holds,
+ *             so a write checks range locks with one point read while
+ *             there are none (absent = 0: a data dir from before range
+ *             locks behaves exactly as it did).
  *
  * Invariants (the argument is in docs/transactions.md):
  *  T1 One decision: C leaves PENDING once, by DECIDE or CHECK, and never
@@ -44,7 +51,15 @@
  *  T3 A PREPARED participant never leaves PREPARED but through RESOLVE with
  *     the decision; it keeps its locks until then, so nothing else writes
  *     (or, under an exclusive lock, commits a condition on) its keys, and
- *     the writes RESOLVE applies compute the values PREPARE checked.
+ *     the writes RESOLVE applies compute the values PREPARE checked. Its
+ *     range locks keep every key of a scanned range as PREPARE counted
+ *     them: no other transaction's exclusive lock lies in a range when the
+ *     lock is taken, and while it is held every write into the range by
+ *     another transaction or a plain put is turned away (T6).
+ *  T6 A range lock is taken only by a PREPARE whose RANGE conditions held
+ *     in that entry with no exclusive lock in the range; N always equals
+ *     the number of R records of the group (taken and released in the
+ *     same entry as its R record).
  *  T4 Everything is idempotent: a message applied twice answers the same
  *     and changes nothing the second time.
  *  T5 FORGET removes only a C that is finished or a P that is resolved, and
@@ -219,7 +234,15 @@ typedef struct tpc_store {
     /* val NULL: no lock any more */
     int (*lock_put)(void *ctx, const txn_key *k, const uint8_t *val, size_t len,
                     okv_error *err);
-    const txn_store *data;    /* read and write (locked unused) */
+    const txn_store *data;    /* read, write and range (locked unused) */
+    /* Calls fn for every 'R' record of the group, in any order, until fn
+     * returns non-zero. Only called while N says the group holds some;
+     * NULL: the store keeps no range locks (a share with a RANGE
+     * condition is then refused). */
+    int (*rlock_each)(void *ctx,
+                      int (*fn)(void *arg, const tpc_id *holder, const uint8_t *val,
+                                size_t len),
+                      void *arg, okv_error *err);
 } tpc_store;
 
 /* What an entry did. code: OKV_OK, or for a PREPARE turned down the reason
@@ -254,6 +277,24 @@ int tpc_lock_decode(const uint8_t *buf, size_t len, uint8_t *mode, tpc_id *holde
 /* Of a well-formed record: how many hold it, and the i-th. */
 size_t tpc_lock_holders(size_t len);
 tpc_id tpc_lock_holder(const uint8_t *buf, size_t i);
+
+/* A range-lock record ('R'): u8 format (1), u16 number of ranges n
+ * (1..TXN_MAX_CONDS), then n times: u16 start length S, S bytes, u16 end
+ * length E, E bytes (E = 0: to the partition's last key; S = 0: from its
+ * first). Bounds are user keys of the group, as in the RANGE condition.
+ * tpc_rlock_covers: 1 if a well-formed record holds a range with
+ * start <= key < end, 0 if not, -1 if malformed. */
+#define TPC_RLOCK_FORMAT 1
+int tpc_rlock_covers(const uint8_t *val, size_t len, const uint8_t *key, size_t key_len);
+
+/* Whether a write of k (a key of s's group) meets a range lock of a
+ * transaction other than `self` (NULL: a plain write or a one-partition
+ * transaction, which hold none): *locked 1 or 0. One point read ('N')
+ * while the group holds no range lock. The state machine asks it for
+ * every write of a put, a delete or a one-partition transaction; PREPARE
+ * asks it for its share's writes. */
+int tpc_range_locked(const tpc_store *s, const txn_key *k, const tpc_id *self, int *locked,
+                     okv_error *err);
 
 /* Applies m at log index `index` of group m->self (rules in tpc.c;
  * TPC_FENCE's in tpc_fence.c). Returns

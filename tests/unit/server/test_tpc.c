@@ -8,6 +8,7 @@
 
 #include "keycodec.h"
 #include "okv_test.h"
+#include "range_digest.h"
 #include "tpc.h"
 
 #define TABLE 7u
@@ -82,7 +83,7 @@ typedef struct grp {
     size_t nr;
     lck l[64];
     size_t nl;
-    size_t data_writes, rec_puts, lock_puts;
+    size_t data_writes, rec_puts, lock_puts, rlock_walks;
     int fail_rec_get, fail_rec_put;   /* != 0: every such call fails with it */
     txn_store ds;
     tpc_store ts;
@@ -180,7 +181,8 @@ static int rec_get(void *ctx, char kind, const tpc_id *id, uint8_t **val, size_t
                    okv_error *err)
 {
     grp *g = ctx;
-    assert_true(kind == 'P' || kind == 'C' || kind == 'H' || kind == 'F');
+    assert_true(kind == 'P' || kind == 'C' || kind == 'H' || kind == 'F' || kind == 'R' ||
+                kind == 'N');
     if (g->fail_rec_get)
         return okv_error_set(err, g->fail_rec_get, "record read failed");
     rec *r = rec_find(g, kind, id);
@@ -197,7 +199,8 @@ static int rec_put(void *ctx, char kind, const tpc_id *id, const uint8_t *val, s
                    okv_error *err)
 {
     grp *g = ctx;
-    assert_true(kind == 'P' || kind == 'C' || kind == 'H' || kind == 'F');
+    assert_true(kind == 'P' || kind == 'C' || kind == 'H' || kind == 'F' || kind == 'R' ||
+                kind == 'N');
     g->rec_puts++;
     if (g->fail_rec_put)
         return okv_error_set(err, g->fail_rec_put, "record write failed");
@@ -293,14 +296,73 @@ static int lock_put(void *ctx, const txn_key *k, const uint8_t *val, size_t len,
     return OKV_OK;
 }
 
+static int bound_less(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+{
+    size_t m = al < bl ? al : bl;
+    int c = m ? memcmp(a, b, m) : 0;
+    return c < 0 || (c == 0 && al < bl);
+}
+
+/* 1 if key lies in c's [start, end) (an empty end: no end). */
+static int in_range(const txn_cond *c, const uint8_t *key, size_t key_len)
+{
+    return !bound_less(key, key_len, c->k.key, c->k.key_len) &&
+           (c->value_len == 0 || bound_less(key, key_len, c->value, c->value_len));
+}
+
+static int entry_cmp(const void *x, const void *y)
+{
+    const entry *a = *(const entry *const *)x, *b = *(const entry *const *)y;
+    return bound_less(a->key, a->key_len, b->key, b->key_len) ? -1
+           : bound_less(b->key, b->key_len, a->key, a->key_len) ? 1 : 0;
+}
+
+/* The range walk of the state machine, over the table in memory: the
+ * keys in key order for the digest, and any exclusive lock in the range. */
+static int data_range(void *ctx, const txn_cond *c, uint64_t *count, uint64_t *digest,
+                      int *locked, okv_error *err)
+{
+    (void)err;
+    grp *g = ctx;
+    assert_own_key(g, &(txn_key){ c->k.table_id, c->k.partition, (const uint8_t *)"k", 1 });
+    const entry *in[64];
+    size_t n = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (in_range(c, g->e[i].key, g->e[i].key_len))
+            in[n++] = &g->e[i];
+    qsort(in, n, sizeof in[0], entry_cmp);
+    *count = n;
+    *digest = OKV_RANGE_DIGEST_INIT;
+    for (size_t i = 0; i < n; i++)
+        *digest = okv_range_digest_add(*digest, in[i]->key, in[i]->key_len, in[i]->version);
+    *locked = 0;
+    for (size_t i = 0; i < g->nl; i++)
+        if (g->l[i].mode == TPC_LOCK_EXCLUSIVE && in_range(c, g->l[i].key, g->l[i].key_len))
+            *locked = 1;
+    return OKV_OK;
+}
+
+static int rlock_each(void *ctx, int (*fn)(void *arg, const tpc_id *holder, const uint8_t *val,
+                                           size_t len),
+                      void *arg, okv_error *err)
+{
+    (void)err;
+    grp *g = ctx;
+    g->rlock_walks++;
+    for (size_t i = 0; i < g->nr; i++)
+        if (g->r[i].kind == 'R' && fn(arg, &g->r[i].id, g->r[i].val, g->r[i].len))
+            break;
+    return OKV_OK;
+}
+
 static grp *grp_new(tpc_group id)
 {
     grp *g = calloc(1, sizeof *g);
     assert_non_null(g);
     g->g = id;
     g->index = 100;
-    g->ds = (txn_store){ g, data_read, NULL, data_write, NULL };
-    g->ts = (tpc_store){ g, rec_get, rec_put, lock_get, lock_put, &g->ds };
+    g->ds = (txn_store){ g, data_read, NULL, data_write, data_range };
+    g->ts = (tpc_store){ g, rec_get, rec_put, lock_get, lock_put, &g->ds, rlock_each };
     return g;
 }
 
@@ -2704,6 +2766,326 @@ static void test_tpc__fence_refuses_prepares_while_it_stands(void **state)
     assert_result(&r, OKV_OK, TPC_PREPARED);
 }
 
+/* ---- range locks (T6) ----------------------------------------------------------- */
+
+static const tpc_id T4 = { 44, 4 };
+
+/* G1 with the scanned keys s/1 and s/2, and x and t/1 outside. */
+static grp *scanned(void)
+{
+    grp *g = grp_new(G1);
+    data_put(g, "s/1", "one", 5);
+    data_put(g, "s/2", "two", 6);
+    data_put(g, "x", "old", 7);
+    data_put(g, "t/1", "out", 8);
+    return g;
+}
+
+/* What a scan of [lo, hi) saw in g now. */
+static txn_cond range_cond(grp *g, const char *lo, const char *hi)
+{
+    txn_cond c = { TXN_COND_RANGE, 0, KP(g->g, lo), 0, 0, (const uint8_t *)hi, strlen(hi) };
+    uint64_t n, d;
+    int locked;
+    okv_error err;
+    assert_int_equal(data_range(g, &c, &n, &d, &locked, &err), OKV_OK);
+    c.num = (int64_t)n;
+    c.version = d;
+    return c;
+}
+
+/* The range-lock count record: 0 when absent. */
+static uint64_t rlock_n(grp *g)
+{
+    rec *r = rec_find(g, 'N', &(tpc_id){ 0, 0 });
+    if (!r)
+        return 0;
+    assert_int_equal(r->len, 8);
+    uint64_t n = keycodec_get_u64be(r->val);
+    assert_true(n > 0);   /* never left at 0: absent instead */
+    return n;
+}
+
+static int range_locked_for(grp *g, const char *key, const tpc_id *self)
+{
+    txn_key k = KP(g->g, key);
+    int locked = -1;
+    okv_error err;
+    assert_int_equal(tpc_range_locked(&g->ts, &k, self, &locked, &err), OKV_OK);
+    return locked;
+}
+
+/* T's share at G1: the scan of [s/, s0) as a range condition, then a
+ * write of x (outside the range). */
+static txn_cond rs_conds[2];
+static txn_write rs_writes[1];
+
+static txn scan_share(grp *g, const char *write_key)
+{
+    rs_conds[0] = range_cond(g, "s/", "s0");
+    rs_writes[0] = put(G1, write_key, "new");
+    txn t = TXN_OF(rs_conds, rs_writes);
+    t.n_conds = 1;
+    return t;
+}
+
+static void expect_not_now(grp *g, const tpc_msg *m, uint32_t failed)
+{
+    size_t puts = g->rec_puts, lputs = g->lock_puts, nr = g->nr;
+    tpc_result r = apply(g, m);
+    assert_result(&r, OKV_ECONFLICT, TPC_NONE);
+    assert_fail_is(r.fail, OKV_ECONFLICT, failed, TXN_FAIL_LOCKED);
+    assert_int_equal(g->rec_puts, puts);   /* nothing recorded: it may come again */
+    assert_int_equal(g->lock_puts, lputs);
+    assert_int_equal(g->nr, nr);
+}
+
+static void test_tpc__prepare_takes_a_range_lock_resolve_releases_it(void **state)
+{
+    (void)state;
+    grp *g = scanned();
+    assert_int_equal(range_locked_for(g, "s/1", NULL), 0);
+    assert_int_equal(g->rlock_walks, 0);   /* no count record: one point read, no walk */
+
+    txn t = scan_share(g, "x");
+    tpc_msg m = prepare(T1, G1, G0, &t, 1000, 2000);
+    tpc_result r = apply(g, &m);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    /* The range is held by one 'R' record, not by a point lock on its
+     * start; x is locked exclusive as before. */
+    assert_non_null(rec_find(g, 'R', &T1));
+    assert_int_equal(rlock_n(g), 1);
+    assert_int_equal(g->nl, 1);
+    assert_lock(g, "x", TPC_LOCK_EXCLUSIVE, T1);
+    assert_unlocked(g, "s/");
+    /* [s/, s0): the start is in, the end is not; its holder is not locked
+     * out of its own range. */
+    assert_int_equal(range_locked_for(g, "s/", NULL), 1);
+    assert_int_equal(range_locked_for(g, "s/1", NULL), 1);
+    assert_int_equal(range_locked_for(g, "s/zzz", NULL), 1);
+    assert_int_equal(range_locked_for(g, "s0", NULL), 0);
+    assert_int_equal(range_locked_for(g, "s", NULL), 0);
+    assert_int_equal(range_locked_for(g, "t/1", NULL), 0);
+    assert_int_equal(range_locked_for(g, "s/1", &T1), 0);
+
+    /* A duplicate PREPARE: the same answer, no second record. */
+    size_t puts = g->rec_puts;
+    r = apply(g, &m);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    assert_int_equal(g->rec_puts, puts);
+    assert_int_equal(rlock_n(g), 1);
+
+    /* RESOLVE commit: x written, the range lock and the count gone. */
+    tpc_msg res = msg(TPC_RESOLVE, 1, T1, G1, G0, 1100);
+    r = apply(g, &res);
+    assert_result(&r, OKV_OK, TPC_COMMITTED);
+    assert_data(g, "x", "new", r.version);
+    assert_null(rec_find(g, 'R', &T1));
+    assert_null(rec_find(g, 'N', &(tpc_id){ 0, 0 }));
+    assert_int_equal(range_locked_for(g, "s/1", NULL), 0);
+    assert_int_equal(g->nl, 0);
+    /* Again: nothing more to release. */
+    r = apply(g, &res);
+    assert_int_equal(r.state, TPC_COMMITTED);
+    assert_int_equal(rlock_n(g), 0);
+
+    /* RESOLVE abort releases the same way. */
+    t = scan_share(g, "y");
+    tpc_msg m2 = prepare(T2, G1, G0, &t, 1200, 3000);
+    assert_result((r = apply(g, &m2), &r), OKV_OK, TPC_PREPARED);
+    assert_int_equal(rlock_n(g), 1);
+    tpc_msg ab = msg(TPC_RESOLVE, 0, T2, G1, G0, 1300);
+    r = apply(g, &ab);
+    assert_result(&r, OKV_OK, TPC_ABORTED);
+    assert_null(rec_find(g, 'R', &T2));
+    assert_int_equal(rlock_n(g), 0);
+    assert_null(data_get(g, "y"));
+    grp_free(g);
+}
+
+static void test_tpc__shared_range_locks_coexist(void **state)
+{
+    (void)state;
+    grp *g = scanned();
+    txn t1 = scan_share(g, "a");   /* its write lies before T2's range */
+    tpc_msg m1 = prepare(T1, G1, G0, &t1, 1000, 2000);
+    tpc_result r = apply(g, &m1);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    /* T2 scans an overlapping range and only reads (a check's share); an
+     * open end, so T1's write of x, had it been there, would stop it. */
+    txn_cond c2[] = { range_cond(g, "s/1", "") };
+    txn t2 = TXN_CONDS(c2);
+    tpc_msg m2 = prepare(T2, G1, G0, &t2, 1000, 2000);
+    r = apply(g, &m2);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    assert_int_equal(rlock_n(g), 2);
+    /* The open-ended range reaches every key from s/1 on. */
+    assert_int_equal(range_locked_for(g, "zzz", NULL), 1);
+    assert_int_equal(range_locked_for(g, "zzz", &T2), 0);
+    assert_int_equal(range_locked_for(g, "s/2", &T1), 1);   /* T2's range */
+
+    tpc_msg res1 = msg(TPC_RESOLVE, 1, T1, G1, G0, 1100);
+    r = apply(g, &res1);
+    assert_result(&r, OKV_OK, TPC_COMMITTED);
+    assert_int_equal(rlock_n(g), 1);
+    assert_int_equal(range_locked_for(g, "s/1", NULL), 1);   /* T2 still holds it */
+    assert_int_equal(range_locked_for(g, "s/", NULL), 0);    /* only T1 held that */
+    tpc_msg res2 = msg(TPC_RESOLVE, 1, T2, G1, G0, 1100);
+    r = apply(g, &res2);
+    assert_result(&r, OKV_OK, TPC_COMMITTED);
+    assert_int_equal(rlock_n(g), 0);
+    assert_int_equal(range_locked_for(g, "s/1", NULL), 0);
+    grp_free(g);
+}
+
+static void test_tpc__a_write_into_a_held_range_waits_one_outside_does_not(void **state)
+{
+    (void)state;
+    grp *g = scanned();
+    txn t1 = scan_share(g, "x");
+    tpc_msg m1 = prepare(T1, G1, G0, &t1, 1000, 2000);
+    tpc_result r = apply(g, &m1);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+
+    /* Another PREPARE inserting into the range: not now, nothing recorded
+     * (its write is item 1: after one condition). */
+    txn_cond c2[] = { cond(TXN_COND_ABSENT, G1, "q") };
+    txn_write w2[] = { put(G1, "s/3", "phantom") };
+    txn t2 = TXN_OF(c2, w2);
+    tpc_msg m2 = prepare(T2, G1, G0, &t2, 1000, 2000);
+    expect_not_now(g, &m2, 1);
+    /* Deleting a scanned key: the same. */
+    txn_write w3[] = { del(G1, "s/2") };
+    txn t3 = TXN_WRITES(w3);
+    tpc_msg m3 = prepare(T3, G1, G0, &t3, 1000, 2000);
+    expect_not_now(g, &m3, 0);
+    /* The coordinator's vote, which would apply its write at once: the
+     * same (G1 coordinates T4 here). */
+    tpc_msg m4 = prepare(T4, G1, G1, &t3, 1000, 2000);
+    m4.flag = 1;
+    expect_not_now(g, &m4, 0);
+    assert_non_null(data_get(g, "s/2"));
+    /* Writes outside the range go ahead. */
+    txn_write w5[] = { put(G1, "t/1", "in"), put(G1, "s0", "edge") };
+    txn t5 = TXN_WRITES(w5);
+    tpc_msg m5 = prepare(T4, G1, G0, &t5, 1000, 2000);
+    r = apply(g, &m5);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+
+    /* Once T1 is resolved, T2 prepares. */
+    tpc_msg res1 = msg(TPC_RESOLVE, 0, T1, G1, G0, 1100);
+    apply(g, &res1);
+    r = apply(g, &m2);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+    grp_free(g);
+}
+
+static void test_tpc__a_range_with_an_exclusive_lock_in_it_waits(void **state)
+{
+    (void)state;
+    grp *g = scanned();
+    /* T2 prepared a write of s/5 (exclusive) and a read of s/1 (shared). */
+    txn_cond c2[] = { cond(TXN_COND_EXISTS, G1, "s/1") };
+    txn_write w2[] = { put(G1, "s/5", "five") };
+    txn t2 = TXN_OF(c2, w2);
+    tpc_msg m2 = prepare(T2, G1, G0, &t2, 1000, 2000);
+    tpc_result r = apply(g, &m2);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+
+    /* T1's scan of [s/, s0): s/5 may be committed already at T2's
+     * coordinator, so not now (the range condition is item 0). */
+    txn t1 = scan_share(g, "x");
+    tpc_msg m1 = prepare(T1, G1, G0, &t1, 1000, 2000);
+    expect_not_now(g, &m1, 0);
+    assert_int_equal(rlock_n(g), 0);
+    /* A scan that only meets the shared lock (s/1 alone) prepares. */
+    txn_cond c3[] = { range_cond(g, "s/1", "s/2") };
+    txn t3 = TXN_CONDS(c3);
+    tpc_msg m3 = prepare(T3, G1, G0, &t3, 1000, 2000);
+    r = apply(g, &m3);
+    assert_result(&r, OKV_OK, TPC_PREPARED);
+
+    /* T2 commits: s/5 is in the range now, so T1's scan is stale and its
+     * PREPARE is refused for good with the range condition. */
+    tpc_msg res2 = msg(TPC_RESOLVE, 1, T2, G1, G0, 1100);
+    r = apply(g, &res2);
+    assert_result(&r, OKV_OK, TPC_COMMITTED);
+    r = apply(g, &m1);
+    assert_result(&r, OKV_ECONDITION, TPC_ABORTED);
+    assert_fail_is(r.fail, OKV_ECONDITION, 0, TXN_FAIL_CONDITION);
+    assert_null(rec_find(g, 'R', &T1));
+    assert_int_equal(rlock_n(g), 1);   /* T3's */
+    grp_free(g);
+}
+
+static void test_tpc__a_changed_range_refuses_prepare_and_vote(void **state)
+{
+    (void)state;
+    grp *g = scanned();
+    txn t1 = scan_share(g, "x");
+    data_put(g, "s/3", "inserted", 9);   /* after the scan */
+    tpc_msg m1 = prepare(T1, G1, G0, &t1, 1000, 2000);
+    tpc_result r = apply(g, &m1);
+    assert_result(&r, OKV_ECONDITION, TPC_ABORTED);
+    assert_fail_is(r.fail, OKV_ECONDITION, 0, TXN_FAIL_CONDITION);
+    assert_int_equal(rlock_n(g), 0);
+    assert_int_equal(g->nl, 0);
+    /* A vote checks its range in its own entry, applies, takes no lock. */
+    txn t2 = scan_share(g, "x");
+    tpc_msg m2 = prepare(T2, G1, G1, &t2, 1000, 2000);
+    m2.flag = 1;
+    r = apply(g, &m2);
+    assert_result(&r, OKV_OK, TPC_COMMITTED);
+    assert_data(g, "x", "new", r.version);
+    assert_int_equal(rlock_n(g), 0);
+    assert_null(rec_find(g, 'R', &T2));
+    grp_free(g);
+}
+
+/* A store that keeps no range locks (rlock_each NULL) refuses a share with
+ * a range as before; a malformed 'R' record is corruption, not "unlocked". */
+static void test_tpc__range_lock_records_are_checked(void **state)
+{
+    (void)state;
+    grp *g = scanned();
+    g->ts.rlock_each = NULL;
+    txn t1 = scan_share(g, "x");
+    tpc_msg m1 = prepare(T1, G1, G0, &t1, 1000, 2000);
+    tpc_result r = apply(g, &m1);
+    assert_result(&r, OKV_EINVAL, TPC_ABORTED);
+    g->ts.rlock_each = rlock_each;
+
+    /* covers: a well-formed record of two ranges, then every cut. */
+    uint8_t rec2[] = { TPC_RLOCK_FORMAT, 0, 2, 0, 1, 'a', 0, 1, 'c', 0, 0, 0, 0 };
+    assert_int_equal(tpc_rlock_covers(rec2, sizeof rec2, (const uint8_t *)"b", 1), 1);
+    assert_int_equal(tpc_rlock_covers(rec2, sizeof rec2, (const uint8_t *)"c", 1), 1);   /* [,) */
+    assert_int_equal(tpc_rlock_covers(rec2, sizeof rec2, (const uint8_t *)"", 0), 1);
+    uint8_t rec1[] = { TPC_RLOCK_FORMAT, 0, 1, 0, 1, 'a', 0, 1, 'c' };
+    assert_int_equal(tpc_rlock_covers(rec1, sizeof rec1, (const uint8_t *)"c", 1), 0);
+    assert_int_equal(tpc_rlock_covers(rec1, sizeof rec1, (const uint8_t *)"", 0), 0);
+    for (size_t cut = 0; cut < sizeof rec2; cut++)
+        assert_int_equal(tpc_rlock_covers(rec2, cut, (const uint8_t *)"b", 1), -1);
+    uint8_t longer[sizeof rec2 + 1];
+    memcpy(longer, rec2, sizeof rec2);
+    longer[sizeof rec2] = 0;
+    assert_int_equal(tpc_rlock_covers(longer, sizeof longer, (const uint8_t *)"b", 1), -1);
+    uint8_t fmt[] = { 2, 0, 1, 0, 0, 0, 0 }, none[] = { TPC_RLOCK_FORMAT, 0, 0 };
+    assert_int_equal(tpc_rlock_covers(fmt, sizeof fmt, (const uint8_t *)"b", 1), -1);
+    assert_int_equal(tpc_rlock_covers(none, sizeof none, (const uint8_t *)"b", 1), -1);
+
+    okv_error err;
+    uint8_t one[8];
+    keycodec_put_u64be(one, 1);
+    assert_int_equal(rec_put(g, 'N', &(tpc_id){ 0, 0 }, one, 8, &err), OKV_OK);
+    assert_int_equal(rec_put(g, 'R', &T2, rec1, sizeof rec1 - 1, &err), OKV_OK);
+    txn_key k = KP(G1, "b");
+    int locked;
+    assert_int_equal(tpc_range_locked(&g->ts, &k, NULL, &locked, &err), OKV_ECORRUPT);
+    assert_int_equal(rec_put(g, 'N', &(tpc_id){ 0, 0 }, one, 7, &err), OKV_OK);
+    assert_int_equal(tpc_range_locked(&g->ts, &k, NULL, &locked, &err), OKV_ECORRUPT);
+    grp_free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2739,6 +3121,15 @@ int main(void)
         cmocka_unit_test_teardown(test_tpc__store_errors_and_bad_records_propagate, free_kept),
         cmocka_unit_test_teardown(test_tpc__randomized_two_groups_stay_atomic, free_kept),
         cmocka_unit_test_teardown(test_tpc__vote_last_commits_in_one_entry, free_kept),
+        cmocka_unit_test_teardown(test_tpc__prepare_takes_a_range_lock_resolve_releases_it,
+                                  free_kept),
+        cmocka_unit_test_teardown(test_tpc__shared_range_locks_coexist, free_kept),
+        cmocka_unit_test_teardown(test_tpc__a_write_into_a_held_range_waits_one_outside_does_not,
+                                  free_kept),
+        cmocka_unit_test_teardown(test_tpc__a_range_with_an_exclusive_lock_in_it_waits,
+                                  free_kept),
+        cmocka_unit_test_teardown(test_tpc__a_changed_range_refuses_prepare_and_vote, free_kept),
+        cmocka_unit_test_teardown(test_tpc__range_lock_records_are_checked, free_kept),
         cmocka_unit_test_teardown(test_tpc__settle_is_final_unless_forgotten, free_kept),
         cmocka_unit_test_teardown(test_tpc__a_late_vote_after_a_forgotten_settle_is_refused,
                                   free_kept),
