@@ -647,6 +647,97 @@ static void test_fsm__a_range_condition_sees_the_batch_and_the_disk(void **state
     assert_int_equal(apply_txn(x->f, 26, &t_other, 0, 0).code, OKV_OK);
 }
 
+/* A participant (the coordinator is the next partition) prepares req: a
+ * scan of [lo, hi) that saw count keys with digest d, and a write of wkey. */
+static command_result prepare_scan(fsm *f, uint64_t index, uint64_t req, txn_cond range,
+                                   const char *wkey)
+{
+    txn_write w = { TXN_PUT, 0, tkey(wkey), (const uint8_t *)"w", 1, 0, 0 };
+    txn t = { 1, &range, 1, &w };
+    size_t n = txn_encoded_size(&t);
+    uint8_t *share = malloc(n);
+    txn_encode(&t, share);
+    tpc_msg m = tpc_step(TPC_PREPARE, 0, req, 1000);
+    m.deadline_ms = 60000;
+    m.coord = (tpc_group){ T, P + 1 };
+    m.share = share;
+    m.share_len = n;
+    command_result r = apply_step(f, index, &m);
+    free(share);
+    return r;
+}
+
+/* A range lock lives in RocksDB: it stops plain writes (UNAVAILABLE, no
+ * exactly-once record, so the resend is judged afresh) and one-partition
+ * transactions' writes (CONFLICT, LOCKED) into its range, staged or
+ * stored and across a restart, lets writes outside it and reads through,
+ * and RESOLVE takes it away (with the count record: no trace is left). */
+static void test_fsm__a_range_lock_holds_across_flush_and_restart(void **state)
+{
+    fx *x = *state;
+    apply(x->f, 10, (cmd_spec){ CMD_PUT, "r/1", "a", 0, 0, 0, 0, 0 });
+    apply(x->f, 11, (cmd_spec){ CMD_PUT, "r/2", "b", 0, 0, 0, 0, 0 });
+    flush(x->f);
+    uint64_t d = okv_range_digest_add(okv_range_digest_add(OKV_RANGE_DIGEST_INIT, "r/1", 3, 10),
+                                      "r/2", 3, 11);
+    command_result r = prepare_scan(x->f, 12, 1, range_of("r/", "r0", 2, d), "w/1");
+    assert_int_equal(r.code, OKV_OK);
+    assert_int_equal(r.tpc_state, TPC_PREPARED);
+    /* In the same batch (staged), then from disk after a restart. */
+    assert_int_equal(apply(x->f, 13, (cmd_spec){ CMD_PUT, "r/3", "x", 0, 0, 5, 1, 0 }).code,
+                     OKV_EUNAVAILABLE);
+    flush(x->f);
+    close_fx(x);
+    open_fx(x);
+    assert_int_equal(apply(x->f, 14, (cmd_spec){ CMD_DELETE, "r/1", NULL, 0, 0, 5, 1, 0 }).code,
+                     OKV_EUNAVAILABLE);
+    txn_write ins = { TXN_PUT, 0, tkey("r/15"), (const uint8_t *)"v", 1, 0, 0 };
+    txn t_ins = { 0, NULL, 1, &ins };
+    r = apply_txn(x->f, 15, &t_ins, 0, 0);
+    assert_int_equal(r.code, OKV_ECONFLICT);
+    assert_int_equal(r.reason, TXN_FAIL_LOCKED);
+    /* Outside the range (the end is exclusive), and reads: as ever. */
+    assert_int_equal(apply(x->f, 16, (cmd_spec){ CMD_PUT, "r0", "edge", 0, 0, 0, 0, 0 }).code,
+                     OKV_OK);
+    assert_int_equal(version_of(x->f, "r/1", NULL), 10);
+    txn_cond same = range_of("r/", "r0", 2, d);
+    txn t_same = { 1, &same, 0, NULL };
+    assert_int_equal(apply_txn(x->f, 17, &t_same, 0, 0).code, OKV_OK);
+    /* A second scan of the range shares it. */
+    r = prepare_scan(x->f, 18, 2, range_of("r/", "r0", 2, d), "w/2");
+    assert_int_equal(r.tpc_state, TPC_PREPARED);
+
+    tpc_msg res = tpc_step(TPC_RESOLVE, 1, 1, 2000);
+    res.coord = (tpc_group){ T, P + 1 };
+    assert_int_equal(apply_step(x->f, 19, &res).tpc_state, TPC_COMMITTED);
+    flush(x->f);
+    assert_int_equal(apply(x->f, 20, (cmd_spec){ CMD_PUT, "r/3", "x", 0, 0, 5, 1, 0 }).code,
+                     OKV_EUNAVAILABLE);   /* req 2 still holds it */
+    res.id.req = 2;
+    assert_int_equal(apply_step(x->f, 21, &res).tpc_state, TPC_COMMITTED);
+    assert_int_equal(apply(x->f, 22, (cmd_spec){ CMD_PUT, "r/3", "x", 0, 0, 5, 1, 0 }).code,
+                     OKV_OK);
+    flush(x->f);
+    assert_int_equal(version_of(x->f, "r/3", NULL), 22);
+    assert_int_equal(version_of(x->f, "w/1", NULL), 19);
+    /* Nothing of the range locks is left in the meta column family. */
+    uint8_t lo[FSM_META_PREFIX_LEN + 1], hi[FSM_META_PREFIX_LEN + 1];
+    fsm_meta_prefix(lo, 'T', fsm_group_id(T, P));
+    memcpy(hi, lo, sizeof hi);
+    lo[FSM_META_PREFIX_LEN] = 'N';
+    hi[FSM_META_PREFIX_LEN] = 'S';
+    engine_iter *it;
+    okv_error err;
+    assert_int_equal(engine_iter_new(&it, x->e, ENGINE_CF_META, lo, sizeof lo, hi, sizeof hi,
+                                     &err), OKV_OK);
+    for (; engine_iter_valid(it); engine_iter_next(it)) {
+        size_t kl;
+        const char *k = engine_iter_key(it, &kl);
+        assert_true(k[FSM_META_PREFIX_LEN] != 'N' && k[FSM_META_PREFIX_LEN] != 'R');
+    }
+    engine_iter_free(it);
+}
+
 /* u32 count, then (u32 length, message) for each of ms. */
 static uint8_t *many(const tpc_msg *ms, uint32_t n, size_t *len)
 {
@@ -739,6 +830,7 @@ int main(void)
         TT(test_fsm__a_command_of_another_group_is_corruption),
         TT(test_fsm__a_transfer_applies_all_its_writes_at_one_version),
         TT(test_fsm__a_range_condition_sees_the_batch_and_the_disk),
+        TT(test_fsm__a_range_lock_holds_across_flush_and_restart),
         TT(test_fsm__a_batch_of_finish_steps_applies_every_one),
         TT(test_fsm__a_malformed_batch_of_2pc_steps_is_corruption),
         TT(test_fsm__a_failed_transaction_writes_nothing_and_replays_its_answer),
