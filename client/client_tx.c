@@ -520,32 +520,6 @@ static int read_changed(okv_tx *t, int rc, const okv_txn_outcome *o)
                        (const char *)r->k.key);
 }
 
-/* A transaction that scanned and writes commits as one entry of one
- * partition, where its ranges are checked in the same step as the writes;
- * across partitions they would need range locks, which two-phase commit
- * does not take. */
-static int ranges_in_one_partition(okv_tx *t)
-{
-    const char *table = t->ranges[0].table;
-    long p = (long)t->ranges[0].partition;
-    int one = 1;
-    for (size_t i = 1; i < t->n_ranges && one; i++)
-        one = strcmp(t->ranges[i].table, table) == 0 && (long)t->ranges[i].partition == p;
-    for (size_t i = 0; i < t->n_reads && one; i++)
-        one = strcmp(t->reads[i].k.table, table) == 0 &&
-              client_route_partition(t->c, table, t->reads[i].k.key, t->reads[i].k.key_len) == p;
-    for (size_t i = 0; i < t->n_writes && one; i++)
-        one = strcmp(t->writes[i].k.table, table) == 0 &&
-              client_route_partition(t->c, table, t->writes[i].k.key,
-                                     t->writes[i].k.key_len) == p;
-    if (one)
-        return OKV_OK;
-    return client_fail(t->c, OKV_EINVAL, "a transaction that scanned and writes must keep its "
-                       "scans, reads and writes in one partition (scan a prefix with a '/' "
-                       "and use keys with its partition key); nothing was sent. A transaction "
-                       "that only reads may scan anything");
-}
-
 int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)
 {
     if (out)
@@ -556,8 +530,6 @@ int okv_tx_commit(okv_tx *t, okv_txn_outcome *out, int timeout_ms)
         return OKV_OK;   /* nothing read, nothing written: nothing to check */
     int rc;
     if (t->n_writes == 0 && commit_read_only(t, timeout_ms, &rc))
-        return rc;
-    if (t->n_ranges && (rc = ranges_in_one_partition(t)))
         return rc;
     okv_txn_req *q;
     if ((rc = build_req(t, &q)))

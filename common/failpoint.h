@@ -62,6 +62,9 @@
  *   tpc.resolve.drop_commit    a participant (not the coordinator) releases its
  *                              locks on COMMIT without applying the writes
  *   tpc.locks.skip_shared      PREPARE takes no shared locks on condition keys
+ *   tpc.range.no_lock          PREPARE checks a share's range conditions but takes no
+ *                              range lock (an insert before RESOLVE: a phantom;
+ *                              caught by cluster.tpc_range_planted)
  *   txn.range.ignore           a range condition (okv_tx_scan) always holds
  *   tpc.locks.shared_admits_writer  PREPARE lets a writer join a key's shared
  *                              lock (its readers' conditions may break: write skew)

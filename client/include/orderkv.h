@@ -434,11 +434,10 @@ OKV_API int okv_tx_get(okv_tx *t, const char *table, const void *key, size_t key
  * transaction: its own buffered writes in the range show (puts and adds at
  * version 0, deletes gone), and what the page covered is checked at
  * commit: an insert, delete or write in the scanned range since then makes
- * okv_tx_commit fail with OKV_ECONFLICT (no phantoms). A transaction that
- * scanned and writes must keep its scans, reads and writes in one partition
- * (scan a prefix with a '/', keys sharing its partition key); one that only
- * reads may scan anything. Each partition a page covers counts as one
- * read against OKV_TXN_MAX_ITEMS. */
+ * okv_tx_commit fail with OKV_ECONFLICT (no phantoms). Scans, reads and
+ * writes may lie in any partitions: across partitions the commit holds
+ * each scanned range with a range lock until the decision. Each partition
+ * a page covers counts as one read against OKV_TXN_MAX_ITEMS. */
 OKV_API int okv_tx_scan(okv_tx *t, const char *table, const okv_scan_opts *opts,
                         okv_scan_result **out);
 OKV_API int okv_tx_put(okv_tx *t, const char *table, const void *key, size_t key_len,

@@ -112,14 +112,12 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     if (!r->t.conds || !r->t.writes)
         return okv_error_set(err, OKV_ENOMEM, "out of memory decoding a transaction");
     int rc;
-    int ranges = 0;
     for (size_t i = 0; i < m->n_conditions; i++) {
         const Orderkv__V1__TxnCondition *c = m->conditions[i];
         txn_cond *d = &r->t.conds[i];
         if (c->kind == ORDERKV__V1__TXN_CONDITION__KIND__RANGE) {
             if ((rc = resolve_range(cat, i, c, d, err)))
                 return rc;
-            ranges++;
             r->t.n_conds++;
             continue;
         }
@@ -160,10 +158,6 @@ static int decode(request_txn *r, const catalog *cat, const uint8_t *buf, size_t
     }
     r->client_id = m->client_id;
     r->request_id = m->request_id;
-    if (r->multi && ranges)
-        return okv_error_set(err, OKV_EINVAL, "a transaction with a range condition (a scan) "
-                             "must lie in one partition: its writes and conditions in the "
-                             "scanned partition, or only conditions (a check)");
     if (r->multi) {
         /* Two-phase commit (tpc.h) splits it by partition; no command here. */
         if (txn_encoded_size(&r->t) > COMMAND_TXN_MAX)
