@@ -2764,6 +2764,8 @@ static void test_tpc__fence_refuses_prepares_while_it_stands(void **state)
     tpc_msg m4 = prepare(T1, G0, G0, &t, 2000, 9000);
     r = apply(h, &m4);
     assert_result(&r, OKV_OK, TPC_PREPARED);
+    grp_free(h);
+    grp_free(g);
 }
 
 /* ---- range locks (T6) ----------------------------------------------------------- */
