@@ -214,6 +214,7 @@ void rs_install_snapshot(raftstore *rs, grp *g, const struct raft_snapshot *snap
     OKV_FAILPOINT("snap.install.after_mark");
     if (!rc)
         rc = fsm_snapshot_ingest(rs->cfg.e, dir, &err);
+    fsm_forget_range_locks(rs->fsm);   /* the group's records came from elsewhere */
     if (rc) {
         snprintf(what, sizeof what, "group %llu: installing the snapshot at %llu from %s: %s",
                  (unsigned long long)g->id, (unsigned long long)snap->meta.index, dir, err.msg);

@@ -48,6 +48,13 @@ typedef struct ov_slot {
 
 #define APPLIED_SLOTS 64
 
+#define RL_SLOTS 256
+
+static size_t rl_slot(uint64_t group)
+{
+    return (size_t)((group * 0x9E3779B97F4A7C15ull) >> 56);   /* 256 slots */
+}
+
 struct fsm {
     engine *e;
     engine_batch *b;
@@ -59,6 +66,13 @@ struct fsm {
     ov_slot *slots;
     size_t cap, used;
     int oom;               /* a stage ran out of memory: the flush fails */
+    /* Groups known to hold no range lock (their 'N' record absent), so a
+     * write skips reading it: direct-mapped by group, filled when a read
+     * finds it absent, dropped when this fsm stages an 'N' write for the
+     * group, and all dropped when a batch is thrown away or a snapshot is
+     * ingested behind the fsm's back (fsm_forget_range_locks). */
+    uint64_t norl_group[RL_SLOTS];
+    uint8_t norl_known[RL_SLOTS];
 };
 
 uint64_t fsm_group_id(uint32_t table_id, uint32_t partition)
@@ -843,6 +857,8 @@ static int tpc_rec_put(void *ctx, char kind, const tpc_id *id, const uint8_t *va
                        okv_error *err)
 {
     txn_ctx *t = ctx;
+    if (kind == 'N')
+        t->f->norl_known[rl_slot(t->group)] = 0;   /* the count changes: read it again */
     uint8_t k[TPC_REC_KEY_LEN];
     tpc_rec_key(k, t->group, kind, id);
     return stage(t->f, ENGINE_CF_META, k, sizeof k, val, len, err);
@@ -911,12 +927,28 @@ static tpc_store group_tpc_store(txn_ctx *ctx, const txn_store *data)
  * range lock. */
 static int range_locked(fsm *f, uint64_t group, const uint8_t *key, size_t key_len)
 {
+    size_t slot = rl_slot(group);
+    if (f->norl_known[slot] && f->norl_group[slot] == group)
+        return 0;   /* no range lock, and none taken since we looked */
     txn_ctx ctx = { f, group };
     txn_store data = { &ctx, txn_stage_read, NULL, txn_stage_write, txn_range };
     tpc_store st = group_tpc_store(&ctx, &data);
+    uint64_t n = 0;
+    if (tpc_range_lock_count(&st, &n, NULL) != OKV_OK)
+        return 1;   /* counted as locked, like key_locked */
+    if (n == 0) {
+        f->norl_group[slot] = group;
+        f->norl_known[slot] = 1;
+        return 0;
+    }
     txn_key k = { (uint32_t)(group >> 32), (uint32_t)group, key, key_len };
     int locked = 0;
     return tpc_range_locked(&st, &k, NULL, &locked, NULL) != OKV_OK || locked;
+}
+
+void fsm_forget_range_locks(fsm *f)
+{
+    memset(f->norl_known, 0, sizeof f->norl_known);
 }
 
 /* TxnStatus of a transaction with no coordinator record: one that lay in
@@ -1139,6 +1171,8 @@ static int flush_batch(fsm *f, int sync, okv_error *err)
     engine_batch_clear(f->b);
     ov_clear(f);
     f->oom = 0;
+    if (rc)
+        fsm_forget_range_locks(f);   /* what was cached may have read the lost batch */
     return rc;
 }
 

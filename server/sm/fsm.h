@@ -109,6 +109,10 @@ void fsm_meta_prefix(uint8_t out[FSM_META_PREFIX_LEN], char tag, uint64_t group)
  * overlay. The raft loop's flush: its entries are durable in the Raft log. */
 int fsm_flush(fsm *f, okv_error *err);
 
+/* Drops what the fsm remembers of groups holding no range lock: call after
+ * a group's state changed without it (a snapshot ingested). */
+void fsm_forget_range_locks(fsm *f);
+
 /* fsm_flush with one synced write (the WAL is fdatasync'd before it
  * returns): single-node mode's flush, where nothing else holds the writes
  * durably (invariant 2). On failure the disk holds all of the batch or none

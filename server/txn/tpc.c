@@ -606,6 +606,11 @@ static int rlock_probe_one(void *arg, const tpc_id *holder, const uint8_t *val, 
     return c != 0;
 }
 
+int tpc_range_lock_count(const tpc_store *s, uint64_t *n, okv_error *err)
+{
+    return rlock_count(s, n, err);
+}
+
 int tpc_range_locked(const tpc_store *s, const txn_key *k, const tpc_id *self, int *locked,
                      okv_error *err)
 {

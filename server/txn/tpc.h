@@ -293,6 +293,9 @@ int tpc_rlock_covers(const uint8_t *val, size_t len, const uint8_t *key, size_t 
  * while the group holds no range lock. The state machine asks it for
  * every write of a put, a delete or a one-partition transaction; PREPARE
  * asks it for its share's writes. */
+/* How many range locks s's group holds (its 'N' record; 0 when absent). */
+int tpc_range_lock_count(const tpc_store *s, uint64_t *n, okv_error *err);
+
 int tpc_range_locked(const tpc_store *s, const txn_key *k, const tpc_id *self, int *locked,
                      okv_error *err);
 
