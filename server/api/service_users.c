@@ -274,10 +274,11 @@ static void handle_user_set(rpc_call *call, const uint8_t *buf, size_t len, void
         return;
     }
     char what[400];
-    snprintf(what, sizeof what, "user-set name=%.64s%s%s%s%.32s%s%.64s%s%.8s",
-             req->name, req->set_password ? " password=(changed)" : "",
-             req->role[0] ? " role=" : "", "", req->role, req->grant_table[0] ? " grant=" : "",
-             req->grant_table, req->grant_table[0] ? ":" : "", req->grant_access);
+    /* The password itself is never recorded. */
+    snprintf(what, sizeof what, "user-set name=%.64s%s%s%.32s%s%.64s%s%.8s", req->name,
+             req->set_password ? " password=(changed)" : "", req->role[0] ? " role=" : "",
+             req->role, req->grant_table[0] ? " grant=" : "", req->grant_table,
+             req->grant_table[0] ? ":" : "", req->grant_table[0] ? req->grant_access : "");
     user_write *w = write_begin(call, n, what);
     if (w) {
         uint64_t version = 0;
