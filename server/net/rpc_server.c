@@ -253,6 +253,8 @@ void rpc_server_set_auth(rpc_server *s, const rpc_auth_ops *ops, void *arg)
 
 const rpc_identity *rpc_call_identity(const rpc_call *c) { return &c->id; }
 
+int rpc_server_auth_on(const rpc_server *s) { return s->auth != NULL; }
+
 const char *rpc_server_method_path(const rpc_server *s, size_t i)
 {
     return i < s->nmethods ? s->methods[i].path : NULL;

@@ -92,6 +92,9 @@ void rpc_call_free(rpc_call *c);
 /* Counts c as arrived and not yet answered (drain waits for it). */
 void rpc_server_count_active(rpc_server *s, rpc_call *c);
 
+/* 1 when the server checks calls (rpc_server_set_auth). */
+int rpc_server_auth_on(const rpc_server *s);
+
 /* The unary method registered at path, or NULL. */
 rpc_method *rpc_server_find_method(rpc_server *s, const char *path);
 
