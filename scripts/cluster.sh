@@ -12,6 +12,11 @@
 #                                    (SIGTERMs it first if it is running)
 #   scripts/cluster.sh stop N        SIGSTOP node N (a hung or partitioned node)
 #   scripts/cluster.sh cont N        SIGCONT node N
+#   scripts/cluster.sh restore BACKUP  make DIR a new cluster from a backup
+#                                    (`orderkv -e 'backup BACKUP'`): each
+#                                    node's data dir by `orderkv restore`;
+#                                    then `up` starts it. DIR must hold no
+#                                    cluster yet
 #
 # options (anywhere after the command):
 #   --nodes 3|5        cluster size (default 3; fixed when DIR is first used)
@@ -40,7 +45,7 @@ prog="cluster.sh"
 die() { echo "$prog: $*" >&2; exit 1; }
 say() { echo "$prog: $*" >&2; }
 usage() {
-  sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,26p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -53,6 +58,9 @@ case "$cmd" in
   up|down|status) ;;
   kill|restart|stop|cont)
     [ $# -ge 1 ] || { echo "$prog: $cmd needs a node number" >&2; exit 2; }
+    target="$1"; shift ;;
+  restore)
+    [ $# -ge 1 ] || { echo "$prog: restore needs the backup's directory" >&2; exit 2; }
     target="$1"; shift ;;
   -h|--help|help) usage ;;
   *) echo "$prog: unknown command '$cmd'" >&2; usage ;;
@@ -279,6 +287,33 @@ cmd_up() {
   all_addrs
 }
 
+# A new cluster from a backup: every node's data dir is written by
+# `orderkv restore` (which checks every file's SHA-256 first and leaves
+# nothing behind on an error), for this DIR's map of nodes.
+cmd_restore() {
+  local backup="$target" n shell="$build/client/shell/orderkv"
+  [ -f "$backup/MANIFEST" ] || die "$backup holds no backup (no MANIFEST)"
+  [ -x "$shell" ] || die "no $shell: build first (scripts/build.sh)"
+  if [ -f "$dir/cluster.conf" ]; then
+    die "$dir already holds a cluster; restore into a new --dir"
+  fi
+  resolve_shape 1
+  dir="$(cd "$dir" && pwd)"
+  for n in $(seq 1 "$nodes"); do
+    [ ! -e "$dir/node$n" ] || die "$dir/node$n exists; restore into a new --dir"
+  done
+  for n in $(seq 1 "$nodes"); do
+    if ! "$shell" restore "$backup" --node-id "$n" --initial-cluster "$(initial_cluster)" \
+         --data-dir "$dir/node$n" >&2; then
+      local k
+      for k in $(seq 1 "$n"); do rm -rf "${dir:?}/node$k"; done
+      rm -f "$dir/cluster.conf"
+      die "restoring node $n failed (above); nothing was kept and nothing started"
+    fi
+  done
+  say "restored $backup into $dir ($nodes nodes); start it with: $0 up --dir $dir"
+}
+
 cmd_down() {
   resolve_shape 0
   dir="$(cd "$dir" && pwd)"
@@ -349,4 +384,5 @@ case "$cmd" in
   down) cmd_down ;;
   status) cmd_status ;;
   kill|stop|cont|restart) cmd_signal "$cmd" "$target" ;;
+  restore) cmd_restore ;;
 esac
