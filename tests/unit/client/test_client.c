@@ -22,6 +22,41 @@ static void test_client__strerror_covers_every_code(void **state)
     assert_string_equal(okv_strerror(OKV_EUNKNOWN), "outcome unknown");
 }
 
+/* okv_options version 4: user and password are checked and copied. */
+static void test_client__connect_checks_the_user(void **state)
+{
+    (void)state;
+    okv_client *c = NULL;
+    okv_options o = OKV_OPTIONS_INIT;
+    o.password = "pw";   /* a password without a user */
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &o), OKV_EINVAL);
+    assert_non_null(strstr(okv_errmsg(NULL), "user"));
+    char longname[100];
+    memset(longname, 'u', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    o.user = longname;
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &o), OKV_EINVAL);
+    o.user = "bad\nname";
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &o), OKV_EINVAL);
+    char user[16] = "alice", pw[16] = "secret";
+    o.user = user;
+    o.password = pw;
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &o), OKV_OK);
+    /* Copied: the caller's buffers may change at once. */
+    memset(user, 0, sizeof user);
+    memset(pw, 0, sizeof pw);
+    okv_value *v = NULL;
+    int rc = okv_get(c, "orders", "k", 1, &v, 200);   /* nobody there: never sent */
+    assert_true(rc == OKV_EUNAVAILABLE || rc == OKV_ETIMEDOUT);
+    okv_close(c);
+    /* A version 3 struct has no user: its fields past tls_key are not read. */
+    okv_options old = OKV_OPTIONS_INIT;
+    old.version = 3;
+    old.user = (const char *)0x1;   /* would crash if read */
+    assert_int_equal(okv_connect(&c, DEAD_ADDR, &old), OKV_OK);
+    okv_close(c);
+}
+
 static void test_client__connect_rejects_bad_address_lists(void **state)
 {
     (void)state;
@@ -162,6 +197,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_client__strerror_covers_every_code),
         cmocka_unit_test(test_client__connect_rejects_bad_address_lists),
+        cmocka_unit_test(test_client__connect_checks_the_user),
         cmocka_unit_test(test_client__free_functions_accept_null),
         cmocka_unit_test(test_client__arguments_checked_before_any_io),
         cmocka_unit_test(test_client__unreachable_node_is_a_clean_failure),
