@@ -374,7 +374,7 @@ static int fuzz_tpc(const uint8_t *body, size_t len)
         CHECK(err.code == OKV_ECORRUPT && err.msg[0] != '\0');
         return 0;
     }
-    CHECK(m.nparts <= TPC_MAX_PARTS && m.kind >= TPC_PREPARE && m.kind <= TPC_FORGET);
+    CHECK(m.nparts <= TPC_MAX_PARTS && m.kind >= TPC_PREPARE && m.kind <= TPC_FENCE);
     size_t n = tpc_msg_encoded_size(&m);
     CHECK(n == len);
     uint8_t *re = malloc(n);
