@@ -117,8 +117,9 @@ static void transfers_are_recorded_and_read_back(void **state)
     int ok = count_records(c, cl, what, "\"result\":\"ok\"", NULL);
     assert_true(ok >= 1);
     assert_int_equal(others, ok + not_leader);   /* nothing else happened to it */
-    /* Who and from: the placeholder identity and this process's loopback
-     * connection as gRPC saw it. */
+    /* Who and from: "anonymous" (this cluster runs with --auth off, so no
+     * call names a user) and this process's loopback connection as gRPC
+     * saw it. cluster.auth checks named users in the log. */
     assert_int_equal(count_records(c, cl, what, "\"who\":\"anonymous\",\"from\":\"ipv4:127.0.0.1:",
                                    NULL),
                      others);
