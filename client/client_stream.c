@@ -363,22 +363,20 @@ static client_stream *stream_new(okv_client *c, size_t idx, unsigned slot)
     s->call = grpc_channel_create_registered_call(
         c->channels[idx][slot], NULL, GRPC_PROPAGATE_DEFAULTS, c->async_cq,
         c->methods[idx][slot][M_BATCH], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-    s->refs = 1;   /* the slot's */
+    /* The status batch goes first and alone: if it could not start, no
+     * other batch refers to s and it can be freed here. Every later ref is
+     * taken under mu, because a completion (on_open when the node is down)
+     * can run on another completion-queue thread as soon as its batch has
+     * started, and an unlocked refs++ racing its refs-- loses an update:
+     * the stream was freed under an on_recv still to come (CI's
+     * sequential x kill-leader run, SIGSEGV in on_recv). */
+    s->refs = 2;   /* the slot's and the status batch's */
     grpc_op ops[2];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    client_auth_md(c, &ops[0]);
-    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[1].data.recv_initial_metadata.recv_initial_metadata = &s->md_in;
-    s->refs++;
-    if (grpc_call_start_batch(s->call, ops, 2, &s->md_tag, NULL) != GRPC_CALL_OK)
-        s->refs--;
     memset(ops, 0, sizeof ops);
     ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
     ops[0].data.recv_status_on_client.trailing_metadata = &s->trailers;
     ops[0].data.recv_status_on_client.status = &s->status;
     ops[0].data.recv_status_on_client.status_details = &s->details;
-    s->refs++;
     if (grpc_call_start_batch(s->call, ops, 1, &s->status_tag, NULL) != GRPC_CALL_OK) {
         /* Cannot happen with a fresh call; without a status event the
          * stream could never end, so refuse it. */
@@ -390,6 +388,16 @@ static client_stream *stream_new(okv_client *c, size_t idx, unsigned slot)
         free(s);
         return NULL;
     }
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    client_auth_md(c, &ops[0]);
+    ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[1].data.recv_initial_metadata.recv_initial_metadata = &s->md_in;
+    pthread_mutex_lock(&s->mu);
+    s->refs++;
+    if (grpc_call_start_batch(s->call, ops, 2, &s->md_tag, NULL) != GRPC_CALL_OK)
+        s->refs--;
+    pthread_mutex_unlock(&s->mu);
     c->streams_live++;
     post_recv(s);
     return s;

@@ -348,6 +348,10 @@ static void batch_stream_start(void *arg, rpc_server *s, grpc_call *call,
     op.op = GRPC_OP_SEND_INITIAL_METADATA;
     op.data.send_initial_metadata.count = 1;
     op.data.send_initial_metadata.metadata = &bs->mark;
+    /* refs under mu from the first batch on: its completion may run on
+     * another completion-queue thread at once, and an unlocked refs++
+     * racing that refs-- loses an update. */
+    pthread_mutex_lock(&bs->mu);
     bs->refs++;
     if (grpc_call_start_batch(call, &op, 1, &bs->md_tag, NULL) != GRPC_CALL_OK)
         bs->refs--;
@@ -357,6 +361,7 @@ static void batch_stream_start(void *arg, rpc_server *s, grpc_call *call,
     bs->refs++;
     if (grpc_call_start_batch(call, &op, 1, &bs->close_tag, NULL) != GRPC_CALL_OK)
         bs->refs--;
+    pthread_mutex_unlock(&bs->mu);
     bs_post_recv(bs);
     pthread_mutex_lock(&bs->mu);
     bs_unref_locked_and_unlock(bs);
