@@ -8,6 +8,10 @@
  *     cluster, which is started: every put acknowledged before the backup
  *     began is there with its value, and the accounts' sum is exactly the
  *     opening sum (no transfer split by the backup's cuts).
+ *  a'. The same, with the leader of the first partition cut killed right
+ *     after its cut: the later cuts go to new leaders (which hold the
+ *     fences), wait out what the dead node left PREPARED, and the restored
+ *     cluster still has every acknowledged put and the opening sum.
  *  b. Bad input: a backup with a flipped byte in a partition file, a
  *     missing file, a damaged or truncated MANIFEST is refused by
  *     `orderkv restore` with a message naming the problem, and no data dir
@@ -72,6 +76,22 @@ static uint32_t partitions_of(okv_client *cl, const char *table)
     okv_status_free(s);
     assert_true(n > 1);
     return n;
+}
+
+static uint32_t table_id_of(okv_client *cl, const char *table)
+{
+    okv_status *s;
+    assert_int_equal(okv_status_get(cl, &s, 10000), OKV_OK);
+    uint32_t id = 0;
+    int found = 0;
+    for (size_t i = 0; i < okv_status_table_count(s); i++)
+        if (strcmp(okv_status_table_name(s, i), table) == 0) {
+            id = okv_status_table_id(s, i);
+            found = 1;
+        }
+    okv_status_free(s);
+    assert_true(found);
+    return id;
 }
 
 static void put_counter(okv_client *cl, const char *key, int64_t v)
@@ -255,9 +275,36 @@ static void *transferer(void *arg)
     return NULL;
 }
 
-static void test_backup__under_load_restores_every_acknowledged_write(void **state)
+/* The leader of the partition just cut is killed (SIGKILL) right after
+ * its cut was written: the cuts still to come meet a dead node, new
+ * leaders (which hold the fences: a fence is answered once applied, so a
+ * majority has it) and transactions the dead node left PREPARED, which
+ * must settle before their partition can be cut. */
+typedef struct killer {
+    load *l;
+    int killed;   /* node id, 0 before */
+} killer;
+
+static void kill_after_first_cut(void *arg, const char *table, uint32_t partition,
+                                 uint64_t index, uint64_t term)
 {
-    (void)state;
+    (void)index, (void)term;
+    killer *k = arg;
+    if (k->killed)
+        return;
+    okv_client *cl;
+    if (okv_connect(&cl, k->l->c->all, NULL) != OKV_OK)
+        return;
+    uint64_t leader = okv_cluster_leader(k->l->c, table_id_of(cl, table), partition);
+    okv_close(cl);
+    k->killed = leader ? (int)leader : 1;
+    okv_cluster_node_stop(k->l->c, k->killed, 1);
+    printf("  node %d (led %s/%u) killed after that partition's cut\n", k->killed, table,
+           partition);
+}
+
+static void backup_under_load(int kill_a_leader)
+{
     load l;
     memset(&l, 0, sizeof l);
     l.acked = calloc(MAX_PUTS, sizeof *l.acked);
@@ -279,9 +326,15 @@ static void test_backup__under_load_restores_every_acknowledged_write(void **sta
     snprintf(dir, sizeof dir, "%s/backup", l.c->dir);
     atomic_store(&l.backup_began, 1);
     okv_backup_options o = OKV_BACKUP_OPTIONS_INIT;
+    killer kl = { &l, 0 };
+    if (kill_a_leader) {
+        o.on_cut = kill_after_first_cut;
+        o.ctx = &kl;
+    }
     int rc = okv_backup(cl, dir, &o);
     if (rc)
         fail_msg("backup: %s: %s", okv_strerror(rc), okv_errmsg(cl));
+    assert_true(!kill_a_leader || kl.killed);
     int puts_during = atomic_load(&l.puts_total);
     atomic_store(&l.stop, 1);
     pthread_join(w, NULL);
@@ -292,9 +345,9 @@ static void test_backup__under_load_restores_every_acknowledged_write(void **sta
     assert_true(nacked >= 300);
     assert_int_equal(sum_of(cl, l.acc, NACC), NACC * INIT);   /* the live cluster itself */
     okv_close(cl);
-    okv_cluster_node_stop(l.c, 1, 1);   /* the old cluster is gone; the backup is all */
-    okv_cluster_node_stop(l.c, 2, 1);
-    okv_cluster_node_stop(l.c, 3, 1);
+    for (int id = 1; id <= NODES; id++)   /* the old cluster is gone; the backup is all */
+        if (id != kl.killed)
+            okv_cluster_node_stop(l.c, id, 1);
 
     okv_cluster *r = restored_cluster(dir);
     okv_client *rc_cl;
@@ -330,6 +383,18 @@ static void test_backup__under_load_restores_every_acknowledged_write(void **sta
     okv_cluster_free(r);
     okv_cluster_free(l.c);
     free(l.acked);
+}
+
+static void test_backup__under_load_restores_every_acknowledged_write(void **state)
+{
+    (void)state;
+    backup_under_load(0);
+}
+
+static void test_backup__a_leader_killed_between_cuts(void **state)
+{
+    (void)state;
+    backup_under_load(1);
 }
 
 /* ---- b. bad input ---------------------------------------------------------------- */
@@ -489,6 +554,7 @@ int main(int argc, char **argv)
     }
     const struct CMUnitTest all[] = {
         cmocka_unit_test(test_backup__under_load_restores_every_acknowledged_write),
+        cmocka_unit_test(test_backup__a_leader_killed_between_cuts),
         cmocka_unit_test(test_backup__restore_refuses_a_damaged_backup),
     };
     const struct CMUnitTest fence[] = {
