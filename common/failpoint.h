@@ -50,6 +50,9 @@
  *   tpc.retain.short           2PC records are forgotten 2 s (C) / 1 s (P) after
  *                              settling instead of 10 min / 1 min; set it on every
  *                              node, as FORGET's rule reads it too (on)
+ *   orders.reads.idem_first    orders service: a request reads its idempotency
+ *                              records at once and its other records 1.5 s later
+ *                              (on; cluster.orders_idem_race)
  * Planted bugs for the jepsen suite's self-test (jepsen/tests/planted.sh):
  *   kv.read.local              Get/Scan served from local state, no ReadIndex
  *   kv.ack.before_commit       a write is acknowledged once proposed, before it commits
@@ -76,6 +79,10 @@
  *   tpc.driver.answer_early    the 2PC driver answers "committed" once the other
  *                              shares PREPARED, before the coordinator's vote
  *                              applies (which may still refuse: a lost write)
+ *   orders.confirm.skip        the orders service answers a refusal without reading
+ *                              an absent idempotency record again (a same-key
+ *                              duplicate gets "illegal transition", not a replay;
+ *                              caught by cluster.orders_idem_race_planted)
  *   kv.read.ignore_intents     Get/Scan read past exclusive locks (a stale read
  *                              of a committed, unresolved write)
  *   orders.idem.skip           an orders plan omits "idempotency record absent"

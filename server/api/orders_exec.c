@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "failpoint.h"
 #include "orderkv.h"
 #include "tpc_driver.h"
 
@@ -32,6 +33,12 @@ struct ox {
     _Atomic int read_rc;       /* first read failure of this attempt */
     char read_msg[OKV_ERRMSG_MAX];
     ord_plan *plan;
+    /* confirm_refusal: the refusal waiting for the idempotency records'
+     * second reads, how many are in flight, what they found. */
+    ord_error refusal;
+    _Atomic int confirm_pending;
+    _Atomic int confirm_found;
+    _Atomic int confirm_rc;
 };
 
 static _Atomic uint32_t id_counter;
@@ -150,6 +157,85 @@ static void again(ox *x, int backoff)
     tpc_driver_after(x->n->tpc, delay, again_now, x);
 }
 
+/* ---- a refusal is final only on one snapshot ------------------------------ */
+
+/* The reads run in parallel, so they are not one snapshot. A request's
+ * idempotency record read absent before another request with the same key
+ * committed, and its order read after that commit (already PAID, by that
+ * very request), plan "illegal transition" where the answer is a replay of
+ * the first response (found by cluster.orders' same-key payers under
+ * valgrind). So before a refusal is answered, the idempotency records
+ * read absent are read again, after every first read has completed. Still
+ * absent: no request with that key had committed when any of the other
+ * records was read (a kept idempotency record is never deleted), so the
+ * reads agree with one moment and the refusal stands. Found: the request
+ * runs again and replays. */
+static void confirm_settled(ox *x)
+{
+    if (atomic_load(&x->confirm_found)) {
+        if (++x->attempt >= OX_ATTEMPTS) {
+            finish_error(x, OKV_ECONFLICT, ORD_R(NONE), "%s: the records kept changing while it "
+                         "ran (%d attempts); nothing applied, retry", x->s.what, OX_ATTEMPTS);
+            return;
+        }
+        again(x, 0);
+        return;
+    }
+    int rc = atomic_load(&x->confirm_rc);
+    if (rc) {
+        finish_error(x, rc, ORD_R(NONE), "%s: reading its idempotency record again: %s; "
+                     "nothing applied, retry", x->s.what, okv_strerror(rc));
+        return;
+    }
+    ox_reply_error(x->call, &x->refusal);
+    ox_free(x);
+}
+
+static void confirm_done(void *arg, const okv_result *r)
+{
+    ox *x = arg;
+    int rc = okv_result_code(r);
+    if (rc == OKV_OK) {
+        atomic_store(&x->confirm_found, 1);
+    } else if (rc != OKV_ENOTFOUND) {
+        int none = 0;
+        atomic_compare_exchange_strong(&x->confirm_rc, &none, rc);
+    }
+    if (atomic_fetch_sub(&x->confirm_pending, 1) == 1)
+        confirm_settled(x);
+}
+
+/* Answers the refusal err, at once or after the second reads above. */
+static void confirm_refusal(ox *x, const ord_error *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < x->s.nreads; i++)
+        n += x->s.reads[i].idem && !x->s.reads[i].found;
+    if (n == 0 || OKV_FAILPOINT("orders.confirm.skip")) {
+        ox_reply_error(x->call, err);
+        ox_free(x);
+        return;
+    }
+    x->refusal = *err;
+    atomic_store(&x->confirm_found, 0);
+    atomic_store(&x->confirm_rc, 0);
+    atomic_store(&x->confirm_pending, (int)n + 1);   /* +1: this loop's own hold */
+    for (size_t i = 0; i < x->s.nreads; i++) {
+        const ox_read *rd = &x->s.reads[i];
+        if (!rd->idem || rd->found)
+            continue;
+        int rc = okv_get_async(x->c, ord_table_name(rd->table), rd->key.buf, rd->key.len,
+                               OX_TIMEOUT_MS, confirm_done, x);
+        if (rc != OKV_OK) {
+            int none = 0;
+            atomic_compare_exchange_strong(&x->confirm_rc, &none, rc);
+            atomic_fetch_sub(&x->confirm_pending, 1);
+        }
+    }
+    if (atomic_fetch_sub(&x->confirm_pending, 1) == 1)
+        confirm_settled(x);
+}
+
 static void committed(void *arg, const okv_result *r)
 {
     ox *x = arg;
@@ -167,8 +253,7 @@ static void committed(void *arg, const okv_result *r)
         ord_error_clear(&err);
         int f = ord_plan_failure(x->plan, out.failed, out.reason, &err);
         if (f != ORD_PLAN_RETRY) {
-            ox_reply_error(x->call, &err);
-            ox_free(x);
+            confirm_refusal(x, &err);
         } else if (last) {
             finish_error(x, OKV_ECONFLICT, ORD_R(NONE), "%s: the records kept changing while it "
                          "ran (%d attempts); nothing applied, retry", x->s.what, OX_ATTEMPTS);
@@ -233,8 +318,7 @@ static void plan_and_commit(ox *x)
     ord_error err;
     ord_error_clear(&err);
     if (x->s.plan(x, x->s.req, &x->plan, &err) != 0) {
-        ox_reply_error(x->call, &err);
-        ox_free(x);
+        confirm_refusal(x, &err);
         return;
     }
     size_t n = ord_plan_len(x->plan);
@@ -295,6 +379,41 @@ static void one_read_done(void *arg, const okv_result *r)
         plan_and_commit(x);
 }
 
+static void start_one_read(ox *x, size_t i)
+{
+    ox_read *rd = &x->s.reads[i];
+    read_arg *ra = malloc(sizeof *ra);
+    int rc = OKV_ENOMEM;
+    if (ra) {
+        ra->x = x;
+        ra->i = i;
+        rc = okv_get_async(x->c, ord_table_name(rd->table), rd->key.buf, rd->key.len,
+                           OX_TIMEOUT_MS, one_read_done, ra);
+        if (rc != OKV_OK)
+            free(ra);
+    }
+    if (rc != OKV_OK) {
+        read_failed(x, rc, okv_strerror(rc));
+        atomic_fetch_sub(&x->pending, 1);
+    }
+}
+
+/* Failpoint orders.reads.idem_first: the reads other than idempotency
+ * records start this much later, so a test can commit a same-key request
+ * between the two (cluster.orders_idem_race). */
+#define FP_REST_DELAY_MS 1500
+
+static void start_rest(void *arg, int stopping)
+{
+    (void)stopping;   /* the reads then fail, and the request with them */
+    ox *x = arg;
+    for (size_t i = 0; i < x->s.nreads; i++)
+        if (!x->s.reads[i].idem)
+            start_one_read(x, i);
+    if (atomic_fetch_sub(&x->pending, 1) == 1)
+        plan_and_commit(x);
+}
+
 static void start_reads(ox *x)
 {
     atomic_store(&x->read_rc, 0);
@@ -303,23 +422,14 @@ static void start_reads(ox *x)
         plan_and_commit(x);
         return;
     }
+    int idem_first = OKV_FAILPOINT("orders.reads.idem_first");
     atomic_store(&x->pending, (int)x->s.nreads + 1);   /* +1: this loop's own hold */
-    for (size_t i = 0; i < x->s.nreads; i++) {
-        ox_read *rd = &x->s.reads[i];
-        read_arg *ra = malloc(sizeof *ra);
-        int rc = OKV_ENOMEM;
-        if (ra) {
-            ra->x = x;
-            ra->i = i;
-            rc = okv_get_async(x->c, ord_table_name(rd->table), rd->key.buf, rd->key.len,
-                               OX_TIMEOUT_MS, one_read_done, ra);
-            if (rc != OKV_OK)
-                free(ra);
-        }
-        if (rc != OKV_OK) {
-            read_failed(x, rc, okv_strerror(rc));
-            atomic_fetch_sub(&x->pending, 1);
-        }
+    for (size_t i = 0; i < x->s.nreads; i++)
+        if (!idem_first || x->s.reads[i].idem)
+            start_one_read(x, i);
+    if (idem_first) {
+        tpc_driver_after(x->n->tpc, FP_REST_DELAY_MS, start_rest, x);   /* takes the hold */
+        return;
     }
     if (atomic_fetch_sub(&x->pending, 1) == 1)
         plan_and_commit(x);

@@ -35,6 +35,10 @@ typedef struct ox ox;
 typedef struct ox_read {
     ord_table table;
     ord_key key;
+    /* An idempotency record: if it was absent and the plan refuses, it is
+     * read again before the refusal is answered (orders_exec.c,
+     * confirm_refusal). */
+    int idem;
     int found;            /* after the read */
     uint8_t *val;         /* owned by the ox */
     size_t len;

@@ -100,6 +100,15 @@ static ox_read *add_read(ox_spec *s, ord_table t)
     return r;
 }
 
+/* add_read for an idempotency record (orders_exec.c reads it again before
+ * a refusal is final). */
+static ox_read *add_idem_read(ox_spec *s, ord_table t)
+{
+    ox_read *r = add_read(s, t);
+    r->idem = 1;
+    return r;
+}
+
 /* Answers err and frees the request: a bad id or key found before running. */
 static void refuse(rpc_call *call, void *req, const ord_error *err)
 {
@@ -139,7 +148,7 @@ static void handle_create(rpc_call *call, const uint8_t *buf, size_t len, void *
     ord_error err;
     ord_error_clear(&err);
     if (has(req->idempotency_key) &&
-        ord_key_idem(&add_read(&s, ORD_TABLE_ORDERS)->key, ORD_IDEM_CREATE, req->customer_id,
+        ord_key_idem(&add_idem_read(&s, ORD_TABLE_ORDERS)->key, ORD_IDEM_CREATE, req->customer_id,
                      req->idempotency_key, &err) != 0) {
         refuse(call, req, &err);
         return;
@@ -189,7 +198,7 @@ static void handle_pay(rpc_call *call, const uint8_t *buf, size_t len, void *arg
     ord_error_clear(&err);
     if (order_read(&s, req->customer_id, req->order_id, &err) != 0 ||
         (has(req->idempotency_key) &&
-         ord_key_idem(&add_read(&s, ORD_TABLE_ORDERS)->key, ORD_IDEM_PAY, req->customer_id,
+         ord_key_idem(&add_idem_read(&s, ORD_TABLE_ORDERS)->key, ORD_IDEM_PAY, req->customer_id,
                       req->idempotency_key, &err) != 0) ||
         (has(req->account_id) &&
          ord_key_account(&add_read(&s, ORD_TABLE_ACCOUNTS)->key, req->account_id, &err) != 0)) {
@@ -230,7 +239,7 @@ static void handle_refund(rpc_call *call, const uint8_t *buf, size_t len, void *
     ord_error_clear(&err);
     if (order_read(&s, req->customer_id, req->order_id, &err) != 0 ||
         (has(req->idempotency_key) &&
-         ord_key_idem(&add_read(&s, ORD_TABLE_ORDERS)->key, ORD_IDEM_REFUND, req->customer_id,
+         ord_key_idem(&add_idem_read(&s, ORD_TABLE_ORDERS)->key, ORD_IDEM_REFUND, req->customer_id,
                       req->idempotency_key, &err) != 0)) {
         refuse(call, req, &err);
         return;
@@ -403,7 +412,7 @@ static void handle_deposit(rpc_call *call, const uint8_t *buf, size_t len, void 
     ord_error_clear(&err);
     if (ord_key_account(&add_read(&s, ORD_TABLE_ACCOUNTS)->key, req->account_id, &err) != 0 ||
         (has(req->idempotency_key) &&
-         ord_key_idem(&add_read(&s, ORD_TABLE_ACCOUNTS)->key, ORD_IDEM_DEPOSIT, req->account_id,
+         ord_key_idem(&add_idem_read(&s, ORD_TABLE_ACCOUNTS)->key, ORD_IDEM_DEPOSIT, req->account_id,
                       req->idempotency_key, &err) != 0)) {
         refuse(call, req, &err);
         return;
@@ -458,7 +467,7 @@ static void handle_reserve(rpc_call *call, const uint8_t *buf, size_t len, void 
     ord_error err;
     ord_error_clear(&err);
     if (has(req->idempotency_key) &&
-        ord_key_idem(&add_read(&s, ORD_TABLE_STOCK)->key, ORD_IDEM_RESERVE, req->sku,
+        ord_key_idem(&add_idem_read(&s, ORD_TABLE_STOCK)->key, ORD_IDEM_RESERVE, req->sku,
                      req->idempotency_key, &err) != 0) {
         refuse(call, req, &err);
         return;
