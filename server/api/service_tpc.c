@@ -121,6 +121,9 @@ static void handle_txn_part(rpc_call *call, const uint8_t *buf, size_t len, void
     } else if (t && tpc_msg_decode(m->message.data, m->message.len, &msg, &err) != OKV_OK) {
         service_reply_error(call, OKV_EINVAL, err.msg);
         t = NULL;
+    } else if (t && tpc_msg_check(&msg, &err) != OKV_OK) {
+        service_reply_error(call, OKV_EINVAL, err.msg);
+        t = NULL;
     } else if (t && msg.kind == TPC_FENCE) {
         /* Raised and lifted only by Admin.BackupFence, which needs role admin. */
         service_reply_error(call, OKV_EINVAL, "a backup fence is not a 2PC step (use "

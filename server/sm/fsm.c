@@ -981,9 +981,17 @@ static int apply_tpc(fsm *f, uint64_t index, const command *c, command_result *o
                      okv_error *err)
 {
     tpc_msg m;
-    int rc = tpc_msg_decode(c->value, c->value_len, &m, err);
-    if (rc)
-        return rc;
+    okv_error derr;
+    if (tpc_msg_decode(c->value, c->value_len, &m, &derr) != OKV_OK) {
+        /* A step is a sender's bytes, checked before it was proposed; one
+         * that fails now is one an older build let into the log (a DECIDE
+         * for a group that does not coordinate). Refused alike on every
+         * replica, with no effect, rather than a crash of each replica on
+         * every restart. */
+        out->code = OKV_EINVAL;
+        return OKV_OK;
+    }
+    int rc;
     if (m.self.table_id != c->table_id || m.self.partition != c->partition)
         return okv_error_set(err, OKV_ECORRUPT, "entry %llu: a 2PC message for table %u "
                              "partition %u in the log of table %u partition %u",

@@ -159,6 +159,14 @@ int tpc_msg_decode(const uint8_t *buf, size_t len, tpc_msg *out, okv_error *err)
     out->share = s ? p + 4 : NULL;
     out->share_len = s;
     int is_coord = group_eq(&out->self, &out->coord);
+    /* Only the coordinator's group decides, answers for and finishes a
+     * transaction: such a step for any other group could never apply
+     * (tpc_apply), and must not reach a log. */
+    if ((out->kind == TPC_DECIDE || out->kind == TPC_CHECK || out->kind == TPC_FINISH) &&
+        !is_coord)
+        return okv_error_set(err, OKV_ECORRUPT, "2PC message: kind %u for table %u partition "
+                             "%u, which does not coordinate the transaction", out->kind,
+                             out->self.table_id, out->self.partition);
     if (out->kind == TPC_PREPARE) {
         /* A coordinator's PREPARE names every participant, itself among them;
          * nobody else's names any. */
@@ -381,6 +389,19 @@ static int decode_share(const tpc_msg *m, const uint8_t *b, size_t len, txn *t, 
                                  "names a key of table %u partition %u", m->self.table_id,
                                  m->self.partition, k->table_id, k->partition);
     }
+    return OKV_OK;
+}
+
+int tpc_msg_check(const tpc_msg *m, okv_error *err)
+{
+    if (m->kind != TPC_PREPARE)
+        return OKV_OK;
+    txn t;
+    okv_error e;
+    int rc = decode_share(m, m->share, m->share_len, &t, &e);
+    txn_clear(&t);
+    if (rc)
+        return okv_error_set(err, OKV_EINVAL, "2PC PREPARE: %s", e.msg);
     return OKV_OK;
 }
 
@@ -856,12 +877,13 @@ static int apply_prepare(const tpc_msg *m, uint64_t index, const tpc_store *s, t
     if (fenced)
         return refuse_prepare(m, s, (tpc_fail){ OKV_ECONFLICT, 0, 0 }, out, err);
     txn t;
-    rc = decode_share(m, m->share, m->share_len, &t, err);
-    if (rc) {
-        txn_clear(&t);
-        return rc;
-    }
     okv_error verr;
+    if (decode_share(m, m->share, m->share_len, &t, &verr) != OKV_OK) {
+        /* The sender's bytes, not this replica's: refused alike on every
+         * replica, never fatal (tpc_msg_check turns most away before). */
+        txn_clear(&t);
+        return refuse_prepare(m, s, (tpc_fail){ OKV_EINVAL, 0, 0 }, out, err);
+    }
     int ranges = has_range(&t);
     if (txn_validate(&t, &verr) != OKV_OK || (ranges && (!s->rlock_each || !s->data->range))) {
         /* A store that keeps no range locks cannot hold a scan's range
@@ -1132,10 +1154,12 @@ int tpc_apply(const tpc_msg *m, uint64_t index, const tpc_store *s, tpc_result *
     case TPC_DECIDE:
     case TPC_CHECK:
     case TPC_FINISH:
-        if (!is_coord)
-            return okv_error_set(err, OKV_ECORRUPT, "2PC message kind %u for a group that does "
-                                 "not coordinate %llu/%llu", m->kind,
-                                 (unsigned long long)m->id.client, (unsigned long long)m->id.req);
+        if (!is_coord) {
+            /* tpc_msg_decode refuses these; an entry written before it did
+             * is a no-op, not a crash of every replica. */
+            out->code = OKV_EINVAL;
+            return OKV_OK;
+        }
         if (m->kind == TPC_DECIDE)
             return decide(m, index, s, m->flag, m->fail, out, err);
         return m->kind == TPC_CHECK ? apply_check(m, index, s, out, err)

@@ -257,8 +257,16 @@ typedef struct tpc_result {
 
 size_t tpc_msg_encoded_size(const tpc_msg *m);
 void tpc_msg_encode(const tpc_msg *m, uint8_t *out);
-/* OKV_ECORRUPT with a message on malformed input; never reads past len. */
+/* OKV_ECORRUPT with a message on malformed input; never reads past len.
+ * Also refuses a DECIDE, CHECK or FINISH for a group that does not
+ * coordinate (self != coord): no group could apply it. */
 int tpc_msg_decode(const uint8_t *buf, size_t len, tpc_msg *out, okv_error *err);
+/* What decoding alone cannot see, checked before a step from another node
+ * is proposed: a PREPARE's share must decode as a transaction whose keys
+ * all lie in m->self. OKV_EINVAL with a message otherwise. (tpc_apply
+ * refuses such a PREPARE too, alike on every replica: a step is input,
+ * and input never stops a replica.) */
+int tpc_msg_check(const tpc_msg *m, okv_error *err);
 
 /* Records: malloc'd encodings (NULL when out of memory). */
 uint8_t *tpc_prec_encode(const tpc_prec *r, size_t *len);

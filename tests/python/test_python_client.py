@@ -790,7 +790,7 @@ NOT_LEADER_RE = re.compile(r"node \d+ at (\S+) does")
 # node's step_single_tpc has the server confirm it), and an order.
 ACCT_A, ACCT_B, ORDER_K, ORDER_NEVER = b"alice/acct", b"bob/acct", b"cust7/o-1", b"cust8/o-2"
 # server/txn/tpc.c, message format 1 (the bytes a TxnPartRequest carries).
-TPC_FORMAT, TPC_PREPARE, TPC_CHECK, TPC_FORGET = 1, 1, 4, 6
+TPC_FORMAT, TPC_PREPARE, TPC_DECIDE, TPC_CHECK, TPC_FINISH, TPC_FORGET = 1, 1, 2, 4, 5, 6
 
 
 def range_digest(kvs):
@@ -814,11 +814,13 @@ def partition_of(key, partitions):
 
 
 def tpc_msg(kind, table_id, partition, client=1, req=1, flag=0, nparts=0, parts=b"",
-            share=b"", share_len=None):
+            share=b"", share_len=None, coord=None, deadline=0):
     """A TPC step as server/txn/tpc.c encodes it (64 fixed bytes, the
-    participants, a length-prefixed share); the fields after nparts may lie."""
-    fixed = struct.pack(">BBBQQQQIIIIiIBI", TPC_FORMAT, kind, flag, client, req, 0, 0,
-                        table_id, partition, table_id, partition, 0, 0, 0, nparts)
+    participants, a length-prefixed share); the fields after nparts may lie.
+    coord: the coordinator's (table id, partition), by default the step's own."""
+    ct, cp = coord if coord is not None else (table_id, partition)
+    fixed = struct.pack(">BBBQQQQIIIIiIBI", TPC_FORMAT, kind, flag, client, req, 0, deadline,
+                        table_id, partition, ct, cp, 0, 0, 0, nparts)
     assert len(fixed) == 64
     return fixed + parts + struct.pack(">I", len(share) if share_len is None else share_len) \
         + share
@@ -1377,6 +1379,16 @@ def cluster_tpc_garbage(nodes, tids, parts, seed):
         "PREPARE without a share": tpc_msg(TPC_PREPARE, acc, p0),
         "coordinator PREPARE with one participant": tpc_msg(
             TPC_PREPARE, acc, p0, nparts=1, parts=struct.pack(">II", acc, p0), share=b"junk"),
+        # Well-formed steps no partition could apply. Each of these once
+        # reached the log and stopped every replica, again at each restart.
+        "DECIDE for a partition that does not coordinate": tpc_msg(
+            TPC_DECIDE, acc, p0, flag=1, coord=(acc, p0 + 1), deadline=1 << 62),
+        "CHECK for a partition that does not coordinate": tpc_msg(
+            TPC_CHECK, acc, p0, coord=(acc, p0 + 1)),
+        "FINISH for a partition that does not coordinate": tpc_msg(
+            TPC_FINISH, acc, p0, coord=(acc, p0 + 1)),
+        "participant PREPARE whose share is no transaction": tpc_msg(
+            TPC_PREPARE, acc, p0, coord=(acc, p0 + 1), share=b"junk", deadline=1 << 62),
     }
     for what, m in bad_msgs.items():
         part("accounts", p0, m, IA, what)

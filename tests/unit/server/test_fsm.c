@@ -790,6 +790,26 @@ static void test_fsm__a_batch_of_finish_steps_applies_every_one(void **state)
     assert_int_equal(state_after_forget(x->f, &index, 2), TPC_COMMITTED);
 }
 
+/* A DECIDE for a group that does not coordinate, as KV.TxnPart once let
+ * into a log: every replica stopped at it, and again at every restart.
+ * Now it applies as a refusal with no effect, and the group goes on. */
+static void test_fsm__a_step_no_group_could_apply_is_refused_not_fatal(void **state)
+{
+    fx *x = *state;
+    commit_alone(x->f, 1, 1, "k/1");
+    tpc_msg bad = tpc_step(TPC_DECIDE, 1, 1, 2000);
+    bad.coord = (tpc_group){ T, P + 1 };
+    command_result r = apply_step(x->f, 2, &bad);
+    assert_int_equal(r.code, OKV_EINVAL);
+    assert_int_equal(r.tpc_state, TPC_NONE);
+    tpc_msg fin = tpc_step(TPC_FINISH, 0, 1, 2000);
+    r = apply_step(x->f, 3, &fin);
+    assert_int_equal(r.code, OKV_OK);
+    flush(x->f);
+    uint64_t index = 4;
+    assert_int_equal(state_after_forget(x->f, &index, 1), TPC_NONE);
+}
+
 static void test_fsm__a_malformed_batch_of_2pc_steps_is_corruption(void **state)
 {
     fx *x = *state;
@@ -832,6 +852,7 @@ int main(void)
         TT(test_fsm__a_range_condition_sees_the_batch_and_the_disk),
         TT(test_fsm__a_range_lock_holds_across_flush_and_restart),
         TT(test_fsm__a_batch_of_finish_steps_applies_every_one),
+        TT(test_fsm__a_step_no_group_could_apply_is_refused_not_fatal),
         TT(test_fsm__a_malformed_batch_of_2pc_steps_is_corruption),
         TT(test_fsm__a_failed_transaction_writes_nothing_and_replays_its_answer),
         TT(test_fsm__a_transaction_naming_another_partition_is_corruption),
