@@ -15,6 +15,7 @@
 
 #include "failpoint.h"
 #include "orderkv.h"
+#include "orders_local.h"
 #include "tpc_driver.h"
 
 /* Attempts of one request: re-reads after a record changed, and waits
@@ -121,6 +122,13 @@ static void ox_free(ox *x)
         ox_free(x);                                \
     } while (0)
 
+/* Every attempt met records that changed between its reads and its commit. */
+static void finish_kept_changing(ox *x)
+{
+    finish_error(x, OKV_ECONFLICT, ORD_R(NONE), "%s: the records kept changing while it ran "
+                 "(%d attempts); nothing applied, retry", x->s.what, OX_ATTEMPTS);
+}
+
 static void finish_plan(ox *x)
 {
     size_t len = 0;
@@ -174,8 +182,7 @@ static void confirm_settled(ox *x)
 {
     if (atomic_load(&x->confirm_found)) {
         if (++x->attempt >= OX_ATTEMPTS) {
-            finish_error(x, OKV_ECONFLICT, ORD_R(NONE), "%s: the records kept changing while it "
-                         "ran (%d attempts); nothing applied, retry", x->s.what, OX_ATTEMPTS);
+            finish_kept_changing(x);
             return;
         }
         again(x, 0);
@@ -236,27 +243,23 @@ static void confirm_refusal(ox *x, const ord_error *err)
         confirm_settled(x);
 }
 
-static void committed(void *arg, const okv_result *r)
+/* The plan's transaction ended: rc and, for a failed item, its number and
+ * reason (okv_txn_outcome's), errmsg for other errors. */
+static void commit_outcome(ox *x, int rc, uint32_t failed, int reason, const char *errmsg)
 {
-    ox *x = arg;
-    int rc = okv_result_code(r);
     if (rc == OKV_OK) {
         finish_plan(x);
         return;
     }
-    okv_txn_outcome out;
-    memset(&out, 0, sizeof out);
-    okv_result_txn_outcome(r, &out);
     int last = ++x->attempt >= OX_ATTEMPTS;
     if (rc == OKV_ECONDITION) {
         ord_error err;
         ord_error_clear(&err);
-        int f = ord_plan_failure(x->plan, out.failed, out.reason, &err);
+        int f = ord_plan_failure(x->plan, failed, reason, &err);
         if (f != ORD_PLAN_RETRY) {
             confirm_refusal(x, &err);
         } else if (last) {
-            finish_error(x, OKV_ECONFLICT, ORD_R(NONE), "%s: the records kept changing while it "
-                         "ran (%d attempts); nothing applied, retry", x->s.what, OX_ATTEMPTS);
+            finish_kept_changing(x);
         } else {
             again(x, 0);
         }
@@ -284,9 +287,18 @@ static void committed(void *arg, const okv_result *r)
         finish_error(x, OKV_EUNKNOWN, ORD_R(NONE), "%s: the transaction got no answer (%s); it "
                      "may have applied: read the records, or send requests that change money "
                      "with an idempotency key so a resend is safe", x->s.what,
-                     okv_result_errmsg(r));
+                     errmsg ? errmsg : okv_strerror(rc));
     else
-        finish_error(x, rc, ORD_R(NONE), "%s: %s", x->s.what, okv_result_errmsg(r));
+        finish_error(x, rc, ORD_R(NONE), "%s: %s", x->s.what, errmsg ? errmsg : okv_strerror(rc));
+}
+
+/* The internal client's answer (the commit went as a KV.Txn call). */
+static void committed(void *arg, const okv_result *r)
+{
+    okv_txn_outcome out;
+    memset(&out, 0, sizeof out);
+    okv_result_txn_outcome(r, &out);
+    commit_outcome(arg, okv_result_code(r), out.failed, out.reason, okv_result_errmsg(r));
 }
 
 static int add_op(okv_txn_req *t, const ord_op *op)
@@ -305,6 +317,32 @@ static int add_op(okv_txn_req *t, const ord_op *op)
                              : okv_txn_req_add(t, tn, k, kl, op->delta);
     }
     return OKV_EINVAL;
+}
+
+static void commit_via_client(ox *x)
+{
+    size_t n = ord_plan_len(x->plan);
+    okv_txn_req *t = NULL;
+    int rc = okv_txn_req_new(&t);
+    for (size_t i = 0; rc == OKV_OK && i < n; i++)
+        rc = add_op(t, ord_plan_op(x->plan, i));
+    if (rc == OKV_OK)
+        rc = okv_txn_commit_async(x->c, t, OX_TIMEOUT_MS, committed, x);
+    okv_txn_req_free(t);
+    if (rc != OKV_OK)
+        finish_error(x, rc, ORD_R(NONE), "%s: cannot send its transaction: %s", x->s.what,
+                     okv_strerror(rc));
+}
+
+/* orders_commit.c's answer (the commit went from here, no call to self). */
+static void committed_here(void *arg, int rc, uint32_t failed, int reason, const char *msg)
+{
+    ox *x = arg;
+    if (rc == OKV_ENOTLEADER) {   /* certainly not applied: the leader is elsewhere now */
+        commit_via_client(x);
+        return;
+    }
+    commit_outcome(x, rc, failed, reason, msg);
 }
 
 static void plan_and_commit(ox *x)
@@ -326,16 +364,8 @@ static void plan_and_commit(ox *x)
         finish_plan(x);   /* a replay, or already so */
         return;
     }
-    okv_txn_req *t = NULL;
-    int rc = okv_txn_req_new(&t);
-    for (size_t i = 0; rc == OKV_OK && i < n; i++)
-        rc = add_op(t, ord_plan_op(x->plan, i));
-    if (rc == OKV_OK)
-        rc = okv_txn_commit_async(x->c, t, OX_TIMEOUT_MS, committed, x);
-    okv_txn_req_free(t);
-    if (rc != OKV_OK)
-        finish_error(x, rc, ORD_R(NONE), "%s: cannot send its transaction: %s", x->s.what,
-                     okv_strerror(rc));
+    if (!ox_commit_local(x->n, x->plan, committed_here, x))
+        commit_via_client(x);
 }
 
 typedef struct read_arg {
@@ -382,6 +412,11 @@ static void one_read_done(void *arg, const okv_result *r)
 static void start_one_read(ox *x, size_t i)
 {
     ox_read *rd = &x->s.reads[i];
+    if (ox_read_local(x->n, rd->table, rd->key.buf, rd->key.len, &rd->found, &rd->val, &rd->len,
+                      &rd->version)) {
+        atomic_fetch_sub(&x->pending, 1);   /* the caller holds one more: never the last */
+        return;
+    }
     read_arg *ra = malloc(sizeof *ra);
     int rc = OKV_ENOMEM;
     if (ra) {

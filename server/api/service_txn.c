@@ -164,15 +164,12 @@ static void tpc_answered(void *arg, const tpc_answer *a)
 
 /* The transaction's id: the call's (client id, request id), so a resend of
  * the call finds the same records. A call without a client id gets a
- * fresh one: this node's, never reused (node id, start time, a count). */
+ * fresh one: this node's, never reused (tpc_driver_new_id). */
 static tpc_id txn_id_of(const txn_call *tc)
 {
-    static _Atomic uint64_t seq;
     if (tc->req.client_id)
         return (tpc_id){ tc->req.client_id, tc->req.request_id };
-    uint64_t client = (1ull << 63) | (tc->n->node_id & 0x7fffu) << 48 |
-                      ((tc->n->started_ms + tpc_wall_ms() - node_now_ms()) & 0xffffffffffffull);
-    return (tpc_id){ client, atomic_fetch_add(&seq, 1) + 1 };
+    return tpc_driver_new_id(tc->n->tpc);
 }
 
 static void handle_txn_raft(rpc_call *call, const uint8_t *buf, size_t len, void *arg)

@@ -523,6 +523,18 @@ static void prepared(void *arg, const tpc_reply *rep)
     send_vote(r);
 }
 
+tpc_id tpc_driver_new_id(tpc_driver *d)
+{
+    /* Clients number their ids from 1 with the top bit clear: an id with
+     * it set is a node's, its id and wall-clock start in the rest, so no
+     * two nodes, and no restart of one, ever make the same. */
+    static _Atomic uint64_t seq;
+    node *n = d->n;
+    uint64_t client = (1ull << 63) | (n->node_id & 0x7fffu) << 48 |
+                      ((n->started_ms + tpc_wall_ms() - node_now_ms()) & 0xffffffffffffull);
+    return (tpc_id){ client, atomic_fetch_add(&seq, 1) + 1 };
+}
+
 void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done, void *arg)
 {
     (void)OKV_FAILPOINT("tpc.driver.before_start");   /* sleep(MS): the call reaches it late */

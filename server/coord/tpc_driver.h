@@ -67,6 +67,11 @@ typedef void (*tpc_done_fn)(void *arg, const tpc_answer *a);
  * t is copied. done runs exactly once, on another thread. */
 void tpc_driver_commit(tpc_driver *d, const txn *t, tpc_id id, tpc_done_fn done, void *arg);
 
+/* A fresh transaction id for a commit that has no client's id (a KV.Txn
+ * call without one, the orders service's own commits): unique in the
+ * cluster, never reused across restarts. */
+tpc_id tpc_driver_new_id(tpc_driver *d);
+
 /* A read (or write) met holder's lock in (table, partition). Asks the
  * coordinator; a decided transaction is resolved there. done(arg, rc):
  * OKV_OK resolved (read again), OKV_ECONFLICT undecided (the value under the
