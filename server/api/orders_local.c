@@ -97,9 +97,10 @@ static uint8_t *pack_request(const ord_plan *plan, size_t *len)
             op->kind == ORD_OP_VERSION_IS) {
             Orderkv__V1__TxnCondition *c = &cs[nc];
             orderkv__v1__txn_condition__init(c);
-            c->kind = op->kind == ORD_OP_EXISTS   ? ORDERKV__V1__TXN_CONDITION__KIND__EXISTS
-                      : op->kind == ORD_OP_ABSENT ? ORDERKV__V1__TXN_CONDITION__KIND__ABSENT
-                                                  : ORDERKV__V1__TXN_CONDITION__KIND__VERSION_EQUALS;
+            c->kind = op->kind == ORD_OP_EXISTS ? ORDERKV__V1__TXN_CONDITION__KIND__EXISTS
+                      : op->kind == ORD_OP_ABSENT
+                          ? ORDERKV__V1__TXN_CONDITION__KIND__ABSENT
+                          : ORDERKV__V1__TXN_CONDITION__KIND__VERSION_EQUALS;
             c->table = table;
             c->key = key;
             c->version = op->version;
