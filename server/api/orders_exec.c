@@ -27,7 +27,6 @@
 struct ox {
     node *n;
     rpc_call *call;
-    okv_client *c;
     ox_spec s;
     _Atomic int pending;       /* reads in flight */
     int attempt;
@@ -139,6 +138,20 @@ static void finish_plan(ox *x)
 
 static void start_reads(ox *x);
 
+/* okv_get_async through the node's internal client. Steps of a request may
+ * run on the raft loop (orders_local.c answers there) after the 2PC driver
+ * stopped and closed the client: then OKV_EUNAVAILABLE, nothing sent. */
+static int get_async(ox *x, const ox_read *rd, okv_callback cb, void *arg)
+{
+    okv_client *c = tpc_driver_client_hold(x->n->tpc);
+    if (!c)
+        return OKV_EUNAVAILABLE;
+    int rc = okv_get_async(c, ord_table_name(rd->table), rd->key.buf, rd->key.len, OX_TIMEOUT_MS,
+                           cb, arg);
+    tpc_driver_client_release(x->n->tpc);
+    return rc;
+}
+
 static void again_now(void *arg, int stopping)
 {
     ox *x = arg;
@@ -231,8 +244,7 @@ static void confirm_refusal(ox *x, const ord_error *err)
         const ox_read *rd = &x->s.reads[i];
         if (!rd->idem || rd->found)
             continue;
-        int rc = okv_get_async(x->c, ord_table_name(rd->table), rd->key.buf, rd->key.len,
-                               OX_TIMEOUT_MS, confirm_done, x);
+        int rc = get_async(x, rd, confirm_done, x);
         if (rc != OKV_OK) {
             int none = 0;
             atomic_compare_exchange_strong(&x->confirm_rc, &none, rc);
@@ -326,15 +338,20 @@ static void commit_via_client(ox *x)
     int rc = okv_txn_req_new(&t);
     for (size_t i = 0; rc == OKV_OK && i < n; i++)
         rc = add_op(t, ord_plan_op(x->plan, i));
-    if (rc == OKV_OK)
-        rc = okv_txn_commit_async(x->c, t, OX_TIMEOUT_MS, committed, x);
+    okv_client *c = rc == OKV_OK ? tpc_driver_client_hold(x->n->tpc) : NULL;
+    if (c) {   /* as get_async: none once the node stops */
+        rc = okv_txn_commit_async(c, t, OX_TIMEOUT_MS, committed, x);
+        tpc_driver_client_release(x->n->tpc);
+    } else if (rc == OKV_OK) {
+        rc = OKV_EUNAVAILABLE;
+    }
     okv_txn_req_free(t);
     if (rc != OKV_OK)
         finish_error(x, rc, ORD_R(NONE), "%s: cannot send its transaction: %s", x->s.what,
                      okv_strerror(rc));
 }
 
-/* orders_commit.c's answer (the commit went from here, no call to self). */
+/* orders_local.c's answer (the commit went from here, no call to self). */
 static void committed_here(void *arg, int rc, uint32_t failed, int reason, const char *msg)
 {
     ox *x = arg;
@@ -422,8 +439,7 @@ static void start_one_read(ox *x, size_t i)
     if (ra) {
         ra->x = x;
         ra->i = i;
-        rc = okv_get_async(x->c, ord_table_name(rd->table), rd->key.buf, rd->key.len,
-                           OX_TIMEOUT_MS, one_read_done, ra);
+        rc = get_async(x, rd, one_read_done, ra);
         if (rc != OKV_OK)
             free(ra);
     }
@@ -482,13 +498,13 @@ void ox_start(node *n, rpc_call *call, const ox_spec *spec)
     x->n = n;
     x->call = call;
     x->s = *spec;
-    x->c = n->tpc ? tpc_driver_client(n->tpc) : NULL;
-    if (!x->c && n->rs) {
+    int client = n->tpc && tpc_driver_client(n->tpc);
+    if (!client && n->rs) {
         finish_error(x, OKV_EUNAVAILABLE, ORD_R(NONE), "%s: the node is starting; retry",
                      spec->what);
         return;
     }
-    if (!x->c) {
+    if (!client) {
         finish_error(x, OKV_EUNIMPLEMENTED, ORD_R(NONE), "%s: the orders service runs on a "
                      "cluster (orderkvd --initial-cluster); this node runs alone", spec->what);
         return;

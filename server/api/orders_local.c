@@ -34,7 +34,6 @@
 
 typedef struct local_commit {
     node *n;
-    int multi;
     ox_commit_fn fn;
     void *arg;
 } local_commit;
@@ -165,7 +164,6 @@ int ox_commit_local(node *n, const ord_plan *plan, ox_commit_fn fn, void *arg)
         return 0;
     }
     lc->n = n;
-    lc->multi = req.multi;
     lc->fn = fn;
     lc->arg = arg;
     if (req.multi) {

@@ -88,6 +88,12 @@ void tpc_driver_after(tpc_driver *d, int delay_ms, void (*fn)(void *arg, int sto
 /* The node's internal client (routing to every partition's leader), for
  * other services of the node; valid until tpc_driver_stop. */
 struct okv_client *tpc_driver_client(tpc_driver *d);
+/* The client for one submission from a thread that may run after
+ * tpc_driver_stop (the raft loop answers this node's own proposals until
+ * the store stops): NULL once stopping, else held until
+ * tpc_driver_client_release, which must follow at once (stop waits). */
+struct okv_client *tpc_driver_client_hold(tpc_driver *d);
+void tpc_driver_client_release(tpc_driver *d);
 
 /* The wall clock in milliseconds (deadlines travel between nodes). */
 uint64_t tpc_wall_ms(void);

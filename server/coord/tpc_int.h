@@ -25,6 +25,9 @@ struct tpc_driver {
     struct tpc_later *later;   /* steps to send later, by due time; guarded by mu */
     struct tpc_local *local;   /* steps proposed here, not yet answered; guarded by mu */
     int stopped;               /* tpc_driver_stop ran */
+    pthread_mutex_t client_mu; /* client (closed at stop) against its holders */
+    pthread_cond_t client_cv;
+    int client_users;          /* tpc_driver_client_hold without release */
     pthread_mutex_t fin_mu;    /* guards the FINISH queues (tpc_batch.c) */
     struct tpc_finq **finq;
     size_t nfinq;

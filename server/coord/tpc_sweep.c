@@ -49,6 +49,24 @@ int tpc_driver_stopping(tpc_driver *d) { return atomic_load(&d->stopping); }
 
 okv_client *tpc_driver_client(tpc_driver *d) { return d->client; }
 
+okv_client *tpc_driver_client_hold(tpc_driver *d)
+{
+    pthread_mutex_lock(&d->client_mu);
+    okv_client *c = d->client;
+    if (c)
+        d->client_users++;
+    pthread_mutex_unlock(&d->client_mu);
+    return c;
+}
+
+void tpc_driver_client_release(tpc_driver *d)
+{
+    pthread_mutex_lock(&d->client_mu);
+    if (--d->client_users == 0)
+        pthread_cond_broadcast(&d->client_cv);
+    pthread_mutex_unlock(&d->client_mu);
+}
+
 const catalog_table *tpc_table(tpc_driver *d, uint32_t table_id)
 {
     const catalog *cat = kvstore_catalog(d->n->kv);
@@ -496,6 +514,8 @@ int tpc_driver_new(tpc_driver **out, node *n, int timeout_ms, okv_error *err)
     }
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->fin_mu, NULL);
+    pthread_mutex_init(&d->client_mu, NULL);
+    pthread_cond_init(&d->client_cv, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -525,8 +545,14 @@ void tpc_driver_stop(tpc_driver *d)
         pthread_join(d->sweeper, NULL);
     else
         tpc_local_expire(d, 1);
-    okv_close(d->client);   /* waits for every step in flight */
+    /* No new holder from here; the ones submitting now finish first. */
+    pthread_mutex_lock(&d->client_mu);
+    okv_client *c = d->client;
     d->client = NULL;
+    while (d->client_users > 0)
+        pthread_cond_wait(&d->client_cv, &d->client_mu);
+    pthread_mutex_unlock(&d->client_mu);
+    okv_close(c);   /* waits for every step in flight */
 }
 
 void tpc_driver_free(tpc_driver *d)
@@ -536,6 +562,8 @@ void tpc_driver_free(tpc_driver *d)
     tpc_driver_stop(d);
     tpc_finish_free(d);
     pthread_mutex_destroy(&d->fin_mu);
+    pthread_mutex_destroy(&d->client_mu);
+    pthread_cond_destroy(&d->client_cv);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
     free(d);
