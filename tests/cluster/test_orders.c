@@ -558,14 +558,26 @@ static void race(racer *rs, int n, void *(*fn)(void *))
     pthread_barrier_destroy(&start);
 }
 
+/* A fresh account holding `balance` (CNY) and a fresh one-item order of
+ * `total` for a fresh customer, their ids named after `what`
+ * (acct-WHAT-..., cust-WHAT-...). acct and cust hold 64 bytes, oid 128. */
+static void order_with_account(const char *what, int64_t balance, int64_t total, char *acct,
+                               char *cust, char *oid)
+{
+    char name[40];   /* + "-" + the run id fits in 64 */
+    snprintf(name, sizeof name, "acct-%s", what);
+    id(acct, 64, name);
+    snprintf(name, sizeof name, "cust-%s", what);
+    id(cust, 64, name);
+    account_new(acct, "CNY", balance);
+    assert_int_equal(order_new(cust, "sku-x", 1, total, 0, NULL, oid, 128), OKV_OK);
+}
+
 static void test_orders__same_key_pays_once(void **state)
 {
     (void)state;
     char acct[64], cust[64], oid[128];
-    id(acct, sizeof acct, "acct-samekey");
-    id(cust, sizeof cust, "cust-samekey");
-    account_new(acct, "CNY", 10000);
-    assert_int_equal(order_new(cust, "sku-x", 1, 2500, 0, NULL, oid, sizeof oid), OKV_OK);
+    order_with_account("samekey", 10000, 2500, acct, cust, oid);
     racer rs[THREADS];
     memset(rs, 0, sizeof rs);
     for (int i = 0; i < THREADS; i++) {
@@ -590,10 +602,7 @@ static void test_orders__different_keys_pay_once(void **state)
 {
     (void)state;
     char acct[64], cust[64], oid[128];
-    id(acct, sizeof acct, "acct-diffkey");
-    id(cust, sizeof cust, "cust-diffkey");
-    account_new(acct, "CNY", 10000);
-    assert_int_equal(order_new(cust, "sku-x", 1, 2500, 0, NULL, oid, sizeof oid), OKV_OK);
+    order_with_account("diffkey", 10000, 2500, acct, cust, oid);
     racer rs[THREADS];
     memset(rs, 0, sizeof rs);
     for (int i = 0; i < THREADS; i++) {
@@ -696,10 +705,7 @@ static void test_orders__concurrent_refunds_never_exceed_captured(void **state)
 {
     (void)state;
     char acct[64], cust[64], oid[128];
-    id(acct, sizeof acct, "acct-refunds");
-    id(cust, sizeof cust, "cust-refunds");
-    account_new(acct, "CNY", 5000);
-    assert_int_equal(order_new(cust, "sku-x", 1, 1000, 0, NULL, oid, sizeof oid), OKV_OK);
+    order_with_account("refunds", 5000, 1000, acct, cust, oid);
     assert_int_equal(order_pay(cust, oid, acct, 1000, "pay-refunds", NULL), OKV_OK);
     racer rs[REFUNDERS];
     memset(rs, 0, sizeof rs);
@@ -761,10 +767,7 @@ static void test_orders__a_refusal_is_checked_against_the_key(void **state)
 {
     (void)state;
     char acct[64], cust[64], oid[128];
-    id(acct, sizeof acct, "acct-idemrace");
-    id(cust, sizeof cust, "cust-idemrace");
-    account_new(acct, "CNY", 10000);
-    assert_int_equal(order_new(cust, "sku-x", 1, 2500, 0, NULL, oid, sizeof oid), OKV_OK);
+    order_with_account("idemrace", 10000, 2500, acct, cust, oid);
     late_payer b = { cust, oid, acct, 0, 0, "" }, a = { cust, oid, acct, 1000, 0, "" };
     pthread_t tb, ta;
     assert_int_equal(pthread_create(&tb, NULL, late_payer_main, &b), 0);
