@@ -6,6 +6,7 @@
  *              --concurrency C --out DIR [--nemesis NAME] [--nemesis-interval S]
  *              [--hosts 'PATH/hosts.sh --run DIR'] [--seed N] [--op-timeout-ms MS]
  *              [--rate OPS/S] [--accounts N] [--bank-layout spread|one-partition]
+ *              [--register-layout spread|one-partition]
  *              [--append-keys N] [--appends-per-key N] ...
  *
  * Phases: wait until the cluster serves (bounded) -> the workload's setup
@@ -348,6 +349,9 @@ static void usage(FILE *f)
             "  --op-timeout-ms MS       deadline of each client call (default 1000)\n"
             "  --rate OPS/S             cap on total op starts per second (default none)\n"
             "  --ops-per-key N          register: ops per key before a fresh key (default 100)\n"
+            "  --register-layout L      register: spread (default; keys r0, r1.. in every\n"
+            "                           partition) or one-partition (r/0, r/1.. in one\n"
+            "                           partition, where leader faults then aim)\n"
             "  --accounts N             bank: number of accounts, 2..%u (default 8)\n"
             "  --bank-layout L          bank: spread (default; accounts acct-0.. in several\n"
             "                           partitions, transfers and reads across partitions)\n"
@@ -381,7 +385,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
     cfg->appends_per_key = 64;
     cfg->seed = history_clock_ns() ^ (uint64_t)time(NULL);
     enum { O_ADDRS = 256, O_WL, O_TIME, O_CONC, O_OUT, O_NEM, O_INT, O_HOSTS, O_ENV, O_SEED,
-           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_LAYOUT, O_BREAD, O_AKEYS, O_APK, O_HELP };
+           O_OPTO, O_RATE, O_OPK, O_QUIET, O_RECOVER, O_PIN, O_ACCOUNTS, O_LAYOUT, O_RLAYOUT, O_BREAD, O_AKEYS, O_APK, O_HELP };
     static const struct option opts[] = {
         { "addrs", required_argument, NULL, O_ADDRS },
         { "workload", required_argument, NULL, O_WL },
@@ -401,13 +405,14 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         { "pin-nodes", no_argument, NULL, O_PIN },
         { "accounts", required_argument, NULL, O_ACCOUNTS },
         { "bank-layout", required_argument, NULL, O_LAYOUT },
+        { "register-layout", required_argument, NULL, O_RLAYOUT },
         { "bank-read", required_argument, NULL, O_BREAD },
         { "append-keys", required_argument, NULL, O_AKEYS },
         { "appends-per-key", required_argument, NULL, O_APK },
         { "help", no_argument, NULL, O_HELP },
         { NULL, 0, NULL, 0 },
     };
-    const char *layout = "spread", *bank_read = "get";
+    const char *layout = "spread", *reg_layout = "spread", *bank_read = "get";
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -429,6 +434,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         case O_PIN: cfg->pin_nodes = 1; break;
         case O_ACCOUNTS: cfg->accounts = atoi(optarg); break;
         case O_LAYOUT: layout = optarg; break;
+        case O_RLAYOUT: reg_layout = optarg; break;
         case O_BREAD: bank_read = optarg; break;
         case O_AKEYS: cfg->append_keys = atoi(optarg); break;
         case O_APK: cfg->appends_per_key = atoi(optarg); break;
@@ -463,6 +469,8 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         bad = "--appends-per-key must be 1.." LA_MAX_APPENDS_PER_KEY_STR;
     else if (strcmp(layout, "spread") != 0 && strcmp(layout, "one-partition") != 0)
         bad = "--bank-layout must be spread or one-partition";
+    else if (strcmp(reg_layout, "spread") != 0 && strcmp(reg_layout, "one-partition") != 0)
+        bad = "--register-layout must be spread or one-partition";
     else if (strcmp(bank_read, "get") != 0 && strcmp(bank_read, "scan") != 0)
         bad = "--bank-read must be get or scan";
     if (bad) {
@@ -470,6 +478,7 @@ static int parse_args(int argc, char **argv, run_config *cfg)
         return -1;
     }
     cfg->bank_one_partition = strcmp(layout, "one-partition") == 0;
+    cfg->register_one_partition = strcmp(reg_layout, "one-partition") == 0;
     cfg->bank_read_scan = strcmp(bank_read, "scan") == 0;
     cfg->nodes = 1;
     for (const char *p = cfg->addrs; *p; p++)

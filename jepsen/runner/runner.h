@@ -40,6 +40,7 @@ typedef struct run_config {
     int pin_nodes;               /* client thread T talks only to node T % nodes */
     int accounts;                /* bank: number of accounts */
     int bank_one_partition;      /* bank: --bank-layout one-partition (default spread) */
+    int register_one_partition;  /* register: --register-layout one-partition */
     int bank_read_scan;          /* bank: --bank-read scan (default get) */
     int append_keys;             /* list-append: key slots (--append-keys) */
     int appends_per_key;         /* list-append: appends before a slot takes a fresh key */

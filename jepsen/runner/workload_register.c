@@ -12,6 +12,12 @@
  * fresh key after ops_per_key ops: short per-key histories keep the
  * linearizability check tractable.
  *
+ * --register-layout one-partition names them "r/<key>" instead: the partition
+ * key is "r" for all, so every register lives in one partition and leader
+ * faults aim at it. A fault at that leader then meets the clients of every
+ * key, and those pinned to the faulted node (--pin-nodes) keep asking it:
+ * what it answers while cut off is checked on every op, not by luck.
+ *
  * cas(old, new) by value on an API whose CAS is by version: get the key; if
  * its value is not old, the op fails (nothing was written); else put_if with
  * the version read. The put_if applies only if no write happened since the
@@ -84,9 +90,10 @@ static int64_t take_key(reg_state *s, int thread_no)
     return key;
 }
 
-static size_t key_bytes(char *buf, size_t size, int64_t key)
+static size_t key_bytes(const run_config *cfg, char *buf, size_t size, int64_t key)
 {
-    return (size_t)snprintf(buf, size, "r%lld", (long long)key);
+    return (size_t)snprintf(buf, size, cfg->register_one_partition ? "r/%lld" : "r%lld",
+                            (long long)key);
 }
 
 /* Parses a stored register value; 0 if it is not one of ours. */
@@ -111,7 +118,7 @@ static void do_read(jclient *cl, int64_t key)
 {
     const run_config *cfg = runner_config(cl->r);
     char k[32], err[512];
-    size_t klen = key_bytes(k, sizeof k, key);
+    size_t klen = key_bytes(cfg, k, sizeof k, key);
     client_invoke(cl, "read", jv_pair(jv_int(key), jv_null()));
     okv_value *v = NULL;
     int rc = okv_get(cl->c, REG_TABLE, k, klen, &v, cfg->op_timeout_ms);
@@ -134,7 +141,7 @@ static void do_write(jclient *cl, int64_t key)
 {
     const run_config *cfg = runner_config(cl->r);
     char k[32], val[32], err[512];
-    size_t klen = key_bytes(k, sizeof k, key);
+    size_t klen = key_bytes(cfg, k, sizeof k, key);
     int64_t x = (int64_t)client_rand_below(cl, 5);
     int vlen = snprintf(val, sizeof val, "%lld", (long long)x);
     client_invoke(cl, "write", jv_pair(jv_int(key), jv_int(x)));
@@ -148,7 +155,7 @@ static void do_cas(jclient *cl, int64_t key)
 {
     const run_config *cfg = runner_config(cl->r);
     char k[32], val[32], err[512];
-    size_t klen = key_bytes(k, sizeof k, key);
+    size_t klen = key_bytes(cfg, k, sizeof k, key);
     int64_t from = (int64_t)client_rand_below(cl, 5), to = (int64_t)client_rand_below(cl, 5);
     client_invoke(cl, "cas", jv_pair(jv_int(key), jv_pair(jv_int(from), jv_int(to))));
 #define CAS_DONE(type, msg) \
@@ -199,9 +206,15 @@ static void reg_final(jclient *cl)
         do_read(cl, key);
 }
 
+static const char *reg_focus_keys(const run_config *cfg)
+{
+    return cfg->register_one_partition ? "r/0" : NULL;
+}
+
 const workload workload_register = {
     .name = "register",
     .table = REG_TABLE,
+    .focus_keys = reg_focus_keys,
     .state_new = reg_new,
     .state_free = reg_free,
     .step = reg_step,

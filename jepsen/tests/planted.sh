@@ -13,10 +13,12 @@
 #                             only hard states skip the fsync)
 #   kv.ack.before_commit      set x partition-leader: acknowledged adds lost
 #   lease.never_ends          register x partition-leader, pinned clients
-#                             (--pin-nodes, as kv.read.local): stale reads from
-#                             a deposed leader still using its lease; the
-#                             clients pinned to it keep asking it, so the run
-#                             depends less on where the nemesis strikes
+#                             (--pin-nodes, as kv.read.local), every register
+#                             in one partition whose leader the nemesis cuts
+#                             (--register-layout one-partition): the clients
+#                             pinned to the deposed leader read every key
+#                             from it under its lease while the others write
+#                             through the new leader, at every cut
 #   fsm.dedup.skip + kv.reply.drop=30%
 #                             register x none: a retried write applied twice
 #   txn.partial               bank x none, one-partition layout (the bug is
@@ -124,7 +126,7 @@ fi
 CASES=(
   "kv.read.local|invalid|register|partition-leader|kv.read.local=on|not linearizable|--pin-nodes"
   "kv.ack.before_commit|invalid|set|partition-leader|kv.ack.before_commit=on|lost"
-  "lease.never_ends|invalid|register|partition-leader|lease.never_ends=on|not linearizable|--pin-nodes"
+  "lease.never_ends|invalid|register|partition-leader|lease.never_ends=on|not linearizable|--pin-nodes --register-layout one-partition"
   "fsm.dedup.skip|invalid|register|none|fsm.dedup.skip=on;kv.reply.drop=30%|not linearizable"
   "txn.partial|invalid|bank|none|txn.partial=on|^wrong-total: |--bank-layout one-partition"
   "tpc.resolve.drop_commit|invalid|bank|none|tpc.resolve.drop_commit=on|^wrong-total: |--bank-layout spread"
