@@ -86,12 +86,15 @@ void tpc_send_remote(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_f
     tpc_reply fail;
     memset(&fail, 0, sizeof fail);
     fail.rc = OKV_ENOMEM;
+    /* A step may be sent from a raft loop or a finishing step after the
+     * driver stopped: the hold sees the client gone rather than freed. */
+    okv_client *c = tpc_driver_client_hold(d);
     const catalog_table *t = tpc_table(d, m->self.table_id);
     size_t len = tpc_msg_encoded_size(m);
-    uint8_t *enc = malloc(len);
-    step *s = malloc(sizeof *s);
+    uint8_t *enc = c ? malloc(len) : NULL;
+    step *s = c ? malloc(sizeof *s) : NULL;
     client_op *op = NULL;
-    if (t && enc && s) {
+    if (c && t && enc && s) {
         tpc_msg_encode(m, enc);
         Orderkv__V1__TxnPartRequest req = ORDERKV__V1__TXN_PART_REQUEST__INIT;
         req.table = (char *)t->name;
@@ -99,7 +102,7 @@ void tpc_send_remote(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_f
         req.message.data = enc;
         req.message.len = len;
         client_route_key rk = { t->name, "", 0, (long)m->self.partition };
-        op = client_op_new(d->client, M_TXN_PART, &orderkv__v1__txn_part_response__descriptor, 0,
+        op = client_op_new(c, M_TXN_PART, &orderkv__v1__txn_part_response__descriptor, 0,
                            timeout_ms, &rk);
         if (op && client_op_pack(op, &req.base) != OKV_OK) {
             client_op_free(op);
@@ -108,11 +111,17 @@ void tpc_send_remote(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_f
     }
     free(enc);
     if (!op) {
+        if (c)
+            tpc_driver_client_release(d);
         free(s);
-        if (!t)
+        if (!c)
+            fail.rc = OKV_EUNAVAILABLE;
+        else if (!t)
             fail.rc = OKV_ENOTFOUND;
-        snprintf(fail.msg, sizeof fail.msg, "%s", t ? "out of memory sending a 2PC step"
-                                                    : "2PC step for a table this node lacks");
+        snprintf(fail.msg, sizeof fail.msg, "%s",
+                 !c  ? "this node is shutting down; a 2PC step was not sent"
+                 : t ? "out of memory sending a 2PC step"
+                     : "2PC step for a table this node lacks");
         fn(arg, &fail);
         return;
     }
@@ -121,6 +130,7 @@ void tpc_send_remote(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_f
     op->done = step_done;
     op->done_arg = s;
     client_op_submit(op);
+    tpc_driver_client_release(d);
 }
 
 /* ---- commit -------------------------------------------------------------- */
