@@ -143,12 +143,15 @@ static void start_reads(ox *x);
  * stopped and closed the client: then OKV_EUNAVAILABLE, nothing sent. */
 static int get_async(ox *x, const ox_read *rd, okv_callback cb, void *arg)
 {
-    okv_client *c = tpc_driver_client_hold(x->n->tpc);
+    /* cb may finish and free x before the call returns: nothing of x is
+     * read after it. */
+    tpc_driver *d = x->n->tpc;
+    okv_client *c = tpc_driver_client_hold(d);
     if (!c)
         return OKV_EUNAVAILABLE;
     int rc = okv_get_async(c, ord_table_name(rd->table), rd->key.buf, rd->key.len, OX_TIMEOUT_MS,
                            cb, arg);
-    tpc_driver_client_release(x->n->tpc);
+    tpc_driver_client_release(d);
     return rc;
 }
 
@@ -338,10 +341,13 @@ static void commit_via_client(ox *x)
     int rc = okv_txn_req_new(&t);
     for (size_t i = 0; rc == OKV_OK && i < n; i++)
         rc = add_op(t, ord_plan_op(x->plan, i));
-    okv_client *c = rc == OKV_OK ? tpc_driver_client_hold(x->n->tpc) : NULL;
-    if (c) {   /* as get_async: none once the node stops */
+    /* As get_async: no client once the node stops, and committed() may
+     * free x before okv_txn_commit_async returns. */
+    tpc_driver *d = x->n->tpc;
+    okv_client *c = rc == OKV_OK ? tpc_driver_client_hold(d) : NULL;
+    if (c) {
         rc = okv_txn_commit_async(c, t, OX_TIMEOUT_MS, committed, x);
-        tpc_driver_client_release(x->n->tpc);
+        tpc_driver_client_release(d);
     } else if (rc == OKV_OK) {
         rc = OKV_EUNAVAILABLE;
     }
