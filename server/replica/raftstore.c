@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "failpoint.h"
+#include "trace.h"
 #include "planted.h"
 #include "raftlog.h"
 
@@ -214,6 +215,7 @@ int raftstore_bootstrap_group(raftstore *rs, uint64_t id, const struct raft_conf
 void rs_push(raftstore *rs, item *it)
 {
     it->next = NULL;
+    it->queued_ns = OKV_TRACE_NOW();
     pthread_mutex_lock(&rs->mu);
     if (rs->stopping) {
         pthread_mutex_unlock(&rs->mu);
@@ -306,6 +308,11 @@ static void handle_item(raftstore *rs, item *it)
         }
         if (g && it->msg.type == RAFT_MSG_TIMEOUT_NOW)
             g->transfer_term = it->msg.term;
+        if (g && it->msg.type == RAFT_MSG_APPEND && it->msg.n_entries)
+            OKV_TRACE(rs->cfg.node_id, "recv_append", g->id, it->msg.index + it->msg.n_entries,
+                      it->queued_ns);
+        else if (g && it->msg.type == RAFT_MSG_APPEND_RESP)
+            OKV_TRACE(rs->cfg.node_id, "recv_ack", g->id, it->msg.index, it->queued_ns);
         if (g) {
             raft_step(g->node, &it->msg);
             rs_lease_check(g);
@@ -459,6 +466,7 @@ static int readies_begin(raftstore *rs)
         if (rd->snapshot)
             rs_install_snapshot(rs, g, rd->snapshot);
         if (rd->n_entries) {
+            OKV_TRACE(rs->cfg.node_id, "append", g->id, rd->entries[rd->n_entries - 1].index, 0);
             rc = raftlog_stage_entries(g->log, rs->batch, rd->entries, rd->n_entries);
             atomic_fetch_add_explicit(&rs->io_entries_synced, rd->n_entries,
                                       memory_order_relaxed);
@@ -480,6 +488,18 @@ static int readies_begin(raftstore *rs)
     return any;
 }
 
+/* trace.h: event for the last new entry of every group with a Ready (that
+ * answers someone for them, if answering). */
+static void trace_entries(raftstore *rs, const char *event, int answering)
+{
+    for (size_t i = 0; i < rs->ngroups; i++) {
+        const grp *g = rs->groups[i];
+        if (g->has_rd && g->rd.n_entries && (!answering || g->rd.n_msgs_after_persist))
+            OKV_TRACE(rs->cfg.node_id, event, g->id,
+                      g->rd.entries[g->rd.n_entries - 1].index, 0);
+    }
+}
+
 /* Steps 3 (the write) to 6 for every group with a Ready. */
 static void readies_end(raftstore *rs, int tick)
 {
@@ -491,6 +511,8 @@ static void readies_end(raftstore *rs, int tick)
         if (rs->must_sync)
             atomic_fetch_add_explicit(&rs->io_syncs, 1, memory_order_relaxed);
         OKV_FAILPOINT("raft.persist.after_sync");
+        if (OKV_TRACING)
+            trace_entries(rs, "synced", 0);
     }
     /* The snapshots stepped before this Ready are installed (durably) or
      * were turned down: their files are no longer needed. */
@@ -508,6 +530,8 @@ static void readies_end(raftstore *rs, int tick)
             send_all(rs, g, g->rd.msgs_after_persist, g->rd.n_msgs_after_persist);
     }
     rs->cfg.net.flush(rs->cfg.net.ctx);
+    if (OKV_TRACING)
+        trace_entries(rs, "answered", 1);
 
     /* Apply everything, make it visible (flush), then answer. */
     size_t total = 0;
@@ -535,6 +559,9 @@ static void readies_end(raftstore *rs, int tick)
         grp *g = rs->groups[i];
         if (g->has_rd) {
             atomic_store(&g->applied_pub, g->applied);   /* flushed above */
+            if (g->rd.n_committed)
+                OKV_TRACE(rs->cfg.node_id, "applied", g->id,
+                          g->rd.committed[g->rd.n_committed - 1].index, 0);
             for (size_t k = 0; k < g->rd.n_committed; k++)
                 rs_settle_props(g, g->rd.committed[k].index, g->rd.committed[k].term,
                              &results[off + k]);

@@ -112,6 +112,7 @@ typedef struct item {
     raftstore_read_cb rcb;
     raftstore_cut_cb ccb;       /* ITEM_CUT */
     void *arg;
+    uint64_t queued_ns;         /* trace.h: when rs_push queued it (0 untraced) */
     struct item *next;
 } item;
 
