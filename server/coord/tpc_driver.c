@@ -85,16 +85,22 @@ void tpc_send_remote(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_f
 {
     tpc_reply fail;
     memset(&fail, 0, sizeof fail);
-    fail.rc = OKV_ENOMEM;
     /* A step may be sent from a raft loop or a finishing step after the
      * driver stopped: the hold sees the client gone rather than freed. */
     okv_client *c = tpc_driver_client_hold(d);
+    if (!c) {
+        fail.rc = OKV_EUNAVAILABLE;
+        snprintf(fail.msg, sizeof fail.msg, "this node is shutting down; a 2PC step was not sent");
+        fn(arg, &fail);
+        return;
+    }
+    fail.rc = OKV_ENOMEM;
     const catalog_table *t = tpc_table(d, m->self.table_id);
     size_t len = tpc_msg_encoded_size(m);
-    uint8_t *enc = c ? malloc(len) : NULL;
-    step *s = c ? malloc(sizeof *s) : NULL;
+    uint8_t *enc = malloc(len);
+    step *s = malloc(sizeof *s);
     client_op *op = NULL;
-    if (c && t && enc && s) {
+    if (t && enc && s) {
         tpc_msg_encode(m, enc);
         Orderkv__V1__TxnPartRequest req = ORDERKV__V1__TXN_PART_REQUEST__INIT;
         req.table = (char *)t->name;
@@ -111,17 +117,12 @@ void tpc_send_remote(tpc_driver *d, const tpc_msg *m, int timeout_ms, tpc_step_f
     }
     free(enc);
     if (!op) {
-        if (c)
-            tpc_driver_client_release(d);
+        tpc_driver_client_release(d);
         free(s);
-        if (!c)
-            fail.rc = OKV_EUNAVAILABLE;
-        else if (!t)
+        if (!t)
             fail.rc = OKV_ENOTFOUND;
-        snprintf(fail.msg, sizeof fail.msg, "%s",
-                 !c  ? "this node is shutting down; a 2PC step was not sent"
-                 : t ? "out of memory sending a 2PC step"
-                     : "2PC step for a table this node lacks");
+        snprintf(fail.msg, sizeof fail.msg, "%s", t ? "out of memory sending a 2PC step"
+                                                    : "2PC step for a table this node lacks");
         fn(arg, &fail);
         return;
     }

@@ -308,11 +308,13 @@ static void handle_item(raftstore *rs, item *it)
         }
         if (g && it->msg.type == RAFT_MSG_TIMEOUT_NOW)
             g->transfer_term = it->msg.term;
-        if (g && it->msg.type == RAFT_MSG_APPEND && it->msg.n_entries)
-            OKV_TRACE(rs->cfg.node_id, "recv_append", g->id, it->msg.index + it->msg.n_entries,
-                      it->queued_ns);
-        else if (g && it->msg.type == RAFT_MSG_APPEND_RESP)
-            OKV_TRACE(rs->cfg.node_id, "recv_ack", g->id, it->msg.index, it->queued_ns);
+        if (OKV_TRACING && g) {
+            if (it->msg.type == RAFT_MSG_APPEND && it->msg.n_entries)
+                OKV_TRACE(rs->cfg.node_id, "recv_append", g->id,
+                          it->msg.index + it->msg.n_entries, it->queued_ns);
+            else if (it->msg.type == RAFT_MSG_APPEND_RESP)
+                OKV_TRACE(rs->cfg.node_id, "recv_ack", g->id, it->msg.index, it->queued_ns);
+        }
         if (g) {
             raft_step(g->node, &it->msg);
             rs_lease_check(g);

@@ -51,10 +51,10 @@ void rs_propose_start(raftstore *rs, grp *g, item *it)
 {
     uint64_t index, term;
     int rc = raft_propose_owned(g->node, it->cmd, (uint32_t)it->len, &index, &term);
-    if (rc == 0)
-        OKV_TRACE(rs->cfg.node_id, "propose", g->id, index, it->queued_ns);
-    if (rc == 0)
+    if (rc == 0) {
         it->cmd = NULL;   /* the log has it now */
+        OKV_TRACE(rs->cfg.node_id, "propose", g->id, index, it->queued_ns);
+    }
     if (rc == RAFT_ERR_TOO_LARGE) {
         it->pcb(it->arg, OKV_EINVAL, NULL, 0);
         return;
